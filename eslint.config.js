@@ -1,0 +1,48 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+// One lint setup for the whole tree. The import rules write down the boundaries from DESIGN.md:
+// packages never import apps, and packages/storage imports no database, web, queue or NBD code.
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "**/.next/**", "**/dist/**", ".stratus/**", "**/drizzle/meta/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
+    files: ["packages/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["@stratus/nbd-gateway", "@stratus/web", "**/apps/**"], message: "packages never import apps" }] },
+      ],
+    },
+  },
+  {
+    files: ["packages/storage/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@stratus/db", "@stratus/nbd-gateway", "@stratus/web", "drizzle-orm", "pg", "@electric-sql/*", "bullmq", "ioredis", "next", "**/apps/**"],
+              message: "packages/storage is a pure library: no database, queue, web or NBD imports",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Configuration is parsed once, in each app's env.ts; nothing else reads process.env.
+    files: ["apps/**/*.ts", "packages/**/*.ts"],
+    ignores: ["**/env.ts", "**/*.test.ts", "**/testing/**"],
+    rules: {
+      "no-restricted-properties": ["error", { object: "process", property: "env", message: "read configuration in env.ts" }],
+    },
+  },
+);

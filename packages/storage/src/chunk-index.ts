@@ -1,0 +1,31 @@
+/**
+ * Where a volume's chunk map is persisted: chunk index -> current generation and stored size.
+ * The storage package owns this interface; the gateway adapts it to Postgres/PGlite, tests use
+ * the in-memory one. A commit is atomic: all of its changes become visible at once with the epoch.
+ */
+export interface ChunkRef {
+  /** Generation of the object that holds the chunk's current content. */
+  generation: number;
+  /** Bytes the object occupies in the store (after codecs, later). */
+  storedSize: number;
+}
+
+export interface ChunkIndexSnapshot {
+  epoch: number;
+  chunks: Map<number, ChunkRef>;
+}
+
+export interface ChunkCommit {
+  /** The epoch this commit creates; must be exactly the current epoch + 1. */
+  epoch: number;
+  /** Chunks whose current generation changes. */
+  set: ReadonlyArray<readonly [index: number, ref: ChunkRef]>;
+  /** Chunks that no longer have an object (trimmed or zeroed whole). */
+  remove: readonly number[];
+}
+
+export interface ChunkIndex {
+  load(): Promise<ChunkIndexSnapshot>;
+  /** Applies the commit atomically; throws StorageError("EIO") when the epoch or fencing check fails. */
+  commit(commit: ChunkCommit): Promise<void>;
+}

@@ -1,0 +1,42 @@
+/**
+ * The one interface every object store implements (local directory, S3, memory, and the wrappers
+ * that stack on them: retry, fault injection). Keys are `/`-separated strings; listings are in
+ * byte order of the key so a caller can resume with `startAfter`.
+ */
+export interface ObjectStore {
+  /** Stores `body` under `key`, replacing any previous object. Visible to `get` once resolved. */
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** The object's bytes (or `range` of them), or `undefined` when no object has that key. */
+  get(key: string, range?: ByteRange): Promise<Buffer | undefined>;
+  /** Size of the object, or `undefined` when missing. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Deletes the keys that exist; missing keys are not an error. */
+  deleteMany(keys: readonly string[]): Promise<void>;
+  /** One page of keys under `prefix`, in key order, strictly after `startAfter`. */
+  list(options: ListOptions): Promise<ListPage>;
+  /** Releases sockets, file handles. */
+  close(): Promise<void>;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface ListOptions {
+  prefix: string;
+  startAfter?: string;
+  /** Page size; stores may return fewer. Default 1000. */
+  limit?: number;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** True when more keys follow the last one returned (resume with startAfter = last key). */
+  truncated: boolean;
+}
