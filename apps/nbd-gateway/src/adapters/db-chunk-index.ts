@@ -1,0 +1,36 @@
+/**
+ * The storage engine's ChunkIndex, kept in the volume's rows in PostgreSQL/PGlite. A commit is one
+ * transaction guarded by the epoch (and, once leases land, the fencing token); a conflict means
+ * another writer moved the volume on, so this engine must stop committing: it surfaces as EIO.
+ */
+import { commitChunkMap, DbError, loadChunkMap, type Db } from "@stratus/db";
+import { StorageError, type ChunkCommit, type ChunkIndex, type ChunkIndexSnapshot } from "@stratus/storage";
+
+export class DbChunkIndex implements ChunkIndex {
+  constructor(
+    private readonly db: Db,
+    private readonly volumeId: string,
+  ) {}
+
+  async load(): Promise<ChunkIndexSnapshot> {
+    try {
+      return await loadChunkMap(this.db, this.volumeId);
+    } catch (error) {
+      throw new StorageError("EIO", `loading the chunk map of ${this.volumeId} failed`, { cause: error });
+    }
+  }
+
+  async commit(commit: ChunkCommit): Promise<void> {
+    try {
+      await commitChunkMap(this.db, {
+        volumeId: this.volumeId,
+        epoch: commit.epoch,
+        set: commit.set,
+        remove: commit.remove,
+      });
+    } catch (error) {
+      const what = error instanceof DbError && error.code === "COMMIT_CONFLICT" ? "was refused (stale epoch)" : "failed";
+      throw new StorageError("EIO", `commit of epoch ${commit.epoch} for ${this.volumeId} ${what}`, { cause: error });
+    }
+  }
+}

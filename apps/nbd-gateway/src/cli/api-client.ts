@@ -1,0 +1,54 @@
+/**
+ * The CLI's side of the control API: one small fetch wrapper that turns every failure into a
+ * sentence (server not running, bad token, the server's own error message).
+ */
+import { readFile } from "node:fs/promises";
+import type { ClientConfig } from "../config/env";
+
+export class CliError extends Error {}
+
+export class ApiClient {
+  constructor(private readonly config: ClientConfig) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = this.config.token ?? (await this.#localToken());
+    let response: Response;
+    try {
+      response = await fetch(`${this.config.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(120_000),
+      });
+    } catch (error) {
+      const reason = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new CliError(`cannot reach the Stratus server at ${this.config.url} (${reason}): is \`npm start\` running? (or set STRATUS_URL)`);
+    }
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new CliError(`unexpected answer from ${this.config.url} (HTTP ${response.status})`);
+    }
+    if (!response.ok) {
+      const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${response.status}`;
+      throw new CliError(message);
+    }
+    return json as T;
+  }
+
+  async #localToken(): Promise<string> {
+    try {
+      return (await readFile(this.config.tokenFile, "utf8")).trim();
+    } catch {
+      throw new CliError(
+        `no token: set STRATUS_TOKEN, or run on the server's machine where ${this.config.tokenFile} exists (set STRATUS_DATA_DIR if the server uses another data directory)`,
+      );
+    }
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The gateway's configuration: read from the environment ONCE, validated, and turned into a typed
+ * object that is passed down. Nothing else in the app reads process.env. Every rule that can be
+ * checked without touching the network is checked here, so a wrong setting fails at start with a
+ * message that names the variable, not later with a stack trace.
+ */
+import path from "node:path";
+import { z } from "zod";
+import { parseSize } from "./units";
+
+export interface GatewayConfig {
+  dataDir: string;
+  nbd: { host: string; port: number };
+  web: { host: string; port: number };
+  database: { kind: "pglite"; dataDir: string } | { kind: "postgres"; url: string };
+  store:
+    | { kind: "directory"; root: string }
+    | {
+        kind: "s3";
+        endpoint: string;
+        bucket: string;
+        region: string;
+        accessKeyId: string;
+        secretAccessKey: string;
+        forcePathStyle: boolean;
+      };
+  /** Bytes of decoded chunks the engine keeps in memory (clean, evictable). */
+  memoryCacheBytes: number;
+  /** Bytes of written-but-not-uploaded chunks per volume before writes wait for an upload. */
+  dirtyLimitBytes: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const size = z.string().transform((text, ctx) => {
+  try {
+    return parseSize(text);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
+
+const schema = z.object({
+  STRATUS_DATA_DIR: z.string().min(1).default("./.stratus"),
+  STRATUS_NBD_HOST: z.string().min(1).default("127.0.0.1"),
+  STRATUS_NBD_PORT: port.default(10809),
+  STRATUS_WEB_HOST: z.string().min(1).default("127.0.0.1"),
+  STRATUS_WEB_PORT: port.default(3000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  STRATUS_S3_ENDPOINT: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+  STRATUS_S3_BUCKET: z.string().min(3).max(63).optional(),
+  STRATUS_S3_REGION: z.string().min(1).default("us-east-1"),
+  STRATUS_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  STRATUS_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  STRATUS_S3_FORCE_PATH_STYLE: bool.default(true),
+  STRATUS_MEMORY_CACHE: size.default(512 * 2 ** 20),
+  STRATUS_DIRTY_LIMIT: size.default(256 * 2 ** 20),
+  STRATUS_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  // Empty strings count as unset: `STRATUS_S3_ENDPOINT= npm start` should mean "no S3".
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+
+  // Until NBD STARTTLS and client authentication land, the gateway must not be reachable from a
+  // network: anyone who can connect can read and write every volume.
+  if (!LOOPBACK.test(e.STRATUS_NBD_HOST)) {
+    problems.push(
+      `STRATUS_NBD_HOST: ${e.STRATUS_NBD_HOST} is not a loopback address; serving NBD to a network needs TLS and client authentication, which this version does not have yet`,
+    );
+  }
+  if (e.STRATUS_DIRTY_LIMIT < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
+
+  const dataDir = path.resolve(e.STRATUS_DATA_DIR);
+  let store: GatewayConfig["store"] = { kind: "directory", root: path.join(dataDir, "bucket") };
+  if (e.STRATUS_S3_ENDPOINT) {
+    const missing = (["STRATUS_S3_BUCKET", "STRATUS_S3_ACCESS_KEY_ID", "STRATUS_S3_SECRET_ACCESS_KEY"] as const).filter(
+      (name) => !e[name],
+    );
+    if (missing.length > 0) {
+      problems.push(`STRATUS_S3_ENDPOINT is set, so ${missing.join(", ")} must be set too`);
+    } else {
+      store = {
+        kind: "s3",
+        endpoint: e.STRATUS_S3_ENDPOINT,
+        bucket: e.STRATUS_S3_BUCKET!,
+        region: e.STRATUS_S3_REGION,
+        accessKeyId: e.STRATUS_S3_ACCESS_KEY_ID!,
+        secretAccessKey: e.STRATUS_S3_SECRET_ACCESS_KEY!,
+        forcePathStyle: e.STRATUS_S3_FORCE_PATH_STYLE,
+      };
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    dataDir,
+    nbd: { host: e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT },
+    web: { host: e.STRATUS_WEB_HOST, port: e.STRATUS_WEB_PORT },
+    database: e.DATABASE_URL
+      ? { kind: "postgres", url: e.DATABASE_URL }
+      : { kind: "pglite", dataDir: path.join(dataDir, "db") },
+    store,
+    memoryCacheBytes: e.STRATUS_MEMORY_CACHE,
+    dirtyLimitBytes: e.STRATUS_DIRTY_LIMIT,
+    logLevel: e.STRATUS_LOG_LEVEL,
+  };
+}
+
+/** What the CLI needs to reach a running server. */
+export interface ClientConfig {
+  url: string;
+  token: string | undefined;
+  tokenFile: string;
+}
+
+export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
+  const dataDir = path.resolve(env.STRATUS_DATA_DIR || "./.stratus");
+  const webPort = env.STRATUS_WEB_PORT || "3000";
+  return {
+    url: (env.STRATUS_URL || `http://127.0.0.1:${webPort}`).replace(/\/+$/, ""),
+    token: env.STRATUS_TOKEN || undefined,
+    tokenFile: path.join(dataDir, "cli-token"),
+  };
+}
