@@ -10,6 +10,8 @@ export type DbErrorCode =
   | "DATABASE_UNREACHABLE"
   /** The PGlite data folder is already open in another process (or another instance in this one). */
   | "DATABASE_LOCKED"
+  /** The PGlite data folder could not be opened (not a database folder, damaged, unreadable). */
+  | "DATABASE_OPEN_FAILED"
   /** Applying the migrations failed. */
   | "MIGRATION_FAILED"
   | "INVALID_VOLUME_NAME"
