@@ -1,0 +1,101 @@
+/**
+ * A kernel filesystem on an NBD export without a kernel NBD client (MACHINE-NOTES.md):
+ * nbdfuse exposes the export as a file, a loop device turns the file into a block device, and the
+ * kernel's ext4 mounts it. Each step returns its own undo so tests can register it for cleanup.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import { killGroup, run, runOk, waitFor } from "./exec";
+
+export interface NbdFuseFile {
+  /** The file that is the export: MOUNTDIR/disk.img */
+  file: string;
+  mountDir: string;
+  pid: number;
+  /** `fusermount3 -u`, then waits for nbdfuse to exit (kills it if it does not). Idempotent. */
+  detach(): Promise<void>;
+}
+
+/** Runs `nbdfuse -P PIDFILE MOUNTDIR/disk.img URI` in its own session and waits until it serves. */
+export async function attachNbdFuse(mountDir: string, uri: string): Promise<NbdFuseFile> {
+  await mkdir(mountDir, { recursive: true });
+  const pidFile = `${mountDir}.pid`;
+  await rm(pidFile, { force: true });
+  const file = path.join(mountDir, "disk.img");
+  // detached = setsid: nbdfuse must not depend on the lifetime of whatever started it.
+  const child = spawn("nbdfuse", ["-P", pidFile, file, uri], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+
+  const detach = async (): Promise<void> => {
+    if (gone) return;
+    await run("fusermount3", ["-u", mountDir], { timeoutMs: 30_000 });
+    const timer = setTimeout(() => killGroup(child.pid, "SIGKILL"), 30_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    // nbdfuse writes its pid file once it is ready to serve.
+    await waitFor(
+      "nbdfuse to serve",
+      async () => {
+        if (gone) throw new Error(`nbdfuse exited: ${stderr}`);
+        const pid = await readFile(pidFile, "utf8").catch(() => "");
+        return pid.trim() !== "" ? pid : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+  } catch (err) {
+    await detach();
+    throw new Error(`nbdfuse did not start for ${uri}: ${stderr}`, { cause: err });
+  }
+  return { file, mountDir, pid: child.pid!, detach };
+}
+
+export interface LoopDevice {
+  device: string;
+  /** `losetup -d`, then waits until the kernel has released the backing file. Idempotent. */
+  detach(): Promise<void>;
+}
+
+export async function attachLoop(file: string): Promise<LoopDevice> {
+  const device = (await runOk("losetup", ["-f", "--show", file], { timeoutMs: 30_000 })).trim();
+  let detached = false;
+  return {
+    device,
+    detach: async () => {
+      if (detached) return;
+      detached = true;
+      await runOk("losetup", ["-d", device], { timeoutMs: 30_000 });
+      // Detaching can complete asynchronously; the file must be free before nbdfuse goes away.
+      await waitFor("loop device release", async () => {
+        const users = await runOk("losetup", ["-j", file], { timeoutMs: 10_000 });
+        return users.trim() === "" ? true : undefined;
+      });
+    },
+  };
+}
+
+export interface Mount {
+  dir: string;
+  unmount(): Promise<void>;
+}
+
+export async function mountExt4(device: string, dir: string): Promise<Mount> {
+  await mkdir(dir, { recursive: true });
+  await runOk("mount", ["-t", "ext4", device, dir], { timeoutMs: 60_000 });
+  let mounted = true;
+  return {
+    dir,
+    unmount: async () => {
+      if (!mounted) return;
+      await runOk("umount", [dir], { timeoutMs: 120_000 });
+      mounted = false;
+    },
+  };
+}
