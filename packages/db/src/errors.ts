@@ -20,6 +20,7 @@ export type DbErrorCode =
   /** A volume with this name already exists for this owner. */
   | "VOLUME_EXISTS"
   | "VOLUME_NOT_FOUND"
+  | "USER_NOT_FOUND"
   /** A name lookup without an owner matched volumes of several owners. */
   | "VOLUME_NAME_AMBIGUOUS"
   /** The commit's epoch was not the next one, or its fencing token is stale: nothing was written. */

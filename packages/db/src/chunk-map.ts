@@ -1,0 +1,161 @@
+/**
+ * The chunk map: which generation of each chunk is current. It moves forward only by commits, each
+ * one transaction that
+ *   1. advances volumes.commit_epoch from epoch-1 to epoch — only if nobody else committed since the
+ *      caller loaded the map (and, when given, only if the caller still holds the fencing token),
+ *   2. upserts the chunks the commit wrote and deletes the ones it dropped (trimmed, zeroed).
+ * So the map readers see is always the result of whole commits, and a gateway that lost its lease or
+ * computed against a stale map changes nothing (COMMIT_CONFLICT).
+ */
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import type { StratusDb } from "./client";
+import { DbError } from "./errors";
+import { volumeChunks, volumes } from "./schema";
+
+export interface ChunkEntry {
+  generation: number;
+  /** Bytes of the stored object. */
+  storedSize: number;
+}
+
+export interface ChunkMap {
+  /** The commit epoch this map is the result of; the next commit must carry epoch + 1. */
+  epoch: number;
+  /** Chunk index -> current object. Chunks without an entry have no object and read as zeros. */
+  chunks: Map<number, ChunkEntry>;
+  /** The volume's fencing token when the map was read. */
+  fencingToken: number;
+}
+
+export interface ChunkMapCommit {
+  volumeId: string;
+  /** The new epoch: exactly one more than the epoch the caller's map came from. */
+  epoch: number;
+  /** When given, the commit is refused unless the volume's fencing token still equals it. */
+  fencingToken?: number;
+  /** Chunks written since the last commit and their new objects. */
+  set: readonly (readonly [number, ChunkEntry])[];
+  /** Chunks that no longer have an object. */
+  remove: readonly number[];
+}
+
+/**
+ * Rows per SELECT page when loading. Keyset paging on the primary key keeps each page an index range
+ * scan and the driver's buffers bounded, however many chunks a volume has (2^18 for 256 GiB at 1 MiB).
+ */
+const LOAD_PAGE_ROWS = 50_000;
+/** 4 parameters per row; PostgreSQL allows 65,535 parameters per statement. */
+const UPSERT_BATCH_ROWS = 5_000;
+const DELETE_BATCH_ROWS = 10_000;
+
+/** The committed chunk map of a volume; a missing volume -> VOLUME_NOT_FOUND. */
+export async function loadChunkMap(db: StratusDb, volumeId: string): Promise<ChunkMap> {
+  // One snapshot for the epoch and every page: a commit landing mid-load cannot tear the map.
+  return db.transaction(
+    async (tx) => {
+      const [volume] = await tx
+        .select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken })
+        .from(volumes)
+        .where(eq(volumes.id, volumeId));
+      if (!volume) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${volumeId}`);
+
+      const chunks = new Map<number, ChunkEntry>();
+      let after = -1;
+      for (;;) {
+        const page = await tx
+          .select({ index: volumeChunks.chunkIndex, generation: volumeChunks.generation, storedSize: volumeChunks.storedSize })
+          .from(volumeChunks)
+          .where(and(eq(volumeChunks.volumeId, volumeId), gt(volumeChunks.chunkIndex, after)))
+          .orderBy(asc(volumeChunks.chunkIndex))
+          .limit(LOAD_PAGE_ROWS);
+        for (const row of page) chunks.set(row.index, { generation: row.generation, storedSize: row.storedSize });
+        if (page.length < LOAD_PAGE_ROWS) break;
+        after = page[page.length - 1]!.index;
+      }
+      return { epoch: volume.epoch, fencingToken: volume.fencingToken, chunks };
+    },
+    { isolationLevel: "repeatable read", accessMode: "read only" },
+  );
+}
+
+/**
+ * Applies one commit atomically (see the top of this file). Throws COMMIT_CONFLICT — having changed
+ * nothing — when the volume is not at epoch - 1, the fencing token is stale, or the volume is gone.
+ */
+export async function commitChunkMap(db: StratusDb, commit: ChunkMapCommit): Promise<void> {
+  validateCommit(commit);
+  const { volumeId, epoch, fencingToken } = commit;
+  await db.transaction(async (tx) => {
+    // The guard and the epoch move are one statement, and the row lock it takes holds off any other
+    // commit to this volume until ours ends: two commits of the same epoch cannot both pass.
+    const advanced = await tx
+      .update(volumes)
+      .set({ commitEpoch: epoch })
+      .where(
+        and(
+          eq(volumes.id, volumeId),
+          eq(volumes.commitEpoch, epoch - 1),
+          fencingToken === undefined ? undefined : eq(volumes.fencingToken, fencingToken),
+        ),
+      )
+      .returning({ id: volumes.id });
+    if (advanced.length === 0) throw await describeConflict(tx, commit);
+
+    for (let start = 0; start < commit.set.length; start += UPSERT_BATCH_ROWS) {
+      const rows = commit.set.slice(start, start + UPSERT_BATCH_ROWS).map(([chunkIndex, entry]) => ({
+        volumeId,
+        chunkIndex,
+        generation: entry.generation,
+        storedSize: entry.storedSize,
+      }));
+      await tx
+        .insert(volumeChunks)
+        .values(rows)
+        .onConflictDoUpdate({
+          target: [volumeChunks.volumeId, volumeChunks.chunkIndex],
+          set: { generation: sql`excluded.generation`, storedSize: sql`excluded.stored_size` },
+        });
+    }
+    for (let start = 0; start < commit.remove.length; start += DELETE_BATCH_ROWS) {
+      const indexes = commit.remove.slice(start, start + DELETE_BATCH_ROWS);
+      await tx.delete(volumeChunks).where(and(eq(volumeChunks.volumeId, volumeId), inArray(volumeChunks.chunkIndex, [...indexes])));
+    }
+  });
+}
+
+function validateCommit(commit: ChunkMapCommit): void {
+  const invalid = (why: string) => new DbError("INVALID_ARGUMENT", `invalid commit to volume ${commit.volumeId}: ${why}`);
+  if (!Number.isSafeInteger(commit.epoch) || commit.epoch < 1) throw invalid(`epoch ${commit.epoch} is not a positive integer`);
+  if (commit.fencingToken !== undefined && !Number.isSafeInteger(commit.fencingToken)) {
+    throw invalid(`fencing token ${commit.fencingToken} is not an integer`);
+  }
+  // One statement may not upsert a row twice, and "set and remove" has no meaning: refuse both up front.
+  const seen = new Set<number>();
+  for (const [index, entry] of commit.set) {
+    if (!Number.isSafeInteger(index) || index < 0) throw invalid(`chunk index ${index} is not a non-negative integer`);
+    if (seen.has(index)) throw invalid(`chunk ${index} is set twice`);
+    if (!Number.isSafeInteger(entry.generation) || entry.generation < 0) throw invalid(`chunk ${index} has generation ${entry.generation}`);
+    if (!Number.isInteger(entry.storedSize) || entry.storedSize < 0 || entry.storedSize > 2 ** 31 - 1) {
+      throw invalid(`chunk ${index} has stored size ${entry.storedSize}`);
+    }
+    seen.add(index);
+  }
+  for (const index of commit.remove) {
+    if (!Number.isSafeInteger(index) || index < 0) throw invalid(`chunk index ${index} is not a non-negative integer`);
+    if (seen.has(index)) throw invalid(`chunk ${index} is both set and removed`);
+  }
+}
+
+/** Why a commit's guard matched no row, for the error message (read inside the failing transaction). */
+async function describeConflict(tx: StratusDb, commit: ChunkMapCommit): Promise<DbError> {
+  const [current] = await tx
+    .select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken })
+    .from(volumes)
+    .where(eq(volumes.id, commit.volumeId));
+  const prefix = `commit of epoch ${commit.epoch} to volume ${commit.volumeId} refused`;
+  if (!current) return new DbError("COMMIT_CONFLICT", `${prefix}: the volume no longer exists`);
+  if (commit.fencingToken !== undefined && current.fencingToken !== commit.fencingToken) {
+    return new DbError("COMMIT_CONFLICT", `${prefix}: fencing token ${commit.fencingToken} is stale (the volume's is ${current.fencingToken})`);
+  }
+  return new DbError("COMMIT_CONFLICT", `${prefix}: the volume is at epoch ${current.epoch}, expected ${commit.epoch - 1}`);
+}

@@ -1,0 +1,100 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MIGRATIONS_FOLDER, openDatabase } from "./client";
+import { isDbError } from "./errors";
+import { LOCK_FILE_NAME } from "./pglite-lock";
+import { users } from "./schema";
+import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from "./testing/test-database";
+import { ensureLocalAdmin } from "./users";
+
+const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, "meta", "_journal.json"), "utf8")) as { entries: { tag: string }[] };
+
+describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
+  let fixture: TestDatabase;
+  beforeAll(async () => {
+    fixture = await createTestDatabase(kind);
+  });
+  afterAll(() => fixture?.dispose());
+
+  it("applies every migration, and reopening applies none again and keeps the data", async () => {
+    const first = await fixture.open();
+    expect(first.kind).toBe(kind);
+    const applied = await first.db.execute(sql`select hash from drizzle.__drizzle_migrations order by id`);
+    expect(applied.rows).toHaveLength(journal.entries.length);
+    const tables = await first.db.execute(
+      sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
+    );
+    expect(tables.rows.map((row) => row["table_name"])).toEqual(["users", "volume_chunks", "volumes"]);
+    const admin = await ensureLocalAdmin(first.db);
+    await first.close();
+    await first.close(); // a second close is harmless
+
+    const second = await fixture.open();
+    const again = await second.db.execute(sql`select hash from drizzle.__drizzle_migrations order by id`);
+    expect(again.rows).toEqual(applied.rows);
+    expect(await second.db.select().from(users)).toEqual([admin]);
+    await second.close();
+  });
+});
+
+describe("openDatabase on pglite: one process per data folder", () => {
+  let fixture: TestDatabase;
+  beforeAll(async () => {
+    fixture = await createTestDatabase("pglite");
+  });
+  afterAll(() => fixture?.dispose());
+
+  it("refuses a data folder another process holds, and takes over a dead process's lock", async () => {
+    const options = fixture.options;
+    if (options.kind !== "pglite") throw new Error("unreachable");
+    const lockPath = join(options.dataDir, LOCK_FILE_NAME);
+
+    const database = await fixture.open();
+    // A second open in this process would corrupt the folder just like one in another process.
+    await expect(openDatabase(options)).rejects.toSatisfy(
+      (err) => isDbError(err, "DATABASE_LOCKED") && err.message.includes(options.dataDir) && err.message.includes(String(process.pid)),
+    );
+    await database.close();
+    expect(existsSync(lockPath)).toBe(false);
+
+    // A live process (our parent) holding the lock.
+    writeFileSync(lockPath, `${process.ppid}\n`);
+    await expect(openDatabase(options)).rejects.toSatisfy((err) => isDbError(err, "DATABASE_LOCKED") && err.message.includes(String(process.ppid)));
+
+    // A process that has exited (kill -9 leaves its lock behind).
+    const exited = spawnSync(process.execPath, ["-e", ""]);
+    writeFileSync(lockPath, `${exited.pid}\n`);
+    const reopened = await fixture.open();
+    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.pid));
+    await reopened.close();
+    expect(existsSync(lockPath)).toBe(false);
+  });
+});
+
+describe("openDatabase on postgres: clear errors", () => {
+  it("names host and port and the reason when PostgreSQL is unreachable, without the password", async () => {
+    const err: unknown = await openDatabase({ kind: "postgres", url: "postgres://postgres:hunter2secret@127.0.0.1:5999/stratus" }).catch((e) => e);
+    expect(isDbError(err, "DATABASE_UNREACHABLE")).toBe(true);
+    expect((err as Error).message).toBe("cannot reach PostgreSQL at 127.0.0.1:5999/stratus: connect ECONNREFUSED 127.0.0.1:5999");
+    expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).not.toContain("hunter2secret");
+  });
+
+  it("explains a server that refuses the database", async () => {
+    const err: unknown = await openDatabase({ kind: "postgres", url: "postgres://postgres:pw@127.0.0.1:5432/stratus_no_such_db" }).catch((e) => e);
+    expect(isDbError(err, "DATABASE_UNREACHABLE")).toBe(true);
+    expect((err as Error).message).toContain('database "stratus_no_such_db" does not exist');
+  });
+
+  it.each([
+    ["not a URL", "hunter2secret is not a url"],
+    ["the wrong scheme", "mysql://root:hunter2secret@127.0.0.1/db"],
+  ])("refuses %s without echoing it", async (_what, url) => {
+    const err: unknown = await openDatabase({ kind: "postgres", url }).catch((e) => e);
+    expect(isDbError(err, "INVALID_DATABASE_URL")).toBe(true);
+    expect((err as Error).message).toMatch(/postgres:\/\/user:password@host:5432\/database/);
+    expect((err as Error).message).not.toContain("hunter2secret");
+  });
+});
