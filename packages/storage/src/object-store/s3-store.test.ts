@@ -1,0 +1,81 @@
+import { CreateBucketCommand, DeleteBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeObjectStoreSuite } from "../testing/object-store-suite";
+import { startS3TestServer, type S3TestServer } from "../testing/s3-test-server";
+import { S3ObjectStore } from "./s3-store";
+
+let server: S3TestServer;
+let admin: S3Client;
+let bucketCount = 0;
+
+beforeAll(async () => {
+  server = await startS3TestServer();
+  admin = new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+});
+
+afterAll(async () => {
+  admin?.destroy();
+  await server?.stop();
+});
+
+function storeFor(bucket: string): S3ObjectStore {
+  return new S3ObjectStore({
+    endpoint: server.endpoint,
+    region: server.region,
+    bucket,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+}
+
+// A bucket per test keeps each test's listing its own.
+describeObjectStoreSuite("s3 (s3rver)", {
+  supports: { byteOrderAcrossSeparators: false },
+  async create() {
+    const bucket = `conformance-${++bucketCount}`;
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    return storeFor(bucket);
+  },
+});
+
+describe("S3ObjectStore specifics", () => {
+  it("wraps failures as EIO without leaking credentials", async () => {
+    const store = storeFor("no-such-bucket");
+    try {
+      const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "EIO" });
+      expect(String((error as Error).message)).not.toContain(server.secretAccessKey + "/");
+      await expect(store.get("k")).rejects.toMatchObject({ code: "EIO" });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("reports an unreachable endpoint as EIO", async () => {
+    const store = new S3ObjectStore({
+      endpoint: "http://127.0.0.1:1",
+      bucket: "b",
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    try {
+      await expect(store.head("k")).rejects.toMatchObject({ code: "EIO" });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("the harness's bucket exists and is empty", async () => {
+    const store = storeFor(server.bucket);
+    try {
+      expect(await store.list({ prefix: "" })).toEqual({ objects: [], truncated: false });
+    } finally {
+      await store.close();
+    }
+    void DeleteBucketCommand;
+  });
+});
