@@ -1,0 +1,317 @@
+/**
+ * The handshake phase, fixed newstyle only, as named phases: `initialHandshake` (greeting and
+ * client flags) then `haggleOptions` (one option at a time until GO or EXPORT_NAME succeeds, or
+ * the client aborts). TLS comes later: STARTTLS is answered NBD_REP_ERR_POLICY (NOTLS mode).
+ * Every malformed option that leaves the stream in sync gets an error reply; only a broken frame
+ * (bad magic, impossible length, unknown client flags) or an EXPORT_NAME we cannot honour ends
+ * the connection, by throwing a fatal ProtocolError.
+ */
+import type { Logger } from "pino";
+import type { DeviceCapabilities } from "@stratus/storage";
+import {
+  NBD_FLAG_CAN_MULTI_CONN,
+  NBD_FLAG_C_FIXED_NEWSTYLE,
+  NBD_FLAG_C_NO_ZEROES,
+  NBD_FLAG_FIXED_NEWSTYLE,
+  NBD_FLAG_HAS_FLAGS,
+  NBD_FLAG_NO_ZEROES,
+  NBD_FLAG_READ_ONLY,
+  NBD_FLAG_SEND_CACHE,
+  NBD_FLAG_SEND_FAST_ZERO,
+  NBD_FLAG_SEND_FLUSH,
+  NBD_FLAG_SEND_FUA,
+  NBD_FLAG_SEND_TRIM,
+  NBD_FLAG_SEND_WRITE_ZEROES,
+  NBD_INFO_DESCRIPTION,
+  NBD_INFO_NAME,
+  NBD_META_CONTEXT_BASE_ALLOCATION,
+  NBD_OPTION_HEADER_SIZE,
+  NBD_OPT_ABORT,
+  NBD_OPT_EXPORT_NAME,
+  NBD_OPT_GO,
+  NBD_OPT_INFO,
+  NBD_OPT_LIST,
+  NBD_OPT_LIST_META_CONTEXT,
+  NBD_OPT_SET_META_CONTEXT,
+  NBD_OPT_STARTTLS,
+  NBD_OPT_STRUCTURED_REPLY,
+  NBD_REP_ACK,
+  NBD_REP_ERR_INVALID,
+  NBD_REP_ERR_POLICY,
+  NBD_REP_ERR_UNKNOWN,
+  NBD_REP_ERR_UNSUP,
+} from "../protocol/constants";
+import {
+  ProtocolError,
+  decodeClientFlags,
+  decodeInfoRequest,
+  decodeMetaContextRequest,
+  decodeOptionHeader,
+  decodeString,
+  encodeExportNameReply,
+  encodeGreeting,
+  encodeInfoBlockSize,
+  encodeInfoDescription,
+  encodeInfoExport,
+  encodeInfoName,
+  encodeOptionError,
+  encodeOptionReply,
+  encodeRepInfo,
+  encodeRepMetaContext,
+  encodeRepServer,
+} from "../protocol/handshake-frames";
+import type { BlockSizeConstraints } from "../protocol/handshake-frames";
+import type { ExportRegistry, OpenedExport } from "./export-registry";
+
+/** What the handshake needs from the connection: exact reads and writes. */
+export interface HandshakeIo {
+  /** Resolves with exactly `n` bytes; rejects if the connection closes first. */
+  readExact(n: number): Promise<Buffer>;
+  write(data: Buffer): void;
+}
+
+export interface HandshakeOptions {
+  registry: ExportRegistry;
+  logger: Logger;
+  /** Largest READ/WRITE payload; advertised as the maximum block size. */
+  maxPayload: number;
+}
+
+export interface Negotiated {
+  /** The export the client chose; the caller releases it when the connection ends. */
+  opened: OpenedExport;
+  transmissionFlags: number;
+  structuredReplies: boolean;
+  /** The id given to base:allocation, or 0 when no metadata context was selected. */
+  metaContextId: number;
+}
+
+/** Option data larger than this is not a real client: we hang up rather than buffer it. */
+export const MAX_OPTION_DATA = 64 * 1024;
+/** The id we give base:allocation (any nonzero value; the client treats it as opaque). */
+export const BASE_ALLOCATION_CONTEXT_ID = 1;
+/** Defaults from the spec: "a default minimum block size of 1, a preferred block size of 2^12". */
+const MINIMUM_BLOCK_SIZE = 1;
+const PREFERRED_BLOCK_SIZE = 4096;
+
+/** The transmission flags an export gets: "The server MUST NOT set the flag for features it does not support." */
+export function transmissionFlagsFor(capabilities: DeviceCapabilities): number {
+  let flags = NBD_FLAG_HAS_FLAGS;
+  if (capabilities.readOnly) flags |= NBD_FLAG_READ_ONLY;
+  if (capabilities.canFlush) flags |= NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA;
+  if (!capabilities.readOnly && capabilities.canTrim) flags |= NBD_FLAG_SEND_TRIM;
+  // "Servers MAY set this transmission flag even if it will always use `NBD_ENOTSUP` failures for
+  // requests with `NBD_CMD_FLAG_FAST_ZERO` set": advertising FAST_ZERO with WRITE_ZEROES lets a
+  // client such as qemu-img learn quickly whether pre-zeroing pays off.
+  if (!capabilities.readOnly && capabilities.canZero) flags |= NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
+  if (capabilities.canCache) flags |= NBD_FLAG_SEND_CACHE;
+  if (capabilities.canMultiConn) flags |= NBD_FLAG_CAN_MULTI_CONN;
+  return flags;
+}
+
+/** Runs the whole handshake. `undefined` when the client ended it (NBD_OPT_ABORT). */
+export async function negotiate(io: HandshakeIo, options: HandshakeOptions): Promise<Negotiated | undefined> {
+  const clientFlags = await initialHandshake(io);
+  return haggleOptions(io, options, { noZeroes: (clientFlags & NBD_FLAG_C_NO_ZEROES) !== 0 });
+}
+
+/**
+ * S: 64 bits, `NBDMAGIC`; S: 64 bits, `IHAVEOPT`; S: 16 bits, handshake flags; C: 32 bits, client flags.
+ * "the server MUST drop the TCP connection if the client sets an unknown flag, or a flag that
+ * does not match something advertised by the server."
+ */
+export async function initialHandshake(io: HandshakeIo): Promise<number> {
+  io.write(encodeGreeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES));
+  const clientFlags = decodeClientFlags(await io.readExact(4));
+  if ((clientFlags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) !== 0) {
+    throw new ProtocolError(`unknown client flags 0x${clientFlags.toString(16)}`, true);
+  }
+  return clientFlags;
+}
+
+interface HaggleState {
+  noZeroes: boolean;
+  structuredReplies: boolean;
+  /** Export named in the last SET_META_CONTEXT, and whether it selected base:allocation. */
+  metaExport: string | undefined;
+  metaSelected: boolean;
+}
+
+export async function haggleOptions(
+  io: HandshakeIo,
+  options: HandshakeOptions,
+  init: { noZeroes: boolean },
+): Promise<Negotiated | undefined> {
+  const state: HaggleState = { noZeroes: init.noZeroes, structuredReplies: false, metaExport: undefined, metaSelected: false };
+  for (;;) {
+    const { option, length } = decodeOptionHeader(await io.readExact(NBD_OPTION_HEADER_SIZE));
+    if (length > MAX_OPTION_DATA) throw new ProtocolError(`option ${option} data length ${length} too large`, true);
+    const data = await io.readExact(length);
+    options.logger.debug({ option, length }, "nbd option");
+    const reply = (type: number, payload?: Buffer) => io.write(encodeOptionReply(option, type, payload));
+    const error = (type: number, message: string) => io.write(encodeOptionError(option, type, message));
+
+    switch (option) {
+      case NBD_OPT_EXPORT_NAME: {
+        // "If the chosen export does not exist ... the server MUST terminate the session."
+        let name: string;
+        try {
+          name = decodeString(data, "export name");
+        } catch (cause) {
+          throw new ProtocolError(`EXPORT_NAME: ${(cause as Error).message}`, true);
+        }
+        const opened = await openExport(options, name);
+        if (!opened) throw new ProtocolError(`EXPORT_NAME: unknown export ${JSON.stringify(name)}`, true);
+        const flags = transmissionFlagsFor(opened.device.capabilities);
+        io.write(encodeExportNameReply(opened.device.size, flags, state.noZeroes));
+        return negotiated(opened, flags, state, name);
+      }
+
+      case NBD_OPT_ABORT:
+        // "The server MUST reply with `NBD_REP_ACK`" (and "SHOULD ignore any data sent").
+        reply(NBD_REP_ACK);
+        return undefined;
+
+      case NBD_OPT_LIST: {
+        // "the server SHOULD reject a request that includes data with `NBD_REP_ERR_INVALID`."
+        if (length !== 0) {
+          error(NBD_REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
+          break;
+        }
+        for (const e of await options.registry.list()) io.write(encodeRepServer(option, e.name, e.description));
+        reply(NBD_REP_ACK);
+        break;
+      }
+
+      case NBD_OPT_STARTTLS:
+        // NOTLS mode: "it MUST respond with `NBD_REP_ERR_POLICY` (if it does not support TLS for
+        // policy reasons) ... (for example, `NBD_REP_ERR_INVALID` if the client included data)."
+        if (length !== 0) error(NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+        else error(NBD_REP_ERR_POLICY, "TLS is not offered on this listener");
+        break;
+
+      case NBD_OPT_INFO:
+      case NBD_OPT_GO: {
+        let request;
+        try {
+          request = decodeInfoRequest(data);
+        } catch (cause) {
+          error(NBD_REP_ERR_INVALID, (cause as Error).message);
+          break;
+        }
+        const opened = await openExport(options, request.name);
+        if (!opened) {
+          // "`NBD_REP_ERR_UNKNOWN`: The chosen export does not exist on this server. In this case,
+          // the server SHOULD NOT send `NBD_REP_INFO` replies."
+          error(NBD_REP_ERR_UNKNOWN, `no export named ${JSON.stringify(request.name)}`);
+          break;
+        }
+        const flags = transmissionFlagsFor(opened.device.capabilities);
+        // "the server MUST send at least one `NBD_REP_INFO`, with an `NBD_INFO_EXPORT` information type."
+        io.write(encodeRepInfo(option, encodeInfoExport(opened.device.size, flags)));
+        if (request.requests.includes(NBD_INFO_NAME)) io.write(encodeRepInfo(option, encodeInfoName(opened.name)));
+        if (request.requests.includes(NBD_INFO_DESCRIPTION) && opened.description) {
+          io.write(encodeRepInfo(option, encodeInfoDescription(opened.description)));
+        }
+        // Sent even when not requested: our maximum is not the default ("effectively unlimited"),
+        // and "A server with block size constraints other than the default SHOULD advertise" them.
+        io.write(encodeRepInfo(option, encodeInfoBlockSize(blockSizes(options, opened.device.size))));
+        reply(NBD_REP_ACK);
+        if (option === NBD_OPT_GO) return negotiated(opened, flags, state, request.name);
+        await opened.release();
+        break;
+      }
+
+      case NBD_OPT_STRUCTURED_REPLY:
+        // "The client MUST NOT send any additional data with the option, and the server SHOULD
+        // reject a request that includes data with `NBD_REP_ERR_INVALID`."
+        if (length !== 0) {
+          error(NBD_REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data");
+          break;
+        }
+        state.structuredReplies = true;
+        reply(NBD_REP_ACK);
+        break;
+
+      case NBD_OPT_LIST_META_CONTEXT:
+      case NBD_OPT_SET_META_CONTEXT: {
+        const setting = option === NBD_OPT_SET_META_CONTEXT;
+        // "Issuing this command replaces all previously-set metadata contexts (including when this
+        // command fails)".
+        if (setting) {
+          state.metaExport = undefined;
+          state.metaSelected = false;
+        }
+        // SET: "This option MUST NOT be requested unless structured replies have been negotiated
+        // first. If a client attempts to do so, a server SHOULD send `NBD_REP_ERR_INVALID`."
+        // LIST: "a server MAY send `NBD_REP_ERR_INVALID`" — we do, as nbdkit does.
+        if (!state.structuredReplies) {
+          error(NBD_REP_ERR_INVALID, "negotiate NBD_OPT_STRUCTURED_REPLY first");
+          break;
+        }
+        let request;
+        try {
+          request = decodeMetaContextRequest(data);
+        } catch (cause) {
+          error(NBD_REP_ERR_INVALID, (cause as Error).message);
+          break;
+        }
+        if (request.queries.some((q) => !q.includes(":"))) {
+          error(NBD_REP_ERR_INVALID, "a metadata context query must start with a namespace and a colon");
+          break;
+        }
+        const matches = setting
+          ? // "`base:` - the server MUST ignore this form during `NBD_OPT_SET_META_CONTEXT`"
+            request.queries.some((q) => q === NBD_META_CONTEXT_BASE_ALLOCATION)
+          : // "If zero queries are sent, then the server MUST return all the metadata contexts";
+            // "`base:` ... MUST support this as a wildcard during `NBD_OPT_LIST_META_CONTEXT`".
+            request.queries.length === 0 || request.queries.some((q) => q === "base:" || q === NBD_META_CONTEXT_BASE_ALLOCATION);
+        if (matches) {
+          // "The metadata context ID in these replies is reserved and SHOULD be set to zero" (LIST).
+          io.write(encodeRepMetaContext(option, setting ? BASE_ALLOCATION_CONTEXT_ID : 0, NBD_META_CONTEXT_BASE_ALLOCATION));
+        }
+        if (setting) {
+          state.metaExport = request.exportName;
+          state.metaSelected = matches;
+        }
+        reply(NBD_REP_ACK);
+        break;
+      }
+
+      default:
+        // "`NBD_REP_ERR_UNSUP` ... The option sent by the client is unknown by this server".
+        error(NBD_REP_ERR_UNSUP, `option ${option} is not supported`);
+        break;
+    }
+  }
+}
+
+function negotiated(opened: OpenedExport, transmissionFlags: number, state: HaggleState, name: string): Negotiated {
+  // BLOCK_STATUS needs SET_META_CONTEXT whose "final time ... referred to the same export name".
+  const selected = state.structuredReplies && state.metaSelected && state.metaExport === name;
+  return {
+    opened,
+    transmissionFlags,
+    structuredReplies: state.structuredReplies,
+    metaContextId: selected ? BASE_ALLOCATION_CONTEXT_ID : 0,
+  };
+}
+
+async function openExport(options: HandshakeOptions, name: string): Promise<OpenedExport | undefined> {
+  try {
+    return await options.registry.open(name);
+  } catch (err) {
+    // Opening failed below us (database, store): the client learns only that it is unavailable.
+    options.logger.error({ err, exportName: name }, "nbd export could not be opened");
+    return undefined;
+  }
+}
+
+function blockSizes(options: HandshakeOptions, size: number): BlockSizeConstraints {
+  // "MUST be at least as large as the smaller of the preferred block size or export size".
+  return {
+    minimum: MINIMUM_BLOCK_SIZE,
+    preferred: PREFERRED_BLOCK_SIZE,
+    maximum: Math.max(options.maxPayload, Math.min(PREFERRED_BLOCK_SIZE, size)),
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The NBD server: accepts TCP connections and runs each through the handshake
+ * (`negotiate`) and then the transmission phase (`TransmissionSession`). A connection opens
+ * its export from the registry on GO / EXPORT_NAME and releases it exactly once when it ends,
+ * after every request it started has settled. A connection that has not finished its
+ * handshake within `handshakeTimeoutMs` is dropped.
+ */
+import net from "node:net";
+import type { Logger } from "pino";
+import { FrameReader } from "../protocol/frame-reader";
+import type { ExportRegistry } from "./export-registry";
+import { negotiate } from "./handshake";
+import type { HandshakeIo, Negotiated } from "./handshake";
+import { TransmissionSession } from "./transmission";
+
+export interface NbdServerOptions {
+  registry: ExportRegistry;
+  logger: Logger;
+  /** Time a client has to finish the handshake (default 30 s). */
+  handshakeTimeoutMs?: number;
+  /** Largest READ/WRITE length, advertised as the maximum block size (default 32 MiB). */
+  maxPayload?: number;
+  /** Request bytes in flight per connection before the server stops reading (default 128 MiB). */
+  maxInFlightBytes?: number;
+  /** Requests in flight per connection before the server stops reading (default 512). */
+  maxInFlightRequests?: number;
+}
+
+export interface NbdServer {
+  listen(port: number, host: string): Promise<{ port: number }>;
+  /** Stops accepting, ends every connection after its in-flight requests, releases exports. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
+
+class ConnectionClosedError extends Error {
+  constructor() {
+    super("connection closed");
+    this.name = "ConnectionClosedError";
+  }
+}
+
+/** One accepted socket, from greeting to release. */
+class NbdConnection implements HandshakeIo {
+  readonly done: Promise<void>;
+  private readonly reader = new FrameReader();
+  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private session: TransmissionSession | undefined;
+  private closed = false;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly options: Required<NbdServerOptions>,
+    private readonly logger: Logger,
+  ) {
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      this.reader.push(chunk);
+      if (this.session) this.session.onData();
+      else this.wake();
+    });
+    socket.on("error", (err) => this.logger.debug({ err }, "nbd socket error"));
+    socket.on("close", () => {
+      this.closed = true;
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter?.reject(new ConnectionClosedError());
+      this.session?.onClose();
+    });
+    this.done = this.run();
+  }
+
+  readExact(n: number): Promise<Buffer> {
+    if (this.reader.available >= n) return Promise.resolve(this.reader.take(n));
+    if (this.closed) return Promise.reject(new ConnectionClosedError());
+    return new Promise((resolve, reject) => {
+      this.waiter = { n, resolve, reject };
+    });
+  }
+
+  write(data: Buffer): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    if (this.session) this.session.shutdown();
+    else this.socket.destroy();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (waiter && this.reader.available >= waiter.n) {
+      this.waiter = undefined;
+      waiter.resolve(this.reader.take(waiter.n));
+    }
+  }
+
+  private async run(): Promise<void> {
+    const negotiated = await this.handshake();
+    if (!negotiated) return;
+    const { opened } = negotiated;
+    try {
+      if (this.closed || this.shuttingDown) {
+        this.socket.destroy();
+        return;
+      }
+      this.logger.info(
+        { exportName: opened.name, structuredReplies: negotiated.structuredReplies, flags: negotiated.transmissionFlags },
+        "nbd client entered transmission",
+      );
+      this.session = new TransmissionSession(this.socket, this.reader, negotiated, {
+        logger: this.logger,
+        maxPayload: this.options.maxPayload,
+        maxInFlightBytes: this.options.maxInFlightBytes,
+        maxInFlightRequests: this.options.maxInFlightRequests,
+      });
+      // Requests the client pipelined behind GO may already be buffered.
+      this.session.onData();
+      await this.session.finished;
+    } finally {
+      try {
+        await opened.release();
+      } catch (err) {
+        this.logger.error({ err, exportName: opened.name }, "releasing nbd export failed");
+      }
+      this.logger.debug({ exportName: opened.name }, "nbd connection ended");
+    }
+  }
+
+  private async handshake(): Promise<Negotiated | undefined> {
+    const timer = setTimeout(() => {
+      this.logger.warn({ timeoutMs: this.options.handshakeTimeoutMs }, "nbd handshake timed out, closing connection");
+      this.socket.destroy();
+    }, this.options.handshakeTimeoutMs);
+    try {
+      const negotiated = await negotiate(this, {
+        registry: this.options.registry,
+        logger: this.logger,
+        maxPayload: this.options.maxPayload,
+      });
+      // NBD_OPT_ABORT: the client drops the connection; we end our side too.
+      if (!negotiated) this.socket.end();
+      return negotiated;
+    } catch (err) {
+      if (err instanceof ConnectionClosedError) {
+        this.logger.debug("nbd client left during handshake");
+      } else {
+        this.logger.warn({ err }, "nbd handshake failed, closing connection");
+      }
+      this.socket.destroy();
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export function createNbdServer(options: NbdServerOptions): NbdServer {
+  const resolved: Required<NbdServerOptions> = {
+    handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    maxPayload: DEFAULT_MAX_PAYLOAD,
+    maxInFlightBytes: 128 * 1024 * 1024,
+    maxInFlightRequests: 512,
+    ...options,
+  };
+  if (!Number.isInteger(resolved.maxPayload) || resolved.maxPayload < 4096 || resolved.maxPayload > 0xffff_fff0) {
+    throw new RangeError(`maxPayload must be an integer between 4096 and 2^32 - 16, got ${resolved.maxPayload}`);
+  }
+  const logger = options.logger.child({ component: "nbd-server" });
+  const connections = new Set<NbdConnection>();
+  let nextId = 1;
+
+  const server = net.createServer((socket) => {
+    const connection = new NbdConnection(
+      socket,
+      resolved,
+      logger.child({ connection: nextId++, remote: `${socket.remoteAddress}:${socket.remotePort}` }),
+    );
+    connections.add(connection);
+    void connection.done
+      .catch((err: unknown) => logger.error({ err }, "nbd connection crashed"))
+      .finally(() => connections.delete(connection));
+  });
+
+  return {
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          const address = server.address() as net.AddressInfo;
+          logger.info({ host, port: address.port }, "nbd server listening");
+          resolve({ port: address.port });
+        });
+      });
+    },
+    async close() {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const connection of connections) connection.shutdown();
+      await Promise.all([...connections].map((c) => c.done));
+      await stopped;
+    },
+  };
+}
+
