@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MIGRATIONS_FOLDER, openDatabase } from "./client";
+import { executeRows, MIGRATIONS_FOLDER, openDatabase } from "./client";
 import { isDbError } from "./errors";
 import { LOCK_FILE_NAME } from "./pglite-lock";
 import { users } from "./schema";
@@ -22,19 +22,21 @@ describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
   it("applies every migration, and reopening applies none again and keeps the data", async () => {
     const first = await fixture.open();
     expect(first.kind).toBe(kind);
-    const applied = await first.db.execute(sql`select hash from drizzle.__drizzle_migrations order by id`);
-    expect(applied.rows).toHaveLength(journal.entries.length);
-    const tables = await first.db.execute(
+    const applied = await executeRows(first.db, sql`select hash from drizzle.__drizzle_migrations order by id`);
+    expect(applied).toHaveLength(journal.entries.length);
+    const tables = await executeRows<{ table_name: string }>(
+      first.db,
+      
       sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
     );
-    expect(tables.rows.map((row) => row["table_name"])).toEqual(["users", "volume_chunks", "volumes"]);
+    expect(tables.map((row) => row.table_name)).toEqual(["users", "volume_chunks", "volumes"]);
     const admin = await ensureLocalAdmin(first.db);
     await first.close();
     await first.close(); // a second close is harmless
 
     const second = await fixture.open();
-    const again = await second.db.execute(sql`select hash from drizzle.__drizzle_migrations order by id`);
-    expect(again.rows).toEqual(applied.rows);
+    const again = await executeRows(second.db, sql`select hash from drizzle.__drizzle_migrations order by id`);
+    expect(again).toEqual(applied);
     expect(await second.db.select().from(users)).toEqual([admin]);
     await second.close();
   });

@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
+import type { SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzleNodePg } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePg } from "drizzle-orm/node-postgres/migrator";
@@ -23,6 +24,15 @@ export type StratusSchema = typeof schema;
  * `db.transaction(async (tx) => …)`) is one too, so every query function accepts either.
  */
 export type StratusDb = PgDatabase<PgQueryResultHKT, StratusSchema>;
+
+/**
+ * Rows of a raw SQL statement. `db.execute()` returns each driver's own result type (unknown through
+ * StratusDb); both drivers put the rows in `.rows`.
+ */
+export async function executeRows<Row extends Record<string, unknown>>(db: StratusDb, query: SQL): Promise<Row[]> {
+  const result = (await db.execute(query)) as { rows?: Row[] };
+  return result.rows ?? [];
+}
 
 export type DatabaseKind = "pglite" | "postgres";
 
