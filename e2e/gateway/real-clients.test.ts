@@ -6,10 +6,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createVolume,
   describeLogs,
+  folderUsage,
   listExports,
   makeSparseImage,
   mapExport,
@@ -45,11 +47,12 @@ afterAll(async () => {
 });
 
 /** Adds the gateway's recent log lines to a failure, which is where the server side of it shows. */
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
+async function withLogs<T>(body: () => Promise<T>, server: () => Gateway | undefined = () => gateway): Promise<T> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
+    const logs = server()?.logs();
+    if (err instanceof Error && logs) err.message += `\n${describeLogs(logs)}`;
     throw err;
   }
 }
@@ -178,6 +181,40 @@ describe("real NBD clients against the gateway (local bucket directory)", () => 
         expect(job.read.io_bytes).toBe(32 * MiB); // the verify pass read every block back
       }
     }));
+});
+
+describe("the same client against a gateway whose bucket is an S3 server", () => {
+  let s3: S3TestServer | undefined;
+  let s3Gateway: Gateway | undefined;
+
+  beforeAll(async () => {
+    s3 = await startS3TestServer({ bucket: "stratus-e2e" });
+    s3Gateway = await startGateway({
+      env: {
+        STRATUS_S3_ENDPOINT: s3.endpoint,
+        STRATUS_S3_BUCKET: s3.bucket,
+        STRATUS_S3_REGION: s3.region,
+        STRATUS_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        STRATUS_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        STRATUS_S3_FORCE_PATH_STYLE: "true",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await s3Gateway?.dispose();
+    await s3?.stop();
+  });
+
+  it("qemu-img convert -n, then qemu-img compare: equal; nothing lands in the local bucket folder", () =>
+    withLogs(async () => {
+      const gw = s3Gateway!;
+      await createVolume(gw, "s3-qemu-img", { size: "256M" });
+      const uri = gw.uri("s3-qemu-img");
+      await runOk("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image.path, uri], { timeoutMs: 180_000 });
+      await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, uri], { timeoutMs: 180_000 });
+      expect((await folderUsage(gw.bucketDir)).files).toBe(0);
+    }, () => s3Gateway));
 });
 
 function toQemuIo(op: IoOp): string {

@@ -1,0 +1,73 @@
+/**
+ * Benchmark settings, read once from BENCH_* variables (defaults follow ../shared/BENCHMARKS.md).
+ * A quick look: BENCH_RUNTIME=5 BENCH_ROUNDS=1 npm run bench
+ */
+import { z } from "zod";
+
+export const SERVER_NAMES = ["stratus", "nbdkit-file", "qemu-nbd"] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+export const JOB_NAMES = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd1", "randwrite-4k-qd32", "read-1m-qd8", "write-1m-qd8"] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+export interface BenchConfig {
+  /** Seconds each fio run measures (after the ramp). */
+  runtime: number;
+  /** Seconds each fio run warms up before measuring. */
+  ramp: number;
+  /** A B C A B C …: how many times every job runs on every server. */
+  rounds: number;
+  /** Size of the volume / image file each server serves (pre-filled with random data). */
+  volumeSize: string;
+  /** The region fio works in (fio --size). */
+  fioSize: string;
+  jobs: JobName[];
+  servers: ServerName[];
+  /** Keep the work folder (images, logs, fio reports) instead of removing it. */
+  keep: boolean;
+  /** Where the work folder goes (default: the OS temp folder). */
+  workRoot?: string;
+}
+
+const list = <T extends string>(all: readonly T[]) =>
+  z
+    .string()
+    .transform((text) => text.split(",").map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(all as unknown as [T, ...T[]])).min(1));
+
+const schema = z.object({
+  BENCH_RUNTIME: z.coerce.number().int().min(1).default(20),
+  BENCH_RAMP: z.coerce.number().int().min(0).default(2),
+  BENCH_ROUNDS: z.coerce.number().int().min(1).default(3),
+  BENCH_VOLUME_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 2G or 512M").default("2G"),
+  BENCH_FIO_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 1G or 256M").default("1G"),
+  BENCH_JOBS: list(JOB_NAMES).default([...JOB_NAMES]),
+  BENCH_SERVERS: list(SERVER_NAMES).default([...SERVER_NAMES]),
+  BENCH_KEEP: z.enum(["0", "1"]).default("0"),
+  BENCH_DIR: z.string().min(1).optional(),
+});
+
+export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith("BENCH_") && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new Error(`bad benchmark settings:\n${parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`).join("\n")}`);
+  }
+  const c = parsed.data;
+  return {
+    runtime: c.BENCH_RUNTIME,
+    ramp: c.BENCH_RAMP,
+    rounds: c.BENCH_ROUNDS,
+    volumeSize: c.BENCH_VOLUME_SIZE,
+    fioSize: c.BENCH_FIO_SIZE,
+    jobs: c.BENCH_JOBS,
+    servers: c.BENCH_SERVERS,
+    keep: c.BENCH_KEEP === "1",
+    workRoot: c.BENCH_DIR,
+  };
+}
+
+export function sizeBytes(size: string): number {
+  const match = /^(\d+)([MG])$/.exec(size)!;
+  return Number(match[1]) * 2 ** (match[2] === "G" ? 30 : 20);
+}

@@ -1,0 +1,142 @@
+/**
+ * `npm run bench`: fio against the Stratus gateway and its peers (nbdkit file, qemu-nbd) in one run,
+ * alternating servers job by job, round after round, and reporting medians and ratios
+ * (../shared/BENCHMARKS.md: these machines are noisy, so only same-run ratios mean anything).
+ * Results go to stdout and, as JSON, to bench/results/.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { CleanupStack, makeSparseImage, REPO_ROOT, runFio, runOk } from "../e2e/harness";
+import { loadBenchConfig, sizeBytes, type ServerName } from "./config";
+import { figure, fioArgs, JOBS } from "./jobs";
+import { formatBytes, formatTable, summarize, type Sample } from "./report";
+import { residentBytes, startNbdkitFile, startQemuNbd, startStratus, type BenchServer } from "./servers";
+
+const config = loadBenchConfig();
+const cleanup = new CleanupStack();
+const say = (text: string) => process.stdout.write(`${text}\n`);
+
+process.once("SIGINT", () => {
+  say("\ninterrupted: stopping servers");
+  void cleanup.runAll().finally(() => process.exit(130));
+});
+
+try {
+  await main();
+} finally {
+  await cleanup.runAll();
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(path.join(config.workRoot ?? os.tmpdir(), "stratus-bench-"));
+  cleanup.push("work folder", () => (config.keep ? say(`kept ${work}`) : rm(work, { recursive: true, force: true })));
+  const rounds = config.rounds;
+  const perRun = config.runtime + config.ramp;
+  say(
+    `stratus bench: ${config.jobs.length} jobs x ${config.servers.length} servers x ${rounds} rounds, ` +
+      `${perRun} s each (~${Math.ceil((config.jobs.length * config.servers.length * rounds * (perRun + 1)) / 60)} min of fio), ` +
+      `volume ${config.volumeSize}, fio region ${config.fioSize}`,
+  );
+
+  say(`making a ${config.volumeSize} random image`);
+  const image = await makeSparseImage(path.join(work, "source.img"), { size: sizeBytes(config.volumeSize), seed: 1, dataFraction: 1 });
+
+  const servers: BenchServer[] = [];
+  let prefillSeconds: number | undefined;
+  for (const name of config.servers) {
+    say(`starting ${name}`);
+    if (name === "stratus") {
+      const stratus = await startStratus(work, image.path, config.volumeSize);
+      cleanup.push("stratus gateway", () => stratus.stop());
+      prefillSeconds = stratus.prefillSeconds;
+      say(`  pre-filled with nbdcopy in ${prefillSeconds.toFixed(1)} s (${(image.size / 1e6 / prefillSeconds).toFixed(0)} MB/s)`);
+      servers.push(stratus);
+    } else {
+      const file = path.join(work, `${name}.img`);
+      await runOk("cp", ["--reflink=auto", image.path, file], { timeoutMs: 10 * 60_000 });
+      const peer = name === "nbdkit-file" ? await startNbdkitFile(work, file) : await startQemuNbd(work, file);
+      cleanup.push(name, () => peer.stop());
+      servers.push(peer);
+    }
+  }
+  await rm(image.path); // each server has its own copy now
+
+  // Only the gateway's memory is watched: it must stay flat however much data the volume holds.
+  const gatewayPid = servers.find((s) => s.name === "stratus")?.pid;
+  const rss: { afterPrefill?: number; peak?: number; end?: number } = {};
+  let stopSampler = async () => {};
+  if (gatewayPid !== undefined) {
+    rss.afterPrefill = await residentBytes(gatewayPid);
+    const sampler = setInterval(() => {
+      void residentBytes(gatewayPid).then((bytes) => (rss.peak = Math.max(rss.peak ?? 0, bytes ?? 0)));
+    }, 250);
+    stopSampler = cleanup.push("rss sampler", () => clearInterval(sampler));
+  }
+
+  const samples: Sample[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const jobName of config.jobs) {
+      const job = JOBS[jobName];
+      // Rotate who goes first each round so no server always runs on a machine warmed by another.
+      const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!);
+      for (const server of order) {
+        const report = path.join(work, `fio-${round}-${jobName}-${server.name}.json`);
+        const [result] = await runFio(fioArgs(job, server.uri, config), report, (perRun + 120) * 1000);
+        const direction = job.rw.includes("read") ? result!.read : result!.write;
+        const sample: Sample = {
+          round,
+          job: jobName,
+          server: server.name,
+          value: figure(job, direction),
+          iops: direction.iops,
+          bytesPerSecond: direction.bw * 1024,
+          meanLatencyUs: (direction.clat_ns?.mean ?? 0) / 1000,
+        };
+        samples.push(sample);
+        say(`  round ${round} ${jobName.padEnd(18)} ${server.name.padEnd(12)} ${sample.value.toFixed(0).padStart(8)} ${job.metric}`);
+      }
+    }
+  }
+  await stopSampler();
+  if (gatewayPid !== undefined) rss.end = await residentBytes(gatewayPid);
+
+  const summaries = summarize(samples, config.jobs, config.servers);
+  say(`\nmedians of ${rounds} round(s), ${config.runtime} s each (4k jobs in IOPS, 1M jobs in MB/s):\n`);
+  say(formatTable(summaries, config.servers));
+  if (gatewayPid !== undefined) {
+    say(`\ngateway RSS: after pre-fill ${formatBytes(rss.afterPrefill)}, peak ${formatBytes(rss.peak)}, end ${formatBytes(rss.end)}`);
+  }
+
+  const results = {
+    date: new Date().toISOString(),
+    config,
+    machine: machine(),
+    prefill: { bytes: image.size, seconds: prefillSeconds },
+    gatewayRssBytes: rss,
+    summaries,
+    samples,
+  };
+  const dir = path.join(REPO_ROOT, "bench", "results");
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `bench-${results.date.replace(/[:.]/g, "-")}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  say(`results: ${path.relative(REPO_ROOT, file)}`);
+}
+
+function machine() {
+  const version = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0]!.trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  const servers: Record<ServerName, string> = {
+    stratus: `node ${process.version}`,
+    "nbdkit-file": version("nbdkit", ["--version"]),
+    "qemu-nbd": version("qemu-nbd", ["--version"]),
+  };
+  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryBytes: os.totalmem(), fio: version("fio", ["--version"]), servers };
+}
