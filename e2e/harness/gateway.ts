@@ -103,7 +103,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
     live.add(proc);
     let resolveExit!: (exit: GatewayExit) => void;
     const run: Run = { proc, killed: false, exited: new Promise((resolve) => (resolveExit = resolve)) };
-    proc.once("exit", (code, signal) => {
+    proc.once("close", (code, signal) => {
       live.delete(proc);
       resolveExit({ code, signal, killed: run.killed });
     });
