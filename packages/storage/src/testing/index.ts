@@ -1,2 +1,6 @@
 export { startS3TestServer, type S3TestServer, type S3TestServerOptions } from "./s3-test-server";
+export { MemoryChunkIndex } from "./memory-chunk-index";
+export { FaultyObjectStore, waitFor, type StoreOperation } from "./faulty-object-store";
+export { seededRandom, seededBytes } from "./seeded-random";
 export { describeObjectStoreSuite, type ObjectStoreFactory } from "./object-store-suite";
+export { describeVolumeSuite, type VolumeSuiteStore } from "./volume-suite";

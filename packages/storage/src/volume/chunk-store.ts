@@ -1,0 +1,64 @@
+/**
+ * Stores and loads one chunk generation's bytes through the codec. Knows keys and codecs, not
+ * caching or commit order: that is the volume's job.
+ */
+import { StorageError, isStorageError } from "../errors";
+import type { ObjectStore } from "../object-store/object-store";
+import { identityCodec, type ChunkCodec } from "./chunk-codec";
+import { chunkKey } from "./chunk-layout";
+
+export interface ChunkStoreOptions {
+  store: ObjectStore;
+  volumeId: string;
+  codec?: ChunkCodec;
+}
+
+export class ChunkStore {
+  readonly store: ObjectStore;
+  readonly volumeId: string;
+  private readonly codec: ChunkCodec;
+
+  constructor(options: ChunkStoreOptions) {
+    this.store = options.store;
+    this.volumeId = options.volumeId;
+    this.codec = options.codec ?? identityCodec;
+  }
+
+  key(index: number, generation: number): string {
+    return chunkKey(this.volumeId, index, generation);
+  }
+
+  /** Uploads `plain` as a new object; returns the bytes it occupies in the store. */
+  async save(index: number, generation: number, plain: Buffer): Promise<number> {
+    const context = { volumeId: this.volumeId, index, generation };
+    const body = await this.codec.encode(plain, context);
+    await this.store.put(this.key(index, generation), body).catch((error: unknown) => {
+      throw asEio(error, `upload of chunk ${index} generation ${generation}`);
+    });
+    return body.length;
+  }
+
+  /** The chunk's plain bytes (exactly `length` of them), or undefined when the object is missing. */
+  async load(index: number, generation: number, length: number): Promise<Buffer | undefined> {
+    const context = { volumeId: this.volumeId, index, generation };
+    const stored = await this.store.get(this.key(index, generation)).catch((error: unknown) => {
+      throw asEio(error, `download of chunk ${index} generation ${generation}`);
+    });
+    if (stored === undefined) return undefined;
+    const plain = await this.codec.decode(stored, context);
+    if (plain.length !== length) {
+      throw new StorageError("EIO", `chunk ${index} generation ${generation} holds ${plain.length} bytes, expected ${length}`);
+    }
+    return plain;
+  }
+
+  async deleteGenerations(chunks: ReadonlyArray<readonly [index: number, generation: number]>): Promise<void> {
+    if (chunks.length === 0) return;
+    await this.store.deleteMany(chunks.map(([index, generation]) => this.key(index, generation)));
+  }
+}
+
+function asEio(error: unknown, what: string): StorageError {
+  if (isStorageError(error) && error.code === "EIO") return error;
+  return new StorageError("EIO", `${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
