@@ -125,7 +125,7 @@ describe("transmission frames", () => {
     const buf = encodeRequest(NBD_CMD_WRITE, 1, 0xdead_beef_cafe, 2 ** 45 + 7, 4096);
     const req = decodeRequestHeader(buf, 0);
     expect(req).toEqual({ flags: 1, type: NBD_CMD_WRITE, handleHi: 0xdead, handleLo: 0xbeef_cafe, offset: 2 ** 45 + 7, length: 4096 });
-    buf[0] ^= 1;
+    buf[0] = buf[0]! ^ 1;
     expect(() => decodeRequestHeader(buf, 0)).toThrow(/magic/);
   });
 
