@@ -372,7 +372,7 @@ export class TransmissionSession {
 
   /** One write per reply; replies of the same event-loop turn are corked into one syscall. */
   private send(buf: Buffer): void {
-    if (this.socketClosed || this.socket.destroyed) return;
+    if (this.socketClosed || this.socket.destroyed || this.socket.writableEnded) return;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
