@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commitChunkMap, loadChunkMap, type ChunkEntry } from "./chunk-map";
-import type { Database, StratusDb } from "./client";
+import type { Database, Db } from "./client";
 import { isDbError } from "./errors";
 import { newId } from "./ids";
 import { volumeChunks, volumes } from "./schema";
@@ -11,7 +11,7 @@ import { deleteVolumeRow, insertVolume } from "./volumes";
 
 const MiB = 1024 * 1024;
 
-async function createVolume(db: StratusDb, name = "vol"): Promise<string> {
+async function createVolume(db: Db, name = "vol"): Promise<string> {
   const owner = await ensureLocalAdmin(db);
   const volume = await insertVolume(db, { ownerId: owner.id, name, sizeBytes: 1024 * 1024 * MiB, chunkSize: MiB });
   return volume.id;
@@ -19,7 +19,7 @@ async function createVolume(db: StratusDb, name = "vol"): Promise<string> {
 
 const entry = (generation: number, storedSize = 1000 + generation): ChunkEntry => ({ generation, storedSize });
 
-async function rowCount(db: StratusDb, volumeId: string): Promise<number> {
+async function rowCount(db: Db, volumeId: string): Promise<number> {
   return (await db.select().from(volumeChunks).where(eq(volumeChunks.volumeId, volumeId))).length;
 }
 

@@ -9,7 +9,7 @@
  * computed against a stale map changes nothing (COMMIT_CONFLICT).
  */
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import type { StratusDb } from "./client";
+import type { Db } from "./client";
 import { DbError } from "./errors";
 import { volumeChunks, volumes } from "./schema";
 
@@ -49,7 +49,7 @@ const LOAD_PAGE_ROWS = 50_000;
 const WRITE_BATCH_ROWS = 50_000;
 
 /** The committed chunk map of a volume; a missing volume -> VOLUME_NOT_FOUND. */
-export async function loadChunkMap(db: StratusDb, volumeId: string): Promise<ChunkMap> {
+export async function loadChunkMap(db: Db, volumeId: string): Promise<ChunkMap> {
   // One snapshot for the epoch and every page: a commit landing mid-load cannot tear the map.
   return db.transaction(
     async (tx) => {
@@ -82,7 +82,7 @@ export async function loadChunkMap(db: StratusDb, volumeId: string): Promise<Chu
  * Applies one commit atomically (see the top of this file). Throws COMMIT_CONFLICT — having changed
  * nothing — when the volume is not at epoch - 1, the fencing token is stale, or the volume is gone.
  */
-export async function commitChunkMap(db: StratusDb, commit: ChunkMapCommit): Promise<void> {
+export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<void> {
   validateCommit(commit);
   const { volumeId, epoch, fencingToken } = commit;
   await db.transaction(async (tx) => {
@@ -151,7 +151,7 @@ function validateCommit(commit: ChunkMapCommit): void {
 }
 
 /** Why a commit's guard matched no row, for the error message (read inside the failing transaction). */
-async function describeConflict(tx: StratusDb, commit: ChunkMapCommit): Promise<DbError> {
+async function describeConflict(tx: Db, commit: ChunkMapCommit): Promise<DbError> {
   const [current] = await tx
     .select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken })
     .from(volumes)

@@ -23,13 +23,13 @@ export type StratusSchema = typeof schema;
  * A drizzle database over the Stratus schema, whichever driver is underneath. A transaction (`tx` in
  * `db.transaction(async (tx) => …)`) is one too, so every query function accepts either.
  */
-export type StratusDb = PgDatabase<PgQueryResultHKT, StratusSchema>;
+export type Db = PgDatabase<PgQueryResultHKT, StratusSchema>;
 
 /**
  * Rows of a raw SQL statement. `db.execute()` returns each driver's own result type (unknown through
- * StratusDb); both drivers put the rows in `.rows`.
+ * Db); both drivers put the rows in `.rows`.
  */
-export async function executeRows<Row extends Record<string, unknown>>(db: StratusDb, query: SQL): Promise<Row[]> {
+export async function executeRows<Row extends Record<string, unknown>>(db: Db, query: SQL): Promise<Row[]> {
   const result = (await db.execute(query)) as { rows?: Row[] };
   return result.rows ?? [];
 }
@@ -54,7 +54,7 @@ export type OpenDatabaseOptions =
     };
 
 export interface Database {
-  db: StratusDb;
+  db: Db;
   kind: DatabaseKind;
   /** Closes connections (and releases the PGlite data folder). Safe to call twice. */
   close(): Promise<void>;

@@ -84,6 +84,7 @@ export const volumeChunks = pgTable(
   (t) => [primaryKey({ name: "volume_chunks_pkey", columns: [t.volumeId, t.chunkIndex] })],
 );
 
-export type User = typeof users.$inferSelect;
-export type Volume = typeof volumes.$inferSelect;
+// "Row" names: packages/storage's Volume is the engine, these are records.
+export type UserRow = typeof users.$inferSelect;
+export type VolumeRow = typeof volumes.$inferSelect;
 export type VolumeChunkRow = typeof volumeChunks.$inferSelect;

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
-import type { StratusDb } from "./client";
+import type { Db } from "./client";
 import { newId } from "./ids";
-import { users, type User } from "./schema";
+import { users, type UserRow } from "./schema";
 
 /**
  * The embedded default's single local user, who owns every volume made from the CLI. `.invalid` is a
@@ -10,7 +10,7 @@ import { users, type User } from "./schema";
 export const LOCAL_ADMIN_EMAIL = "local-admin@stratus.invalid";
 
 /** Returns the local user, creating it on first use. Safe to call at every start, even concurrently. */
-export async function ensureLocalAdmin(db: StratusDb): Promise<User> {
+export async function ensureLocalAdmin(db: Db): Promise<UserRow> {
   await db
     .insert(users)
     .values({ id: newId("user"), email: LOCAL_ADMIN_EMAIL, passwordHash: null, isAdmin: true })
@@ -20,7 +20,7 @@ export async function ensureLocalAdmin(db: StratusDb): Promise<User> {
   return user;
 }
 
-export async function findUserById(db: StratusDb, id: string): Promise<User | undefined> {
+export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
   const [user] = await db.select().from(users).where(eq(users.id, id));
   return user;
 }

@@ -4,10 +4,10 @@
  */
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
-import type { StratusDb } from "./client";
+import type { Db } from "./client";
 import { DbError, sqlStateOf } from "./errors";
 import { newId } from "./ids";
-import { volumes, type Volume, type VolumeState } from "./schema";
+import { volumes, type VolumeRow, type VolumeState } from "./schema";
 
 export const VOLUME_NAME_RULES = "1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit";
 
@@ -48,14 +48,14 @@ export interface NewVolume {
 }
 
 /** Creates an active volume with an empty chunk map (epoch 0). Duplicate name for the owner -> VOLUME_EXISTS. */
-export async function insertVolume(db: StratusDb, input: NewVolume): Promise<Volume> {
+export async function insertVolume(db: Db, input: NewVolume): Promise<VolumeRow> {
   const name = parseVolumeName(input.name);
   const checked = newVolumeSchema.safeParse(input);
   if (!checked.success) {
     const problems = checked.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`).join("; ");
     throw new DbError("INVALID_ARGUMENT", `invalid volume ${JSON.stringify(name)}: ${problems}`);
   }
-  let inserted: Volume[];
+  let inserted: VolumeRow[];
   try {
     // DO NOTHING instead of catching the unique violation: a failed statement would abort a caller's
     // enclosing transaction, an empty RETURNING does not.
@@ -76,7 +76,7 @@ export async function insertVolume(db: StratusDb, input: NewVolume): Promise<Vol
 }
 
 /** Volumes ordered by name; all owners' when ownerId is omitted (the embedded default, admin views). */
-export async function listVolumes(db: StratusDb, ownerId?: string): Promise<Volume[]> {
+export async function listVolumes(db: Db, ownerId?: string): Promise<VolumeRow[]> {
   const query = db.select().from(volumes);
   const filtered = ownerId === undefined ? query : query.where(eq(volumes.ownerId, ownerId));
   return filtered.orderBy(asc(volumes.name), asc(volumes.ownerId));
@@ -86,7 +86,7 @@ export async function listVolumes(db: StratusDb, ownerId?: string): Promise<Volu
  * The volume with this name. Names are unique per owner only: without ownerId a name that several
  * owners use throws VOLUME_NAME_AMBIGUOUS rather than picking one of them.
  */
-export async function findVolumeByName(db: StratusDb, name: string, ownerId?: string): Promise<Volume | undefined> {
+export async function findVolumeByName(db: Db, name: string, ownerId?: string): Promise<VolumeRow | undefined> {
   const byName = eq(volumes.name, name);
   const rows = await db
     .select()
@@ -99,13 +99,13 @@ export async function findVolumeByName(db: StratusDb, name: string, ownerId?: st
   return rows[0];
 }
 
-export async function findVolumeById(db: StratusDb, id: string): Promise<Volume | undefined> {
+export async function findVolumeById(db: Db, id: string): Promise<VolumeRow | undefined> {
   const [row] = await db.select().from(volumes).where(eq(volumes.id, id));
   return row;
 }
 
 /** Returns the updated row; a missing volume -> VOLUME_NOT_FOUND. */
-export async function setVolumeState(db: StratusDb, id: string, state: VolumeState): Promise<Volume> {
+export async function setVolumeState(db: Db, id: string, state: VolumeState): Promise<VolumeRow> {
   const [row] = await db.update(volumes).set({ state }).where(eq(volumes.id, id)).returning();
   if (!row) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${id}`);
   return row;
@@ -115,7 +115,7 @@ export async function setVolumeState(db: StratusDb, id: string, state: VolumeSta
  * Deletes the volume's row and (by cascade) its chunk map. Call it after the volume's objects are gone
  * from the bucket. Returns false when there was no such row, so a retried delete is harmless.
  */
-export async function deleteVolumeRow(db: StratusDb, id: string): Promise<boolean> {
+export async function deleteVolumeRow(db: Db, id: string): Promise<boolean> {
   const deleted = await db.delete(volumes).where(eq(volumes.id, id)).returning({ id: volumes.id });
   return deleted.length > 0;
 }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TransactionRollbackError } from "drizzle-orm";
 import pg from "pg";
-import { openDatabase, type Database, type DatabaseKind, type OpenDatabaseOptions, type StratusDb } from "../client";
+import { openDatabase, type Database, type DatabaseKind, type OpenDatabaseOptions, type Db } from "../client";
 
 export const DATABASE_KINDS: readonly DatabaseKind[] = ["pglite", "postgres"];
 
@@ -67,7 +67,7 @@ async function withMaintenanceClient<T>(fn: (client: pg.Client) => Promise<T>): 
  * Runs fn in a transaction that is always rolled back, so tests sharing one database never see each
  * other's rows. Query functions that open their own transaction get a savepoint inside it.
  */
-export async function inRolledBackTransaction(db: StratusDb, fn: (tx: StratusDb) => Promise<void>): Promise<void> {
+export async function inRolledBackTransaction(db: Db, fn: (tx: Db) => Promise<void>): Promise<void> {
   try {
     await db.transaction(async (tx) => {
       await fn(tx);
