@@ -370,7 +370,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await reopened.close();
     });
 
-    it("rejects flush with EIO when the commit fails, leaves no orphan objects, and recovers", async () => {
+    it("rejects flush with EIO when the commit fails, and the next flush commits everything", async () => {
       const { volumeId } = setup();
       const inner = new MemoryChunkIndex();
       let failCommits = 1;
@@ -384,13 +384,36 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       const error = await volume.flush().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
       expect(error).toMatchObject({ code: "EIO" });
-      expect(await keysOf(volumeId)).toEqual([]);
+      expect(volume.stats()).toMatchObject({ epoch: 0, dirtyBytes: 2 * CHUNK });
       await volume.flush();
+      expect(volume.stats()).toMatchObject({ epoch: 1, dirtyBytes: 0 });
       expect((await keysOf(volumeId)).length).toBe(2);
       await volume.close();
       const reopened = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index: inner });
       expect((await readAll(reopened, 0, 2 * CHUNK)).equals(data)).toBe(true);
       await reopened.close();
+    });
+
+    it("treats a commit whose answer was lost but which landed as done", async () => {
+      const { volumeId } = setup();
+      const inner = new MemoryChunkIndex();
+      let loseAnswers = 1;
+      const index: ChunkIndex = {
+        load: () => inner.load(),
+        commit: async (commit: ChunkCommit) => {
+          await inner.commit(commit);
+          if (loseAnswers-- > 0) throw new Error("connection reset after commit");
+        },
+      };
+      const volume = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index });
+      const data = seededBytes(CHUNK, 54);
+      await volume.write(CHUNK, data);
+      await volume.flush();
+      await volume.write(CHUNK, seededBytes(CHUNK, 55));
+      await volume.flush(); // epoch 2 follows: the engine did not lose track of epoch 1
+      expect(inner.snapshot().epoch).toBe(2);
+      expect((await keysOf(volumeId)).map((key) => parseChunkKey(key)!.generation)).toEqual([2]);
+      await volume.close();
     });
 
     it("fails reads of a chunk the store cannot return with EIO", async () => {

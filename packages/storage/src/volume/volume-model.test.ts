@@ -12,6 +12,8 @@ import { describe, expect, it } from "vitest";
 import { DirectoryObjectStore } from "../object-store/directory-store";
 import { MemoryObjectStore } from "../object-store/memory-store";
 import type { ObjectStore } from "../object-store/object-store";
+import type { ChunkIndex } from "../chunk-index";
+import { FaultyObjectStore } from "../testing/faulty-object-store";
 import { MemoryChunkIndex } from "../testing/memory-chunk-index";
 import { seededBytes, seededRandom } from "../testing/seeded-random";
 import { chunkPrefix, parseChunkKey } from "./chunk-layout";
@@ -27,13 +29,40 @@ interface ModelRun {
   store: ObjectStore;
 }
 
-async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: number; commits: number }> {
+async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: number; commits: number; crashes: number }> {
   const random = seededRandom(seed);
   const pick = (n: number) => Math.floor(random() * n);
   const volumeId = `vol_model${seed}`;
   const index = new MemoryChunkIndex();
   // A small cache and dirty limit so eviction, refetch and backpressure are all exercised.
-  const open = () => Volume.open({ volumeId, size: SIZE, chunkSize: CHUNK, store, index, cacheBytes: 6 * CHUNK, dirtyLimitBytes: 12 * CHUNK, uploadConcurrency: 4 });
+  // Each opened volume reaches the store and the index through its own switch, so a "crash"
+  // can cut an abandoned volume off: its in-flight background flush then never commits, nor
+  // touches objects the next volume writes — as if its process had died.
+  const open = async () => {
+    const life = { value: true };
+    const faulty = new FaultyObjectStore(store);
+    const gatedIndex: ChunkIndex = {
+      load: () => index.load(),
+      commit: (commit) => (life.value ? index.commit(commit) : Promise.reject(new Error("crashed"))),
+    };
+    const crash = () => {
+      life.value = false;
+      for (const operation of ["put", "get", "head", "deleteMany", "list"] as const) faulty.fail(operation);
+      volume.abandon();
+    };
+    const opened = Volume.open({
+      volumeId,
+      size: SIZE,
+      chunkSize: CHUNK,
+      store: faulty,
+      index: gatedIndex,
+      cacheBytes: 6 * CHUNK,
+      dirtyLimitBytes: 12 * CHUNK,
+      uploadConcurrency: 4,
+    });
+    const volume = await opened;
+    return Object.assign(volume, { crash });
+  };
   let volume = await open();
   let reference = Buffer.alloc(SIZE);
   // The bytes as of the last flush: what a crash must come back to. Unknown (undefined) after a
@@ -43,6 +72,7 @@ async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: numb
   // later writes, so a crash is simulated only while the epoch still matches.
   let durableEpoch = 0;
   let reads = 0;
+  let crashes = 0;
 
   /** Ranges biased toward chunk edges and small sizes, sometimes large and cross-chunk. */
   const range = (): [number, number] => {
@@ -112,6 +142,8 @@ async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: numb
       durableEpoch = index.snapshot().epoch;
     } else if (durable !== undefined && index.snapshot().epoch === durableEpoch) {
       // Crash: abandon the volume with its dirty data; only the last flush survives.
+      volume.crash();
+      crashes++;
       volume = await open();
       reference = Buffer.from(durable);
     } else {
@@ -138,7 +170,7 @@ async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: numb
   for (const [i] of referenced) {
     expect(reference.subarray(i! * CHUNK, (i! + 1) * CHUNK).equals(Buffer.alloc(CHUNK))).toBe(false);
   }
-  return { reads, commits: index.commits.length };
+  return { reads, commits: index.commits.length, crashes };
 }
 
 describe("Volume model test", () => {
@@ -146,6 +178,7 @@ describe("Volume model test", () => {
     const result = await runModel({ seed: 20261123, steps: 4000, store: new MemoryObjectStore() });
     expect(result.reads).toBeGreaterThan(1000);
     expect(result.commits).toBeGreaterThan(50);
+    expect(result.crashes).toBeGreaterThan(10);
   });
 
   it("matches a plain buffer over 1,500 random steps (directory store)", async () => {
@@ -153,6 +186,7 @@ describe("Volume model test", () => {
     try {
       const result = await runModel({ seed: 7, steps: 1500, store: new DirectoryObjectStore({ root }) });
       expect(result.reads).toBeGreaterThan(300);
+      expect(result.crashes).toBeGreaterThan(3);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -22,7 +22,7 @@
  */
 import { LRUCache } from "lru-cache";
 import type { BlockDevice, DeviceCapabilities, Extent, WriteOptions, ZeroOptions } from "../block-device";
-import type { ChunkIndex, ChunkRef } from "../chunk-index";
+import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import type { ChunkCodec } from "./chunk-codec";
@@ -112,6 +112,8 @@ export class Volume implements BlockDevice {
   /** A flush queued behind the running one; callers arriving now can share it. */
   private queuedFlush: Promise<void> | undefined;
   private backgroundFlush: Promise<void> | undefined;
+  /** Writes waiting for dirty bytes to drop below the limit; woken after every flush attempt. */
+  private roomWaiters: Array<() => void> = [];
   /** Slow-path operations still running (close waits for them before its final flush). */
   private readonly active = new Set<Promise<unknown>>();
   private state: "open" | "closing" | "closed" = "open";
@@ -251,6 +253,7 @@ export class Volume implements BlockDevice {
     const source = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (this.dirtyBytes > this.dirtyLimit) return this.track(this.afterRoom(() => this.modify(offset, data.length, source), options));
     const pending = this.modify(offset, data.length, source);
+    if (this.dirtyBytes > this.dirtyLimit / 2) this.startBackgroundFlush();
     if (options?.fua) return this.track((pending ?? RESOLVED).then(() => this.flush()));
     return pending === undefined ? RESOLVED : this.track(pending);
   }
@@ -269,6 +272,7 @@ export class Volume implements BlockDevice {
     if (refused) return Promise.reject(refused);
     if (this.dirtyBytes > this.dirtyLimit) return this.track(this.afterRoom(() => this.modify(offset, length, null), options));
     const pending = this.modify(offset, length, null);
+    if (this.dirtyBytes > this.dirtyLimit / 2) this.startBackgroundFlush();
     if (options?.fua) return this.track((pending ?? RESOLVED).then(() => this.flush()));
     return pending === undefined ? RESOLVED : this.track(pending);
   }
@@ -276,6 +280,7 @@ export class Volume implements BlockDevice {
   private async afterRoom(apply: () => Promise<void> | undefined, options: WriteOptions | undefined): Promise<void> {
     await this.waitForDirtyRoom();
     await apply();
+    if (this.dirtyBytes > this.dirtyLimit / 2) this.startBackgroundFlush();
     if (options?.fua) await this.flush();
   }
 
@@ -393,33 +398,45 @@ export class Volume implements BlockDevice {
 
   // ---- backpressure --------------------------------------------------------------------------
 
-  /** Writes wait here while too much is dirty; a background flush drains it, retrying on failure. */
+  /**
+   * Like the kernel's dirty_background_ratio / dirty_ratio: past half the dirty limit a
+   * background flush starts and writes carry on; past the limit writes wait here until a flush
+   * makes room. They never fail for it: a failing store is retried with backoff meanwhile.
+   */
   private async waitForDirtyRoom(): Promise<void> {
     while (this.dirtyBytes > this.dirtyLimit) {
       if (this.state !== "open") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closing`);
       this.startBackgroundFlush();
-      await this.backgroundFlush;
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
   }
 
+  private wakeRoomWaiters(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   private startBackgroundFlush(): void {
-    if (this.backgroundFlush !== undefined) return;
+    if (this.backgroundFlush !== undefined || this.state !== "open") return;
     this.backgroundFlush = (async () => {
       let delayMs = 50;
       // Stops when closing: waiting writes are refused then, and close's own flush reports errors.
-      while (this.dirtyBytes > this.dirtyLimit && this.state === "open") {
+      while (this.dirtyBytes > this.dirtyLimit / 2 && this.state === "open") {
         try {
           await this.flush();
           delayMs = 50;
         } catch (error) {
-          // Writes keep waiting (they never fail for this); the data stays dirty and is retried.
           this.logger?.warn({ err: error, volumeId: this.volumeId, retryInMs: delayMs }, "background flush failed");
+          this.wakeRoomWaiters();
           await new Promise((resolve) => setTimeout(resolve, delayMs));
           delayMs = Math.min(delayMs * 2, 5_000);
         }
+        this.wakeRoomWaiters();
       }
     })().finally(() => {
       this.backgroundFlush = undefined;
+      this.wakeRoomWaiters();
     });
   }
 
@@ -463,7 +480,6 @@ export class Volume implements BlockDevice {
         set.push([index, { generation: epoch, storedSize }]);
         settled.push({ index, entry, version });
       });
-      if (set.length > 0 || remove.length > 0) await this.index.commit({ epoch, set, remove });
     } catch (error) {
       // Nothing was committed: the chunks stay dirty and the uploads are unreferenced garbage.
       await this.chunks.deleteGenerations(uploaded).catch((cleanupError: unknown) => {
@@ -471,6 +487,7 @@ export class Volume implements BlockDevice {
       });
       throw asEio(error, `flush of ${this.volumeId}`);
     }
+    if (set.length > 0 || remove.length > 0) await this.commit({ epoch, set, remove });
 
     const superseded: Array<[number, number]> = [];
     if (set.length > 0 || remove.length > 0) {
@@ -504,6 +521,27 @@ export class Volume implements BlockDevice {
     await this.chunks.deleteGenerations(superseded).catch((error: unknown) => {
       this.logger?.warn({ err: error, volumeId: this.volumeId, objects: superseded.length }, "could not delete superseded chunk objects");
     });
+  }
+
+  /**
+   * Commits through the index. When the commit fails, the index is asked what it holds: a
+   * commit whose answer was lost (connection dropped after the transaction) counts as done.
+   * The uploads are never deleted here — after an unknown outcome they may be referenced.
+   */
+  private async commit(commit: ChunkCommit): Promise<void> {
+    try {
+      await this.index.commit(commit);
+    } catch (error) {
+      const landed = await this.index.load().then(
+        (snapshot) =>
+          snapshot.epoch === commit.epoch &&
+          commit.set.every(([index, ref]) => snapshot.chunks.get(index)?.generation === ref.generation) &&
+          commit.remove.every((index) => !snapshot.chunks.has(index)),
+        () => false,
+      );
+      if (!landed) throw asEio(error, `commit of epoch ${commit.epoch} of ${this.volumeId}`);
+      this.logger?.warn({ err: error, volumeId: this.volumeId, epoch: commit.epoch }, "commit reported failure but landed");
+    }
   }
 
   // ---- status, prefetch, lifecycle ------------------------------------------------------------
@@ -577,6 +615,19 @@ export class Volume implements BlockDevice {
       this.loading.clear();
     })();
     return this.closing;
+  }
+
+  /**
+   * Drops the volume at once without flushing: unflushed writes are lost, as in a crash. For a
+   * holder that has been fenced (its commits would be refused anyway) and for crash tests.
+   */
+  abandon(): void {
+    this.state = "closed";
+    this.dirty.clear();
+    this.dirtyBytes = 0;
+    this.clean.clear();
+    this.loading.clear();
+    this.wakeRoomWaiters();
   }
 
   // ---- helpers -------------------------------------------------------------------------------
