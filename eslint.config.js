@@ -1,4 +1,5 @@
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 // One lint setup for the whole tree. The import rules write down the boundaries from DESIGN.md:
@@ -7,6 +8,7 @@ export default tseslint.config(
   { ignores: ["**/node_modules/**", "**/.next/**", "**/dist/**", ".stratus/**", "**/drizzle/meta/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { files: ["**/*.mjs", "**/*.js"], languageOptions: { globals: globals.node } },
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],

@@ -128,7 +128,7 @@ interface VolumeStatsLike {
 function translateDbError(error: unknown): unknown {
   if (error instanceof DbError) {
     if (error.code === "VOLUME_EXISTS") return new ServiceError("CONFLICT", error.message, { field: "name", cause: error });
-    if (error.code === "INVALID_NAME") return new ServiceError("BAD_REQUEST", error.message, { field: "name", cause: error });
+    if (error.code === "INVALID_VOLUME_NAME") return new ServiceError("BAD_REQUEST", error.message, { field: "name", cause: error });
   }
   return error;
 }

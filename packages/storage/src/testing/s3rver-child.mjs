@@ -1,4 +1,3 @@
-/* global process, console */
 // Runs s3rver in a child process for tests (see s3-test-server.ts), with one fix to the server:
 // a multi-object delete that empties a directory removes it from several concurrent deletes at
 // once, and s3rver 3.7's cleanup then fails with ENOENT and answers 500. Real S3 has no
