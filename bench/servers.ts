@@ -18,7 +18,7 @@ export interface BenchServer {
 }
 
 export async function startStratus(workDir: string, image: string, volumeSize: string): Promise<BenchServer & { prefillSeconds: number }> {
-  const gateway = await startGateway({ dataDir: path.join(workDir, "stratus-data"), env: { STRATUS_LOG_LEVEL: "warn" } });
+  const gateway = await startGateway({ dataDir: path.join(workDir, "stratus-data"), env: { STRATUS_LOG_LEVEL: "info" } });
   try {
     await createVolume(gateway, "bench", { size: volumeSize });
     const uri = gateway.uri("bench");

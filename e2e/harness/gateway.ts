@@ -72,6 +72,10 @@ process.once("exit", () => {
 });
 
 export async function startGateway(options: StartGatewayOptions = {}): Promise<Gateway> {
+  const level = options.env?.STRATUS_LOG_LEVEL;
+  if (level !== undefined && !["info", "debug", "trace"].includes(level)) {
+    throw new Error(`STRATUS_LOG_LEVEL=${level} hides the "${READY_MSG}" info line the harness waits for`);
+  }
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-")));
   const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
