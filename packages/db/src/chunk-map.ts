@@ -4,14 +4,16 @@
  *   1. advances volumes.commit_epoch from epoch-1 to epoch — only if nobody else committed since the
  *      caller loaded the map (and, when given, only if the caller still holds the fencing token),
  *   2. upserts the chunks the commit wrote and deletes the ones it dropped (trimmed, zeroed), in
- *      batches of WRITE_BATCH_ROWS.
+ *      batches of WRITE_BATCH_ROWS,
+ *   3. records the generations the commit superseded in volume_garbage (for the GC job) and stamps
+ *      volumes.last_commit_at.
  * So the map readers see is always the result of whole commits, and a gateway that lost its lease or
  * computed against a stale map changes nothing (COMMIT_CONFLICT).
  */
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { DbError } from "./errors";
-import { volumeChunks, volumes } from "./schema";
+import { volumeChunks, volumeGarbage, volumes } from "./schema";
 
 export interface ChunkEntry {
   generation: number;
@@ -38,6 +40,11 @@ export interface ChunkMapCommit {
   set: readonly (readonly [number, ChunkEntry])[];
   /** Chunks that no longer have an object. */
   remove: readonly number[];
+  /**
+   * [index, generation] of the objects this commit supersedes (overwritten or removed chunks): recorded
+   * as garbage in the same transaction, so no crash can leave an unreferenced object nobody will delete.
+   */
+  garbage?: readonly (readonly [number, number])[];
 }
 
 /**
@@ -90,7 +97,7 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
     // commit to this volume until ours ends: two commits of the same epoch cannot both pass.
     const advanced = await tx
       .update(volumes)
-      .set({ commitEpoch: epoch })
+      .set({ commitEpoch: epoch, lastCommitAt: sql`now()` })
       .where(
         and(
           eq(volumes.id, volumeId),
@@ -124,6 +131,15 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
         .delete(volumeChunks)
         .where(and(eq(volumeChunks.volumeId, volumeId), sql`${volumeChunks.chunkIndex} = any(${sql.param(indexes)}::bigint[])`));
     }
+    const garbage = commit.garbage ?? [];
+    for (let start = 0; start < garbage.length; start += WRITE_BATCH_ROWS) {
+      const batch = garbage.slice(start, start + WRITE_BATCH_ROWS);
+      const rows = sql`select ${volumeId}, *, now() from unnest(
+        ${sql.param(batch.map(([index]) => index))}::bigint[],
+        ${sql.param(batch.map(([, generation]) => generation))}::bigint[])`;
+      // DO NOTHING: a generation recorded twice (a retried commit's leftovers) is still one object.
+      await tx.insert(volumeGarbage).select(rows).onConflictDoNothing();
+    }
   });
 }
 
@@ -134,7 +150,7 @@ function validateCommit(commit: ChunkMapCommit): void {
     throw invalid(`fencing token ${commit.fencingToken} is not an integer`);
   }
   // One statement may not upsert a row twice, and "set and remove" has no meaning: refuse both up front.
-  const seen = new Set<number>();
+  const seen = new Map<number, number>(); // index -> generation set
   for (const [index, entry] of commit.set) {
     if (!Number.isSafeInteger(index) || index < 0) throw invalid(`chunk index ${index} is not a non-negative integer`);
     if (seen.has(index)) throw invalid(`chunk ${index} is set twice`);
@@ -142,11 +158,17 @@ function validateCommit(commit: ChunkMapCommit): void {
     if (!Number.isInteger(entry.storedSize) || entry.storedSize < 0 || entry.storedSize > 2 ** 31 - 1) {
       throw invalid(`chunk ${index} has stored size ${entry.storedSize}`);
     }
-    seen.add(index);
+    seen.set(index, entry.generation);
   }
   for (const index of commit.remove) {
     if (!Number.isSafeInteger(index) || index < 0) throw invalid(`chunk index ${index} is not a non-negative integer`);
     if (seen.has(index)) throw invalid(`chunk ${index} is both set and removed`);
+  }
+  for (const [index, generation] of commit.garbage ?? []) {
+    if (!Number.isSafeInteger(index) || index < 0) throw invalid(`garbage chunk index ${index} is not a non-negative integer`);
+    if (!Number.isSafeInteger(generation) || generation < 0) throw invalid(`garbage chunk ${index} has generation ${generation}`);
+    // Garbage that is also the commit's new current object would be deleted while referenced.
+    if (seen.get(index) === generation) throw invalid(`chunk ${index} generation ${generation} is both set and garbage`);
   }
 }
 

@@ -5,3 +5,4 @@ export * from "./schema";
 export * from "./users";
 export * from "./volumes";
 export * from "./chunk-map";
+export * from "./garbage";

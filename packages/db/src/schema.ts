@@ -7,7 +7,7 @@
  * epoch or generation we will reach.
  */
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, integer, pgTable, primaryKey, text, timestamp, unique } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique } from "drizzle-orm/pg-core";
 
 export const users = pgTable("users", {
   id: text("id").primaryKey(), // usr_…
@@ -21,6 +21,20 @@ export const users = pgTable("users", {
 
 export const VOLUME_STATES = ["active", "deleting"] as const;
 export type VolumeState = (typeof VOLUME_STATES)[number];
+
+export const VOLUME_DURABILITIES = ["local", "cloud"] as const;
+export type VolumeDurability = (typeof VOLUME_DURABILITIES)[number];
+
+/** Chunk compression a volume was created with. Widen the CHECK below (new migration) when a codec is added. */
+export const VOLUME_COMPRESSIONS = ["zstd", "none"] as const;
+export type VolumeCompression = (typeof VOLUME_COMPRESSIONS)[number];
+
+/**
+ * A wrapped key slot as stored (the shape is packages/storage's KeySlot; this package only keeps it).
+ * It holds a KDF's salt and parameters, a nonce and the data key encrypted under a passphrase-derived
+ * or master key: never a passphrase or a plain key.
+ */
+export type StoredKeySlot = { kind: string } & Record<string, unknown>;
 
 export const volumes = pgTable(
   "volumes",
@@ -46,6 +60,15 @@ export const volumes = pgTable(
     // Raised each time a gateway takes the volume's lease (leases issue); a commit carrying an older
     // token comes from a gateway that lost the lease and is refused.
     fencingToken: bigint("fencing_token", { mode: "number" }).notNull().default(0),
+    // When FLUSH returns: 'local' after the gateway's cache is fsynced (the cloud commit follows within
+    // STRATUS_COMMIT_INTERVAL), 'cloud' after the commit reached the bucket and this row.
+    durability: text("durability", { enum: VOLUME_DURABILITIES }).notNull().default("local"),
+    compression: text("compression", { enum: VOLUME_COMPRESSIONS }).notNull().default("zstd"),
+    // The volume's data key, wrapped (LUKS-like slots: passphrase and/or the deployment's master key).
+    // Useless without a passphrase or the master key; the same slots sit in the bucket's volume header.
+    keySlots: jsonb("key_slots").$type<StoredKeySlot[]>().notNull().default([]),
+    // Set by every successful commit; null until the first.
+    lastCommitAt: timestamp("last_commit_at", { withTimezone: true, mode: "date" }),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" })
       .notNull()
@@ -59,6 +82,8 @@ export const volumes = pgTable(
     check("volumes_name_format", sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'`),
     check("volumes_state_valid", sql`${t.state} in ('active', 'deleting')`),
     check("volumes_size_positive", sql`${t.sizeBytes} > 0 and ${t.chunkSize} > 0`),
+    check("volumes_durability_valid", sql`${t.durability} in ('local', 'cloud')`),
+    check("volumes_compression_valid", sql`${t.compression} in ('zstd', 'none')`),
   ],
 );
 
@@ -84,7 +109,32 @@ export const volumeChunks = pgTable(
   (t) => [primaryKey({ name: "volume_chunks_pkey", columns: [t.volumeId, t.chunkIndex] })],
 );
 
+/**
+ * Chunk generations no commit references any more (overwritten or trimmed), written by the commit that
+ * superseded them in the same transaction. The GC job deletes their objects once `superseded_at` is
+ * older than the grace period (readers that loaded an older map may still be fetching them), then the
+ * rows. An object with a row here is never an orphan.
+ */
+export const volumeGarbage = pgTable(
+  "volume_garbage",
+  {
+    volumeId: text("volume_id")
+      .notNull()
+      .references(() => volumes.id, { onDelete: "cascade" }),
+    chunkIndex: bigint("chunk_index", { mode: "number" }).notNull(),
+    generation: bigint("generation", { mode: "number" }).notNull(),
+    supersededAt: timestamp("superseded_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [
+    // One object, one row: a retried garbage insert is a no-op (ON CONFLICT DO NOTHING).
+    primaryKey({ name: "volume_garbage_pkey", columns: [t.volumeId, t.chunkIndex, t.generation] }),
+    // The GC query: "this volume's rows superseded before <now - grace>, oldest first" is a range scan.
+    index("volume_garbage_volume_superseded_idx").on(t.volumeId, t.supersededAt),
+  ],
+);
+
 // "Row" names: packages/storage's Volume is the engine, these are records.
 export type UserRow = typeof users.$inferSelect;
 export type VolumeRow = typeof volumes.$inferSelect;
 export type VolumeChunkRow = typeof volumeChunks.$inferSelect;
+export type VolumeGarbageRow = typeof volumeGarbage.$inferSelect;

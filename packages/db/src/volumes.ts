@@ -2,12 +2,22 @@
  * Volume rows: create, look up, list, change state, delete. Only the rows — the volume's chunk objects
  * and engine belong to packages/storage and the gateway, which call these.
  */
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "./client";
 import { DbError, sqlStateOf } from "./errors";
-import { newId } from "./ids";
-import { volumes, type VolumeRow, type VolumeState } from "./schema";
+import { isId, newId } from "./ids";
+import {
+  volumeChunks,
+  volumes,
+  VOLUME_COMPRESSIONS,
+  VOLUME_DURABILITIES,
+  type StoredKeySlot,
+  type VolumeCompression,
+  type VolumeDurability,
+  type VolumeRow,
+  type VolumeState,
+} from "./schema";
 
 export const VOLUME_NAME_RULES = "1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit";
 
@@ -28,7 +38,16 @@ export function parseVolumeName(name: string): string {
 const MIN_CHUNK_SIZE = 4096;
 const MAX_CHUNK_SIZE = 2 ** 30; // fits the integer column with room to spare
 
+const keySlotSchema = z.looseObject({ kind: z.string().min(1) });
+
 const newVolumeSchema = z.object({
+  id: z
+    .string()
+    .refine((id) => isId("volume", id), { message: "is not a volume id" })
+    .optional(),
+  durability: z.enum(VOLUME_DURABILITIES).optional(),
+  compression: z.enum(VOLUME_COMPRESSIONS).optional(),
+  keySlots: z.array(keySlotSchema).optional(),
   ownerId: z.string().min(1),
   sizeBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   chunkSize: z
@@ -45,23 +64,38 @@ export interface NewVolume {
   sizeBytes: number;
   /** Bytes per chunk object: a power of two from 4 KiB to 1 GiB. */
   chunkSize: number;
+  /**
+   * The id to use (default: a new one). The gateway picks it first because the volume's key slots and
+   * chunk objects are bound to it.
+   */
+  id?: string;
+  durability?: VolumeDurability;
+  compression?: VolumeCompression;
+  /** Wrapped key slots (never a passphrase or a plain key). */
+  keySlots?: StoredKeySlot[];
 }
 
-/** Creates an active volume with an empty chunk map (epoch 0). Duplicate name for the owner -> VOLUME_EXISTS. */
-export async function insertVolume(db: Db, input: NewVolume): Promise<VolumeRow> {
+function checkNewVolume(input: NewVolume): { name: string; data: z.output<typeof newVolumeSchema> } {
   const name = parseVolumeName(input.name);
   const checked = newVolumeSchema.safeParse(input);
   if (!checked.success) {
     const problems = checked.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`).join("; ");
     throw new DbError("INVALID_ARGUMENT", `invalid volume ${JSON.stringify(name)}: ${problems}`);
   }
+  return { name, data: checked.data };
+}
+
+/** Creates an active volume with an empty chunk map (epoch 0). Duplicate name for the owner -> VOLUME_EXISTS. */
+export async function insertVolume(db: Db, input: NewVolume): Promise<VolumeRow> {
+  const { name, data } = checkNewVolume(input);
+  const { id, keySlots, ...rest } = data;
   let inserted: VolumeRow[];
   try {
     // DO NOTHING instead of catching the unique violation: a failed statement would abort a caller's
     // enclosing transaction, an empty RETURNING does not.
     inserted = await db
       .insert(volumes)
-      .values({ id: newId("volume"), name, ...checked.data })
+      .values({ id: id ?? newId("volume"), name, ...rest, keySlots: (keySlots ?? []) as StoredKeySlot[] })
       .onConflictDoNothing({ target: [volumes.ownerId, volumes.name] })
       .returning();
   } catch (err) {
@@ -118,4 +152,55 @@ export async function setVolumeState(db: Db, id: string, state: VolumeState): Pr
 export async function deleteVolumeRow(db: Db, id: string): Promise<boolean> {
   const deleted = await db.delete(volumes).where(eq(volumes.id, id)).returning({ id: volumes.id });
   return deleted.length > 0;
+}
+
+/** Replaces the volume's wrapped key slots (passphrase change); a missing volume -> VOLUME_NOT_FOUND. */
+export async function updateVolumeKeySlots(db: Db, id: string, keySlots: StoredKeySlot[]): Promise<VolumeRow> {
+  const checked = z.array(keySlotSchema).min(1).safeParse(keySlots);
+  if (!checked.success) throw new DbError("INVALID_ARGUMENT", `key slots of volume ${id} must be a non-empty list of slots`);
+  const [row] = await db.update(volumes).set({ keySlots }).where(eq(volumes.id, id)).returning();
+  if (!row) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${id}`);
+  return row;
+}
+
+export interface RecoveredVolume extends NewVolume {
+  id: string;
+  /** The epoch of the manifest the chunk map came from; the next commit is epoch + 1. */
+  epoch: number;
+  /** [index, generation, storedSize] of every chunk with an object. */
+  chunks: readonly (readonly [number, number, number])[];
+}
+
+/**
+ * Inserts a volume rebuilt from the bucket (volume header + latest manifest) with its id, epoch and
+ * chunk map, in one transaction: either the whole volume is back or nothing is. An id or name that
+ * already exists -> VOLUME_EXISTS.
+ */
+export async function insertRecoveredVolume(db: Db, input: RecoveredVolume): Promise<VolumeRow> {
+  if (!Number.isSafeInteger(input.epoch) || input.epoch < 0) throw new DbError("INVALID_ARGUMENT", `invalid epoch ${input.epoch}`);
+  const chunkCount = Math.ceil(input.sizeBytes / input.chunkSize);
+  for (const [index, generation, storedSize] of input.chunks) {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= chunkCount || !Number.isSafeInteger(generation) || generation < 0) {
+      throw new DbError("INVALID_ARGUMENT", `recovered volume ${input.id}: bad chunk entry ${index}/${generation}`);
+    }
+    if (!Number.isInteger(storedSize) || storedSize < 0 || storedSize > 2 ** 31 - 1) {
+      throw new DbError("INVALID_ARGUMENT", `recovered volume ${input.id}: chunk ${index} has stored size ${storedSize}`);
+    }
+  }
+  return db.transaction(async (tx) => {
+    const existing = await findVolumeById(tx, input.id);
+    if (existing) throw new DbError("VOLUME_EXISTS", `a volume with id ${input.id} already exists (${JSON.stringify(existing.name)})`);
+    const row = await insertVolume(tx, input);
+    const [moved] = await tx.update(volumes).set({ commitEpoch: input.epoch }).where(eq(volumes.id, row.id)).returning();
+    for (let start = 0; start < input.chunks.length; start += 50_000) {
+      const batch = input.chunks.slice(start, start + 50_000);
+      await tx.insert(volumeChunks).select(
+        sql`select ${row.id}, * from unnest(
+          ${sql.param(batch.map(([index]) => index))}::bigint[],
+          ${sql.param(batch.map(([, generation]) => generation))}::bigint[],
+          ${sql.param(batch.map(([, , storedSize]) => storedSize))}::integer[])`,
+      );
+    }
+    return moved!;
+  });
 }
