@@ -1,0 +1,3 @@
+export { SealedCodec, DATA_KEY_BYTES, type SealedCodecOptions, type ManifestContext } from "./sealed-codec";
+export { COMPRESSIONS, type Compression } from "./compression";
+export { MANIFEST_INDEX, OBJECT_MAGIC, HEADER_BYTES, TAG_BYTES } from "./object-header";
