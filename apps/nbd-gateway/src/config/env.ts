@@ -6,7 +6,8 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { parseSize } from "./units";
+import { createHash } from "node:crypto";
+import { parseDuration, parseSize } from "./units";
 
 export interface GatewayConfig {
   dataDir: string;
@@ -26,8 +27,25 @@ export interface GatewayConfig {
       };
   /** Bytes of decoded chunks the engine keeps in memory (clean, evictable). */
   memoryCacheBytes: number;
-  /** Bytes of written-but-not-uploaded chunks per volume before writes wait for an upload. */
+  /** Target bytes of the local disk cache under <dataDir>/cache, shared by every volume of this gateway. */
+  cacheSizeBytes: number;
+  /** Bytes of written-but-not-uploaded chunks in this gateway before writes wait for uploads. */
   dirtyLimitBytes: number;
+  /** Most time between a FLUSH (durability=local) and the cloud commit that follows it. */
+  commitIntervalMs: number;
+  /** How long a superseded chunk generation stays in the bucket before the GC deletes it. */
+  gcGraceMs: number;
+  /** `redis://…` to use, or undefined: start a private redis-server on a unix socket in the data dir. */
+  redisUrl: string | undefined;
+  /** BullMQ key prefix: one per gateway (data dir), so gateways and tests sharing a Redis never collide. */
+  queuePrefix: string;
+  /** Upload jobs this gateway runs at once. */
+  uploadConcurrency: number;
+  /**
+   * The deployment's master key (32 bytes) from STRATUS_MASTER_KEY, or undefined: read or generate
+   * <dataDir>/master.key. It unlocks volumes' auto-unlock key slots.
+   */
+  masterKey: Buffer | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -42,6 +60,14 @@ const port = z.coerce.number().int().min(0).max(65535);
 const size = z.string().transform((text, ctx) => {
   try {
     return parseSize(text);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+const duration = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
   } catch (error) {
     ctx.addIssue({ code: "custom", message: (error as Error).message });
     return z.NEVER;
@@ -66,7 +92,31 @@ const schema = z.object({
   STRATUS_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   STRATUS_S3_FORCE_PATH_STYLE: bool.default(true),
   STRATUS_MEMORY_CACHE: size.default(512 * 2 ** 20),
+  STRATUS_CACHE_SIZE: size.default(20 * 2 ** 30),
   STRATUS_DIRTY_LIMIT: size.default(256 * 2 ** 20),
+  STRATUS_COMMIT_INTERVAL: duration.default(5_000),
+  STRATUS_GC_GRACE: duration.default(10 * 60_000),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .optional(),
+  STRATUS_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, '_', '.' or '-'")
+    .optional(),
+  STRATUS_UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  STRATUS_MASTER_KEY: z
+    .string()
+    .transform((text, ctx) => {
+      const key = Buffer.from(text.trim(), "base64");
+      // Not echoed: the message must never carry the key.
+      if (key.length !== 32 || key.toString("base64") !== text.trim()) {
+        ctx.addIssue({ code: "custom", message: "must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)" });
+        return z.NEVER;
+      }
+      return key;
+    })
+    .optional(),
   STRATUS_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -90,6 +140,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     );
   }
   if (e.STRATUS_DIRTY_LIMIT < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
+  if (e.STRATUS_CACHE_SIZE < e.STRATUS_DIRTY_LIMIT) problems.push("STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT");
+  if (e.STRATUS_COMMIT_INTERVAL < 100) problems.push("STRATUS_COMMIT_INTERVAL: must be at least 100ms");
 
   const dataDir = path.resolve(e.STRATUS_DATA_DIR);
   let store: GatewayConfig["store"] = { kind: "directory", root: path.join(dataDir, "bucket") };
@@ -122,7 +174,14 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       : { kind: "pglite", dataDir: path.join(dataDir, "db") },
     store,
     memoryCacheBytes: e.STRATUS_MEMORY_CACHE,
+    cacheSizeBytes: e.STRATUS_CACHE_SIZE,
     dirtyLimitBytes: e.STRATUS_DIRTY_LIMIT,
+    commitIntervalMs: e.STRATUS_COMMIT_INTERVAL,
+    gcGraceMs: e.STRATUS_GC_GRACE,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
+    uploadConcurrency: e.STRATUS_UPLOAD_CONCURRENCY,
+    masterKey: e.STRATUS_MASTER_KEY,
     logLevel: e.STRATUS_LOG_LEVEL,
   };
 }

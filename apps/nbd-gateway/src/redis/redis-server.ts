@@ -1,0 +1,204 @@
+/**
+ * Redis for BullMQ. With REDIS_URL the gateway uses that server. Without it (the embedded default)
+ * the gateway runs a private `redis-server` from PATH: listening only on a unix socket in the data dir
+ * (no TCP port, so nothing else on the machine can reach it), with persistence off — the local cache's
+ * journal is the source of truth and re-queues dirty chunks at start, so queue state may be lost.
+ *
+ * A gateway killed with SIGKILL cannot stop its child; the pid file lets the next start end that
+ * orphan instead of leaving one redis-server per crash.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Redis, type RedisOptions } from "ioredis";
+import { StartupError } from "../gateway/open-store";
+import type { Logger } from "../logger";
+
+/** sun_path is 108 bytes with the terminating NUL; stay a little under it. */
+const MAX_SOCKET_PATH_BYTES = 100;
+const START_TIMEOUT_MS = 15_000;
+
+export interface RedisEndpoint {
+  /** ioredis options for a new connection (BullMQ makes its own from these). */
+  options: RedisOptions;
+  /** For logs: the URL without credentials, or the socket path. */
+  where: string;
+  /** Stops the private server (no-op for REDIS_URL). Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function openRedis(config: { redisUrl: string | undefined; dataDir: string }, logger: Logger): Promise<RedisEndpoint> {
+  if (config.redisUrl) {
+    const options = redisOptionsFromUrl(config.redisUrl);
+    await pingOrExplain(options, `Redis at ${describeUrl(config.redisUrl)} (REDIS_URL)`);
+    return { options, where: describeUrl(config.redisUrl), stop: async () => undefined };
+  }
+  return startPrivateRedis(config.dataDir, logger);
+}
+
+export function redisOptionsFromUrl(url: string): RedisOptions {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname || "127.0.0.1",
+    port: parsed.port ? Number(parsed.port) : 6379,
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
+    tls: parsed.protocol === "rediss:" ? {} : undefined,
+  };
+}
+
+function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+async function startPrivateRedis(dataDir: string, logger: Logger): Promise<RedisEndpoint> {
+  const pidFile = path.join(dataDir, "redis.pid");
+  await stopOrphan(pidFile, logger);
+
+  let socket = path.join(dataDir, "redis.sock");
+  let socketDir: string | undefined;
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
+    // A unix socket path cannot be longer than ~107 bytes: use a private (0700) directory in /tmp.
+    socketDir = await mkdtemp(path.join(tmpdir(), "stratus-redis-"));
+    socket = path.join(socketDir, "redis.sock");
+  }
+  await unlink(socket).catch(() => undefined);
+
+  const args = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--daemonize", "no"];
+  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString("utf8"));
+    if (output.length > 50) output.shift();
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+
+  const spawned = await new Promise<Error | undefined>((resolve) => {
+    child.once("spawn", () => resolve(undefined));
+    child.once("error", (error) => resolve(error));
+  });
+  if (spawned) {
+    await cleanupDir(socketDir);
+    if ((spawned as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new StartupError(
+        "redis-server is not installed: install the Debian package redis-server (`apt-get install redis-server`), or set REDIS_URL to a Redis server",
+        { cause: spawned },
+      );
+    }
+    throw new StartupError(`cannot start redis-server: ${spawned.message}`, { cause: spawned });
+  }
+  await writeFile(pidFile, `${child.pid}\n${socket}\n`, { mode: 0o600 });
+  // Last resort if the process exits without stop(): a SIGTERM to the child is synchronous.
+  const killOnExit = () => child.kill("SIGTERM");
+  process.once("exit", killOnExit);
+
+  const options: RedisOptions = { path: socket };
+  try {
+    await waitForRedis(options, child, output);
+  } catch (error) {
+    child.kill("SIGKILL");
+    process.off("exit", killOnExit);
+    await rm(pidFile, { force: true });
+    await cleanupDir(socketDir);
+    throw error;
+  }
+  logger.info({ socket, pid: child.pid }, "private redis-server started");
+
+  let stopped: Promise<void> | undefined;
+  return {
+    options,
+    where: socket,
+    stop: () =>
+      (stopped ??= (async () => {
+        process.off("exit", killOnExit);
+        await stopChild(child);
+        await rm(pidFile, { force: true });
+        await unlink(socket).catch(() => undefined);
+        await cleanupDir(socketDir);
+      })()),
+  };
+}
+
+async function waitForRedis(options: RedisOptions, child: ChildProcess, output: string[]): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let exited: string | undefined;
+  child.once("exit", (code, signal) => (exited = `exited with ${signal ?? `code ${code}`}`));
+  for (;;) {
+    if (exited) throw new StartupError(`redis-server ${exited}: ${output.join("").trim().split("\n").slice(-3).join(" | ")}`);
+    if (await ping(options)) return;
+    if (Date.now() > deadline) throw new StartupError(`redis-server did not answer within ${START_TIMEOUT_MS / 1000}s`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function ping(options: RedisOptions): Promise<boolean> {
+  const client = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function pingOrExplain(options: RedisOptions, what: string): Promise<void> {
+  const client = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5_000 });
+  let failure: Error | undefined;
+  client.on("error", (error: Error) => (failure ??= error));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    throw new StartupError(`cannot reach ${what}: ${(failure ?? (error as Error)).message}`, { cause: error });
+  } finally {
+    client.disconnect();
+  }
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+/** Ends a redis-server a previous (killed) gateway left running for this data dir. */
+async function stopOrphan(pidFile: string, logger: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
+  } catch {
+    return;
+  }
+  await rm(pidFile, { force: true });
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  // Only a redis-server: the pid may have been reused by an unrelated process since.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  if (!cmdline.startsWith("redis-server")) return;
+  logger.warn({ pid }, "stopping a redis-server left by a previous run");
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).startsWith("redis-server")) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function cleanupDir(dir: string | undefined): Promise<void> {
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
