@@ -1,0 +1,3 @@
+export * from "./key-slot";
+export * from "./key-slots";
+export * from "./master-key";
