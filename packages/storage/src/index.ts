@@ -11,3 +11,6 @@ export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, type ChunkKeyParts 
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";
 export { deleteVolumeObjects } from "./volume/delete-volume-objects";
+export * from "./codec/index";
+export * from "./keys/index";
+export * from "./format/index";

@@ -1,0 +1,2 @@
+export * from "./volume-header";
+export * from "./manifest";
