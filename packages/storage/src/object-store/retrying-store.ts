@@ -1,0 +1,219 @@
+/**
+ * Retries transient failures of the store below it, as nbdkit's retry filter does: network
+ * errors, HTTP 5xx/429/408, S3's SlowDown/ServiceUnavailable/InternalError, and attempts that
+ * stall past `attemptTimeoutMs`. Backoff is exponential with full jitter, capped at `maxDelayMs`.
+ * It gives up with StorageError("EIO") after `attempts` tries or `operationTimeoutMs` in total,
+ * whichever comes first, keeping the FIRST error as `cause` (the later ones are usually the same
+ * outage seen again). Permanent failures (bad request, access denied, EINVAL, ENOSPC) are thrown
+ * at once, unchanged. A missing object (`undefined`) is an answer, not a failure.
+ *
+ * The ObjectStore interface has no AbortSignal, so a stalled attempt is abandoned by a race: its
+ * promise is left to settle on its own (the S3 store's own request timeout ends it later). Every
+ * operation is safe to repeat: puts write whole immutable objects, deletes are idempotent.
+ */
+import { StorageError, isStorageError } from "../errors";
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store";
+
+export interface RetryingObjectStoreOptions {
+  /** Tries per operation, the first included (default 8). */
+  attempts?: number;
+  /** First backoff ceiling (default 100 ms); doubles per retry. */
+  baseDelayMs?: number;
+  /** Backoff ceiling (default 5 s). */
+  maxDelayMs?: number;
+  /** Total time an operation may take, retries included (default 60 s). */
+  operationTimeoutMs?: number;
+  /** Time one attempt may take before it counts as stalled (default: operationTimeoutMs / 3, at most 20 s). */
+  attemptTimeoutMs?: number;
+  /** Source of jitter in [0, 1) (default Math.random; tests pass a seeded one). */
+  random?: () => number;
+  /** Told about each retry (for logs and metrics); never given bodies. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  operation: string;
+  attempt: number;
+  delayMs: number;
+  error: unknown;
+}
+
+const TRANSIENT_NAMES = new Set([
+  "SlowDown",
+  "ServiceUnavailable",
+  "InternalError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "TimeoutError",
+  "NetworkingError",
+]);
+
+const TRANSIENT_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "EBUSY",
+  "EAGAIN",
+  "EMFILE",
+  "ENFILE",
+]);
+
+/** StorageError codes that no retry can change. */
+const PERMANENT_STORAGE_CODES = new Set(["EINVAL", "ENOSPC", "ENOTSUP", "EPERM", "EOVERFLOW", "ESHUTDOWN", "ENOTFOUND"]);
+
+/**
+ * Whether retrying `error` may help. Looks through StorageError causes to the SDK or node error.
+ * A StorageError("EIO") with nothing recognisable inside counts as transient (EIO means the
+ * store could not be reached); any other unknown error (a bug) as permanent.
+ */
+export function isTransientError(error: unknown): boolean {
+  if (isStorageError(error) && PERMANENT_STORAGE_CODES.has(error.code)) return false;
+  let sawStorageEio = false;
+  for (let current: unknown = error, depth = 0; current !== undefined && current !== null && depth < 6; depth++) {
+    const verdict = classify(current);
+    if (verdict !== undefined) return verdict;
+    if (isStorageError(current) && current.code === "EIO") sawStorageEio = true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return sawStorageEio;
+}
+
+function classify(error: unknown): boolean | undefined {
+  if (typeof error !== "object") return undefined;
+  const { name, code, $metadata, $retryable } = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
+  if (typeof name === "string" && TRANSIENT_NAMES.has(name)) return true;
+  if (typeof code === "string" && TRANSIENT_CODES.has(code)) return true;
+  const status = $metadata?.httpStatusCode;
+  if (typeof status === "number") return status >= 500 || status === 429 || status === 408;
+  if ($retryable) return true;
+  if (isStorageError(error)) return undefined;
+  // A node system error we do not list (EACCES, EROFS, ...) will not heal by itself.
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return false;
+  return undefined;
+}
+
+export class RetryingObjectStore implements ObjectStore {
+  private readonly attempts: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly operationTimeoutMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly random: () => number;
+  private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private closed = false;
+
+  constructor(
+    readonly inner: ObjectStore,
+    options: RetryingObjectStoreOptions = {},
+  ) {
+    this.attempts = positive(options.attempts ?? 8, "attempts");
+    this.baseDelayMs = positive(options.baseDelayMs ?? 100, "baseDelayMs");
+    this.maxDelayMs = positive(options.maxDelayMs ?? 5_000, "maxDelayMs");
+    this.operationTimeoutMs = positive(options.operationTimeoutMs ?? 60_000, "operationTimeoutMs");
+    this.attemptTimeoutMs = positive(options.attemptTimeoutMs ?? Math.min(20_000, this.operationTimeoutMs / 3), "attemptTimeoutMs");
+    this.random = options.random ?? Math.random;
+    this.onRetry = options.onRetry;
+  }
+
+  put(key: string, body: Uint8Array): Promise<void> {
+    return this.retry(`put ${key}`, () => this.inner.put(key, body));
+  }
+
+  get(key: string, range?: ByteRange): Promise<Buffer | undefined> {
+    return this.retry(`get ${key}`, () => this.inner.get(key, range));
+  }
+
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.retry(`head ${key}`, () => this.inner.head(key));
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.retry(`delete ${keys.length} keys`, () => this.inner.deleteMany(keys));
+  }
+
+  list(options: ListOptions): Promise<ListPage> {
+    return this.retry(`list ${options.prefix}`, () => this.inner.list(options));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.inner.close();
+  }
+
+  private async retry<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.operationTimeoutMs;
+    let firstError: unknown;
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw new StorageError("ESHUTDOWN", `${operation}: the store is closed`, { cause: firstError });
+      const remaining = deadline - Date.now();
+      try {
+        return await withTimeout(run, Math.min(this.attemptTimeoutMs, remaining), operation);
+      } catch (error) {
+        if (!isTransientError(error)) throw error;
+        firstError ??= error;
+        const delayMs = this.backoff(attempt);
+        if (attempt >= this.attempts || Date.now() + delayMs >= deadline) {
+          const why = attempt >= this.attempts ? `${attempt} attempts` : `${this.operationTimeoutMs} ms`;
+          throw new StorageError("EIO", `${operation} failed after ${why}: ${describe(firstError)}`, { cause: firstError });
+        }
+        this.onRetry?.({ operation, attempt, delayMs, error });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Full jitter: uniform in [0, min(max, base * 2^(attempt-1))]. */
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    return Math.floor(this.random() * ceiling);
+  }
+}
+
+/** Runs one attempt; a stall past `timeoutMs` rejects with a transient EIO (the attempt is abandoned). */
+function withTimeout<T>(run: () => Promise<T>, timeoutMs: number, operation: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      // EIO with no cause: transient by isTransientError's rule.
+      () => reject(new StorageError("EIO", `${operation}: no answer within ${Math.round(timeoutMs)} ms`)),
+      Math.max(0, timeoutMs),
+    );
+    run().then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function positive(value: number, what: string): number {
+  if (!(value > 0)) throw new StorageError("EINVAL", `${what} must be positive, got ${value}`);
+  return value;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
