@@ -22,6 +22,11 @@ export interface ChunkCommit {
   set: ReadonlyArray<readonly [index: number, ref: ChunkRef]>;
   /** Chunks that no longer have an object (trimmed or zeroed whole). */
   remove: readonly number[];
+  /**
+   * The generations this commit supersedes or removes: recorded in the same transaction so the
+   * GC can delete them after the grace period (the Volume never deletes a committed object).
+   */
+  garbage: ReadonlyArray<readonly [index: number, generation: number]>;
 }
 
 export interface ChunkIndex {

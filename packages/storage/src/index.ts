@@ -6,7 +6,17 @@ export { MemoryObjectStore } from "./object-store/memory-store";
 export { DirectoryObjectStore, type DirectoryObjectStoreOptions } from "./object-store/directory-store";
 export { S3ObjectStore, type S3ObjectStoreOptions } from "./object-store/s3-store";
 export { compareKeys } from "./object-store/object-store-helpers";
-export { Volume, type VolumeOptions, type VolumeLogger, type VolumeStats } from "./volume/volume";
+export {
+  Volume,
+  type VolumeOptions,
+  type VolumeLogger,
+  type VolumeStats,
+  type Durability,
+  type ChunkUploader,
+  type UploadTask,
+  type CommittedMap,
+} from "./volume/volume";
+export { CacheBudget, type CacheBudgetOptions } from "./cache/cache-budget";
 export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, type ChunkKeyParts } from "./volume/chunk-layout";
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";

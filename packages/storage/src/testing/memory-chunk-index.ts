@@ -11,6 +11,8 @@ export class MemoryChunkIndex implements ChunkIndex {
   private chunks = new Map<number, ChunkRef>();
   /** Every commit applied, in order (tests inspect what a flush committed). */
   readonly commits: ChunkCommit[] = [];
+  /** Garbage recorded by the commits: [index, generation], in commit order (what the GC would delete). */
+  readonly garbage: Array<[number, number]> = [];
 
   async load(): Promise<ChunkIndexSnapshot> {
     return { epoch: this.epoch, chunks: new Map([...this.chunks].map(([index, ref]) => [index, { ...ref }])) };
@@ -25,6 +27,7 @@ export class MemoryChunkIndex implements ChunkIndex {
     for (const index of commit.remove) next.delete(index);
     this.chunks = next;
     this.epoch = commit.epoch;
+    for (const [index, generation] of commit.garbage ?? []) this.garbage.push([index, generation]);
     this.commits.push(structuredClone(commit) as ChunkCommit);
   }
 

@@ -1,32 +1,60 @@
 /**
  * A volume: `size` bytes split into fixed chunks, each chunk an immutable object generation in
- * the store, the chunk map (chunk -> generation) persisted through a ChunkIndex.
+ * the store, the chunk map (chunk -> generation) persisted through a ChunkIndex, and every chunk
+ * in use held in a persistent local disk cache (src/cache/) that survives kill -9.
  *
- * Memory holds two kinds of chunk: clean chunks (a copy of a committed object) in an LRU bounded
- * in bytes, and dirty chunks (written since the last commit) in a map that is never evicted.
- * A dirty chunk's data may be `null`: a hole (trimmed or zeroed whole), which costs no memory and
- * becomes "no object" at the next commit. A chunk with neither memory state nor a committed
- * object reads as zeros without touching the store.
+ * Hot path: a read or write whose chunks are all cached is a positional readSync/writeSync on
+ * the chunk file and returns an already-resolved promise. Misses fetch whole chunks from the
+ * store (one fetch per chunk shared by concurrent callers); sequential readers trigger parallel
+ * read-ahead, and cache() prefetches.
  *
- * Hot path: a read or write whose chunks are all in memory completes synchronously and returns
- * an already-resolved promise, so a 4k request costs one copy and no event-loop hop. Misses go
- * to the store, and concurrent misses on one chunk generation share a single fetch.
+ * FLUSH: `local` durability fsyncs the chunk files written since the last flush and the journal;
+ * `cloud` also commits a freeze taken at that flush and waits for it.
  *
- * Flush (serialised; concurrent callers share the next queued one): every dirty chunk is copied
- * and uploaded as a new generation (= the commit's epoch) with bounded concurrency, then one
- * ChunkIndex commit moves the map and the epoch forward at once, then the superseded objects are
- * deleted. A chunk written again while its upload was in flight has a newer version and stays
- * dirty for the next flush. An all-zero chunk is never uploaded: it is removed from the map.
- * Nothing is dropped when the store or the index fails: flush rejects with EIO and the chunks
- * stay dirty, so the next flush retries them.
+ * Commit cycle (one at a time per volume): *freeze* every dirty chunk (chunk -> version) at a
+ * flush point; a write to a frozen chunk whose upload has not read it yet first copies the
+ * frozen content aside, so the commit is exactly the volume at the freeze. Each frozen chunk is
+ * uploaded as generation `epoch * 65536 + salt` through the ChunkUploader (all-zero chunks and
+ * holes are not uploaded: they leave the map). Only when every upload succeeded does one
+ * ChunkIndex commit move the map and epoch (with the superseded generations as garbage for GC);
+ * then onCommitted; then chunks whose version did not move are journalled clean. A failing store
+ * or index loses nothing: the chunks stay dirty and the commit loop retries with backoff.
+ * The loop runs commitIntervalMs after data became dirty (at the next client flush when there
+ * were writes since the last one, so the bucket holds a flush's state), and at once when the
+ * gateway's dirty bytes pass half the dirty limit; past the limit, writes wait.
  */
-import { LRUCache } from "lru-cache";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { BlockDevice, DeviceCapabilities, Extent, WriteOptions, ZeroOptions } from "../block-device";
+import { CacheBudget, type BudgetMember } from "../cache/cache-budget";
+import type { FrozenChunk } from "../cache/cache-entry";
+import { DiskCache } from "../cache/disk-cache";
 import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import type { ChunkCodec } from "./chunk-codec";
 import { ChunkStore } from "./chunk-store";
+
+export type Durability = "local" | "cloud";
+
+/** Uploads one frozen chunk; the gateway's implementation queues a job whose worker calls volume.uploadFrozenChunk. */
+export interface ChunkUploader {
+  upload(task: UploadTask): Promise<{ storedSize: number }>;
+}
+
+export interface UploadTask {
+  volumeId: string;
+  commitId: string;
+  index: number;
+  generation: number;
+}
+
+export interface CommittedMap {
+  epoch: number;
+  /** The whole chunk map after the commit (a private copy). */
+  chunks: Map<number, ChunkRef>;
+}
 
 export interface VolumeOptions {
   volumeId: string;
@@ -38,12 +66,31 @@ export interface VolumeOptions {
   index: ChunkIndex;
   /** Transforms chunk bytes to object bodies (default: identity). */
   codec?: ChunkCodec;
-  /** Memory for clean chunks, bytes (default 256 MiB). */
+  /**
+   * Root of the gateway's disk cache; this volume uses `<cacheDir>/<volumeId>/`. Without it a
+   * private temporary directory is used and removed at close (nothing survives a restart).
+   */
+  cacheDir?: string;
+  /** Shared by every volume of a gateway. Without it, a private budget from cacheBytes/dirtyLimitBytes. */
+  cacheBudget?: CacheBudget;
+  /** Private budget only: cache target in bytes (default 256 MiB). */
   cacheBytes?: number;
-  /** Dirty bytes beyond which writes wait for a background flush (default 64 MiB). */
+  /** Private budget only: dirty bytes beyond which writes wait (default 64 MiB). */
   dirtyLimitBytes?: number;
-  /** Uploads (and prefetches) in flight at once (default 16). */
+  /** What FLUSH waits for (default "cloud": the commit). */
+  durability?: Durability;
+  /** With dirty data, a commit follows within about this long (default 5000). */
+  commitIntervalMs?: number;
+  /** Default: uploads in-process, `uploadConcurrency` at a time. */
+  uploader?: ChunkUploader;
+  /** Called after each commit landed in the index (the gateway writes the manifest). Failures are logged. */
+  onCommitted?: (committed: CommittedMap) => void | Promise<void>;
+  /** The writer's fencing token mod 65536: generations are epoch * 65536 + salt (default 0). */
+  generationSalt?: number;
+  /** Uploads in flight at once, and prefetches (default 16). */
   uploadConcurrency?: number;
+  /** Chunks fetched ahead of a sequential reader (default 8). */
+  readAheadChunks?: number;
   logger?: VolumeLogger;
 }
 
@@ -58,102 +105,155 @@ export interface VolumeStats {
   logicalBytes: number;
   /** Sum of the stored sizes of the committed chunk objects. */
   storedBytes: number;
-  /** Bytes of written chunks not yet committed. */
+  /** Plain bytes of the committed chunks / their stored bytes (1 when nothing is stored). */
+  compressionRatio: number;
+  /** Bytes of chunks written since the last commit. */
   dirtyBytes: number;
   /** Committed chunk objects. */
   chunksStored: number;
   /** The chunk map's current epoch (commits so far). */
   epoch: number;
-  /** Bytes of clean chunks held in memory. */
+  /** Bytes of chunk files in the local cache (clean and dirty). */
   cachedBytes: number;
+  /** Uploads of the running commit not finished yet. */
+  queueDepth: number;
+  /** When the last commit landed (ms since the Unix epoch), if any did since open. */
+  lastCommitAt: number | undefined;
 }
 
-interface DirtyChunk {
-  /** The chunk's bytes, or null when it is a hole (reads as zeros, no object after commit). */
-  data: Buffer | null;
-  /** Bumped by every change, so a flush can tell whether what it uploaded is still current. */
-  version: number;
+interface RunningCommit {
+  id: string;
+  epoch: number;
+  generation: number;
+  frozen: Map<number, FrozenChunk>;
+  /** Content read for upload, kept until the upload succeeds so a retried upload sends the same bytes. */
+  content: Map<number, Buffer | null>;
 }
 
 const MIN_CHUNK_SIZE = 512;
 const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
 /** BLOCK_STATUS answers cover at most this many chunks; clients ask again for the rest. */
 const MAX_STATUS_CHUNKS = 65_536;
+const GENERATIONS_PER_EPOCH = 65_536;
 const RESOLVED: Promise<void> = Promise.resolve();
 const ZEROS = Buffer.alloc(64 * 1024);
 
-export class Volume implements BlockDevice {
+export class Volume implements BlockDevice, BudgetMember {
   readonly volumeId: string;
   readonly size: number;
   readonly chunkSize: number;
   readonly capabilities: DeviceCapabilities;
+  readonly durability: Durability;
 
   private readonly index: ChunkIndex;
   private readonly chunks: ChunkStore;
+  private readonly disk: DiskCache;
+  private readonly budget: CacheBudget;
+  private readonly privateDir: string | undefined;
   private readonly logger: VolumeLogger | undefined;
-  private readonly dirtyLimit: number;
   private readonly concurrency: number;
+  private readonly readAheadChunks: number;
   private readonly chunkCount: number;
+  private readonly commitIntervalMs: number;
+  private readonly salt: number;
+  private readonly uploader: ChunkUploader;
+  private readonly onCommitted: VolumeOptions["onCommitted"];
 
   /** Committed chunk map as of `epoch`. */
   private readonly committed: Map<number, ChunkRef>;
   private epoch: number;
   private storedBytes = 0;
+  private plainStoredBytes = 0;
+  private lastCommitAt: number | undefined;
 
-  private readonly dirty = new Map<number, DirtyChunk>();
-  private dirtyBytes = 0;
-  private versions = 0;
-  private readonly clean: LRUCache<number, Buffer>;
   /** In-flight fetches, one per chunk, tagged with the generation they fetch. */
   private readonly loading = new Map<number, { generation: number; promise: Promise<Buffer | undefined> }>();
+  private lastReadEnd = -1;
+  private sequentialReads = 0;
+  private readAheadUntil = -1;
 
-  /** Resolves when the last flush queued so far has finished (never rejects). */
-  private flushTail: Promise<void> = RESOLVED;
-  /** A flush queued behind the running one; callers arriving now can share it. */
-  private queuedFlush: Promise<void> | undefined;
-  private backgroundFlush: Promise<void> | undefined;
-  /** Writes waiting for dirty bytes to drop below the limit; woken after every flush attempt. */
-  private roomWaiters: Array<() => void> = [];
-  /** Slow-path operations still running (close waits for them before its final flush). */
+  /** Local flushes are serialised: a later one must not return before an earlier one's fsyncs. */
+  private syncTail: Promise<void> = RESOLVED;
+  private queuedSync: Promise<void> | undefined;
+  /** Commit cycles: the running one and one queued behind it (shared by callers meanwhile). */
+  private runningCycle: Promise<void> | undefined;
+  private queuedCycle: Promise<void> | undefined;
+  private current: RunningCommit | undefined;
+  private commitSerial = 0;
+  private pendingUploads = 0;
+  /** Modifications so far, and their count at the last flush call: equal = nothing unflushed. */
+  private modifications = 0;
+  private flushedModifications = 0;
+  private commitTimer: NodeJS.Timeout | undefined;
+  /** The interval passed with unflushed writes: the next flush freezes for a commit. */
+  private commitDue = false;
+  private commitRequested = false;
+  private commitLoop: Promise<void> | undefined;
+  private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+
+  /** Slow-path operations still running (close waits for them before its final commit). */
   private readonly active = new Set<Promise<unknown>>();
   private state: "open" | "closing" | "closed" = "open";
   private closing: Promise<void> | undefined;
 
-  private constructor(options: VolumeOptions, snapshot: { epoch: number; chunks: Map<number, ChunkRef> }) {
+  private constructor(options: VolumeOptions, snapshot: { epoch: number; chunks: Map<number, ChunkRef> }, budget: CacheBudget, dir: string, privateDir: string | undefined) {
     this.volumeId = options.volumeId;
     this.size = options.size;
     this.chunkSize = options.chunkSize;
+    this.durability = options.durability ?? "cloud";
     this.index = options.index;
     this.chunks = new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec });
     this.logger = options.logger;
-    this.dirtyLimit = options.dirtyLimitBytes ?? 64 * 1024 * 1024;
     this.concurrency = Math.max(1, options.uploadConcurrency ?? 16);
+    this.readAheadChunks = Math.max(0, options.readAheadChunks ?? 8);
     this.chunkCount = Math.ceil(this.size / this.chunkSize);
+    this.commitIntervalMs = Math.max(1, options.commitIntervalMs ?? 5_000);
+    this.salt = options.generationSalt ?? 0;
+    this.uploader = options.uploader ?? { upload: (task) => this.uploadFrozenChunk(task.commitId, task.index, task.generation) };
+    this.onCommitted = options.onCommitted;
     this.committed = new Map(snapshot.chunks);
     this.epoch = snapshot.epoch;
-    for (const ref of this.committed.values()) this.storedBytes += ref.storedSize;
-    this.clean = new LRUCache<number, Buffer>({
-      maxSize: Math.max(1, options.cacheBytes ?? 256 * 1024 * 1024),
-      sizeCalculation: (data) => data.length,
-    });
+    for (const [index, ref] of this.committed) {
+      this.storedBytes += ref.storedSize;
+      this.plainStoredBytes += this.chunkLength(index);
+    }
+    this.budget = budget;
+    this.privateDir = privateDir;
+    this.disk = DiskCache.open(
+      { dir, budget, chunkCount: this.chunkCount, chunkLength: (index) => this.chunkLength(index) },
+      (index, generation) => this.committed.get(index)?.generation === generation,
+    );
+    budget.register(this);
     this.capabilities = {
       readOnly: false,
       canFlush: true,
       canTrim: true,
       canZero: true,
-      canFastZero: true, // zeroing only drops or fills chunks in memory: never slower than writing
+      canFastZero: true, // zeroing only drops chunks or writes cached files: never slower than writing
       canCache: true,
       canMultiConn: true, // one engine serves every connection, so all see the same bytes
       allocationUnit: this.chunkSize,
     };
+    if (this.disk.dirtyCount > 0) {
+      // Dirty chunks from before a restart: commit them at once.
+      this.logger?.debug({ volumeId: this.volumeId, dirtyChunks: this.disk.dirtyCount }, "re-queued dirty chunks from the cache");
+      this.requestCommit();
+    }
   }
 
-  /** Loads the chunk map and returns the open volume. */
+  /** Loads the chunk map, replays the disk cache and returns the open volume. */
   static async open(options: VolumeOptions): Promise<Volume> {
     const { size, chunkSize } = options;
     if (!Number.isSafeInteger(size) || size <= 0) throw new StorageError("EINVAL", `invalid volume size ${size}`);
     if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE || (chunkSize & (chunkSize - 1)) !== 0) {
       throw new StorageError("EINVAL", `chunk size ${chunkSize} is not a power of two between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE}`);
+    }
+    const salt = options.generationSalt ?? 0;
+    if (!Number.isInteger(salt) || salt < 0 || salt >= GENERATIONS_PER_EPOCH) {
+      throw new StorageError("EINVAL", `generation salt ${salt} is not between 0 and ${GENERATIONS_PER_EPOCH - 1}`);
+    }
+    if (options.volumeId.length === 0 || /[/\\]/.test(options.volumeId) || options.volumeId.startsWith(".")) {
+      throw new StorageError("EINVAL", `invalid volume id ${JSON.stringify(options.volumeId)}`);
     }
     let snapshot;
     try {
@@ -167,7 +267,17 @@ export class Volume implements BlockDevice {
         throw new StorageError("EIO", `chunk map of ${options.volumeId} names chunk ${index}, past the end (${chunkCount} chunks)`);
       }
     }
-    return new Volume(options, snapshot);
+    const budget =
+      options.cacheBudget ??
+      new CacheBudget({ targetBytes: options.cacheBytes ?? 256 * 1024 * 1024, dirtyLimitBytes: options.dirtyLimitBytes ?? 64 * 1024 * 1024 });
+    const privateDir = options.cacheDir === undefined ? mkdtempSync(path.join(tmpdir(), "stratus-cache-")) : undefined;
+    const dir = path.join(options.cacheDir ?? privateDir!, options.volumeId);
+    try {
+      return new Volume(options, snapshot, budget, dir, privateDir);
+    } catch (error) {
+      if (privateDir !== undefined) rmSync(privateDir, { recursive: true, force: true });
+      throw isStorageError(error) ? error : new StorageError("EIO", `opening the cache of ${options.volumeId} failed`, { cause: error });
+    }
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -177,28 +287,32 @@ export class Volume implements BlockDevice {
     if (refused) return Promise.reject(refused);
     let misses: Promise<void>[] | undefined;
     const end = offset + target.length;
-    for (let position = offset; position < end; ) {
-      const index = Math.floor(position / this.chunkSize);
-      const within = position - index * this.chunkSize;
-      const length = Math.min(this.chunkSize - within, end - position);
-      const targetOffset = position - offset;
-      if (!this.copyOut(index, within, target, targetOffset, length)) {
-        (misses ??= []).push(this.readMiss(index, within, target, targetOffset, length));
+    try {
+      for (let position = offset; position < end; ) {
+        const index = Math.floor(position / this.chunkSize);
+        const within = position - index * this.chunkSize;
+        const length = Math.min(this.chunkSize - within, end - position);
+        const targetOffset = position - offset;
+        if (!this.copyOut(index, within, target, targetOffset, length)) {
+          (misses ??= []).push(this.readMiss(index, within, target, targetOffset, length));
+        }
+        position += length;
       }
-      position += length;
+    } catch (error) {
+      return Promise.reject(error);
     }
+    this.noteRead(offset, end);
     return misses === undefined ? RESOLVED : this.track(Promise.all(misses).then(() => undefined));
   }
 
-  /** Copies from memory (dirty, clean, or a known hole); false when the store must be asked. */
+  /** Copies from the cache (or zeros for a hole); false when the store must be asked. */
   private copyOut(index: number, within: number, target: Uint8Array, targetOffset: number, length: number): boolean {
-    const dirty = this.dirty.get(index);
-    const data = dirty !== undefined ? dirty.data : this.clean.get(index);
-    if (data) {
-      data.copy(target, targetOffset, within, within + length);
+    const entry = this.disk.get(index);
+    if (entry !== undefined) {
+      this.disk.readInto(entry, within, target, targetOffset, length);
       return true;
     }
-    if (dirty !== undefined || !this.committed.has(index)) {
+    if (!this.committed.has(index)) {
       target.fill(0, targetOffset, targetOffset + length);
       return true;
     }
@@ -210,7 +324,7 @@ export class Volume implements BlockDevice {
       if (this.copyOut(index, within, target, targetOffset, length)) return;
       const generation = this.committed.get(index)!.generation;
       const data = await this.fetchChunk(index, generation);
-      // Memory may have moved on while we waited (a write, a commit): it is at least as new.
+      // The cache may have moved on while we waited (a write, a commit): it is at least as new.
       if (this.copyOut(index, within, target, targetOffset, length)) return;
       if (data !== undefined && this.committed.get(index)?.generation === generation) {
         data.copy(target, targetOffset, within, within + length);
@@ -219,9 +333,27 @@ export class Volume implements BlockDevice {
     }
   }
 
+  /** Sequential readers: fetch the next chunks ahead, in parallel, once two reads follow each other. */
+  private noteRead(offset: number, end: number): void {
+    this.sequentialReads = offset === this.lastReadEnd ? this.sequentialReads + 1 : 0;
+    this.lastReadEnd = end;
+    if (this.sequentialReads < 2 || this.readAheadChunks === 0) return;
+    const next = Math.floor((end - 1) / this.chunkSize) + 1;
+    const last = Math.min(this.chunkCount - 1, next + this.readAheadChunks - 1);
+    if (last <= this.readAheadUntil) return;
+    for (let index = Math.max(next, this.readAheadUntil + 1); index <= last; index++) {
+      const ref = this.committed.get(index);
+      if (ref === undefined || this.disk.get(index) !== undefined || this.loading.has(index)) continue;
+      this.fetchChunk(index, ref.generation).catch((error: unknown) => {
+        this.logger?.debug({ err: error, volumeId: this.volumeId, index }, "read-ahead failed");
+      });
+    }
+    this.readAheadUntil = last;
+  }
+
   /**
    * Fetches one generation of a chunk, sharing the request with concurrent callers. The result
-   * enters the clean cache only if it is still the current, un-rewritten content. Resolves
+   * enters the cache (clean) only if it is still the current, un-rewritten content. Resolves
    * undefined when the object vanished because a commit superseded it meanwhile.
    */
   private fetchChunk(index: number, generation: number): Promise<Buffer | undefined> {
@@ -233,7 +365,7 @@ export class Volume implements BlockDevice {
         if (current) throw new StorageError("EIO", `chunk ${index} generation ${generation} of ${this.volumeId} is missing from the store`);
         return undefined;
       }
-      if (current && !this.dirty.has(index) && this.state !== "closed") this.clean.set(index, data);
+      if (current && this.state !== "closed" && this.disk.get(index) === undefined) this.disk.fillClean(index, generation, data);
       return data;
     });
     const entry = { generation, promise };
@@ -251,36 +383,39 @@ export class Volume implements BlockDevice {
     const refused = this.refuse(offset, data.length, "write");
     if (refused) return Promise.reject(refused);
     const source = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (this.dirtyBytes > this.dirtyLimit) return this.track(this.afterRoom(() => this.modify(offset, data.length, source), options));
-    const pending = this.modify(offset, data.length, source);
-    if (this.dirtyBytes > this.dirtyLimit / 2) this.startBackgroundFlush();
-    if (options?.fua) return this.track((pending ?? RESOLVED).then(() => this.flush()));
-    return pending === undefined ? RESOLVED : this.track(pending);
+    return this.change(offset, data.length, source, options);
   }
 
   trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
-    return this.zeroRange(offset, length, options);
-  }
-
-  /** Zeroes are cheap here (holes or in-memory fills), so FAST_ZERO is honoured and NO_HOLE may still leave a hole: it reads as zeros either way. */
-  writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void> {
-    return this.zeroRange(offset, length, options);
-  }
-
-  private zeroRange(offset: number, length: number, options: WriteOptions | undefined): Promise<void> {
     const refused = this.refuse(offset, length, "write");
     if (refused) return Promise.reject(refused);
-    if (this.dirtyBytes > this.dirtyLimit) return this.track(this.afterRoom(() => this.modify(offset, length, null), options));
-    const pending = this.modify(offset, length, null);
-    if (this.dirtyBytes > this.dirtyLimit / 2) this.startBackgroundFlush();
+    return this.change(offset, length, null, options);
+  }
+
+  /** Whole chunks become holes (cheap), so FAST_ZERO is honoured; NO_HOLE may still leave a hole: it reads as zeros either way. */
+  writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void> {
+    const refused = this.refuse(offset, length, "write");
+    if (refused) return Promise.reject(refused);
+    return this.change(offset, length, null, options);
+  }
+
+  private change(offset: number, length: number, source: Buffer | null, options: WriteOptions | undefined): Promise<void> {
+    if (!this.budget.hasDirtyRoom()) return this.track(this.afterRoom(offset, length, source, options));
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.modify(offset, length, source);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (options?.fua) return this.track((pending ?? RESOLVED).then(() => this.flush()));
     return pending === undefined ? RESOLVED : this.track(pending);
   }
 
-  private async afterRoom(apply: () => Promise<void> | undefined, options: WriteOptions | undefined): Promise<void> {
-    await this.waitForDirtyRoom();
-    await apply();
-    if (this.dirtyBytes > this.dirtyLimit / 2) this.startBackgroundFlush();
+  private async afterRoom(offset: number, length: number, source: Buffer | null, options: WriteOptions | undefined): Promise<void> {
+    await this.budget.waitForDirtyRoom(() => {
+      if (this.state !== "open") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is ${this.state}`);
+    });
+    await this.modify(offset, length, source);
     if (options?.fua) await this.flush();
   }
 
@@ -289,6 +424,8 @@ export class Volume implements BlockDevice {
    * done synchronously, else a promise for the chunks that first had to be fetched.
    */
   private modify(offset: number, length: number, source: Buffer | null): Promise<void> | undefined {
+    this.modifications++;
+    if (this.commitTimer === undefined) this.armCommitTimer();
     let misses: Promise<void>[] | undefined;
     const end = offset + length;
     for (let position = offset; position < end; ) {
@@ -296,10 +433,10 @@ export class Volume implements BlockDevice {
       const within = position - index * this.chunkSize;
       const pieceLength = Math.min(this.chunkSize - within, end - position);
       const sourceOffset = position - offset;
-      if (within === 0 && pieceLength === this.chunkLength(index)) {
-        if (source === null) this.punchHole(index);
-        else this.replaceChunk(index, source, sourceOffset);
-      } else if (!this.patchChunk(index, within, pieceLength, source, sourceOffset)) {
+      const committed = this.committed.has(index);
+      if (source === null && within === 0 && pieceLength === this.chunkLength(index)) {
+        this.disk.punchHole(index, committed);
+      } else if (!this.disk.write(index, within, pieceLength, source, sourceOffset, committed)) {
         (misses ??= []).push(this.patchAfterFetch(index, within, pieceLength, source, sourceOffset));
       }
       position += pieceLength;
@@ -307,228 +444,268 @@ export class Volume implements BlockDevice {
     return misses === undefined ? undefined : Promise.all(misses).then(() => undefined);
   }
 
-  /** A write covering the whole chunk: no need to know the old content. */
-  private replaceChunk(index: number, source: Buffer, sourceOffset: number): void {
-    const length = this.chunkLength(index);
-    const dirty = this.dirty.get(index);
-    if (dirty?.data) {
-      // In place is safe: an upload in flight sends its own copy.
-      source.copy(dirty.data, 0, sourceOffset, sourceOffset + length);
-      dirty.version = ++this.versions;
-      return;
-    }
-    const reuse = this.clean.get(index);
-    if (reuse) this.clean.delete(index);
-    const data = reuse ?? Buffer.allocUnsafe(length);
-    source.copy(data, 0, sourceOffset, sourceOffset + length);
-    this.setDirty(index, dirty, data);
-  }
-
-  /** The whole chunk becomes a hole: no memory now, no object after the next commit. */
-  private punchHole(index: number): void {
-    this.clean.delete(index);
-    const dirty = this.dirty.get(index);
-    if (dirty !== undefined) {
-      if (dirty.data) this.dirtyBytes -= dirty.data.length;
-      dirty.data = null;
-      dirty.version = ++this.versions;
-    } else if (this.committed.has(index)) {
-      this.dirty.set(index, { data: null, version: ++this.versions });
-    }
-    // Neither dirty nor committed: already a hole, nothing to record.
-  }
-
-  /** Part of a chunk; false when its current content must first be fetched. */
-  private patchChunk(index: number, within: number, length: number, source: Buffer | null, sourceOffset: number): boolean {
-    const dirty = this.dirty.get(index);
-    let data: Buffer | undefined;
-    if (dirty !== undefined) {
-      if (dirty.data === null) {
-        if (source === null) return true; // zeros into a hole
-        dirty.data = Buffer.alloc(this.chunkLength(index));
-        this.dirtyBytes += dirty.data.length;
-      }
-      data = dirty.data;
-    } else {
-      data = this.clean.get(index);
-      if (data !== undefined) {
-        this.clean.delete(index);
-      } else if (!this.committed.has(index)) {
-        if (source === null) return true; // zeros into a hole
-        data = Buffer.alloc(this.chunkLength(index));
-      } else {
-        return false;
-      }
-    }
-    if (source === null) data.fill(0, within, within + length);
-    else source.copy(data, within, sourceOffset, sourceOffset + length);
-    if (dirty !== undefined) dirty.version = ++this.versions;
-    else this.setDirty(index, undefined, data);
-    return true;
-  }
-
   private async patchAfterFetch(index: number, within: number, length: number, source: Buffer | null, sourceOffset: number): Promise<void> {
     for (;;) {
-      if (this.patchChunk(index, within, length, source, sourceOffset)) return;
+      if (this.disk.write(index, within, length, source, sourceOffset, this.committed.has(index))) return;
       const generation = this.committed.get(index)!.generation;
       const fetched = await this.fetchChunk(index, generation);
-      if (this.patchChunk(index, within, length, source, sourceOffset)) return;
+      if (this.state === "closed") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closed`);
+      if (this.disk.write(index, within, length, source, sourceOffset, this.committed.has(index))) return;
       if (fetched !== undefined && this.committed.get(index)?.generation === generation) {
-        // Not cached (the cache is smaller than a chunk): adopt a private copy, since other
-        // waiters of the same fetch may still read the fetched buffer.
-        const data = Buffer.from(fetched);
-        if (source === null) data.fill(0, within, within + length);
-        else source.copy(data, within, sourceOffset, sourceOffset + length);
-        this.setDirty(index, undefined, data);
-        return;
+        // The cache could not keep it clean (tiny target, or full): take it in as dirty.
+        this.disk.adoptFetched(index, fetched);
       }
     }
   }
 
-  private setDirty(index: number, existing: DirtyChunk | undefined, data: Buffer): void {
-    if (existing !== undefined) {
-      if (existing.data) this.dirtyBytes -= existing.data.length;
-      existing.data = data;
-      existing.version = ++this.versions;
-    } else {
-      this.dirty.set(index, { data, version: ++this.versions });
-    }
-    this.dirtyBytes += data.length;
-  }
-
-  // ---- backpressure --------------------------------------------------------------------------
-
-  /**
-   * Like the kernel's dirty_background_ratio / dirty_ratio: past half the dirty limit a
-   * background flush starts and writes carry on; past the limit writes wait here until a flush
-   * makes room. They never fail for it: a failing store is retried with backoff meanwhile.
-   */
-  private async waitForDirtyRoom(): Promise<void> {
-    while (this.dirtyBytes > this.dirtyLimit) {
-      if (this.state !== "open") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closing`);
-      this.startBackgroundFlush();
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-    }
-  }
-
-  private wakeRoomWaiters(): void {
-    const waiters = this.roomWaiters;
-    this.roomWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  private startBackgroundFlush(): void {
-    if (this.backgroundFlush !== undefined || this.state !== "open") return;
-    this.backgroundFlush = (async () => {
-      let delayMs = 50;
-      // Stops when closing: waiting writes are refused then, and close's own flush reports errors.
-      while (this.dirtyBytes > this.dirtyLimit / 2 && this.state === "open") {
-        try {
-          await this.flush();
-          delayMs = 50;
-        } catch (error) {
-          this.logger?.warn({ err: error, volumeId: this.volumeId, retryInMs: delayMs }, "background flush failed");
-          this.wakeRoomWaiters();
-          await new Promise((resolve) => setTimeout(resolve, delayMs));
-          delayMs = Math.min(delayMs * 2, 5_000);
-        }
-        this.wakeRoomWaiters();
-      }
-    })().finally(() => {
-      this.backgroundFlush = undefined;
-      this.wakeRoomWaiters();
-    });
-  }
-
-  // ---- flush ---------------------------------------------------------------------------------
+  // ---- FLUSH ---------------------------------------------------------------------------------
 
   flush(): Promise<void> {
     if (this.state === "closed") return Promise.reject(new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closed`));
-    // A flush that has not started yet covers every write completed before now: share it.
-    if (this.queuedFlush !== undefined) return this.queuedFlush;
-    const run = this.flushTail.then(() => {
-      this.queuedFlush = undefined;
-      return this.flushOnce();
+    this.flushedModifications = this.modifications;
+    let cycle: Promise<void> | undefined;
+    if ((this.durability === "cloud" || this.commitDue) && this.disk.dirtyCount > 0) {
+      this.commitDue = false;
+      cycle = this.commitCycle(); // freezes now, at this flush, unless a cycle is running
+    }
+    const synced = this.syncLocal();
+    // A failed commit is retried in the background either way; a cloud flush also reports it.
+    cycle?.catch((error: unknown) => this.commitFailed(error));
+    if (this.durability === "cloud") return this.track(Promise.all([synced, cycle]).then(() => undefined));
+    return synced;
+  }
+
+  private syncLocal(): Promise<void> {
+    if (this.queuedSync !== undefined) return this.queuedSync;
+    const run = this.syncTail.then(() => {
+      this.queuedSync = undefined;
+      return this.disk.sync();
     });
-    this.queuedFlush = run;
-    this.flushTail = run.catch(() => {});
+    this.queuedSync = run;
+    this.syncTail = run.catch(() => {});
     return run;
   }
 
-  private async flushOnce(): Promise<void> {
-    if (this.dirty.size === 0) return;
-    const epoch = this.epoch + 1;
-    const work = [...this.dirty.entries()];
-    const set: Array<[number, ChunkRef]> = [];
-    const remove: number[] = [];
-    const uploaded: Array<[number, number]> = [];
-    const settled: Array<{ index: number; entry: DirtyChunk; version: number }> = [];
+  // ---- commits -------------------------------------------------------------------------------
 
+  /** BudgetMember: dirty bytes passed half the gateway's limit (or dirty chunks after a restart). */
+  requestCommit(): void {
+    this.commitRequested = true;
+    if (this.commitLoop !== undefined || this.state !== "open") {
+      this.retryTimer?.wake();
+      return;
+    }
+    // Deferred: never freeze in the middle of the write that crossed the threshold.
+    this.commitLoop = new Promise<void>((resolve) => queueMicrotask(resolve))
+      .then(() => this.runCommitLoop())
+      .finally(() => {
+        this.commitLoop = undefined;
+      });
+  }
+
+  get dirtyBytes(): number {
+    return this.disk.dirtyBytes;
+  }
+
+  private async runCommitLoop(): Promise<void> {
+    let delayMs = 50;
+    while (this.commitRequested && this.state === "open" && this.disk.dirtyCount > 0) {
+      this.commitRequested = false;
+      try {
+        await this.commitCycle();
+        delayMs = 50;
+        if (this.budget.dirtyBytes > this.budget.dirtyLimitBytes / 2 && this.disk.dirtyCount > 0) this.commitRequested = true;
+      } catch (error) {
+        this.logger?.warn({ err: error, volumeId: this.volumeId, retryInMs: delayMs }, "commit failed; retrying");
+        this.commitRequested = true;
+        this.budget.wake();
+        await this.sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 5_000);
+      }
+      this.budget.wake();
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.retryTimer = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.retryTimer = { timer, wake };
+    });
+  }
+
+  private commitFailed(error: unknown): void {
+    this.logger?.warn({ err: error, volumeId: this.volumeId }, "commit failed; retrying in the background");
+    this.requestCommit();
+  }
+
+  /** Commits within the interval: at the next flush if writes came since the last one, else now. */
+  private armCommitTimer(): void {
+    if (this.state !== "open") return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      if (this.state !== "open" || this.disk.dirtyCount === 0) return;
+      if (this.modifications === this.flushedModifications || this.commitDue) {
+        // Nothing unflushed (the state is a flush's), or a flush did not come in time.
+        this.commitDue = false;
+        this.requestCommit();
+      } else {
+        this.commitDue = true;
+      }
+      this.armCommitTimer();
+    }, this.commitIntervalMs);
+    this.commitTimer.unref();
+  }
+
+  /**
+   * The next commit cycle whose freeze is taken at or after this call: started now (freezing
+   * synchronously) when none runs, else queued behind the running one and shared.
+   */
+  private commitCycle(): Promise<void> {
+    if (this.queuedCycle !== undefined) return this.queuedCycle;
+    if (this.runningCycle === undefined) return this.startCycle();
+    const queued = this.runningCycle.catch(() => {}).then(() => {
+      this.queuedCycle = undefined;
+      if (this.state === "closed") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closed`);
+      return this.startCycle();
+    });
+    this.queuedCycle = queued;
+    return queued;
+  }
+
+  private startCycle(): Promise<void> {
+    const frozen = this.disk.freezeDirty();
+    const run = this.runCommit(frozen).finally(() => {
+      if (this.runningCycle === run) this.runningCycle = undefined;
+    });
+    this.runningCycle = run;
+    return run;
+  }
+
+  private async runCommit(frozenList: FrozenChunk[]): Promise<void> {
+    if (frozenList.length === 0) return;
+    const epoch = this.epoch + 1;
+    const generation = epoch * GENERATIONS_PER_EPOCH + this.salt;
+    const commit: RunningCommit = {
+      id: `${this.volumeId}:${epoch}:${++this.commitSerial}`,
+      epoch,
+      generation,
+      frozen: new Map(frozenList.map((frozen) => [frozen.index, frozen])),
+      content: new Map(),
+    };
+    this.current = commit;
+    const releaseAll = () => {
+      for (const frozen of frozenList) this.disk.release(frozen);
+    };
+    const uploads = frozenList.filter((frozen) => !frozen.hole);
+    const stored = new Map<number, number>();
+    this.pendingUploads = uploads.length;
     try {
-      await runLimited(work, this.concurrency, async ([index, entry]) => {
-        // Copy and version are taken together, synchronously: the upload sends a consistent
-        // chunk even if writes land on it while the request is in flight.
-        const version = entry.version;
-        if (entry.data === null || isAllZero(entry.data)) {
-          if (this.committed.has(index)) remove.push(index);
-          settled.push({ index, entry, version });
-          return;
-        }
-        const copy = Buffer.from(entry.data);
-        const storedSize = await this.chunks.save(index, epoch, copy);
-        uploaded.push([index, epoch]);
-        set.push([index, { generation: epoch, storedSize }]);
-        settled.push({ index, entry, version });
+      await runLimited(uploads, this.concurrency, async (frozen) => {
+        const { storedSize } = await this.uploader.upload({ volumeId: this.volumeId, commitId: commit.id, index: frozen.index, generation });
+        stored.set(frozen.index, storedSize);
+        this.pendingUploads--;
       });
     } catch (error) {
-      // Nothing was committed: the chunks stay dirty and the uploads are unreferenced garbage.
-      await this.chunks.deleteGenerations(uploaded).catch((cleanupError: unknown) => {
-        this.logger?.warn({ err: cleanupError, volumeId: this.volumeId }, "could not delete uploads of a failed flush");
+      releaseAll();
+      this.pendingUploads = 0;
+      if (this.current === commit) this.current = undefined;
+      // Nothing was committed: the chunks stay dirty and these uploads are unreferenced.
+      if (this.state === "closed") throw asEio(error, `commit of ${this.volumeId}`); // abandoned: touch nothing
+      const orphans = [...stored].filter(([, size]) => size > 0).map(([index]) => [index, generation] as const);
+      await this.chunks.deleteGenerations(orphans).catch((cleanupError: unknown) => {
+        this.logger?.warn({ err: cleanupError, volumeId: this.volumeId }, "could not delete uploads of a failed commit");
       });
-      throw asEio(error, `flush of ${this.volumeId}`);
+      throw asEio(error, `commit of ${this.volumeId}`);
     }
-    if (set.length > 0 || remove.length > 0) await this.commit({ epoch, set, remove });
+    if (this.current === commit) this.current = undefined;
 
-    const superseded: Array<[number, number]> = [];
+    const set: Array<[number, ChunkRef]> = [];
+    const remove: number[] = [];
+    const garbage: Array<[number, number]> = [];
+    for (const frozen of frozenList) {
+      const previous = this.committed.get(frozen.index);
+      const storedSize = stored.get(frozen.index) ?? 0;
+      if (storedSize > 0) set.push([frozen.index, { generation, storedSize }]);
+      else if (previous !== undefined) remove.push(frozen.index);
+      if (previous !== undefined) garbage.push([frozen.index, previous.generation]);
+    }
     if (set.length > 0 || remove.length > 0) {
+      try {
+        await this.commitToIndex({ epoch, set, remove, garbage });
+      } catch (error) {
+        releaseAll();
+        throw error;
+      }
+      if (this.state === "closed") return; // abandoned meanwhile: touch nothing
       for (const [index, ref] of set) {
-        const previous = this.committed.get(index);
-        if (previous !== undefined) {
-          superseded.push([index, previous.generation]);
-          this.storedBytes -= previous.storedSize;
-        }
+        this.forgetCommitted(index);
         this.committed.set(index, ref);
         this.storedBytes += ref.storedSize;
+        this.plainStoredBytes += this.chunkLength(index);
       }
-      for (const index of remove) {
-        const previous = this.committed.get(index)!;
-        superseded.push([index, previous.generation]);
-        this.storedBytes -= previous.storedSize;
-        this.committed.delete(index);
-      }
+      for (const index of remove) this.forgetCommitted(index);
       this.epoch = epoch;
-    }
-    for (const { index, entry, version } of settled) {
-      if (this.dirty.get(index) !== entry || entry.version !== version) continue; // rewritten meanwhile
-      this.dirty.delete(index);
-      if (entry.data) {
-        this.dirtyBytes -= entry.data.length;
-        if (this.committed.has(index)) this.clean.set(index, entry.data);
+      this.lastCommitAt = Date.now();
+      if (this.onCommitted !== undefined) {
+        try {
+          await this.onCommitted({ epoch, chunks: new Map(this.committed) });
+        } catch (error) {
+          this.logger?.warn({ err: error, volumeId: this.volumeId, epoch }, "after-commit hook failed");
+        }
       }
     }
-    this.logger?.debug({ volumeId: this.volumeId, epoch: this.epoch, uploaded: set.length, removed: remove.length }, "flushed");
-    // Old generations are garbage now; failing to delete them loses nothing (GC finds them).
-    await this.chunks.deleteGenerations(superseded).catch((error: unknown) => {
-      this.logger?.warn({ err: error, volumeId: this.volumeId, objects: superseded.length }, "could not delete superseded chunk objects");
-    });
+    if (this.state === "closed") return;
+    const committedGenerations = new Map(set.map(([index, ref]) => [index, ref.generation]));
+    for (const frozen of frozenList) this.disk.settle(frozen, committedGenerations.get(frozen.index));
+    this.disk.compactIfLarge();
+    this.budget.evictToTarget();
+    this.budget.wake();
+    this.logger?.debug({ volumeId: this.volumeId, epoch: this.epoch, uploaded: set.length, removed: remove.length }, "committed");
+  }
+
+  private forgetCommitted(index: number): void {
+    const previous = this.committed.get(index);
+    if (previous === undefined) return;
+    this.storedBytes -= previous.storedSize;
+    this.plainStoredBytes -= this.chunkLength(index);
+    this.committed.delete(index);
+  }
+
+  /**
+   * Called by the ChunkUploader (in-process, or a queue worker) for each frozen chunk: reads the
+   * frozen content (synchronously, so atomically with respect to writes), encodes and stores it.
+   * All-zero content is not stored: `storedSize` 0 means "no object" (the chunk leaves the map).
+   * Throws ENOTFOUND when that commit is no longer running.
+   */
+  async uploadFrozenChunk(commitId: string, index: number, generation: number): Promise<{ storedSize: number }> {
+    const commit = this.current;
+    const frozen = commit?.frozen.get(index);
+    if (commit === undefined || commit.id !== commitId || commit.generation !== generation || frozen === undefined || this.state === "closed") {
+      throw new StorageError("ENOTFOUND", `commit ${commitId} of ${this.volumeId} has no upload of chunk ${index} generation ${generation} pending`);
+    }
+    let content = commit.content.get(index);
+    if (content === undefined) {
+      const data = this.disk.readFrozen(frozen);
+      content = data === null || isAllZero(data) ? null : data;
+      commit.content.set(index, content);
+    }
+    if (content === null) return { storedSize: 0 };
+    const storedSize = await this.chunks.save(index, generation, content);
+    commit.content.delete(index);
+    return { storedSize };
   }
 
   /**
    * Commits through the index. When the commit fails, the index is asked what it holds: a
    * commit whose answer was lost (connection dropped after the transaction) counts as done.
-   * The uploads are never deleted here — after an unknown outcome they may be referenced.
    */
-  private async commit(commit: ChunkCommit): Promise<void> {
+  private async commitToIndex(commit: ChunkCommit): Promise<void> {
     try {
       await this.index.commit(commit);
     } catch (error) {
@@ -571,12 +748,12 @@ export class Volume implements BlockDevice {
     const wanted: number[] = [];
     const last = Math.floor((offset + length - 1) / this.chunkSize);
     for (let index = Math.floor(offset / this.chunkSize); index <= last; index++) {
-      if (!this.dirty.has(index) && this.committed.has(index) && !this.clean.has(index)) wanted.push(index);
+      if (this.disk.get(index) === undefined && this.committed.has(index)) wanted.push(index);
     }
     await this.track(
       runLimited(wanted, this.concurrency, async (index) => {
         const ref = this.committed.get(index);
-        if (ref !== undefined) await this.fetchChunk(index, ref.generation);
+        if (ref !== undefined && this.disk.get(index) === undefined) await this.fetchChunk(index, ref.generation);
       }),
     );
   }
@@ -585,56 +762,72 @@ export class Volume implements BlockDevice {
     return {
       logicalBytes: this.size,
       storedBytes: this.storedBytes,
-      dirtyBytes: this.dirtyBytes,
+      compressionRatio: this.storedBytes > 0 ? this.plainStoredBytes / this.storedBytes : 1,
+      dirtyBytes: this.disk.dirtyBytes,
       chunksStored: this.committed.size,
       epoch: this.epoch,
-      cachedBytes: this.clean.calculatedSize,
+      cachedBytes: this.disk.cachedBytes,
+      queueDepth: this.pendingUploads,
+      lastCommitAt: this.lastCommitAt,
     };
   }
 
   /**
-   * Refuses new writes, waits for operations in progress, flushes everything, then drops the
-   * memory. A failed final flush rejects and leaves the volume open, so the caller may retry.
+   * Refuses new writes, waits for operations in progress, commits everything, then closes the
+   * cache (which stays on disk, warm for the next open). A failed final commit rejects and
+   * leaves the volume open, so the caller may retry.
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     if (this.state === "closed") return RESOLVED;
     this.state = "closing";
+    this.budget.wake(); // writes waiting for room are refused now
     this.closing = (async () => {
       try {
         while (this.active.size > 0) await Promise.allSettled([...this.active]);
-        while (this.dirty.size > 0) await this.flush();
+        while (this.disk.dirtyCount > 0) await this.commitCycle();
+        await this.syncLocal();
+        await this.runningCycle?.catch(() => {});
       } catch (error) {
         this.state = "open";
         throw error;
       } finally {
         this.closing = undefined;
       }
-      this.state = "closed";
-      this.clean.clear();
-      this.loading.clear();
+      this.shutDown(true);
     })();
     return this.closing;
   }
 
   /**
-   * Drops the volume at once without flushing: unflushed writes are lost, as in a crash. For a
-   * holder that has been fenced (its commits would be refused anyway) and for crash tests.
+   * Drops the volume at once without flushing or committing, as in a crash: what reached the
+   * cache files stays there for the next open. For a holder that has been fenced and for crash tests.
    */
   abandon(): void {
+    this.shutDown(false);
+  }
+
+  private shutDown(clean: boolean): void {
     this.state = "closed";
-    this.dirty.clear();
-    this.dirtyBytes = 0;
-    this.clean.clear();
+    if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    this.retryTimer?.wake();
+    this.current = undefined;
     this.loading.clear();
-    this.wakeRoomWaiters();
+    this.budget.unregister(this);
+    try {
+      this.disk.close(clean);
+    } finally {
+      this.budget.wake();
+      if (this.privateDir !== undefined) rmSync(this.privateDir, { recursive: true, force: true });
+    }
   }
 
   // ---- helpers -------------------------------------------------------------------------------
 
   private isAllocated(index: number): boolean {
-    const dirty = this.dirty.get(index);
-    return dirty !== undefined ? dirty.data !== null : this.committed.has(index);
+    const entry = this.disk.get(index);
+    return entry !== undefined ? !entry.hole : this.committed.has(index);
   }
 
   /** The last chunk is shorter when the size is not a multiple of the chunk size. */

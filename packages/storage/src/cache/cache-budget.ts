@@ -1,0 +1,160 @@
+/**
+ * One budget shared by every volume's disk cache in a gateway:
+ * - target size: clean chunk files are evicted least-recently-used (across volumes) while the
+ *   cached bytes exceed it; dirty chunks are never evicted, so the cache stays within
+ *   target + dirty limit;
+ * - dirty limit: past it, writes wait (`waitForDirtyRoom`) until commits make room, and past
+ *   half of it every volume holding dirty data is asked to commit at once;
+ * - open file descriptors: a bounded LRU, so a large cache never runs out of fds.
+ * LRUs are insertion-ordered Sets (delete + add = most recent): O(1), no allocation per touch.
+ */
+import type { CacheEntry } from "./cache-entry";
+
+export interface CacheBudgetOptions {
+  /** Bytes of chunk files to keep across all volumes (clean ones are evicted past it). */
+  targetBytes: number;
+  /** Bytes of uncommitted chunks beyond which writes wait. */
+  dirtyLimitBytes: number;
+  /** Chunk files kept open at once (default 1024). */
+  maxOpenFiles?: number;
+}
+
+/** A volume registered with the budget: asked to commit when dirty bytes pass half the limit. */
+export interface BudgetMember {
+  requestCommit(): void;
+  readonly dirtyBytes: number;
+}
+
+export class CacheBudget {
+  readonly targetBytes: number;
+  readonly dirtyLimitBytes: number;
+  readonly maxOpenFiles: number;
+  private cached = 0;
+  private dirty = 0;
+  private readonly clean = new Set<CacheEntry>();
+  private readonly openFiles = new Set<CacheEntry>();
+  private readonly members = new Set<BudgetMember>();
+  private waiters: Array<() => void> = [];
+
+  constructor(options: CacheBudgetOptions) {
+    this.targetBytes = Math.max(0, options.targetBytes);
+    this.dirtyLimitBytes = Math.max(1, options.dirtyLimitBytes);
+    this.maxOpenFiles = Math.max(4, options.maxOpenFiles ?? 1024);
+  }
+
+  get cachedBytes(): number {
+    return this.cached;
+  }
+
+  get dirtyBytes(): number {
+    return this.dirty;
+  }
+
+  register(member: BudgetMember): void {
+    this.members.add(member);
+  }
+
+  unregister(member: BudgetMember): void {
+    this.members.delete(member);
+    this.wake();
+  }
+
+  // ---- bytes and eviction --------------------------------------------------------------------
+
+  addCached(bytes: number): void {
+    this.cached += bytes;
+  }
+
+  removeCached(bytes: number): void {
+    this.cached -= bytes;
+  }
+
+  addClean(entry: CacheEntry): void {
+    this.clean.add(entry);
+  }
+
+  touchClean(entry: CacheEntry): void {
+    this.clean.delete(entry);
+    this.clean.add(entry);
+  }
+
+  removeClean(entry: CacheEntry): void {
+    this.clean.delete(entry);
+  }
+
+  /** Evicts least-recently-used clean chunks until the cache is within its target. */
+  evictToTarget(): void {
+    for (const entry of this.clean) {
+      if (this.cached <= this.targetBytes) return;
+      entry.owner.evict(entry); // removes it from `clean` (safe while iterating a Set)
+    }
+  }
+
+  /** Evicts every clean chunk (the disk is full: make room for dirty data). Returns bytes freed. */
+  evictAllClean(): number {
+    const before = this.cached;
+    for (const entry of this.clean) entry.owner.evict(entry);
+    return before - this.cached;
+  }
+
+  // ---- open files ----------------------------------------------------------------------------
+
+  fileOpened(entry: CacheEntry): void {
+    this.openFiles.add(entry);
+    if (this.openFiles.size <= this.maxOpenFiles) return;
+    for (const oldest of this.openFiles) {
+      if (oldest === entry) continue;
+      oldest.owner.closeFile(oldest); // removes it from `openFiles`
+      if (this.openFiles.size <= this.maxOpenFiles) return;
+    }
+  }
+
+  touchFile(entry: CacheEntry): void {
+    this.openFiles.delete(entry);
+    this.openFiles.add(entry);
+  }
+
+  fileClosed(entry: CacheEntry): void {
+    this.openFiles.delete(entry);
+  }
+
+  get openFileCount(): number {
+    return this.openFiles.size;
+  }
+
+  // ---- dirty bytes and backpressure ------------------------------------------------------------
+
+  addDirty(bytes: number): void {
+    this.dirty += bytes;
+    if (this.dirty > this.dirtyLimitBytes / 2) {
+      for (const member of this.members) if (member.dirtyBytes > 0) member.requestCommit();
+    }
+  }
+
+  removeDirty(bytes: number): void {
+    this.dirty -= bytes;
+    if (this.dirty < this.dirtyLimitBytes) this.wake();
+  }
+
+  /** Room for more dirty data: below the limit (a write admitted now may pass it by its own size). */
+  hasDirtyRoom(): boolean {
+    return this.dirty < this.dirtyLimitBytes;
+  }
+
+  /** Resolves once dirty bytes are within the limit (or `stillWanted` throws). */
+  async waitForDirtyRoom(stillWanted: () => void): Promise<void> {
+    while (this.dirty >= this.dirtyLimitBytes) {
+      stillWanted(); // throws when the waiter's volume is closing
+      for (const member of this.members) if (member.dirtyBytes > 0) member.requestCommit();
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** Wakes every waiter to re-check (after each commit attempt, and when a volume closes). */
+  wake(): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,42 @@
+import type { DiskCache } from "./disk-cache";
+
+/**
+ * One chunk present in a volume's disk cache. States:
+ * - clean: the file holds generation `generation` of the chunk, exactly as committed;
+ * - dirty data: the file holds content written since the last commit;
+ * - dirty hole (`hole`): trimmed or zeroed whole; no file, reads as zeros, no object after commit.
+ * `version` moves on every change, so a commit can tell whether what it uploaded is still current.
+ */
+export class CacheEntry {
+  dirty = false;
+  hole = false;
+  generation = 0;
+  version = 0;
+  /** Open file descriptor, or -1 (the budget keeps a bounded number open). */
+  fd = -1;
+  /** Bytes the file accounts for in the budget (the chunk length, or 0 for a hole). */
+  bytes = 0;
+  /** Written since the last FLUSH: its file must be fsynced by the next one. */
+  unsynced = false;
+  /** Set while a commit holds this chunk frozen and its upload has not read it yet. */
+  frozen: FrozenChunk | undefined;
+
+  constructor(
+    readonly owner: DiskCache,
+    readonly index: number,
+  ) {}
+}
+
+/** A chunk's state captured by a commit's freeze. */
+export interface FrozenChunk {
+  readonly entry: CacheEntry;
+  readonly index: number;
+  readonly version: number;
+  readonly hole: boolean;
+  /** Where the frozen content was copied aside when a write came before the upload read it. */
+  sidePath: string | undefined;
+  /** The upload has read the content; writes no longer need to copy it aside. */
+  taken: boolean;
+  /** Settled or given up: its side copy is gone. */
+  released: boolean;
+}

@@ -1,0 +1,607 @@
+/**
+ * One volume's persistent chunk cache: `<dir>/c/<index 16 hex>` files, a journal of their state
+ * (clean generation | dirty) and its snapshot, and `<dir>/frozen/` for content copied aside for
+ * a commit in progress. It knows files and journal order, not stores or commits.
+ *
+ * Ordering rules that make kill -9 safe:
+ * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH fsyncs the files
+ *   written since the last one, the directory when files came or went, then the journal;
+ * - a fetched chunk's file is written in full BEFORE it is journalled (a torn fill is a stray
+ *   file, deleted on open); an evicted file is unlinked before its drop is journalled.
+ * Hot path: reads and writes of cached chunks are positional readSync/writeSync on an fd kept
+ * open in the budget's LRU; page-cached data never pays a thread-pool hop.
+ * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
+ * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
+ */
+import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { open as openHandle } from "node:fs/promises";
+import path from "node:path";
+import { StorageError, isStorageError } from "../errors";
+import type { CacheBudget } from "./cache-budget";
+import { CacheEntry, type FrozenChunk } from "./cache-entry";
+import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, fsyncDirectory, type ReplayedChunk } from "./cache-journal";
+
+export interface DiskCacheOptions {
+  /** This volume's cache directory (created if missing). */
+  dir: string;
+  budget: CacheBudget;
+  /** Bytes of chunk `index` (the last chunk may be short). */
+  chunkLength(index: number): number;
+  chunkCount: number;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+export class DiskCache {
+  readonly dir: string;
+  readonly budget: CacheBudget;
+  private readonly chunkDir: string;
+  private readonly frozenDir: string;
+  private readonly journal: CacheJournal;
+  private readonly chunkLength: (index: number) => number;
+  private readonly entries = new Map<number, CacheEntry>();
+  private unsynced: CacheEntry[] = [];
+  private directoryChanged = false;
+  private versions = 0;
+  private frozenCount = 0;
+  private closed = false;
+  /** Bytes of chunk files (clean + dirty) and of dirty chunks, for this volume. */
+  cachedBytes = 0;
+  dirtyBytes = 0;
+  private dirtyChunks = 0;
+
+  private constructor(options: DiskCacheOptions, journal: CacheJournal) {
+    this.dir = options.dir;
+    this.budget = options.budget;
+    this.chunkDir = path.join(options.dir, "c");
+    this.frozenDir = path.join(options.dir, "frozen");
+    this.chunkLength = options.chunkLength;
+    this.journal = journal;
+  }
+
+  /**
+   * Replays the journal and rebuilds the entries. `keepClean(index, generation)` says whether a
+   * clean chunk still matches the index (else its file is deleted). Dirty chunks all survive:
+   * `dirtyIndexes()` lists them for the caller to re-queue.
+   */
+  static open(options: DiskCacheOptions, keepClean: (index: number, generation: number) => boolean): DiskCache {
+    const chunkDir = path.join(options.dir, "c");
+    const frozenDir = path.join(options.dir, "frozen");
+    mkdirSync(chunkDir, { recursive: true });
+    rmSync(frozenDir, { recursive: true, force: true }); // a dead commit's copies: never needed again
+    mkdirSync(frozenDir, { recursive: true });
+    const { journal, chunks } = CacheJournal.open(options.dir);
+    const cache = new DiskCache(options, journal);
+    const files = new Set(readdirSync(chunkDir));
+    for (const [index, state] of chunks) {
+      const name = fileName(index);
+      const hasFile = files.delete(name);
+      const length = index < options.chunkCount ? options.chunkLength(index) : -1;
+      if (length < 0) {
+        if (hasFile) unlinkSync(path.join(chunkDir, name));
+        continue;
+      }
+      const entry = new CacheEntry(cache, index);
+      if (state.dirty) {
+        entry.dirty = true;
+        entry.version = ++cache.versions;
+        if (hasFile) {
+          // Content as last written (a resize may have moved the end: fit the file to the chunk).
+          const fd = openSync(path.join(chunkDir, name), "r+");
+          if (fstatSync(fd).size !== length) ftruncateSync(fd, length);
+          closeSync(fd);
+          entry.bytes = length;
+        } else {
+          entry.hole = true;
+        }
+        cache.entries.set(index, entry);
+        cache.account(entry, +1);
+      } else if (hasFile) {
+        const file = path.join(chunkDir, name);
+        const size = existsSync(file) ? readSizeOf(file) : -1;
+        if (size === length && keepClean(index, state.generation)) {
+          entry.generation = state.generation;
+          entry.bytes = length;
+          cache.entries.set(index, entry);
+          cache.account(entry, +1);
+          options.budget.addClean(entry);
+        } else {
+          unlinkSync(file);
+        }
+      }
+    }
+    // Files the journal does not name: fills torn by a crash before their record.
+    for (const stray of files) rmSync(path.join(chunkDir, stray), { force: true });
+    journal.compact(cache.journalState());
+    options.budget.evictToTarget();
+    return cache;
+  }
+
+  get(index: number): CacheEntry | undefined {
+    return this.entries.get(index);
+  }
+
+  dirtyIndexes(): number[] {
+    const indexes: number[] = [];
+    for (const entry of this.entries.values()) if (entry.dirty) indexes.push(entry.index);
+    return indexes;
+  }
+
+  /** Dirty chunks (data or holes) of this volume. */
+  get dirtyCount(): number {
+    return this.dirtyChunks;
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  /** Copies `length` bytes at `within` of a cached chunk into `target` (synchronous). */
+  readInto(entry: CacheEntry, within: number, target: Uint8Array, targetOffset: number, length: number): void {
+    if (entry.hole) {
+      target.fill(0, targetOffset, targetOffset + length);
+      return;
+    }
+    const fd = this.fdOf(entry);
+    if (!entry.dirty) this.budget.touchClean(entry);
+    let done = 0;
+    try {
+      while (done < length) {
+        const n = readSync(fd, target, targetOffset + done, length - done, within + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (error) {
+      throw fileError(error, `reading cached chunk ${entry.index}`);
+    }
+    if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
+  }
+
+  /**
+   * Caches a fetched clean chunk. Best effort: false (and nothing cached) when the disk refuses;
+   * the caller serves the read from `data` anyway.
+   */
+  fillClean(index: number, generation: number, data: Buffer): boolean {
+    if (this.closed || this.entries.has(index)) return false;
+    const file = this.filePath(index);
+    let fd = -1;
+    try {
+      fd = openSync(file, "w+");
+      writeFully(fd, data, 0, data.length, 0);
+      this.journal.append(KIND_CLEAN, index, generation);
+    } catch {
+      if (fd >= 0) closeSync(fd);
+      rmSync(file, { force: true });
+      return false;
+    }
+    const entry = new CacheEntry(this, index);
+    entry.generation = generation;
+    entry.bytes = data.length;
+    entry.fd = fd;
+    this.entries.set(index, entry);
+    this.budget.fileOpened(entry);
+    this.account(entry, +1);
+    this.budget.addClean(entry);
+    this.budget.evictToTarget();
+    return true;
+  }
+
+  // ---- writes ----------------------------------------------------------------------------------
+
+  /**
+   * Writes `source` (zeros when null) over `length` bytes at `within` of chunk `index`.
+   * Returns false, changing nothing, when the chunk's current content must be fetched first
+   * (`committed` and not cached), unless the write covers the whole chunk.
+   */
+  write(index: number, within: number, length: number, source: Buffer | null, sourceOffset: number, committed: boolean): boolean {
+    this.assertOpen();
+    const whole = within === 0 && length === this.chunkLength(index);
+    const entry = this.entries.get(index);
+    if (entry === undefined && committed && !whole) return false;
+    this.withSpace(() => this.applyWrite(index, within, length, source, sourceOffset));
+    return true;
+  }
+
+  /** Makes a fetched committed chunk dirty with its content (the cache could not keep it clean). */
+  adoptFetched(index: number, data: Buffer): void {
+    this.assertOpen();
+    if (this.entries.has(index)) return;
+    this.withSpace(() => {
+      const file = this.filePath(index);
+      const fd = openSync(file, "w+");
+      try {
+        writeFully(fd, data, 0, data.length, 0);
+        this.journal.append(KIND_DIRTY, index);
+      } catch (error) {
+        closeSync(fd);
+        rmSync(file, { force: true });
+        throw error;
+      }
+      const entry = new CacheEntry(this, index);
+      entry.dirty = true;
+      entry.bytes = data.length;
+      entry.fd = fd;
+      entry.version = ++this.versions;
+      this.entries.set(index, entry);
+      this.budget.fileOpened(entry);
+      this.directoryChanged = true;
+      this.markUnsynced(entry);
+      this.account(entry, +1);
+      if (this.budget.cachedBytes > this.budget.targetBytes) this.budget.evictToTarget();
+    });
+  }
+
+  /** The whole chunk becomes a hole: no file now, no object after the next commit. */
+  punchHole(index: number, committed: boolean): void {
+    this.assertOpen();
+    let entry = this.entries.get(index);
+    if (entry === undefined) {
+      if (!committed) return; // already a hole everywhere
+      this.journal.append(KIND_DIRTY, index);
+      entry = new CacheEntry(this, index);
+      entry.dirty = true;
+      entry.hole = true;
+      this.entries.set(index, entry);
+      this.account(entry, +1);
+    } else if (!entry.hole) {
+      this.makeDirty(entry);
+      const file = this.filePath(index);
+      this.closeFile(entry);
+      if (entry.frozen !== undefined) {
+        // Frozen content not read by its upload yet: keep it aside instead of deleting it.
+        const side = this.sidePath(entry.frozen);
+        renameSync(file, side);
+        entry.frozen.sidePath = side;
+        entry.frozen = undefined;
+      } else {
+        rmSync(file, { force: true });
+      }
+      this.account(entry, -1);
+      entry.hole = true;
+      entry.bytes = 0;
+      this.account(entry, +1);
+      this.directoryChanged = true;
+    }
+    entry.version = ++this.versions;
+  }
+
+  private applyWrite(index: number, within: number, length: number, source: Buffer | null, sourceOffset: number): void {
+    let entry = this.entries.get(index);
+    if (entry === undefined) {
+      if (source === null) return; // zeros into a chunk that is a hole everywhere
+      this.journal.append(KIND_DIRTY, index);
+      entry = new CacheEntry(this, index);
+      entry.dirty = true;
+      entry.hole = true;
+      entry.version = ++this.versions;
+      this.entries.set(index, entry);
+      this.account(entry, +1);
+    }
+    if (entry.hole) {
+      if (source === null) return; // zeros into a hole
+      this.makeDirty(entry);
+      this.materialize(entry);
+    } else {
+      this.makeDirty(entry);
+      this.copyAsideIfFrozen(entry);
+    }
+    const fd = this.fdOf(entry);
+    if (source === null) {
+      for (let done = 0; done < length; ) {
+        const n = Math.min(ZEROS.length, length - done);
+        writeFully(fd, ZEROS, 0, n, within + done);
+        done += n;
+      }
+    } else {
+      writeFully(fd, source, sourceOffset, length, within);
+    }
+    entry.version = ++this.versions;
+    this.markUnsynced(entry);
+  }
+
+  /** Clean -> dirty: journalled before the file is touched. */
+  private makeDirty(entry: CacheEntry): void {
+    if (entry.dirty) return;
+    this.journal.append(KIND_DIRTY, entry.index);
+    this.budget.removeClean(entry);
+    this.account(entry, -1);
+    entry.dirty = true;
+    this.account(entry, +1);
+  }
+
+  /** A hole gets a (sparse, all-zero) file of the chunk's length. */
+  private materialize(entry: CacheEntry): void {
+    const length = this.chunkLength(entry.index);
+    const fd = openSync(this.filePath(entry.index), "w+");
+    try {
+      ftruncateSync(fd, length);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    this.account(entry, -1);
+    entry.hole = false;
+    entry.bytes = length;
+    entry.fd = fd;
+    this.account(entry, +1);
+    this.budget.fileOpened(entry);
+    this.directoryChanged = true;
+    if (this.budget.cachedBytes > this.budget.targetBytes) this.budget.evictToTarget();
+  }
+
+  private copyAsideIfFrozen(entry: CacheEntry): void {
+    const frozen = entry.frozen;
+    if (frozen === undefined) return;
+    const side = this.sidePath(frozen);
+    copyFileSync(this.filePath(entry.index), side);
+    frozen.sidePath = side;
+    entry.frozen = undefined;
+  }
+
+  private markUnsynced(entry: CacheEntry): void {
+    if (entry.unsynced) return;
+    entry.unsynced = true;
+    this.unsynced.push(entry);
+  }
+
+  /** Runs a disk change; on ENOSPC evicts every clean chunk and tries once more. */
+  private withSpace(change: () => void): void {
+    try {
+      change();
+      return;
+    } catch (error) {
+      if (!isNoSpace(error)) throw fileError(error, `writing the cache of ${this.dir}`);
+      if (this.budget.evictAllClean() === 0) throw noSpace(error, this.dir);
+    }
+    try {
+      change();
+    } catch (error) {
+      if (isNoSpace(error)) throw noSpace(error, this.dir);
+      throw fileError(error, `writing the cache of ${this.dir}`);
+    }
+  }
+
+  // ---- commits -------------------------------------------------------------------------------
+
+  /** Freezes every dirty chunk (see freeze). */
+  freezeDirty(): FrozenChunk[] {
+    const frozen: FrozenChunk[] = [];
+    for (const entry of this.entries.values()) if (entry.dirty) frozen.push(this.freeze(entry));
+    return frozen;
+  }
+
+  /** Captures a dirty chunk's state for a commit; writes after this copy the content aside first. */
+  freeze(entry: CacheEntry): FrozenChunk {
+    const frozen: FrozenChunk = { entry, index: entry.index, version: entry.version, hole: entry.hole, sidePath: undefined, taken: false, released: false };
+    if (!entry.hole) entry.frozen = frozen;
+    this.frozenCount++;
+    return frozen;
+  }
+
+  /** The frozen content (read synchronously, so atomically with respect to writes), or null for a hole. */
+  readFrozen(frozen: FrozenChunk): Buffer | null {
+    this.assertOpen();
+    if (frozen.hole) return null;
+    if (frozen.sidePath !== undefined) return readFileSync(frozen.sidePath);
+    const entry = frozen.entry;
+    const length = this.chunkLength(entry.index);
+    const data = Buffer.allocUnsafe(length);
+    this.readInto(entry, 0, data, 0, length);
+    if (entry.frozen === frozen) entry.frozen = undefined;
+    frozen.taken = true;
+    return data;
+  }
+
+  /**
+   * After a commit landed: the chunk is clean at `generation` (or dropped when `generation` is
+   * undefined: it has no object) unless it was written again since the freeze.
+   */
+  settle(frozen: FrozenChunk, generation: number | undefined): void {
+    this.release(frozen);
+    if (this.closed) return;
+    const entry = this.entries.get(frozen.index);
+    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty) return;
+    if (generation === undefined || entry.hole) {
+      this.drop(entry);
+      return;
+    }
+    this.journal.append(KIND_CLEAN, entry.index, generation);
+    this.account(entry, -1);
+    entry.dirty = false;
+    entry.generation = generation;
+    this.account(entry, +1);
+    this.budget.addClean(entry);
+  }
+
+  /** Forgets a freeze (its commit failed or is done): no more copying aside, side copy deleted. */
+  release(frozen: FrozenChunk): void {
+    if (frozen.released) return;
+    frozen.released = true;
+    this.frozenCount--;
+    // After close, the directory may belong to a new instance: touch no file.
+    if (this.closed) return;
+    if (frozen.entry.frozen === frozen) frozen.entry.frozen = undefined;
+    if (frozen.sidePath !== undefined) {
+      rmSync(frozen.sidePath, { force: true });
+      frozen.sidePath = undefined;
+    }
+    frozen.taken = true;
+  }
+
+  /** Folds the journal into the snapshot once it has grown well past the number of chunks. */
+  compactIfLarge(): void {
+    if (this.closed || this.journal.recordCount < Math.max(4096, 2 * this.entries.size)) return;
+    this.journal.compact(this.journalState());
+  }
+
+  // ---- FLUSH ---------------------------------------------------------------------------------
+
+  /**
+   * Makes every write so far durable on the local disk: fsyncs the chunk files written since the
+   * last call (through their own descriptors, so the fd LRU may close ours meanwhile), the chunk
+   * directory when files came or went, then the journal.
+   */
+  async sync(): Promise<void> {
+    this.assertOpen();
+    const batch = this.unsynced;
+    this.unsynced = [];
+    const files: string[] = [];
+    for (const entry of batch) {
+      entry.unsynced = false;
+      if (!entry.hole) files.push(this.filePath(entry.index));
+    }
+    const directoryChanged = this.directoryChanged;
+    this.directoryChanged = false;
+    try {
+      await Promise.all(files.map((file) => fsyncFile(file)));
+      if (directoryChanged) await fsyncFile(this.chunkDir);
+      if (this.closed) throw new StorageError("ESHUTDOWN", `cache ${this.dir} is closed`);
+      await fsyncFile(path.join(this.dir, "journal"));
+    } catch (error) {
+      // Try again next time: these may still be unsynced.
+      for (const entry of batch) this.markUnsynced(entry);
+      if (directoryChanged) this.directoryChanged = true;
+      if (isStorageError(error)) throw error;
+      throw fileError(error, `syncing the cache of ${this.dir}`);
+    }
+  }
+
+  // ---- eviction, files -------------------------------------------------------------------------
+
+  /** Called by the budget: removes a clean chunk's file. */
+  evict(entry: CacheEntry): void {
+    if (entry.dirty) return;
+    this.drop(entry);
+  }
+
+  private drop(entry: CacheEntry): void {
+    this.closeFile(entry);
+    if (!entry.hole) rmSync(this.filePath(entry.index), { force: true });
+    this.budget.removeClean(entry);
+    this.account(entry, -1);
+    this.entries.delete(entry.index);
+    entry.bytes = 0;
+    try {
+      this.journal.append(KIND_DROP, entry.index);
+    } catch {
+      // The file is gone already: replay drops a record whose file is missing.
+    }
+  }
+
+  closeFile(entry: CacheEntry): void {
+    if (entry.fd < 0) return;
+    closeSync(entry.fd);
+    entry.fd = -1;
+    this.budget.fileClosed(entry);
+  }
+
+  private fdOf(entry: CacheEntry): number {
+    if (entry.fd >= 0) {
+      this.budget.touchFile(entry);
+      return entry.fd;
+    }
+    try {
+      entry.fd = openSync(this.filePath(entry.index), "r+");
+    } catch (error) {
+      throw fileError(error, `opening cached chunk ${entry.index}`);
+    }
+    this.budget.fileOpened(entry);
+    return entry.fd;
+  }
+
+  /** Adds (+1) or removes (-1) an entry's bytes from this cache's and the budget's counts. */
+  private account(entry: CacheEntry, sign: 1 | -1): void {
+    const bytes = sign * entry.bytes;
+    this.cachedBytes += bytes;
+    this.budget.addCached(bytes);
+    if (entry.dirty) {
+      this.dirtyChunks += sign;
+      this.dirtyBytes += bytes;
+      if (sign > 0) this.budget.addDirty(bytes);
+      else this.budget.removeDirty(-bytes);
+    }
+  }
+
+  private journalState(): Array<[number, ReplayedChunk]> {
+    return [...this.entries.values()].map((entry) => [entry.index, entry.dirty ? { dirty: true } : { dirty: false, generation: entry.generation }]);
+  }
+
+  private filePath(index: number): string {
+    return path.join(this.chunkDir, fileName(index));
+  }
+
+  private sidePath(frozen: FrozenChunk): string {
+    return path.join(this.frozenDir, `${fileName(frozen.index)}-${frozen.version}`);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageError("ESHUTDOWN", `cache ${this.dir} is closed`);
+  }
+
+  get pendingFrozen(): number {
+    return this.frozenCount;
+  }
+
+  /**
+   * Closes files and the journal and leaves the budget. With `compact` (a clean close) the
+   * journal is folded into the snapshot first; without it (abandon) nothing more is written.
+   */
+  close(compact: boolean): void {
+    if (this.closed) return;
+    if (compact) this.journal.compact(this.journalState());
+    this.closed = true;
+    for (const entry of this.entries.values()) {
+      this.closeFile(entry);
+      this.budget.removeClean(entry);
+      this.account(entry, -1);
+    }
+    this.entries.clear();
+    this.journal.close();
+  }
+}
+
+function fileName(index: number): string {
+  return index.toString(16).padStart(16, "0");
+}
+
+function readSizeOf(file: string): number {
+  const fd = openSync(file, "r");
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeFully(fd: number, data: Uint8Array, offset: number, length: number, position: number): void {
+  let done = 0;
+  while (done < length) done += writeSync(fd, data, offset + done, length - done, position + done);
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  let handle;
+  try {
+    handle = await openHandle(file, "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // trimmed meanwhile: nothing to keep
+    throw error;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isNoSpace(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+function noSpace(error: unknown, dir: string): StorageError {
+  return new StorageError("ENOSPC", `the local cache disk is full (${dir}); the write was refused, nothing else changed`, { cause: error });
+}
+
+function fileError(error: unknown, what: string): StorageError {
+  if (isStorageError(error)) return error;
+  if (isNoSpace(error)) return new StorageError("ENOSPC", `${what}: the local cache disk is full`, { cause: error });
+  return new StorageError("EIO", `${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
