@@ -5,7 +5,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import { ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
+import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
 import type { ObjectStore } from "@stratus/storage";
 import type { Server } from "node:http";
 import type { GatewayConfig } from "../config/env";
@@ -84,7 +84,9 @@ async function openDatabaseOrExplain(config: GatewayConfig): Promise<Database> {
     return await openDatabase(config.database);
   } catch (error) {
     const where = config.database.kind === "pglite" ? `embedded database in ${config.database.dataDir}` : "PostgreSQL (DATABASE_URL)";
-    throw new StartupError(`cannot open the ${where}: ${rootCause(error)}`, { cause: error });
+    // The database package's own messages already name the target (without its password).
+    const reason = error instanceof DbError ? error.message : rootCause(error);
+    throw new StartupError(`cannot open the ${where}: ${reason}`, { cause: error });
   }
 }
 
