@@ -24,3 +24,4 @@ export { deleteVolumeObjects } from "./volume/delete-volume-objects";
 export * from "./codec/index";
 export * from "./keys/index";
 export * from "./format/index";
+export { RetryingObjectStore, isTransientError, type RetryingObjectStoreOptions, type RetryEvent } from "./object-store/retrying-store";

@@ -4,3 +4,4 @@ export { FaultyObjectStore, waitFor, type StoreOperation } from "./faulty-object
 export { seededRandom, seededBytes } from "./seeded-random";
 export { describeObjectStoreSuite, type ObjectStoreFactory } from "./object-store-suite";
 export { describeVolumeSuite, type VolumeSuiteStore } from "./volume-suite";
+export { startFaultProxy, type FaultProxy, type FaultProxyOptions, type FaultMode, type FaultKind, type FaultProxyStats, type HttpMethod } from "./fault-proxy";

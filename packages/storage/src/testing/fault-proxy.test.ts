@@ -1,0 +1,246 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StorageError } from "../errors";
+import { RetryingObjectStore } from "../object-store/retrying-store";
+import { S3ObjectStore } from "../object-store/s3-store";
+import { listVolumeHeaders, writeVolumeHeader } from "../format/volume-header";
+import { createKeySlots } from "../keys/key-slots";
+import { generateMasterKey } from "../keys/master-key";
+import { chunkKey } from "../volume/chunk-layout";
+import { startFaultProxy, type FaultProxy } from "./fault-proxy";
+import { startS3TestServer, type S3TestServer } from "./s3-test-server";
+import { seededBytes } from "./seeded-random";
+
+/** Answers every request with its method and body length, so framing mistakes show up. */
+async function startEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((request, response) => {
+    let length = 0;
+    request.on("data", (data: Buffer) => (length += data.length));
+    request.on("end", () => {
+      const body = JSON.stringify({ method: request.method, length });
+      response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      response.end(request.method === "HEAD" ? undefined : body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function send(agent: http.Agent, port: number, method: string, body?: Buffer, options: { chunked?: boolean; expect?: boolean } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {};
+    if (body !== undefined && !options.chunked) headers["content-length"] = body.length;
+    if (options.expect) headers.expect = "100-continue";
+    const request = http.request({ host: "127.0.0.1", port, method, path: "/x", agent, headers }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (text += chunk));
+      response.on("end", () => resolve({ status: response.statusCode!, body: text }));
+    });
+    request.on("error", reject);
+    const write = () => {
+      if (body === undefined) return request.end();
+      if (options.chunked) {
+        for (let i = 0; i < body.length; i += 7_000) request.write(body.subarray(i, i + 7_000));
+        return request.end();
+      }
+      request.end(body);
+    };
+    if (options.expect) request.on("continue", write);
+    else write();
+  });
+}
+
+describe("fault proxy framing (against an echo server)", () => {
+  let echo: Awaited<ReturnType<typeof startEchoServer>>;
+  let proxy: FaultProxy;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+  beforeAll(async () => {
+    echo = await startEchoServer();
+    proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: echo.port }, seed: 5 });
+  });
+  afterAll(async () => {
+    agent.destroy();
+    await proxy.close();
+    await echo.close();
+  });
+
+  it("passes Content-Length, chunked, Expect: 100-continue and HEAD requests through on one keep-alive connection", async () => {
+    const body = seededBytes(100_003, 1);
+    expect(await send(agent, proxy.port, "PUT", body)).toEqual({ status: 200, body: '{"method":"PUT","length":100003}' });
+    expect(await send(agent, proxy.port, "PUT", body, { chunked: true })).toEqual({ status: 200, body: '{"method":"PUT","length":100003}' });
+    expect(await send(agent, proxy.port, "PUT", body, { expect: true })).toEqual({ status: 200, body: '{"method":"PUT","length":100003}' });
+    expect((await send(agent, proxy.port, "HEAD")).status).toBe(200);
+    expect(await send(agent, proxy.port, "GET")).toEqual({ status: 200, body: '{"method":"GET","length":0}' });
+    expect(await send(agent, proxy.port, "POST", Buffer.from("<Delete/>"))).toEqual({ status: 200, body: '{"method":"POST","length":9}' });
+    const stats = proxy.stats();
+    expect(stats.requests).toMatchObject({ PUT: 3, HEAD: 1, GET: 1, POST: 1 });
+    expect(stats.forwardedBodyBytes.PUT).toBeGreaterThanOrEqual(3 * 100_003);
+    expect(stats.bytesFromClients).toBeGreaterThan(3 * 100_003);
+  });
+
+  it("answers 503 SlowDown with an S3 XML body and keeps the connection usable", async () => {
+    proxy.setMode({ outage: true });
+    const failed = await send(agent, proxy.port, "PUT", seededBytes(50_000, 2), { chunked: true });
+    expect(failed.status).toBe(503);
+    expect(failed.body).toMatch(/<Error><Code>SlowDown<\/Code>/);
+    expect((await send(agent, proxy.port, "HEAD")).status).toBe(503);
+    const held = await send(agent, proxy.port, "PUT", seededBytes(50_000, 3), { expect: true });
+    expect(held.status).toBe(503);
+    proxy.setMode({ outage: false });
+    expect(await send(agent, proxy.port, "GET")).toEqual({ status: 200, body: '{"method":"GET","length":0}' });
+  });
+
+  it("resets connections and stalls requests until released", async () => {
+    proxy.setMode({ outage: true, failure: "reset" });
+    await expect(send(agent, proxy.port, "GET")).rejects.toMatchObject({ code: "ECONNRESET" });
+    proxy.setMode({ outage: false, stall: true });
+    const before = proxy.stats().injected.stalled;
+    const stalled = send(agent, proxy.port, "PUT", Buffer.from("held"));
+    await waitUntil(() => proxy.stats().injected.stalled > before);
+    proxy.setMode({ stall: false });
+    expect(await stalled).toEqual({ status: 200, body: '{"method":"PUT","length":4}' });
+    proxy.setMode({ failure: "503" });
+  });
+});
+
+describe("fault proxy in front of the S3 test server", () => {
+  let s3: S3TestServer;
+  let proxy: FaultProxy;
+  let store: RetryingObjectStore;
+
+  beforeAll(async () => {
+    s3 = await startS3TestServer();
+    proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, seed: 42 });
+    const s3Store = new S3ObjectStore({
+      bucket: s3.bucket,
+      endpoint: proxy.endpoint,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      requestTimeoutMs: 10_000,
+    });
+    store = new RetryingObjectStore(s3Store, { attempts: 12, baseDelayMs: 5, maxDelayMs: 100, operationTimeoutMs: 20_000, attemptTimeoutMs: 5_000 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await proxy?.close();
+    await s3?.stop();
+  });
+
+  it("counts requests by method", async () => {
+    proxy.resetStats();
+    await store.put("count/a", Buffer.from("a"));
+    await store.get("count/a");
+    await store.head("count/a");
+    await store.list({ prefix: "count/" });
+    await store.deleteMany(["count/a"]);
+    const { forwarded } = proxy.stats();
+    expect(forwarded).toMatchObject({ PUT: 1, GET: 2, HEAD: 1, POST: 1 }); // list is a GET; multi-delete a POST
+  });
+
+  it("loses nothing when 20% of requests fail with 503 SlowDown or a reset", async () => {
+    proxy.resetStats();
+    proxy.setMode({ failRate: 0.2, failure: "mixed" });
+    const objects = new Map<string, Buffer>();
+    // Sizes include 3 MiB bodies, which the SDK sends with Expect: 100-continue.
+    for (let i = 0; i < 40; i++) objects.set(`faults/${String(i).padStart(3, "0")}`, seededBytes(i % 8 === 0 ? 3 * 2 ** 20 : 1_000 + i * 997, i));
+    for (let i = 0; i < 40; i += 8) {
+      await Promise.all([...objects].slice(i, i + 8).map(([key, body]) => store.put(key, body)));
+    }
+    for (const [key, body] of objects) expect((await store.get(key))?.equals(body)).toBe(true);
+    const listed = await store.list({ prefix: "faults/" });
+    expect(listed.objects.map((object) => object.key)).toEqual([...objects.keys()]);
+    await store.deleteMany([...objects.keys()].slice(0, 20));
+    expect((await store.list({ prefix: "faults/" })).objects).toHaveLength(20);
+    proxy.setMode({ failRate: 0 });
+    const { injected } = proxy.stats();
+    expect(injected.slowDown).toBeGreaterThan(0);
+    expect(injected.reset).toBeGreaterThan(0);
+  });
+
+  it("fails with EIO within the deadline during an outage, and recovers when it ends", async () => {
+    const short = new RetryingObjectStore(
+      new S3ObjectStore({
+        bucket: s3.bucket,
+        endpoint: proxy.endpoint,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      }),
+      { baseDelayMs: 10, maxDelayMs: 50, operationTimeoutMs: 1_000, attempts: 1_000 },
+    );
+    try {
+      await short.put("outage/a", Buffer.from("before"));
+      for (const failure of ["503", "reset"] as const) {
+        proxy.setMode({ outage: true, failure });
+        const error = await short.get("outage/a").catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(StorageError);
+        expect((error as StorageError).code).toBe("EIO");
+        expect((error as StorageError).message).toMatch(/failed after 1000 ms/);
+        await expect(short.put("outage/b", Buffer.from("x"))).rejects.toMatchObject({ code: "EIO" });
+      }
+      proxy.setMode({ outage: false });
+      await short.put("outage/b", Buffer.from("after"));
+      expect((await short.get("outage/a"))?.toString()).toBe("before");
+      expect((await short.get("outage/b"))?.toString()).toBe("after");
+    } finally {
+      proxy.setMode({ outage: false, failure: "503" });
+      await short.close();
+    }
+  });
+
+  it("turns a stall into EIO within the deadline; held requests complete once released", async () => {
+    const short = new RetryingObjectStore(
+      new S3ObjectStore({
+        bucket: s3.bucket,
+        endpoint: proxy.endpoint,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      }),
+      { baseDelayMs: 10, maxDelayMs: 50, operationTimeoutMs: 800, attemptTimeoutMs: 200 },
+    );
+    try {
+      await short.put("stall/a", Buffer.from("v"));
+      proxy.setMode({ stall: true });
+      await expect(short.get("stall/a")).rejects.toMatchObject({ code: "EIO", message: /no answer within/ });
+      proxy.setMode({ stall: false });
+      expect((await short.get("stall/a"))?.toString()).toBe("v");
+    } finally {
+      proxy.setMode({ stall: false });
+      await short.close();
+    }
+  });
+
+  it("lists volume headers through S3 (startAfter skipping works on s3rver)", async () => {
+    const { slots } = await createKeySlots({ volumeId: "vol_x", masterKey: generateMasterKey() });
+    for (const volumeId of ["vol_x", "vol_x0", "vol_y"]) {
+      await store.put(chunkKey(volumeId, 1, 65_536), Buffer.from("c"));
+      await writeVolumeHeader(store, {
+        format: 1, volumeId, name: volumeId, sizeBytes: 2 ** 30, chunkSize: 2 ** 20,
+        compression: "zstd", durability: "cloud", createdAt: new Date(0).toISOString(), slots,
+      });
+      await store.put(`vol/${volumeId}/m/0000000000000001`, Buffer.from("m"));
+    }
+    proxy.resetStats();
+    expect((await listVolumeHeaders(store)).map((header) => header.volumeId)).toEqual(["vol_x", "vol_x0", "vol_y"]);
+    expect(proxy.stats().forwarded.GET).toBe(7); // a LIST and a GET per volume, and the LIST that finds no more
+  });
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
