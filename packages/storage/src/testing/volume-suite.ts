@@ -1,14 +1,20 @@
 /**
  * The one Volume test suite, run over every object store (memory, directory, S3) with an
- * in-memory ChunkIndex. Each test uses its own volume id, so one store serves the whole file.
+ * in-memory ChunkIndex and a disk cache in a temp directory. Each test uses its own volume id,
+ * so one store and one cache root serve the whole file. Volumes default to durability "cloud"
+ * here (FLUSH commits), so tests see the store after a flush; "local" cases say so.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CacheBudget } from "../cache/cache-budget";
 import type { ChunkCommit, ChunkIndex } from "../chunk-index";
 import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import { chunkPrefix, parseChunkKey, volumePrefix } from "../volume/chunk-layout";
 import { deleteVolumeObjects } from "../volume/delete-volume-objects";
-import { Volume, type VolumeOptions } from "../volume/volume";
+import { Volume, type ChunkUploader, type CommittedMap, type UploadTask, type VolumeOptions } from "../volume/volume";
 import { FaultyObjectStore, waitFor } from "./faulty-object-store";
 import { MemoryChunkIndex } from "./memory-chunk-index";
 import { seededBytes } from "./seeded-random";
@@ -27,32 +33,47 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
   describe(`Volume: ${name}`, () => {
     let store: ObjectStore;
     let volumeCount = 0;
+    let cacheRoot: string;
+    let cacheDirs = 0;
 
     beforeAll(async () => {
       store = await factory.create();
+      cacheRoot = await mkdtemp(path.join(tmpdir(), "stratus-cache-suite-"));
     });
 
     afterAll(async () => {
       await store?.close();
       await factory.cleanup?.();
+      if (cacheRoot) await rm(cacheRoot, { recursive: true, force: true });
     });
 
     interface Setup {
       volumeId: string;
       index: MemoryChunkIndex;
       faulty: FaultyObjectStore;
+      /** The cache root every open() uses unless `cacheDir` is overridden. */
+      cacheDir: string;
       open(overrides?: Partial<VolumeOptions>): Promise<Volume>;
+      /** A new, empty cache root: a reopen with it sees only the bucket (the machine was lost). */
+      freshCacheDir(): string;
+    }
+
+    function freshCacheDir(): string {
+      return path.join(cacheRoot, `c${++cacheDirs}`);
     }
 
     function setup(size = 16 * CHUNK): Setup {
       const volumeId = `vol_${name.replace(/\W/g, "")}${++volumeCount}`;
       const index = new MemoryChunkIndex();
       const faulty = new FaultyObjectStore(store);
+      const cacheDir = freshCacheDir();
       return {
         volumeId,
         index,
         faulty,
-        open: (overrides) => Volume.open({ volumeId, size, chunkSize: CHUNK, store: faulty, index, ...overrides }),
+        cacheDir,
+        freshCacheDir,
+        open: (overrides) => Volume.open({ volumeId, size, chunkSize: CHUNK, store: faulty, index, cacheDir, durability: "cloud", ...overrides }),
       };
     }
 
@@ -154,7 +175,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("stores no object for an all-zero chunk, and drops one that becomes zero", async () => {
-      const { open, volumeId, faulty } = setup();
+      const { open, volumeId, faulty, index } = setup();
       const volume = await open();
       await volume.write(0, Buffer.alloc(3 * CHUNK)); // zeros written as data
       await volume.write(4 * CHUNK + 10, Buffer.alloc(100));
@@ -167,30 +188,54 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       expect((await keysOf(volumeId)).length).toBe(1);
       await volume.write(CHUNK, Buffer.alloc(CHUNK));
       await volume.flush();
-      expect(await keysOf(volumeId)).toEqual([]);
+      // The chunk left the map; its object is garbage for the GC, not deleted by the volume.
+      expect(index.snapshot().chunks.size).toBe(0);
+      expect(index.garbage).toEqual([[1, 65_536]]);
+      expect(faulty.calls.put).toBe(1);
       expect((await readAll(volume)).equals(Buffer.alloc(volume.size))).toBe(true);
       expect(volume.stats()).toMatchObject({ chunksStored: 0, storedBytes: 0 });
       await volume.close();
     });
 
-    it("keeps object keys in chunk order and one generation per chunk after each flush", async () => {
-      const { open, volumeId } = setup();
-      const volume = await open();
-      for (const index of [9, 3, 15, 0, 7]) await volume.write(index * CHUNK + 5, seededBytes(10, index));
+    it("keeps object keys in chunk order, a new generation per commit, superseded ones recorded as garbage", async () => {
+      const { open, volumeId, index } = setup();
+      const volume = await open({ generationSalt: 7 });
+      for (const chunk of [9, 3, 15, 0, 7]) await volume.write(chunk * CHUNK + 5, seededBytes(10, chunk));
       await volume.flush();
-      for (const index of [3, 15, 1]) await volume.write(index * CHUNK, seededBytes(CHUNK, index + 100));
+      for (const chunk of [3, 15, 1]) await volume.write(chunk * CHUNK, seededBytes(CHUNK, chunk + 100));
       await volume.flush();
       const keys = await keysOf(volumeId);
       expect(keys.every((key) => key.startsWith(chunkPrefix(volumeId)))).toBe(true);
       const parts = keys.map((key) => parseChunkKey(key)!);
-      expect(parts.map((p) => p.index)).toEqual([0, 1, 3, 7, 9, 15]);
-      // Rewritten chunks have the second commit's generation; superseded ones are gone.
-      expect(parts.map((p) => p.generation)).toEqual([1, 2, 2, 1, 1, 2]);
+      const g1 = 65_536 + 7;
+      const g2 = 2 * 65_536 + 7;
+      expect(parts.map((p) => [p.index, p.generation])).toEqual([
+        [0, g1],
+        [1, g2],
+        [3, g1],
+        [3, g2],
+        [7, g1],
+        [9, g1],
+        [15, g1],
+        [15, g2],
+      ]);
+      expect([...index.snapshot().chunks].map(([i, ref]) => [i, ref.generation]).sort((a, b) => a[0]! - b[0]!)).toEqual([
+        [0, g1],
+        [1, g2],
+        [3, g2],
+        [7, g1],
+        [9, g1],
+        [15, g2],
+      ]);
+      expect(index.commits[1]!.garbage).toEqual([
+        [3, g1],
+        [15, g1],
+      ]);
       await volume.close();
     });
 
     it("trims and zeroes whole chunks to holes and partial chunks to zeros", async () => {
-      const { open, volumeId } = setup();
+      const { open, volumeId, index, freshCacheDir } = setup();
       const volume = await open();
       const reference = seededBytes(volume.size, 11);
       await volume.write(0, reference);
@@ -212,7 +257,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       const status = await volume.blockStatus(CHUNK, 2 * CHUNK);
       expect(status).toEqual([{ length: 2 * CHUNK, hole: true, zero: true }]);
       await volume.flush();
-      const stored = (await keysOf(volumeId)).map((key) => parseChunkKey(key)!.index);
+      const stored = [...index.snapshot().chunks.keys()];
       expect(stored).not.toContain(1);
       expect(stored).not.toContain(2);
       expect(stored).not.toContain(8);
@@ -221,9 +266,11 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       expect(stored).toContain(4);
       await volume.close();
 
-      const reopened = await open();
-      expect((await readAll(reopened)).equals(reference)).toBe(true);
-      await reopened.close();
+      for (const cacheDir of [undefined, freshCacheDir()]) {
+        const reopened = await open(cacheDir ? { cacheDir } : {});
+        expect((await readAll(reopened)).equals(reference)).toBe(true);
+        await reopened.close();
+      }
     });
 
     it("trims a never-written volume without any request to the store", async () => {
@@ -264,7 +311,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("keeps writes that land while a flush is uploading, and uploads a consistent copy", async () => {
-      const { open, index, faulty, volumeId } = setup();
+      const { open, index, faulty, volumeId, freshCacheDir } = setup();
       const volume = await open();
       const first = seededBytes(CHUNK, 21);
       const second = seededBytes(CHUNK, 22);
@@ -282,9 +329,10 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       expect((await readAll(volume, 0, CHUNK)).equals(expected)).toBe(true);
       expect(volume.stats().dirtyBytes).toBe(2 * CHUNK);
       // What the first flush committed is exactly the chunk as it was when the upload began.
-      const committedView = await Volume.open({ volumeId, size: volume.size, chunkSize: CHUNK, store, index });
+      const committedView = await Volume.open({ volumeId, size: volume.size, chunkSize: CHUNK, store, index, cacheDir: freshCacheDir() });
       expect((await readAll(committedView, 0, CHUNK)).equals(first)).toBe(true);
       expect((await readAll(committedView, 3 * CHUNK, CHUNK)).equals(Buffer.alloc(CHUNK))).toBe(true);
+      committedView.abandon();
 
       await volume.flush();
       expect(volume.stats().dirtyBytes).toBe(0);
@@ -304,10 +352,9 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await waitFor(() => faulty.heldCount("put") === 1, "the first upload");
       await volume.write(2 * CHUNK, seededBytes(CHUNK, 32));
       const secondFlush = volume.flush();
-      const sharedFlush = volume.flush(); // queued behind the running one: shares the second
-      expect(sharedFlush).toBe(secondFlush);
+      const sharedFlush = volume.flush(); // queued behind the running one: shares the second's commit
       release();
-      await Promise.all([firstFlush, secondFlush]);
+      await Promise.all([firstFlush, secondFlush, sharedFlush]);
       expect(index.commits.map((c) => [c.epoch, c.set.map(([i]) => i)])).toEqual([
         [1, [0]],
         [2, [2]],
@@ -371,14 +418,14 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("rejects flush with EIO when the commit fails, and the next flush commits everything", async () => {
-      const { volumeId } = setup();
+      const { volumeId, freshCacheDir } = setup();
       const inner = new MemoryChunkIndex();
       let failCommits = 1;
       const index: ChunkIndex = {
         load: () => inner.load(),
         commit: (commit: ChunkCommit) => (failCommits-- > 0 ? Promise.reject(new Error("database unreachable")) : inner.commit(commit)),
       };
-      const volume = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index });
+      const volume = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index, cacheDir: freshCacheDir() });
       const data = seededBytes(2 * CHUNK, 52);
       await volume.write(0, data);
       const error = await volume.flush().catch((e: unknown) => e);
@@ -389,13 +436,13 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       expect(volume.stats()).toMatchObject({ epoch: 1, dirtyBytes: 0 });
       expect((await keysOf(volumeId)).length).toBe(2);
       await volume.close();
-      const reopened = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index: inner });
+      const reopened = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index: inner, cacheDir: freshCacheDir() });
       expect((await readAll(reopened, 0, 2 * CHUNK)).equals(data)).toBe(true);
       await reopened.close();
     });
 
     it("treats a commit whose answer was lost but which landed as done", async () => {
-      const { volumeId } = setup();
+      const { volumeId, freshCacheDir } = setup();
       const inner = new MemoryChunkIndex();
       let loseAnswers = 1;
       const index: ChunkIndex = {
@@ -405,23 +452,24 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
           if (loseAnswers-- > 0) throw new Error("connection reset after commit");
         },
       };
-      const volume = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index });
+      const volume = await Volume.open({ volumeId, size: 8 * CHUNK, chunkSize: CHUNK, store, index, cacheDir: freshCacheDir() });
       const data = seededBytes(CHUNK, 54);
       await volume.write(CHUNK, data);
       await volume.flush();
       await volume.write(CHUNK, seededBytes(CHUNK, 55));
       await volume.flush(); // epoch 2 follows: the engine did not lose track of epoch 1
       expect(inner.snapshot().epoch).toBe(2);
-      expect((await keysOf(volumeId)).map((key) => parseChunkKey(key)!.generation)).toEqual([2]);
+      expect(inner.snapshot().chunks.get(1)!.generation).toBe(2 * 65_536);
+      expect((await keysOf(volumeId)).map((key) => parseChunkKey(key)!.generation)).toEqual([65_536, 2 * 65_536]);
       await volume.close();
     });
 
     it("fails reads of a chunk the store cannot return with EIO", async () => {
-      const { open, faulty } = setup();
+      const { open, faulty, freshCacheDir } = setup();
       const volume = await open();
       await volume.write(0, seededBytes(CHUNK, 53));
       await volume.close();
-      const reopened = await open();
+      const reopened = await open({ cacheDir: freshCacheDir() });
       faulty.failNext("get", 1);
       await expect(reopened.read(0, Buffer.alloc(10))).rejects.toMatchObject({ code: "EIO" });
       expect((await readAll(reopened, 0, CHUNK)).equals(seededBytes(CHUNK, 53))).toBe(true);
@@ -439,13 +487,13 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("shares one fetch between concurrent misses, and cache() prefetches", async () => {
-      const { open, faulty } = setup();
+      const { open, faulty, freshCacheDir } = setup();
       const volume = await open();
       const reference = seededBytes(4 * CHUNK, 61);
       await volume.write(0, reference);
       await volume.close();
 
-      const reopened = await open();
+      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 0 });
       const before = faulty.calls.get;
       const targets = Array.from({ length: 10 }, () => Buffer.alloc(100));
       await Promise.all(targets.map((target, i) => reopened.read(i * 100, target)));
@@ -499,6 +547,211 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       const { volumeId, index } = setup();
       await expect(Volume.open({ volumeId, size: 1 << 20, chunkSize: 3000, store, index })).rejects.toMatchObject({ code: "EINVAL" });
       await expect(Volume.open({ volumeId, size: 0, chunkSize: CHUNK, store, index })).rejects.toMatchObject({ code: "EINVAL" });
+    });
+
+    // ---- the disk cache, durability and the commit cycle ------------------------------------------
+
+    it("durability local: FLUSH touches no store; a crash keeps every write; dirty chunks are re-queued on open", async () => {
+      const { open, faulty, index } = setup();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000 });
+      const reference = seededBytes(5 * CHUNK, 91);
+      await volume.write(1000, reference);
+      await volume.trim(8 * CHUNK, CHUNK);
+      await volume.flush();
+      expect(faulty.calls).toEqual({ put: 0, get: 0, head: 0, deleteMany: 0, list: 0 });
+      expect(index.snapshot().epoch).toBe(0);
+      volume.abandon(); // kill -9: no close, no commit
+
+      const reopened = await open({ durability: "local", commitIntervalMs: 3_600_000 });
+      // The replayed dirty chunks are committed at once, without any flush.
+      await waitFor(() => index.snapshot().epoch === 1, "the re-queued commit");
+      expect(index.snapshot().chunks.size).toBe(6);
+      expect((await readAll(reopened, 1000, 5 * CHUNK)).equals(reference)).toBe(true);
+      await waitFor(() => reopened.stats().dirtyBytes === 0, "chunks to turn clean");
+      expect(reopened.stats()).toMatchObject({ epoch: 1, queueDepth: 0, compressionRatio: 1, cachedBytes: 6 * CHUNK });
+      expect(reopened.stats().lastCommitAt).toBeTypeOf("number");
+      await reopened.close();
+    });
+
+    it("durability cloud: FLUSH returns after the commit of everything written before it", async () => {
+      const { open, index } = setup();
+      const commits: CommittedMap[] = [];
+      const volume = await open({ durability: "cloud", onCommitted: (c) => void commits.push(c) });
+      await volume.write(3 * CHUNK + 1, seededBytes(100, 92));
+      await volume.flush();
+      expect(index.snapshot().epoch).toBe(1);
+      expect(commits.map((c) => [c.epoch, [...c.chunks.keys()]])).toEqual([[1, [3]]]);
+      expect(volume.stats().dirtyBytes).toBe(0);
+      await volume.close();
+    });
+
+    it("commits in the background within the commit interval (durability local)", async () => {
+      const { open, index } = setup();
+      const volume = await open({ durability: "local", commitIntervalMs: 20 });
+      await volume.write(0, seededBytes(CHUNK, 93));
+      await volume.flush();
+      await waitFor(() => index.snapshot().epoch === 1, "the interval commit");
+      await volume.close();
+    });
+
+    it("restarts warm: chunks cached at the committed generation are read without a GET", async () => {
+      const { open, faulty, index, freshCacheDir } = setup();
+      const volume = await open();
+      const reference = seededBytes(volume.size, 94);
+      await volume.write(0, reference);
+      await volume.close();
+      expect(faulty.calls.get).toBe(0);
+
+      const reopened = await open();
+      expect((await readAll(reopened)).equals(reference)).toBe(true);
+      expect(faulty.calls.get).toBe(0);
+      await reopened.close();
+
+      // A chunk the index moved past (another writer committed) is not served from the stale cache.
+      const other = await open({ cacheDir: freshCacheDir() });
+      await other.write(2 * CHUNK, seededBytes(CHUNK, 95));
+      await other.close();
+      seededBytes(CHUNK, 95).copy(reference, 2 * CHUNK);
+      const third = await open();
+      expect((await readAll(third)).equals(reference)).toBe(true);
+      expect(faulty.calls.get).toBe(1);
+      expect(index.snapshot().epoch).toBe(2);
+      await third.close();
+    });
+
+    it("freezes at the flush: writes to frozen chunks not yet uploaded are copied aside (copy-on-write)", async () => {
+      const { open, index, faulty, volumeId } = setup();
+      const volume = await open({ uploadConcurrency: 1 });
+      const reference = Buffer.alloc(volume.size);
+      for (let chunk = 0; chunk < 4; chunk++) {
+        const data = seededBytes(CHUNK, 200 + chunk);
+        await volume.write(chunk * CHUNK, data);
+        data.copy(reference, chunk * CHUNK);
+      }
+      const atFlush = Buffer.from(reference);
+      const release = faulty.hold("put");
+      const flushing = volume.flush();
+      await waitFor(() => faulty.heldCount("put") === 1, "the first upload");
+      // Chunk 0 has been read for upload; 1..3 are frozen and unread. Change all of them.
+      const writes: Promise<void>[] = [];
+      for (const [offset, length] of [
+        [10, 100],
+        [CHUNK + 5, 3000],
+        [3 * CHUNK - 7, 14],
+      ] as const) {
+        const data = seededBytes(length, offset);
+        writes.push(volume.write(offset, data));
+        data.copy(reference, offset);
+      }
+      writes.push(volume.trim(2 * CHUNK, CHUNK));
+      reference.fill(0, 2 * CHUNK, 3 * CHUNK);
+      await Promise.all(writes);
+      expect((await readAll(volume)).equals(reference)).toBe(true);
+      release();
+      await flushing;
+
+      const committedView = await Volume.open({ volumeId, size: volume.size, chunkSize: CHUNK, store, index, cacheDir: freshCacheDir() });
+      expect((await readAll(committedView)).equals(atFlush)).toBe(true);
+      committedView.abandon();
+      expect((await readAll(volume)).equals(reference)).toBe(true);
+      await volume.close();
+      const reopened = await open({ cacheDir: freshCacheDir() });
+      expect((await readAll(reopened)).equals(reference)).toBe(true);
+      await reopened.close();
+    });
+
+    it("uploads through an injected ChunkUploader that calls back uploadFrozenChunk", async () => {
+      const { open, index } = setup();
+      const tasks: UploadTask[] = [];
+      let target: Volume | undefined;
+      const uploader: ChunkUploader = {
+        async upload(task) {
+          tasks.push(task);
+          await new Promise((resolve) => setImmediate(resolve)); // a queue hop
+          return target!.uploadFrozenChunk(task.commitId, task.index, task.generation);
+        },
+      };
+      target = await open({ uploader, generationSalt: 3 });
+      await target.write(0, seededBytes(2 * CHUNK, 96));
+      await target.write(5 * CHUNK, Buffer.alloc(CHUNK)); // all zero: uploaded as nothing
+      await target.flush();
+      expect(tasks.map((t) => [t.volumeId, t.index, t.generation])).toEqual([
+        [target.volumeId, 0, 65_539],
+        [target.volumeId, 1, 65_539],
+        [target.volumeId, 5, 65_539],
+      ]);
+      expect([...index.snapshot().chunks.keys()]).toEqual([0, 1]);
+      await expect(target.uploadFrozenChunk(tasks[0]!.commitId, 0, 65_539)).rejects.toMatchObject({ code: "ENOTFOUND" });
+      await target.close();
+    });
+
+    it("reads ahead for sequential readers", async () => {
+      const { open, faulty, freshCacheDir } = setup();
+      const volume = await open();
+      const reference = seededBytes(volume.size, 97);
+      await volume.write(0, reference);
+      await volume.close();
+      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 4 });
+      for (let offset = 0; offset < 2 * CHUNK; offset += 16 * KiB) {
+        expect((await readAll(reopened, offset, 16 * KiB)).equals(reference.subarray(offset, offset + 16 * KiB))).toBe(true);
+      }
+      // Chunks 2.. were fetched ahead; reading them now costs no request.
+      await waitFor(() => reopened.stats().cachedBytes >= 6 * CHUNK, "read-ahead");
+      const gets = faulty.calls.get;
+      for (const chunk of [5, 4, 3, 2]) {
+        // Backwards, so these reads are not sequential and start no read-ahead of their own.
+        expect((await readAll(reopened, chunk * CHUNK, CHUNK)).equals(reference.subarray(chunk * CHUNK, (chunk + 1) * CHUNK))).toBe(true);
+      }
+      expect(faulty.calls.get).toBe(gets);
+      await reopened.close();
+    });
+
+    it("reads back data 4x larger than a shared cache, staying within target + one dirty limit", async () => {
+      const { open } = setup(32 * CHUNK);
+      const budget = new CacheBudget({ targetBytes: 8 * CHUNK, dirtyLimitBytes: 4 * CHUNK });
+      const bound = budget.targetBytes + budget.dirtyLimitBytes + CHUNK; // + one admitted write
+      let peak = 0;
+      const volume = await open({ cacheBudget: budget, durability: "local", commitIntervalMs: 3_600_000 });
+      const reference = seededBytes(volume.size, 98);
+      for (let offset = 0; offset < volume.size; offset += CHUNK / 2) {
+        await volume.write(offset, reference.subarray(offset, offset + CHUNK / 2));
+        peak = Math.max(peak, budget.cachedBytes);
+      }
+      await volume.flush();
+      for (let offset = 0; offset < volume.size; offset += 3 * CHUNK) {
+        const length = Math.min(3 * CHUNK, volume.size - offset);
+        expect((await readAll(volume, offset, length)).equals(reference.subarray(offset, offset + length))).toBe(true);
+        peak = Math.max(peak, budget.cachedBytes);
+      }
+      expect(peak).toBeLessThanOrEqual(bound);
+      await volume.close();
+      expect(budget.cachedBytes).toBe(0);
+      expect(budget.openFileCount).toBe(0);
+    });
+
+    it("holds writes (never fails them) while the store stalls, and drains when it recovers", async () => {
+      const { open, faulty, freshCacheDir } = setup();
+      const volume = await open({ durability: "local", dirtyLimitBytes: 2 * CHUNK, commitIntervalMs: 3_600_000 });
+      const release = faulty.hold("put");
+      const reference = seededBytes(volume.size, 99);
+      const settled: Array<"ok" | "failed"> = [];
+      const writes = Array.from({ length: 16 }, (_, chunk) =>
+        volume.write(chunk * CHUNK, reference.subarray(chunk * CHUNK, (chunk + 1) * CHUNK)).then(
+          () => void settled.push("ok"),
+          () => void settled.push("failed"),
+        ),
+      );
+      await waitFor(() => faulty.heldCount("put") > 0, "uploads to stall");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(settled.length).toBeLessThan(16); // some wait for room
+      expect(settled).not.toContain("failed");
+      release();
+      await Promise.all(writes);
+      expect(settled.every((s) => s === "ok")).toBe(true);
+      await volume.close();
+      const reopened = await open({ cacheDir: freshCacheDir() });
+      expect((await readAll(reopened)).equals(reference)).toBe(true);
+      await reopened.close();
     });
 
     it("deleteVolumeObjects removes every object of one volume and no other", async () => {
