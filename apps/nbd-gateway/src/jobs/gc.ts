@@ -1,0 +1,91 @@
+/**
+ * Garbage collection of one volume's bucket objects (the `gc` job's body; no BullMQ here, so tests can
+ * race it against commits directly).
+ *
+ * 1. Garbage: generations a commit superseded (recorded in volume_garbage in the commit's transaction)
+ *    whose grace period is over — readers that loaded an older map may still fetch them until then.
+ *    Objects first, rows after: a crash in between leaves rows whose objects are already gone, and
+ *    deleting a missing object is not an error.
+ * 2. Orphans: chunk objects no commit references — uploads of a commit that never landed (crash, fenced
+ *    writer). Safety rests on one snapshot taken BEFORE listing: the epoch E and every generation that is
+ *    current or garbage. Commits only ever reference generations of a newer epoch (generation =
+ *    epoch * 65536 + salt), so an object listed afterwards with generation < E * 65536 that the snapshot
+ *    does not name can never be referenced again; anything at or above E * 65536 may belong to a commit in
+ *    flight and is left alone.
+ * 3. Manifests older than the newest few: recovery reads the newest one that decodes.
+ */
+import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations, type Db } from "@stratus/db";
+import { chunkKey, chunkPrefix, parseChunkKey, volumePrefix, type ObjectStore } from "@stratus/storage";
+import type { GcResult } from "./queues";
+
+export const GENERATIONS_PER_EPOCH = 65536;
+/** Manifests kept besides the newest (a crash may leave the newest one unreadable). */
+const MANIFESTS_KEPT = 3;
+const MANIFEST_KEY = /^vol\/[^/]+\/m\/([0-9a-f]{16})$/;
+
+export interface GcOptions {
+  db: Db;
+  store: ObjectStore;
+  volumeId: string;
+  /** Garbage superseded longer ago than this is deleted. */
+  graceMs: number;
+  now?: () => number;
+}
+
+export async function collectVolumeGarbage(options: GcOptions): Promise<GcResult> {
+  const garbageDeleted = await deleteExpiredGarbage(options);
+  const { orphansDeleted, manifestsDeleted } = await deleteOrphans(options);
+  return { garbageDeleted, orphansDeleted, manifestsDeleted };
+}
+
+async function deleteExpiredGarbage({ db, store, volumeId, graceMs, now = Date.now }: GcOptions): Promise<number> {
+  const cutoff = new Date(now() - graceMs);
+  let deleted = 0;
+  for (;;) {
+    const page = await listExpiredGarbage(db, volumeId, cutoff);
+    if (page.length === 0) return deleted;
+    await store.deleteMany(page.map((entry) => chunkKey(volumeId, entry.index, entry.generation)));
+    deleted += await deleteGarbageRows(db, volumeId, page);
+  }
+}
+
+async function deleteOrphans({ db, store, volumeId }: GcOptions): Promise<{ orphansDeleted: number; manifestsDeleted: number }> {
+  const { epoch, referenced } = await loadReferencedGenerations(db, volumeId);
+  const below = epoch * GENERATIONS_PER_EPOCH;
+  let orphansDeleted = 0;
+  let startAfter: string | undefined;
+  const prefix = chunkPrefix(volumeId);
+  for (;;) {
+    const page = await store.list({ prefix, startAfter, limit: 1000 });
+    const orphans = page.objects
+      .map((object) => ({ key: object.key, parts: parseChunkKey(object.key) }))
+      .filter(({ parts }) => parts && parts.volumeId === volumeId && parts.generation < below && !referenced.has(generationKey(parts.index, parts.generation)))
+      .map(({ key }) => key);
+    if (orphans.length > 0) {
+      await store.deleteMany(orphans);
+      orphansDeleted += orphans.length;
+    }
+    if (!page.truncated || page.objects.length === 0) break;
+    startAfter = page.objects.at(-1)!.key;
+  }
+  return { orphansDeleted, manifestsDeleted: await deleteOldManifests(store, volumeId) };
+}
+
+async function deleteOldManifests(store: ObjectStore, volumeId: string): Promise<number> {
+  const manifests: Array<{ key: string; epoch: number }> = [];
+  let startAfter: string | undefined;
+  const prefix = `${volumePrefix(volumeId)}m/`;
+  for (;;) {
+    const page = await store.list({ prefix, startAfter, limit: 1000 });
+    for (const object of page.objects) {
+      const match = MANIFEST_KEY.exec(object.key);
+      if (match) manifests.push({ key: object.key, epoch: Number.parseInt(match[1]!, 16) });
+    }
+    if (!page.truncated || page.objects.length === 0) break;
+    startAfter = page.objects.at(-1)!.key;
+  }
+  manifests.sort((a, b) => b.epoch - a.epoch);
+  const old = manifests.slice(MANIFESTS_KEPT).map((m) => m.key);
+  if (old.length > 0) await store.deleteMany(old);
+  return old.length;
+}

@@ -1,0 +1,123 @@
+/**
+ * Every BullMQ queue of the gateway, its payload schema and its job options: the one module that says
+ * what travels through Redis. Payloads name things (volume id, commit id, chunk index, generation) and
+ * never carry chunk data, passphrases or keys; the worker looks the rest up in this process.
+ *
+ * Queues live under a per-gateway prefix (config.queuePrefix, derived from the data dir): upload jobs
+ * must run in the process whose engine holds the frozen chunk, and tests sharing one Redis must not
+ * see each other's jobs.
+ */
+import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
+import { z } from "zod";
+
+export const QUEUE_NAMES = { upload: "upload", gc: "gc", deleteVolume: "delete-volume" } as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+const volumeId = z.string().regex(/^vol_[1-9A-HJ-NP-Za-km-z]{20}$/, "not a volume id");
+const chunkNumber = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const uploadPayloadSchema = z.strictObject({
+  volumeId,
+  /** The engine's commit (freeze) this chunk belongs to; a commit that is gone makes the job a no-op. */
+  commitId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, "not a commit id"),
+  index: chunkNumber,
+  generation: chunkNumber,
+});
+export type UploadPayload = z.infer<typeof uploadPayloadSchema>;
+
+export const gcPayloadSchema = z.strictObject({ volumeId });
+export type GcPayload = z.infer<typeof gcPayloadSchema>;
+
+export const deleteVolumePayloadSchema = z.strictObject({ volumeId });
+export type DeleteVolumePayload = z.infer<typeof deleteVolumePayloadSchema>;
+
+export interface UploadResult {
+  outcome: "uploaded" | "skipped";
+  storedSize?: number;
+}
+export interface GcResult {
+  garbageDeleted: number;
+  orphansDeleted: number;
+  manifestsDeleted: number;
+}
+export interface DeleteVolumeResult {
+  objectsDeleted: number;
+}
+/** job.progress of a delete-volume job while it runs. */
+export interface DeleteVolumeProgress {
+  objectsDeleted: number;
+}
+
+/** Retry delays: 200 ms doubling up to 30 s, with ±20% jitter so a fleet does not retry in step. */
+export const RETRY_BASE_DELAY_MS = 200;
+export const RETRY_MAX_DELAY_MS = 30_000;
+export function retryDelayMs(attemptsMade: number, random: () => number = Math.random): number {
+  const delay = Math.min(RETRY_MAX_DELAY_MS, RETRY_BASE_DELAY_MS * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(delay * (0.8 + 0.4 * random()));
+}
+
+/**
+ * Many attempts: an object store outage only delays uploads (writes wait behind the dirty limit);
+ * at 30 s per attempt this is more than a day before an upload is given up.
+ */
+const MANY_ATTEMPTS = 5_000;
+
+const JOB_OPTIONS: Record<QueueName, JobsOptions> = {
+  upload: { attempts: MANY_ATTEMPTS, backoff: { type: "capped" }, removeOnComplete: true, removeOnFail: 1000 },
+  gc: { attempts: 20, backoff: { type: "capped" }, removeOnComplete: true, removeOnFail: 100 },
+  "delete-volume": { attempts: MANY_ATTEMPTS, backoff: { type: "capped" }, removeOnComplete: 100, removeOnFail: 100 },
+};
+
+/** BullMQ job ids may not contain ':'; these are deterministic so an enqueue can be deduplicated. */
+export const jobIds = {
+  upload: (p: UploadPayload) => `up.${p.volumeId}.${p.commitId}.${p.index}.${p.generation}`,
+  gc: (p: GcPayload) => `gc.${p.volumeId}`,
+  deleteVolume: (p: DeleteVolumePayload) => `del.${p.volumeId}`,
+};
+
+export interface QueueSettings {
+  connection: ConnectionOptions;
+  prefix: string;
+}
+
+/** The producer side of every queue, with payloads checked before they reach Redis. */
+export class JobQueues {
+  readonly upload: Queue<UploadPayload, UploadResult>;
+  readonly gc: Queue<GcPayload, GcResult>;
+  readonly deleteVolume: Queue<DeleteVolumePayload, DeleteVolumeResult>;
+
+  constructor(readonly settings: QueueSettings) {
+    const make = <P, R>(name: QueueName) =>
+      new Queue<P, R>(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: JOB_OPTIONS[name] });
+    this.upload = make(QUEUE_NAMES.upload);
+    this.gc = make(QUEUE_NAMES.gc);
+    this.deleteVolume = make(QUEUE_NAMES.deleteVolume);
+  }
+
+  async addUpload(payload: UploadPayload): Promise<string> {
+    const data = uploadPayloadSchema.parse(payload);
+    const job = await this.upload.add(QUEUE_NAMES.upload, data, { jobId: jobIds.upload(data) });
+    return job.id!;
+  }
+
+  /** Deduplicated per volume while one is waiting; `delayMs` defers it (e.g. until garbage expires). */
+  async addGc(payload: GcPayload, delayMs = 0): Promise<string> {
+    const data = gcPayloadSchema.parse(payload);
+    const job = await this.gc.add(QUEUE_NAMES.gc, data, { jobId: jobIds.gc(data), delay: delayMs });
+    return job.id!;
+  }
+
+  async addDeleteVolume(payload: DeleteVolumePayload): Promise<string> {
+    const data = deleteVolumePayloadSchema.parse(payload);
+    const jobId = jobIds.deleteVolume(data);
+    // A finished delete of the same volume id would make add() a no-op: clear it first.
+    const previous = await this.deleteVolume.getJob(jobId);
+    if (previous && (await previous.isCompleted())) await previous.remove();
+    const job = await this.deleteVolume.add(QUEUE_NAMES.deleteVolume, data, { jobId });
+    return job.id!;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.upload.close(), this.gc.close(), this.deleteVolume.close()]);
+  }
+}
