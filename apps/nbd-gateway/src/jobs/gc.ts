@@ -12,16 +12,13 @@
  *    epoch * 65536 + salt), so an object listed afterwards with generation < E * 65536 that the snapshot
  *    does not name can never be referenced again; anything at or above E * 65536 may belong to a commit in
  *    flight and is left alone.
- * 3. Manifests older than the newest few: recovery reads the newest one that decodes.
+ * Old manifests are pruned by writeManifest itself.
  */
 import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations, type Db } from "@stratus/db";
-import { chunkKey, chunkPrefix, parseChunkKey, volumePrefix, type ObjectStore } from "@stratus/storage";
+import { chunkKey, chunkPrefix, parseChunkKey, type ObjectStore } from "@stratus/storage";
 import type { GcResult } from "./queues";
 
 export const GENERATIONS_PER_EPOCH = 65536;
-/** Manifests kept besides the newest (a crash may leave the newest one unreadable). */
-const MANIFESTS_KEPT = 3;
-const MANIFEST_KEY = /^vol\/[^/]+\/m\/([0-9a-f]{16})$/;
 
 export interface GcOptions {
   db: Db;
@@ -34,8 +31,8 @@ export interface GcOptions {
 
 export async function collectVolumeGarbage(options: GcOptions): Promise<GcResult> {
   const garbageDeleted = await deleteExpiredGarbage(options);
-  const { orphansDeleted, manifestsDeleted } = await deleteOrphans(options);
-  return { garbageDeleted, orphansDeleted, manifestsDeleted };
+  const orphansDeleted = await deleteOrphans(options);
+  return { garbageDeleted, orphansDeleted };
 }
 
 async function deleteExpiredGarbage({ db, store, volumeId, graceMs, now = Date.now }: GcOptions): Promise<number> {
@@ -49,7 +46,7 @@ async function deleteExpiredGarbage({ db, store, volumeId, graceMs, now = Date.n
   }
 }
 
-async function deleteOrphans({ db, store, volumeId }: GcOptions): Promise<{ orphansDeleted: number; manifestsDeleted: number }> {
+async function deleteOrphans({ db, store, volumeId }: GcOptions): Promise<number> {
   const { epoch, referenced } = await loadReferencedGenerations(db, volumeId);
   const below = epoch * GENERATIONS_PER_EPOCH;
   let orphansDeleted = 0;
@@ -68,24 +65,5 @@ async function deleteOrphans({ db, store, volumeId }: GcOptions): Promise<{ orph
     if (!page.truncated || page.objects.length === 0) break;
     startAfter = page.objects.at(-1)!.key;
   }
-  return { orphansDeleted, manifestsDeleted: await deleteOldManifests(store, volumeId) };
-}
-
-async function deleteOldManifests(store: ObjectStore, volumeId: string): Promise<number> {
-  const manifests: Array<{ key: string; epoch: number }> = [];
-  let startAfter: string | undefined;
-  const prefix = `${volumePrefix(volumeId)}m/`;
-  for (;;) {
-    const page = await store.list({ prefix, startAfter, limit: 1000 });
-    for (const object of page.objects) {
-      const match = MANIFEST_KEY.exec(object.key);
-      if (match) manifests.push({ key: object.key, epoch: Number.parseInt(match[1]!, 16) });
-    }
-    if (!page.truncated || page.objects.length === 0) break;
-    startAfter = page.objects.at(-1)!.key;
-  }
-  manifests.sort((a, b) => b.epoch - a.epoch);
-  const old = manifests.slice(MANIFESTS_KEPT).map((m) => m.key);
-  if (old.length > 0) await store.deleteMany(old);
-  return old.length;
+  return orphansDeleted;
 }

@@ -90,11 +90,11 @@ export class JobWorkers {
     const { db, store, graceMs, logger } = this.#options;
     try {
       const result = await collectVolumeGarbage({ db, store, volumeId, graceMs });
-      if (result.garbageDeleted + result.orphansDeleted + result.manifestsDeleted > 0) logger.info({ volumeId, ...result }, "gc deleted objects");
+      if (result.garbageDeleted + result.orphansDeleted > 0) logger.info({ volumeId, ...result }, "gc deleted objects");
       return result;
     } catch (error) {
       // A volume deleted meanwhile has nothing left to collect.
-      if (error instanceof DbError && error.code === "VOLUME_NOT_FOUND") return { garbageDeleted: 0, orphansDeleted: 0, manifestsDeleted: 0 };
+      if (error instanceof DbError && error.code === "VOLUME_NOT_FOUND") return { garbageDeleted: 0, orphansDeleted: 0 };
       throw error;
     }
   }

@@ -19,7 +19,7 @@ const chunkNumber = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const uploadPayloadSchema = z.strictObject({
   volumeId,
   /** The engine's commit (freeze) this chunk belongs to; a commit that is gone makes the job a no-op. */
-  commitId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, "not a commit id"),
+  commitId: z.string().regex(/^[A-Za-z0-9_:.-]{1,200}$/, "not a commit id"),
   index: chunkNumber,
   generation: chunkNumber,
 });
@@ -38,7 +38,6 @@ export interface UploadResult {
 export interface GcResult {
   garbageDeleted: number;
   orphansDeleted: number;
-  manifestsDeleted: number;
 }
 export interface DeleteVolumeResult {
   objectsDeleted: number;
@@ -70,7 +69,7 @@ const JOB_OPTIONS: Record<QueueName, JobsOptions> = {
 
 /** BullMQ job ids may not contain ':'; these are deterministic so an enqueue can be deduplicated. */
 export const jobIds = {
-  upload: (p: UploadPayload) => `up.${p.volumeId}.${p.commitId}.${p.index}.${p.generation}`,
+  upload: (p: UploadPayload) => `up.${p.volumeId}.${p.commitId.replaceAll(":", "~")}.${p.index}.${p.generation}`,
   gc: (p: GcPayload) => `gc.${p.volumeId}`,
   deleteVolume: (p: DeleteVolumePayload) => `del.${p.volumeId}`,
 };

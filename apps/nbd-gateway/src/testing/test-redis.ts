@@ -3,9 +3,9 @@
  * removes every key under it, so test files never see each other's queues.
  */
 import { randomBytes } from "node:crypto";
-import { Redis, type RedisOptions } from "ioredis";
+import { Redis } from "ioredis";
 
-export const TEST_REDIS: RedisOptions = { host: "127.0.0.1", port: 6379, maxRetriesPerRequest: null };
+export const TEST_REDIS = { host: "127.0.0.1", port: 6379, maxRetriesPerRequest: null };
 
 export function uniqueQueuePrefix(): string {
   return `stratus-test-${randomBytes(6).toString("hex")}`;
@@ -23,7 +23,7 @@ export async function dumpPrefix(prefix: string): Promise<string[]> {
       else if (type === "hash") out.push(JSON.stringify(await client.hgetall(key)));
       else if (type === "list") out.push(JSON.stringify(await client.lrange(key, 0, -1)));
       else if (type === "set") out.push(JSON.stringify(await client.smembers(key)));
-      else if (type === "zset") out.push(JSON.stringify(await client.zrange(key, 0, -1)));
+      else if (type === "zset") out.push(JSON.stringify(await client.zrange(key, "0", "-1")));
       else if (type === "stream") out.push(JSON.stringify(await client.xrange(key, "-", "+")));
     }
     return out;
