@@ -116,6 +116,18 @@ describe("fault proxy framing (against an echo server)", () => {
     expect(await stalled).toEqual({ status: 200, body: '{"method":"PUT","length":4}' });
     proxy.setMode({ failure: "503" });
   });
+
+  it("resets a stalled request after stallTimeoutMs", async () => {
+    const impatient = await startFaultProxy({ target: { host: "127.0.0.1", port: echo.port }, stallTimeoutMs: 50, mode: { stall: true } });
+    const own = new http.Agent({ keepAlive: true });
+    try {
+      await expect(send(own, impatient.port, "GET")).rejects.toMatchObject({ code: "ECONNRESET" });
+      expect(impatient.stats().injected.stalled).toBe(1);
+    } finally {
+      own.destroy();
+      await impatient.close();
+    }
+  });
 });
 
 describe("fault proxy in front of the S3 test server", () => {
