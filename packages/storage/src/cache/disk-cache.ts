@@ -13,7 +13,7 @@
  * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
  * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
  */
-import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { open as openHandle } from "node:fs/promises";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
@@ -31,12 +31,18 @@ export interface DiskCacheOptions {
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
+/** Emptied chunk files kept for reuse per volume. */
+const MAX_SPARES = 64;
 
 export class DiskCache {
   readonly dir: string;
   readonly budget: CacheBudget;
   private readonly chunkDir: string;
   private readonly frozenDir: string;
+  private readonly spareDir: string;
+  /** Empty files ready to become chunk files (see createFile). */
+  private readonly spares: string[] = [];
+  private spareSerial = 0;
   private readonly journal: CacheJournal;
   private readonly chunkLength: (index: number) => number;
   private readonly entries = new Map<number, CacheEntry>();
@@ -55,6 +61,7 @@ export class DiskCache {
     this.budget = options.budget;
     this.chunkDir = path.join(options.dir, "c");
     this.frozenDir = path.join(options.dir, "frozen");
+    this.spareDir = path.join(options.dir, "spare");
     this.chunkLength = options.chunkLength;
     this.journal = journal;
   }
@@ -70,8 +77,21 @@ export class DiskCache {
     mkdirSync(chunkDir, { recursive: true });
     rmSync(frozenDir, { recursive: true, force: true }); // a dead commit's copies: never needed again
     mkdirSync(frozenDir, { recursive: true });
+    const spareDir = path.join(options.dir, "spare");
+    mkdirSync(spareDir, { recursive: true });
     const { journal, chunks } = CacheJournal.open(options.dir);
     const cache = new DiskCache(options, journal);
+    // Spare inodes survive restarts; emptied again in case a crash cut a createFile short.
+    for (const name of readdirSync(spareDir)) {
+      const spare = path.join(spareDir, name);
+      if (cache.spares.length < MAX_SPARES && name.startsWith("s")) {
+        truncateSync(spare, 0);
+        cache.spares.push(spare);
+        cache.spareSerial = Math.max(cache.spareSerial, Number.parseInt(name.slice(1), 10) || 0);
+      } else {
+        rmSync(spare, { force: true });
+      }
+    }
     const files = new Set(readdirSync(chunkDir));
     for (const [index, state] of chunks) {
       const name = fileName(index);
@@ -164,8 +184,7 @@ export class DiskCache {
     const file = this.filePath(index);
     let fd = -1;
     try {
-      fd = openSync(file, "w+");
-      writeFully(fd, data, 0, data.length, 0);
+      fd = this.createFile(file, (created) => writeFully(created, data, 0, data.length, 0));
       this.journal.append(KIND_CLEAN, index, generation);
     } catch {
       if (fd >= 0) closeSync(fd);
@@ -206,9 +225,8 @@ export class DiskCache {
     if (this.entries.has(index)) return;
     this.withSpace(() => {
       const file = this.filePath(index);
-      const fd = openSync(file, "w+");
+      const fd = this.createFile(file, (created) => writeFully(created, data, 0, data.length, 0));
       try {
-        writeFully(fd, data, 0, data.length, 0);
         this.journal.append(KIND_DIRTY, index);
       } catch (error) {
         closeSync(fd);
@@ -252,7 +270,7 @@ export class DiskCache {
         entry.frozen.sidePath = side;
         entry.frozen = undefined;
       } else {
-        rmSync(file, { force: true });
+        this.retireFile(file);
       }
       this.account(entry, -1);
       entry.hole = true;
@@ -310,13 +328,7 @@ export class DiskCache {
   /** A hole gets a (sparse, all-zero) file of the chunk's length. */
   private materialize(entry: CacheEntry): void {
     const length = this.chunkLength(entry.index);
-    const fd = openSync(this.filePath(entry.index), "w+");
-    try {
-      ftruncateSync(fd, length);
-    } catch (error) {
-      closeSync(fd);
-      throw error;
-    }
+    const fd = this.createFile(this.filePath(entry.index), (created) => ftruncateSync(created, length));
     this.account(entry, -1);
     entry.hole = false;
     entry.bytes = length;
@@ -474,7 +486,7 @@ export class DiskCache {
 
   private drop(entry: CacheEntry): void {
     this.closeFile(entry);
-    if (!entry.hole) rmSync(this.filePath(entry.index), { force: true });
+    if (!entry.hole) this.retireFile(this.filePath(entry.index));
     this.budget.removeClean(entry);
     this.account(entry, -1);
     this.entries.delete(entry.index);
@@ -483,6 +495,43 @@ export class DiskCache {
       this.journal.append(KIND_DROP, entry.index);
     } catch {
       // The file is gone already: replay drops a record whose file is missing.
+    }
+  }
+
+  /**
+   * Creates a chunk file: prepared (content written or size set) under a spare name first, then
+   * renamed into place, so a crash never leaves a half-made file under a chunk's name. Reuses
+   * an emptied file of an evicted chunk when there is one: creating an inode costs ~1 ms on
+   * these disks, a rename ~20 µs.
+   */
+  private createFile(target: string, prepare: (fd: number) => void): number {
+    const spare = this.spares.pop();
+    const from = spare ?? path.join(this.spareDir, `n${++this.spareSerial}`);
+    const fd = openSync(from, spare === undefined ? "w+" : "r+");
+    try {
+      prepare(fd);
+      renameSync(from, target);
+    } catch (error) {
+      closeSync(fd);
+      rmSync(from, { force: true });
+      throw error;
+    }
+    return fd;
+  }
+
+  /** Removes a chunk file: emptied (its blocks freed) and kept as a spare, or deleted. */
+  private retireFile(file: string): void {
+    if (this.spares.length >= MAX_SPARES) {
+      rmSync(file, { force: true });
+      return;
+    }
+    try {
+      truncateSync(file, 0);
+      const spare = path.join(this.spareDir, `s${++this.spareSerial}`);
+      renameSync(file, spare);
+      this.spares.push(spare);
+    } catch {
+      rmSync(file, { force: true });
     }
   }
 

@@ -1,14 +1,18 @@
 /**
  * Model test: a long seeded random sequence of unaligned, cross-chunk writes, trims, zeroes,
- * flushes, clean reopens and crashes (the volume dropped without a flush), with every read
- * checked against a plain Buffer — as nbdkit's S3 plugin tests compare against a reference.
- * A crash must come back as exactly the state of the last flush; a clean reopen as everything.
+ * flushes, commits, clean reopens and two kinds of crash, with every read checked against a
+ * plain Buffer — as nbdkit's S3 plugin tests compare against a reference.
+ * - kill -9 (abandon, reopen from the same cache directory and index): every acknowledged
+ *   write reads back (the cache files and journal survive a process crash).
+ * - machine lost (abandon, delete the cache directory, reopen from the bucket alone): the volume
+ *   equals the state at some flush at or after the last commit (the model records them).
  * On failure the message names the seed and step, so the run can be replayed.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { CacheBudget } from "../cache/cache-budget";
 import { DirectoryObjectStore } from "../object-store/directory-store";
 import { MemoryObjectStore } from "../object-store/memory-store";
 import type { ObjectStore } from "../object-store/object-store";
@@ -17,7 +21,7 @@ import { FaultyObjectStore } from "../testing/faulty-object-store";
 import { MemoryChunkIndex } from "../testing/memory-chunk-index";
 import { seededBytes, seededRandom } from "../testing/seeded-random";
 import { chunkPrefix, parseChunkKey } from "./chunk-layout";
-import { Volume } from "./volume";
+import { Volume, type Durability } from "./volume";
 
 const KiB = 1024;
 const SIZE = 4 * 1024 * KiB;
@@ -27,17 +31,28 @@ interface ModelRun {
   seed: number;
   steps: number;
   store: ObjectStore;
+  durability: Durability;
 }
 
-async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: number; commits: number; crashes: number }> {
+interface ModelResult {
+  reads: number;
+  commits: number;
+  crashes: number;
+  machineLosses: number;
+}
+
+async function runModel({ seed, steps, store, durability }: ModelRun): Promise<ModelResult> {
   const random = seededRandom(seed);
   const pick = (n: number) => Math.floor(random() * n);
   const volumeId = `vol_model${seed}`;
   const index = new MemoryChunkIndex();
-  // A small cache and dirty limit so eviction, refetch and backpressure are all exercised.
-  // Each opened volume reaches the store and the index through its own switch, so a "crash"
-  // can cut an abandoned volume off: its in-flight background flush then never commits, nor
-  // touches objects the next volume writes — as if its process had died.
+  const cacheDir = await mkdtemp(path.join(tmpdir(), "stratus-model-cache-"));
+  // A small cache target so eviction and refetch are exercised; a dirty limit above the volume
+  // size and no interval commits, so every commit happens at a step the model knows.
+  const budget = new CacheBudget({ targetBytes: 6 * CHUNK, dirtyLimitBytes: 2 * SIZE, maxOpenFiles: 8 });
+  // Each opened volume reaches the store and the index through its own switch, so a crash
+  // cuts an abandoned volume off: its in-flight work never commits, nor touches objects the
+  // next volume writes — as if its process had died.
   const open = async () => {
     const life = { value: true };
     const faulty = new FaultyObjectStore(store);
@@ -50,29 +65,29 @@ async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: numb
       for (const operation of ["put", "get", "head", "deleteMany", "list"] as const) faulty.fail(operation);
       volume.abandon();
     };
-    const opened = Volume.open({
+    const volume = await Volume.open({
       volumeId,
       size: SIZE,
       chunkSize: CHUNK,
       store: faulty,
       index: gatedIndex,
-      cacheBytes: 6 * CHUNK,
-      dirtyLimitBytes: 12 * CHUNK,
+      cacheDir,
+      cacheBudget: budget,
+      durability,
+      commitIntervalMs: 3_600_000,
       uploadConcurrency: 4,
+      readAheadChunks: 2,
     });
-    const volume = await opened;
     return Object.assign(volume, { crash });
   };
   let volume = await open();
-  let reference = Buffer.alloc(SIZE);
-  // The bytes as of the last flush: what a crash must come back to. Unknown (undefined) after a
-  // background flush may have committed more than that.
-  let durable: Buffer | undefined = Buffer.alloc(SIZE);
-  // The index's epoch at that flush: a background flush since (backpressure) may have committed
-  // later writes, so a crash is simulated only while the epoch still matches.
-  let durableEpoch = 0;
+  const reference = Buffer.alloc(SIZE);
+  // What the bucket may hold: the states at the flushes at or after the last commit's freeze.
+  // Undefined when unknown (a commit froze in the middle of concurrent operations).
+  let cloudStates: Buffer[] | undefined = [Buffer.alloc(SIZE)];
   let reads = 0;
   let crashes = 0;
+  let machineLosses = 0;
 
   /** Ranges biased toward chunk edges and small sizes, sometimes large and cross-chunk. */
   const range = (): [number, number] => {
@@ -128,32 +143,53 @@ async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: numb
         if (k === 1) operations.push(volume.flush());
       }
       await Promise.all(operations);
-      durable = undefined; // the flush covered some of these, and which is not ours to know
-    } else if (roll < 88) {
+      // A cloud flush committed some of these, and which is not ours to know.
+      if (durability === "cloud") cloudStates = undefined;
+    } else if (roll < 85) {
       await check(step, offset, length);
-    } else if (roll < 93) {
+    } else if (roll < 90) {
       await volume.flush();
-      durable = Buffer.from(reference);
-      durableEpoch = index.snapshot().epoch;
-    } else if (roll < 96) {
+      if (durability === "cloud") cloudStates = [Buffer.from(reference)];
+    } else if (roll < 92) {
+      await volume.commit();
+      cloudStates = [Buffer.from(reference)];
+    } else if (roll < 94) {
       await volume.close();
       volume = await open();
-      durable = Buffer.from(reference);
-      durableEpoch = index.snapshot().epoch;
-    } else if (durable !== undefined && index.snapshot().epoch === durableEpoch) {
-      // Crash: abandon the volume with its dirty data; only the last flush survives.
+      cloudStates = [Buffer.from(reference)];
+    } else if (roll < 98) {
+      // kill -9: the cache directory survives; every acknowledged write must read back.
       volume.crash();
       crashes++;
       volume = await open();
-      reference = Buffer.from(durable);
+      await check(step, 0, SIZE);
+      // The replayed dirty chunks are committed at once; wait for that to know the bucket.
+      await volume.commit();
+      cloudStates = [Buffer.from(reference)];
+    } else if (cloudStates !== undefined) {
+      // The machine is lost: only the bucket and the index remain.
+      volume.crash();
+      machineLosses++;
+      await rm(cacheDir, { recursive: true, force: true });
+      volume = await open();
+      const image = Buffer.alloc(SIZE);
+      await volume.read(0, image);
+      const match = cloudStates.find((state) => state.equals(image));
+      if (match === undefined) throw new Error(`seed ${seed} step ${step}: after losing the cache the volume equals no flush state since the last commit`);
+      match.copy(reference);
+      cloudStates = [Buffer.from(reference)];
     } else {
       await check(step, 0, SIZE);
     }
   }
   await check(steps, 0, SIZE);
   await volume.close();
+  await rm(cacheDir, { recursive: true, force: true });
+  expect(budget.cachedBytes).toBe(0);
+  expect(budget.openFileCount).toBe(0);
 
-  // The bucket holds exactly the committed chunks, one generation each, none all-zero.
+  // Every chunk the index references exists and is not all-zero; the GC's garbage never
+  // names a current generation.
   const { chunks } = index.snapshot();
   const keys: string[] = [];
   for (let startAfter: string | undefined; ; ) {
@@ -162,31 +198,31 @@ async function runModel({ seed, steps, store }: ModelRun): Promise<{ reads: numb
     if (!page.truncated) break;
     startAfter = keys.at(-1);
   }
-  const referenced = [...chunks].map(([i, ref]) => [i, ref.generation]).sort((a, b) => a[0]! - b[0]!);
-  const listed = keys.map((key) => parseChunkKey(key)!).map((p) => [p.index, p.generation]);
-  // A crash abandons a volume that may not have deleted everything it superseded: only
-  // objects the index references must exist, and every referenced one must.
-  for (const pair of referenced) expect(listed).toContainEqual(pair);
-  for (const [i] of referenced) {
-    expect(reference.subarray(i! * CHUNK, (i! + 1) * CHUNK).equals(Buffer.alloc(CHUNK))).toBe(false);
+  const listed = new Set(keys.map((key) => parseChunkKey(key)!).map((p) => `${p.index}/${p.generation}`));
+  for (const [i, ref] of chunks) {
+    expect(listed.has(`${i}/${ref.generation}`)).toBe(true);
+    expect(reference.subarray(i * CHUNK, (i + 1) * CHUNK).equals(Buffer.alloc(CHUNK))).toBe(false);
   }
-  return { reads, commits: index.commits.length, crashes };
+  for (const [i, generation] of index.garbage) expect(chunks.get(i)?.generation).not.toBe(generation);
+  return { reads, commits: index.commits.length, crashes, machineLosses };
 }
 
 describe("Volume model test", () => {
-  it("matches a plain buffer over 4,000 random steps (memory store)", async () => {
-    const result = await runModel({ seed: 20261123, steps: 4000, store: new MemoryObjectStore() });
-    expect(result.reads).toBeGreaterThan(1000);
+  it("matches a plain buffer over 3,000 random steps (memory store, durability local)", async () => {
+    const result = await runModel({ seed: 20261123, steps: 3000, store: new MemoryObjectStore(), durability: "local" });
+    expect(result.reads).toBeGreaterThan(800);
     expect(result.commits).toBeGreaterThan(50);
-    expect(result.crashes).toBeGreaterThan(10);
+    expect(result.crashes).toBeGreaterThan(20);
+    expect(result.machineLosses).toBeGreaterThan(10);
   });
 
-  it("matches a plain buffer over 1,500 random steps (directory store)", async () => {
+  it("matches a plain buffer over 1,500 random steps (directory store, durability cloud)", async () => {
     const root = await mkdtemp(path.join(tmpdir(), "stratus-model-"));
     try {
-      const result = await runModel({ seed: 7, steps: 1500, store: new DirectoryObjectStore({ root }) });
+      const result = await runModel({ seed: 7, steps: 1500, store: new DirectoryObjectStore({ root }), durability: "cloud" });
       expect(result.reads).toBeGreaterThan(300);
-      expect(result.crashes).toBeGreaterThan(3);
+      expect(result.crashes).toBeGreaterThan(10);
+      expect(result.machineLosses).toBeGreaterThan(3);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

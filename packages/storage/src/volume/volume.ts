@@ -475,6 +475,18 @@ export class Volume implements BlockDevice, BudgetMember {
     return synced;
   }
 
+  /**
+   * Commits everything written before this call to the bucket (a freeze taken now, or by the
+   * cycle queued behind a running one) and waits for it, whatever the durability. For a
+   * handoff to another gateway, and tests. A failure is also retried in the background.
+   */
+  commit(): Promise<void> {
+    if (this.state === "closed") return Promise.reject(new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closed`));
+    const cycle = this.commitCycle();
+    cycle.catch((error: unknown) => this.commitFailed(error));
+    return this.track(cycle);
+  }
+
   private syncLocal(): Promise<void> {
     if (this.queuedSync !== undefined) return this.queuedSync;
     const run = this.syncTail.then(() => {
