@@ -1,7 +1,8 @@
 /**
  * The storage engine's ChunkIndex, kept in the volume's rows in PostgreSQL/PGlite. A commit is one
- * transaction guarded by the epoch (and, once leases land, the fencing token); a conflict means
- * another writer moved the volume on, so this engine must stop committing: it surfaces as EIO.
+ * transaction guarded by the epoch and the fencing token this engine was opened with; it also records
+ * the superseded generations as garbage for the GC. A conflict means another writer moved the volume
+ * on, so this engine must stop committing: it surfaces as EIO.
  */
 import { commitChunkMap, DbError, loadChunkMap, type Db } from "@stratus/db";
 import { StorageError, type ChunkCommit, type ChunkIndex, type ChunkIndexSnapshot } from "@stratus/storage";
@@ -10,6 +11,8 @@ export class DbChunkIndex implements ChunkIndex {
   constructor(
     private readonly db: Db,
     private readonly volumeId: string,
+    /** The token of the lease this gateway holds; undefined: the epoch alone guards. */
+    private readonly fencingToken?: number,
   ) {}
 
   async load(): Promise<ChunkIndexSnapshot> {
@@ -25,11 +28,13 @@ export class DbChunkIndex implements ChunkIndex {
       await commitChunkMap(this.db, {
         volumeId: this.volumeId,
         epoch: commit.epoch,
+        fencingToken: this.fencingToken,
         set: commit.set,
         remove: commit.remove,
+        garbage: commit.garbage,
       });
     } catch (error) {
-      const what = error instanceof DbError && error.code === "COMMIT_CONFLICT" ? "was refused (stale epoch)" : "failed";
+      const what = error instanceof DbError && error.code === "COMMIT_CONFLICT" ? "was refused (stale epoch or fencing token)" : "failed";
       throw new StorageError("EIO", `commit of epoch ${commit.epoch} for ${this.volumeId} ${what}`, { cause: error });
     }
   }

@@ -8,7 +8,9 @@ import type { VolumeView } from "../control/volume-verbs";
 import { StartupError } from "../gateway/open-store";
 import { startGateway } from "../gateway/start";
 import { createLogger } from "../logger";
+import type { DeleteProgress, DeleteStarted, RecoverOutcome } from "../control/volume-verbs";
 import { ApiClient, CliError } from "./api-client";
+import { readPassphrases } from "./passphrase-input";
 
 const program = new Command()
   .name("stratus")
@@ -27,17 +29,86 @@ volume
   .argument("<name>", "volume name; also its NBD export name")
   .requiredOption("--size <size>", "size, e.g. 10G, 500M, 2T", sizeOption)
   .option("--chunk-size <size>", "chunk size, a power of two from 64K to 64M", sizeOption, 2 ** 20)
+  .option("--durability <mode>", "what FLUSH waits for: local (cache fsync, cloud commit within seconds) or cloud (the commit)", durabilityOption, "local")
+  .option("--passphrase-stdin", "read a passphrase from standard input (first line)")
+  .option("--ask-passphrase", "prompt for a passphrase (default when standard input is a terminal)")
+  .option("--no-passphrase", "no passphrase: the volume is encrypted with an auto-unlock key slot only")
+  .option("--no-auto-unlock", "no auto-unlock slot: the volume must be unlocked with its passphrase after each gateway start")
   .option("--json", "print the volume as JSON")
-  .description("create a volume (attachable at once)")
-  .action(async (name: string, options: { size: number; chunkSize: number; json?: boolean }) => {
+  .description("create an encrypted volume (attachable at once)")
+  .action(
+    async (
+      name: string,
+      options: { size: number; chunkSize: number; durability: string; passphraseStdin?: boolean; askPassphrase?: boolean; passphrase: boolean; autoUnlock: boolean; json?: boolean },
+    ) => {
+      const wantPassphrase = options.passphrase && (options.passphraseStdin || options.askPassphrase || process.stdin.isTTY || !options.autoUnlock);
+      const passphrase = wantPassphrase
+        ? (await readPassphrases({ fromStdin: !!options.passphraseStdin, prompts: ["passphrase for the new volume: "], confirm: true }))[0]
+        : undefined;
+      const client = new ApiClient(loadClientConfig());
+      const created = await client.request<VolumeView>("POST", "/api/v1/volumes", {
+        name,
+        size: options.size,
+        chunkSize: options.chunkSize,
+        durability: options.durability,
+        passphrase,
+        autoUnlock: options.autoUnlock,
+      });
+      if (options.json) return print(JSON.stringify(created, null, 2));
+      const keys = [created.hasPassphrase ? "passphrase" : undefined, created.autoUnlock ? "auto-unlock" : undefined].filter(Boolean).join(" + ");
+      print(
+        `created volume ${created.name} (${formatSize(created.sizeBytes)}, ${formatSize(created.chunkSize)} chunks, durability ${created.durability}, keys: ${keys}), id ${created.id}`,
+      );
+    },
+  );
+
+volume
+  .command("unlock")
+  .argument("<name>", "volume name")
+  .option("--passphrase-stdin", "read the passphrase from standard input (first line)")
+  .description("unlock a volume with its passphrase so it can be attached (until the gateway restarts)")
+  .action(async (name: string, options: { passphraseStdin?: boolean }) => {
+    const [passphrase] = await readPassphrases({ fromStdin: !!options.passphraseStdin, prompts: [`passphrase for ${name}: `] });
     const client = new ApiClient(loadClientConfig());
-    const created = await client.request<VolumeView>("POST", "/api/v1/volumes", {
-      name,
-      size: options.size,
-      chunkSize: options.chunkSize,
+    await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/unlock`, { passphrase });
+    print(`unlocked volume ${name}`);
+  });
+
+volume
+  .command("passwd")
+  .argument("<name>", "volume name")
+  .option("--passphrase-stdin", "read the current passphrase and the new one from standard input (two lines; one line: only the new one)")
+  .description("change a volume's passphrase (rewrites its key slots, no chunk object)")
+  .action(async (name: string, options: { passphraseStdin?: boolean }) => {
+    const answers = await readPassphrases({
+      fromStdin: !!options.passphraseStdin,
+      prompts: [`current passphrase for ${name} (empty if it has none): `, "new passphrase: "],
+      confirm: true,
+      allowEmptyFirst: true,
     });
-    if (options.json) return print(JSON.stringify(created, null, 2));
-    print(`created volume ${created.name} (${formatSize(created.sizeBytes)}, ${formatSize(created.chunkSize)} chunks), id ${created.id}`);
+    const [oldPassphrase, newPassphrase] = answers.length === 1 ? [undefined, answers[0]] : answers;
+    const client = new ApiClient(loadClientConfig());
+    await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/passwd`, {
+      oldPassphrase: oldPassphrase || undefined,
+      newPassphrase,
+    });
+    print(`changed the passphrase of volume ${name}`);
+  });
+
+volume
+  .command("recover")
+  .requiredOption("--from-bucket", "rebuild the database's volumes from the configured bucket (headers and latest manifests)")
+  .option("--passphrase-stdin", "a passphrase for volumes without auto-unlock (first line of standard input)")
+  .option("--json", "print JSON")
+  .description("restore volumes from the bucket alone into this server's (empty) database")
+  .action(async (options: { passphraseStdin?: boolean; json?: boolean }) => {
+    const passphrase = options.passphraseStdin ? (await readPassphrases({ fromStdin: true, prompts: [""] }))[0] : undefined;
+    const client = new ApiClient(loadClientConfig());
+    const outcome = await client.request<RecoverOutcome>("POST", "/api/v1/volumes/recover", { passphrase });
+    if (options.json) return print(JSON.stringify(outcome, null, 2));
+    for (const v of outcome.recovered) print(`recovered ${v.name} (${v.id}) at epoch ${v.epoch}, ${v.chunks} chunks`);
+    for (const v of outcome.skipped) print(`skipped ${v.name} (${v.id}): ${v.reason}`);
+    if (outcome.recovered.length === 0 && outcome.skipped.length === 0) print("no volumes in the bucket");
   });
 
 volume
@@ -54,20 +125,32 @@ volume
       formatSize(v.sizeBytes),
       formatSize(v.chunkSize),
       v.storedBytes === null ? "-" : formatSize(v.storedBytes),
+      v.durability,
+      v.unlocked || v.autoUnlock ? "unlocked" : "locked",
       v.attached ? `attached (${v.attached.connections})` : v.state,
       v.id,
     ]);
-    printTable(["NAME", "SIZE", "CHUNK", "STORED", "STATE", "ID"], rows);
+    printTable(["NAME", "SIZE", "CHUNK", "STORED", "DURABILITY", "LOCK", "STATE", "ID"], rows);
   });
 
 volume
   .command("delete")
   .argument("<name>", "volume name")
+  .option("--no-wait", "return once the delete is queued")
   .description("delete a volume and every object it has in the bucket")
-  .action(async (name: string) => {
+  .action(async (name: string, options: { wait: boolean }) => {
     const client = new ApiClient(loadClientConfig());
-    await client.request<void>("DELETE", `/api/v1/volumes/${encodeURIComponent(name)}`);
-    print(`deleted volume ${name}`);
+    const started = await client.request<DeleteStarted>("DELETE", `/api/v1/volumes/${encodeURIComponent(name)}`);
+    if (!options.wait) return print(`deleting volume ${name} (id ${started.volumeId}) in the background`);
+    let reported = -1;
+    for (;;) {
+      const progress = await client.request<DeleteProgress>("GET", `/api/v1/volume-deletions/${encodeURIComponent(started.volumeId)}`);
+      if (progress.state === "completed") return print(`deleted volume ${name} (${progress.objectsDeleted} objects)`);
+      if (progress.state === "failed") throw new CliError(`deleting volume ${name} failed: ${progress.error ?? "unknown error"} (it is retried)`);
+      if (progress.objectsDeleted !== reported && process.stderr.isTTY) process.stderr.write(`\r${progress.objectsDeleted} objects deleted…`);
+      reported = progress.objectsDeleted;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   });
 
 async function runGateway(): Promise<void> {
@@ -92,6 +175,11 @@ async function runGateway(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+function durabilityOption(value: string): string {
+  if (value !== "local" && value !== "cloud") throw new InvalidArgumentError("durability is local or cloud");
+  return value;
 }
 
 function sizeOption(value: string): number {

@@ -1,10 +1,16 @@
 /**
  * The control API the CLI (and scripts) use: a small REST surface on the web port.
  *
- *   GET    /api/v1/health           -> { ok: true }                       (no token needed)
- *   GET    /api/v1/volumes          -> { volumes: VolumeView[] }
- *   POST   /api/v1/volumes          <- { name, size: "10G" | bytes, chunkSize?: "1M" | bytes } -> 201 VolumeView
- *   DELETE /api/v1/volumes/:name    -> 204
+ *   GET    /api/v1/health                     -> { ok: true }                       (no token needed)
+ *   GET    /api/v1/volumes                    -> { volumes: VolumeView[] }
+ *   POST   /api/v1/volumes                    <- { name, size: "10G" | bytes, chunkSize?, durability?, passphrase?, autoUnlock? } -> 201 VolumeView
+ *   POST   /api/v1/volumes/:name/unlock       <- { passphrase } -> VolumeView
+ *   POST   /api/v1/volumes/:name/passwd       <- { oldPassphrase?, newPassphrase } -> VolumeView
+ *   DELETE /api/v1/volumes/:name              -> 202 { volumeId, jobId }
+ *   GET    /api/v1/volume-deletions/:volumeId -> { state, objectsDeleted, error? }
+ *   POST   /api/v1/volumes/recover            <- { passphrase? } -> { recovered, skipped }
+ *
+ * Passphrases travel only in request bodies (never the URL), and bodies are never logged.
  *
  * Every /api route but health needs `Authorization: Bearer <token>`. Errors are JSON
  * { error: { code, message, field? } }; internal failures are logged and answered with a generic
@@ -17,7 +23,16 @@ import { z } from "zod";
 import { parseSize } from "../config/units";
 import type { TokenVerifier } from "./cli-token";
 import { HTTP_STATUS, ServiceError } from "./service-error";
-import { createVolume, deleteVolume, listVolumes, type ControlContext } from "./volume-verbs";
+import {
+  changeVolumePassphrase,
+  createVolume,
+  deleteVolume,
+  listVolumes,
+  recoverVolumes,
+  unlockVolume,
+  volumeDeleteProgress,
+  type ControlContext,
+} from "./volume-verbs";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -31,11 +46,19 @@ const sizeInput = z.union([z.number().int().positive(), z.string()]).transform((
   }
 });
 
+const passphrase = z.string().min(1, "the passphrase is empty").max(1024);
+
 const createVolumeInput = z.object({
   name: z.string().min(1).max(64),
   size: sizeInput,
   chunkSize: sizeInput.optional(),
+  durability: z.enum(["local", "cloud"]).optional(),
+  passphrase: passphrase.optional(),
+  autoUnlock: z.boolean().optional(),
 });
+const unlockInput = z.object({ passphrase });
+const passwdInput = z.object({ oldPassphrase: passphrase.optional(), newPassphrase: passphrase });
+const recoverInput = z.object({ passphrase: passphrase.optional() });
 
 export interface HttpApiOptions {
   context: Omit<ControlContext, "ownerId">;
@@ -78,15 +101,33 @@ async function handle(options: HttpApiOptions, req: IncomingMessage, res: Server
     if (method === "GET") return sendJson(res, 200, { volumes: await listVolumes(ctx) });
     if (method === "POST") {
       const input = parse(createVolumeInput, await readJson(req));
-      const volume = await createVolume(ctx, { name: input.name, sizeBytes: input.size, chunkSize: input.chunkSize });
+      const volume = await createVolume(ctx, {
+        name: input.name,
+        sizeBytes: input.size,
+        chunkSize: input.chunkSize,
+        durability: input.durability,
+        passphrase: input.passphrase,
+        autoUnlock: input.autoUnlock,
+      });
       return sendJson(res, 201, volume);
     }
   }
+  if (url.pathname === "/api/v1/volumes/recover" && method === "POST") {
+    return sendJson(res, 200, await recoverVolumes(ctx, parse(recoverInput, await readJson(req))));
+  }
+  const action = /^\/api\/v1\/volumes\/([^/]+)\/(unlock|passwd)$/.exec(url.pathname);
+  if (action && method === "POST") {
+    const name = decodeURIComponent(action[1]!);
+    if (action[2] === "unlock") return sendJson(res, 200, await unlockVolume(ctx, { name, ...parse(unlockInput, await readJson(req)) }));
+    return sendJson(res, 200, await changeVolumePassphrase(ctx, { name, ...parse(passwdInput, await readJson(req)) }));
+  }
   const match = /^\/api\/v1\/volumes\/([^/]+)$/.exec(url.pathname);
   if (match && method === "DELETE") {
-    await deleteVolume(ctx, { name: decodeURIComponent(match[1]!) });
-    res.writeHead(204).end();
-    return;
+    return sendJson(res, 202, await deleteVolume(ctx, { name: decodeURIComponent(match[1]!) }));
+  }
+  const deletion = /^\/api\/v1\/volume-deletions\/([^/]+)$/.exec(url.pathname);
+  if (deletion && method === "GET") {
+    return sendJson(res, 200, await volumeDeleteProgress(ctx, { volumeId: decodeURIComponent(deletion[1]!) }));
   }
   throw new ServiceError("NOT_FOUND", `no route ${method} ${url.pathname}`);
 }

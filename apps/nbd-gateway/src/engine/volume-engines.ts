@@ -4,13 +4,30 @@
  * lets the server advertise CAN_MULTI_CONN truthfully. The last connection to leave flushes and
  * closes the engine. This is also the gateway's ExportRegistry: export names are volume names,
  * resolved against the database on every open, so a volume created a moment ago is attachable.
+ *
+ * Opening an engine wires the durability stack from the volume's row: its data key from the KeyRing
+ * (a locked volume is not attachable: the client sees an unknown export and the log says "locked"),
+ * SealedCodec, the gateway's disk cache and CacheBudget, the (retrying) store, the BullMQ uploader,
+ * durability and commit interval, the generation salt from the fencing token, and a manifest write
+ * after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
 import { findVolumeByName, listVolumes } from "@stratus/db";
-import { Volume, type ObjectStore } from "@stratus/storage";
+import {
+  SealedCodec,
+  Volume,
+  writeManifest,
+  type CacheBudget,
+  type ChunkUploader,
+  type Compression,
+  type KeySlot,
+  type ObjectStore,
+} from "@stratus/storage";
 import type { Logger } from "pino";
 import { DbChunkIndex } from "../adapters/db-chunk-index";
 import { formatSize } from "../config/units";
+import type { KeyRing } from "../keys/key-ring";
+import { VolumeLockedError } from "../keys/key-ring";
 import type { ExportRegistry, ExportSummary, OpenedExport } from "../server/export-registry";
 
 interface Engine {
@@ -20,19 +37,30 @@ interface Engine {
 
 export interface VolumeEnginesOptions {
   database: Database;
+  /** The store engines use (the gateway passes a RetryingObjectStore). */
   store: ObjectStore;
   logger: Logger;
-  memoryCacheBytes: number;
-  dirtyLimitBytes: number;
+  keys: KeyRing;
+  /** Root of the disk cache: <dataDir>/cache. */
+  cacheDir: string;
+  cacheBudget: CacheBudget;
+  commitIntervalMs: number;
+  /** BullMQ in the gateway; undefined: in-process uploads (tests). */
+  uploader?: ChunkUploader;
+  uploadConcurrency?: number;
+  /** Called after an engine closed (the gateway schedules a GC then). */
+  onClosed?: (volumeId: string) => void;
 }
 
 export class VolumeEngines implements ExportRegistry {
   /** Keyed by volume id; the promise lets concurrent opens of one volume share one engine. */
   readonly #engines = new Map<string, Promise<Engine>>();
+  /** Settled engines by id, for the upload worker's synchronous lookup. */
+  readonly #open = new Map<string, Volume>();
   /**
    * Engines still flushing after their last connection left; a reopen waits for them. Resolves
-   * to the engine itself when its final flush failed: its dirty data lives only in that engine's
-   * memory, so the next connection must get it back rather than a fresh engine that lacks it.
+   * to the engine itself when its final flush failed: its dirty data lives only in that engine,
+   * so the next connection must get it back rather than a fresh engine that lacks it.
    */
   readonly #closing = new Map<string, Promise<Engine | undefined>>();
   #closed = false;
@@ -48,7 +76,16 @@ export class VolumeEngines implements ExportRegistry {
     if (this.#closed) return undefined;
     const row = await findVolumeByName(this.options.database.db, name);
     if (!row || row.state !== "active") return undefined;
-    const engine = await this.#acquire(row);
+    let engine: Engine;
+    try {
+      engine = await this.#acquire(row);
+    } catch (error) {
+      if (error instanceof VolumeLockedError) {
+        this.options.logger.warn({ volumeId: row.id, volume: row.name }, "volume is locked: not attachable until unlocked with its passphrase");
+        return undefined;
+      }
+      throw error;
+    }
     let released = false;
     return {
       name: row.name,
@@ -68,6 +105,15 @@ export class VolumeEngines implements ExportRegistry {
     return pending ? await pending.catch(() => undefined) : undefined;
   }
 
+  /** The open Volume with this id, synchronously (the upload worker's lookup); closing ones included. */
+  volumeById(volumeId: string): Volume | undefined {
+    return this.#open.get(volumeId);
+  }
+
+  openVolumeIds(): string[] {
+    return [...this.#open.keys()];
+  }
+
   /** Flushes and closes every engine; used at shutdown after the NBD server stopped. */
   async closeAll(): Promise<void> {
     this.#closed = true;
@@ -76,7 +122,13 @@ export class VolumeEngines implements ExportRegistry {
     for (const unclosed of await Promise.all(this.#closing.values())) {
       if (unclosed) engines.push(Promise.resolve(unclosed));
     }
-    const results = await Promise.allSettled(engines.map(async (pending) => (await pending).volume.close()));
+    const results = await Promise.allSettled(
+      engines.map(async (pending) => {
+        const engine = await pending;
+        await engine.volume.close();
+        this.#open.delete(engine.volume.volumeId);
+      }),
+    );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     for (const failure of failed) this.options.logger.error({ err: failure.reason }, "closing a volume failed");
     if (failed.length > 0) throw new Error(`${failed.length} volume(s) could not be flushed at shutdown`);
@@ -97,21 +149,33 @@ export class VolumeEngines implements ExportRegistry {
   }
 
   async #openEngine(row: VolumeRow): Promise<Engine> {
-    const { database, store, logger, memoryCacheBytes, dirtyLimitBytes } = this.options;
+    const { database, store, logger, keys, cacheDir, cacheBudget, commitIntervalMs, uploader, uploadConcurrency } = this.options;
     // The previous engine's final commit must land before this one loads the chunk map.
     const unclosed = await this.#closing.get(row.id);
     if (unclosed) return unclosed;
+    const slots = row.keySlots as unknown as KeySlot[];
+    const dataKey = await keys.dataKeyFor(row.id, slots);
+    const codec = new SealedCodec({ dataKey, compression: row.compression as Compression });
+    const volumeLogger = logger.child({ volumeId: row.id });
     const volume = await Volume.open({
       volumeId: row.id,
       size: row.sizeBytes,
       chunkSize: row.chunkSize,
       store,
-      index: new DbChunkIndex(database.db, row.id),
-      cacheBytes: memoryCacheBytes,
-      dirtyLimitBytes,
-      logger: logger.child({ volumeId: row.id }),
+      index: new DbChunkIndex(database.db, row.id, row.fencingToken),
+      codec,
+      cacheDir,
+      cacheBudget,
+      durability: row.durability,
+      commitIntervalMs,
+      uploader,
+      uploadConcurrency,
+      generationSalt: row.fencingToken % 65536,
+      onCommitted: ({ epoch, chunks }) => writeManifest(store, codec, row.id, epoch, chunks),
+      logger: volumeLogger,
     });
-    logger.info({ volumeId: row.id, volume: row.name }, "volume opened");
+    this.#open.set(row.id, volume);
+    logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
     return { volume, connections: 0 };
   }
 
@@ -123,7 +187,9 @@ export class VolumeEngines implements ExportRegistry {
     this.#engines.delete(volumeId);
     const closing = engine.volume.close().then(
       () => {
+        this.#open.delete(volumeId);
         this.options.logger.info({ volumeId }, "volume closed");
+        this.options.onClosed?.(volumeId);
         return undefined;
       },
       (error: unknown) => {

@@ -1,17 +1,27 @@
 /**
- * The gateway process: database, object store, volume engines, NBD server and the control API,
- * started in that order and stopped in reverse. In the embedded default all of it lives in one
- * process, because an embedded PGlite database belongs to exactly one process.
+ * The gateway process: database, object store, master key, Redis and the BullMQ queues, the upload
+ * worker, volume engines, gc/delete workers, NBD server and the control API, started in that order
+ * and stopped in reverse — so on shutdown the NBD clients go first, then the job workers (running jobs
+ * finish), then the engines flush and close (uploads then run in-process), then Redis and the rest.
+ * In the embedded default all of it lives in one process, because an embedded PGlite database
+ * belongs to exactly one process.
  */
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
-import type { ObjectStore } from "@stratus/storage";
+import { CacheBudget, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
+import type { ConnectionOptions } from "bullmq";
 import type { Server } from "node:http";
 import type { GatewayConfig } from "../config/env";
 import { ensureCliToken } from "../control/cli-token";
 import { createHttpApi } from "../control/http-api";
 import { VolumeEngines } from "../engine/volume-engines";
+import { BullMqChunkUploader } from "../jobs/chunk-uploader";
+import { JobWorkers } from "../jobs/job-workers";
+import { JobQueues } from "../jobs/queues";
+import { KeyRing } from "../keys/key-ring";
+import { loadMasterKey } from "../keys/master-key-file";
+import { openRedis } from "../redis/redis-server";
 import type { Logger } from "../logger";
 import { createNbdServer } from "../server/nbd-server";
 import { openObjectStore, rootCause, StartupError } from "./open-store";
@@ -22,7 +32,12 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+export interface StartOptions {
+  /** scrypt cost of new passphrase slots (tests lower it; production uses the storage default). */
+  kdf?: ScryptCost;
+}
+
+export async function startGateway(config: GatewayConfig, logger: Logger, startOptions: StartOptions = {}): Promise<RunningGateway> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(`${config.dataDir}/cache`, { recursive: true });
 
@@ -36,20 +51,58 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   try {
     const database = await openDatabaseOrExplain(config);
     cleanups.push(() => database.close());
-    const store: ObjectStore = await openObjectStore(config.store);
+    const rawStore: ObjectStore = await openObjectStore(config.store);
+    // Transient failures (5xx, SlowDown, resets, stalls) are retried below everything else.
+    const storeLogger = logger.child({ part: "store" });
+    const store = new RetryingObjectStore(rawStore, {
+      onRetry: (event) => storeLogger.debug({ operation: event.operation, attempt: event.attempt, delayMs: event.delayMs, err: event.error }, "store retry"),
+    });
     cleanups.push(() => store.close());
     const owner = await ensureLocalAdmin(database.db);
+    const keys = new KeyRing(await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir }, logger));
 
-    const engines = new VolumeEngines({
+    const redis = await openRedis(config, logger);
+    cleanups.push(() => redis.stop());
+    const queues = new JobQueues({ connection: { ...redis.options, maxRetriesPerRequest: null } as ConnectionOptions, prefix: config.queuePrefix });
+    cleanups.push(() => queues.close());
+
+    let engines: VolumeEngines | undefined = undefined;
+    const uploader = new BullMqChunkUploader({
+      queues,
+      resolveVolume: (volumeId) => engines?.volumeById(volumeId),
+      concurrency: config.uploadConcurrency,
+      logger: logger.child({ part: "upload" }),
+    });
+    let workers: JobWorkers | undefined = undefined;
+    const openEngines = new VolumeEngines({
       database,
       store,
       logger,
-      memoryCacheBytes: config.memoryCacheBytes,
-      dirtyLimitBytes: config.dirtyLimitBytes,
+      keys,
+      cacheDir: `${config.dataDir}/cache`,
+      cacheBudget: new CacheBudget({ targetBytes: config.cacheSizeBytes, dirtyLimitBytes: config.dirtyLimitBytes }),
+      commitIntervalMs: config.commitIntervalMs,
+      uploader,
+      uploadConcurrency: config.uploadConcurrency,
+      onClosed: (volumeId) => void workers?.scheduleGc(volumeId),
     });
-    cleanups.push(() => engines.closeAll());
+    engines = openEngines;
+    cleanups.push(() => openEngines.closeAll());
+    uploader.start();
+    cleanups.push(() => uploader.closeWorker());
+    const jobWorkers = new JobWorkers({
+      queues,
+      db: database.db,
+      store,
+      graceMs: config.gcGraceMs,
+      openVolumeIds: () => openEngines.openVolumeIds(),
+      logger: logger.child({ part: "jobs" }),
+    });
+    workers = jobWorkers;
+    jobWorkers.start();
+    cleanups.push(() => jobWorkers.close());
 
-    const nbd = createNbdServer({ registry: engines, logger: logger.child({ part: "nbd" }) });
+    const nbd = createNbdServer({ registry: openEngines, logger: logger.child({ part: "nbd" }) });
     const nbdPort = await listenOrExplain("NBD", config.nbd.host, config.nbd.port, (port, host) =>
       nbd.listen(port, host).then((address) => address.port),
     );
@@ -58,7 +111,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
     const tokens = await ensureCliToken(config.dataDir);
     const http = createHttpApi({
-      context: { database, store, engines, logger },
+      context: { database, store, engines: openEngines, keys, queues, logger, kdf: startOptions.kdf },
       ownerId: owner.id,
       tokens,
       logger: logger.child({ part: "http" }),
@@ -69,7 +122,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const webUrl = `http://${hostForUrl(config.web.host)}:${webPort}`;
 
     logger.info(
-      { nbdUrl, webUrl, store: config.store.kind, database: database.kind, dataDir: config.dataDir },
+      { nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir },
       "stratus ready",
     );
     return { nbdUrl, webUrl, stop: cleanup };

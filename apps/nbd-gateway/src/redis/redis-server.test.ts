@@ -1,7 +1,7 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { openRedis } from "./redis-server";
@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-async function roundTrip(options: ConstructorParameters<typeof Redis>[0] & object): Promise<string | null> {
+async function roundTrip(options: RedisOptions): Promise<string | null> {
   const client = new Redis({ ...options, lazyConnect: true });
   await client.connect();
   try {
