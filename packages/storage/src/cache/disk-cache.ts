@@ -19,7 +19,7 @@ import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
-import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, fsyncDirectory, type ReplayedChunk } from "./cache-journal";
+import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
 
 export interface DiskCacheOptions {
   /** This volume's cache directory (created if missing). */
@@ -296,20 +296,21 @@ export class DiskCache {
     if (entry.hole) {
       if (source === null) return; // zeros into a hole
       this.makeDirty(entry);
-      this.materialize(entry);
+      // The piece is written before the file takes the chunk's name: a refused write leaves the hole.
+      this.materialize(entry, (fd) => writeFully(fd, source, sourceOffset, length, within));
     } else {
       this.makeDirty(entry);
       this.copyAsideIfFrozen(entry);
-    }
-    const fd = this.fdOf(entry);
-    if (source === null) {
-      for (let done = 0; done < length; ) {
-        const n = Math.min(ZEROS.length, length - done);
-        writeFully(fd, ZEROS, 0, n, within + done);
-        done += n;
+      const fd = this.fdOf(entry);
+      if (source === null) {
+        for (let done = 0; done < length; ) {
+          const n = Math.min(ZEROS.length, length - done);
+          writeFully(fd, ZEROS, 0, n, within + done);
+          done += n;
+        }
+      } else {
+        writeFully(fd, source, sourceOffset, length, within);
       }
-    } else {
-      writeFully(fd, source, sourceOffset, length, within);
     }
     entry.version = ++this.versions;
     this.markUnsynced(entry);
@@ -325,10 +326,13 @@ export class DiskCache {
     this.account(entry, +1);
   }
 
-  /** A hole gets a (sparse, all-zero) file of the chunk's length. */
-  private materialize(entry: CacheEntry): void {
+  /** A hole gets a (sparse, all-zero) file of the chunk's length, `fill` applied before it is named. */
+  private materialize(entry: CacheEntry, fill: (fd: number) => void): void {
     const length = this.chunkLength(entry.index);
-    const fd = this.createFile(this.filePath(entry.index), (created) => ftruncateSync(created, length));
+    const fd = this.createFile(this.filePath(entry.index), (created) => {
+      ftruncateSync(created, length);
+      fill(created);
+    });
     this.account(entry, -1);
     entry.hole = false;
     entry.bytes = length;

@@ -663,15 +663,16 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     it("uploads through an injected ChunkUploader that calls back uploadFrozenChunk", async () => {
       const { open, index } = setup();
       const tasks: UploadTask[] = [];
-      let target: Volume | undefined;
+      const opened: { volume?: Volume } = {};
       const uploader: ChunkUploader = {
         async upload(task) {
           tasks.push(task);
           await new Promise((resolve) => setImmediate(resolve)); // a queue hop
-          return target!.uploadFrozenChunk(task.commitId, task.index, task.generation);
+          return opened.volume!.uploadFrozenChunk(task.commitId, task.index, task.generation);
         },
       };
-      target = await open({ uploader, generationSalt: 3 });
+      const target = await open({ uploader, generationSalt: 3 });
+      opened.volume = target;
       await target.write(0, seededBytes(2 * CHUNK, 96));
       await target.write(5 * CHUNK, Buffer.alloc(CHUNK)); // all zero: uploaded as nothing
       await target.flush();
