@@ -1,0 +1,202 @@
+/**
+ * The gateway end to end with its durability stack: real PostgreSQL, real Redis (a unique queue prefix),
+ * the directory bucket, the private key handling, and a real NBD client (nbdsh). One scripted session:
+ * create a passphrase-only volume, write and overwrite through NBD, change the passphrase, restart
+ * (the volume is locked), fail to unlock with a wrong and the old passphrase, unlock, read back, let GC
+ * run, delete — then grep logs, Redis and every database column for the secrets.
+ */
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { loadChunkMap, executeRows, type Database } from "@stratus/db";
+import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
+import { chunkKey, chunkPrefix, DirectoryObjectStore, volumePrefix } from "@stratus/storage";
+import { sql } from "drizzle-orm";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "../config/env";
+import { nbdsh, run } from "../testing/nbd-tools";
+import { deletePrefix, dumpPrefix, uniqueQueuePrefix } from "../testing/test-redis";
+import { startGateway, type RunningGateway } from "./start";
+
+const PASS1 = "correct horse battery staple 41";
+const PASS2 = "tr0ub4dor&3 second passphrase";
+const KiB = 1024;
+const CHUNK = 64 * KiB;
+
+describe("gateway durability session", () => {
+  let dataDir: string;
+  let fixture: TestDatabase;
+  let database: Database;
+  let prefix: string;
+  let gateway: RunningGateway | undefined;
+  const logs: string[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "stratus-durability-"));
+    fixture = await createTestDatabase("postgres");
+    database = await fixture.open();
+    prefix = uniqueQueuePrefix();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await deletePrefix(prefix);
+    await fixture?.dispose();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function start(): Promise<RunningGateway> {
+    const url = (fixture.options as { url: string }).url;
+    const config = loadGatewayConfig({
+      STRATUS_DATA_DIR: dataDir,
+      STRATUS_NBD_PORT: "0",
+      STRATUS_WEB_PORT: "0",
+      DATABASE_URL: url,
+      REDIS_URL: "redis://127.0.0.1:6379",
+      STRATUS_QUEUE_PREFIX: prefix,
+      STRATUS_GC_GRACE: "0",
+      STRATUS_CACHE_SIZE: "64M",
+      STRATUS_DIRTY_LIMIT: "16M",
+      STRATUS_LOG_LEVEL: "debug",
+    });
+    gateway = await startGateway(config, pino({ level: "debug" }, logStream), { kdf: { N: 1024 } });
+    return gateway;
+  }
+
+  async function api<T>(method: string, route: string, body?: unknown): Promise<{ status: number; json: T }> {
+    const token = (await readFile(path.join(dataDir, "cli-token"), "utf8")).trim();
+    const response = await fetch(`${gateway!.webUrl}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, json: (await response.json()) as T };
+  }
+
+  const bucket = () => new DirectoryObjectStore(path.join(dataDir, "bucket"));
+  async function objects(prefixKey: string): Promise<Map<string, string>> {
+    const store = bucket();
+    const out = new Map<string, string>();
+    for (const object of (await store.list({ prefix: prefixKey, limit: 100_000 })).objects) {
+      const body = await store.get(object.key);
+      if (body) out.set(object.key, createHash("sha256").update(body).digest("hex")); // else: just deleted by GC
+    }
+    return out;
+  }
+
+  it("create, write, passwd, lock, unlock, GC and delete without a secret in logs, Redis or the database", async () => {
+    await start();
+    const created = await api<{ id: string; hasPassphrase: boolean; autoUnlock: boolean }>("POST", "/api/v1/volumes", {
+      name: "secret",
+      size: "4M",
+      chunkSize: CHUNK,
+      durability: "cloud",
+      passphrase: PASS1,
+      autoUnlock: false,
+    });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ hasPassphrase: true, autoUnlock: false });
+    const volumeId = created.json.id;
+    const uri = `${gateway!.nbdUrl}/secret`;
+
+    // Overwrite-heavy work: chunks 0-7 rewritten five times, a FLUSH after each round (durability cloud:
+    // each flush is a commit), then one chunk trimmed.
+    await nbdsh<number>(
+      uri,
+      `
+for round in range(5):
+    for chunk in range(8):
+        h.pwrite(bytes([65 + round]) * ${CHUNK}, chunk * ${CHUNK})
+    h.flush()
+h.pwrite(b"STRATUS-MARKER-PLAINTEXT" * 100, 9 * ${CHUNK})
+h.trim(${CHUNK}, 7 * ${CHUNK})
+h.flush()
+print(json.dumps(0))`,
+    );
+    // The GC (no grace) runs after the last connection closed: exactly the referenced generations stay.
+    const map = await loadChunkMap(database.db, volumeId);
+    const referenced = [...map.chunks].map(([index, ref]) => chunkKey(volumeId, index, ref.generation)).sort();
+    for (let i = 0; i < 500 && JSON.stringify([...(await objects(chunkPrefix(volumeId))).keys()].sort()) !== JSON.stringify(referenced); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect([...(await objects(chunkPrefix(volumeId))).keys()].sort()).toEqual(referenced);
+    expect(referenced).toHaveLength(8); // chunks 0-6 and 9
+
+    const chunksBefore = await objects(chunkPrefix(volumeId));
+    expect(chunksBefore.size).toBeGreaterThan(0);
+
+    // Wrong passphrase: a clear error, nothing written.
+    const slotsBefore = JSON.stringify((await executeRows(database.db, sql`select key_slots from volumes where id = ${volumeId}`))[0]);
+    const wrong = await api<{ error: { message: string } }>("POST", "/api/v1/volumes/secret/passwd", { oldPassphrase: "nope", newPassphrase: PASS2 });
+    expect(wrong.status).toBe(403);
+    expect(wrong.json.error.message).toBe("wrong passphrase for volume secret");
+    expect(JSON.stringify((await executeRows(database.db, sql`select key_slots from volumes where id = ${volumeId}`))[0])).toBe(slotsBefore);
+
+    const changed = await api("POST", "/api/v1/volumes/secret/passwd", { oldPassphrase: PASS1, newPassphrase: PASS2 });
+    expect(changed.status).toBe(200);
+    // No chunk object was rewritten: the same keys with the same bytes.
+    expect(await objects(chunkPrefix(volumeId))).toEqual(chunksBefore);
+
+    // Restart: the plain key is gone from memory, so the volume is locked and not attachable.
+    await gateway!.stop();
+    gateway = undefined;
+    await start();
+    const attach = await run("nbdinfo", [`${gateway!.nbdUrl}/secret`]);
+    expect(attach.code).not.toBe(0);
+    expect(logs.join("")).toMatch(/"volume":"secret".*locked|locked.*"volume":"secret"/);
+    const stale = await api<{ error: { message: string } }>("POST", "/api/v1/volumes/secret/unlock", { passphrase: PASS1 });
+    expect(stale.status).toBe(403);
+    expect((await api("POST", "/api/v1/volumes/secret/unlock", { passphrase: PASS2 })).status).toBe(200);
+    const read = await nbdsh<string[]>(
+      uri.replace(/:\d+\//, `:${new URL(gateway!.nbdUrl).port}/`),
+      `print(json.dumps([h.pread(4, 0).decode(), h.pread(4, 6 * ${CHUNK}).decode(), h.pread(4, 7 * ${CHUNK}).hex(), h.pread(14, 9 * ${CHUNK}).decode()]))`,
+    );
+    expect(read).toEqual(["EEEE", "EEEE", "00000000", "STRATUS-MARKER"]);
+
+    // Nothing in the bucket is plaintext.
+    const store = bucket();
+    for (const key of (await objects(volumePrefix(volumeId))).keys()) {
+      expect((await store.get(key))!.includes("STRATUS-MARKER"), key).toBe(false);
+    }
+
+    // Delete: the job removes every object, then the row.
+    const started = await api<{ volumeId: string; jobId: string }>("DELETE", "/api/v1/volumes/secret");
+    expect(started.status).toBe(202);
+    let progress = { state: "waiting", objectsDeleted: 0 };
+    for (let i = 0; i < 500 && progress.state !== "completed"; i++) {
+      progress = (await api<typeof progress>("GET", `/api/v1/volume-deletions/${volumeId}`)).json;
+      if (progress.state !== "completed") await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(progress.state).toBe("completed");
+    expect(progress.objectsDeleted).toBeGreaterThanOrEqual(9); // chunks, header and manifests
+    expect((await store.list({ prefix: volumePrefix(volumeId) })).objects).toEqual([]);
+
+    // The secrets: neither passphrase nor the master key in logs, Redis or any database column.
+    const masterKey = (await readFile(path.join(dataDir, "master.key"), "utf8")).trim();
+    const secrets = [PASS1, PASS2, masterKey, Buffer.from(masterKey, "base64").toString("hex")];
+    const tables = await executeRows<{ table_name: string }>(
+      database.db,
+      sql`select table_name from information_schema.tables where table_schema = 'public'`,
+    );
+    const dump: string[] = [];
+    for (const { table_name } of tables) {
+      dump.push(JSON.stringify(await executeRows(database.db, sql`select * from ${sql.identifier(table_name)}`)));
+    }
+    const redis = await dumpPrefix(prefix);
+    expect(redis.length).toBeGreaterThan(0);
+    for (const secret of secrets) {
+      expect(logs.join("").includes(secret), "logs").toBe(false);
+      expect(redis.join("\n").includes(secret), "redis").toBe(false);
+      expect(dump.join("\n").includes(secret), "database").toBe(false);
+    }
+    expect(logs.join("")).toContain("generated a master key");
+  });
+});
