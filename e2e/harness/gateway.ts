@@ -44,13 +44,15 @@ export interface Gateway {
   /** nbd://127.0.0.1:PORT/NAME */
   uri(name: string): string;
   /** Runs `stratus ARGS…` against this gateway; returns stdout, throws with stderr on a non-zero exit. */
-  cli(args: readonly string[]): Promise<string>;
+  cli(args: readonly string[], options?: { input?: string }): Promise<string>;
   /** Every log line of every run of this gateway, oldest first. */
   logs(): readonly LogLine[];
   /** Stops (SIGTERM) and starts again on the same data folder and ports. */
   restart(): Promise<GatewayExit>;
   /** SIGTERM, wait for exit; SIGKILL if it does not exit within stopTimeoutMs. Idempotent. */
   stop(): Promise<GatewayExit>;
+  /** SIGKILL at once (a crash: nothing flushed, no shutdown hooks), wait for exit. `restart()` starts it again. */
+  kill(): Promise<GatewayExit>;
   /** stop(), then remove the data folder if startGateway created it. */
   dispose(): Promise<void>;
 }
@@ -186,7 +188,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
       return current?.proc.pid ?? -1;
     },
     uri: (name) => `nbd://127.0.0.1:${nbdPort}/${encodeURIComponent(name)}`,
-    cli: (args) => runOk(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: environment(), timeoutMs: 60_000 }),
+    cli: (args, { input } = {}) =>
+      runOk(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: environment(), timeoutMs: 60_000, input }),
     logs: () => logs,
     restart: async () => {
       const exit = await stopCurrent();
@@ -194,6 +197,15 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
       return exit;
     },
     stop: () => stopCurrent(),
+    kill: async () => {
+      const run = current;
+      if (!run) return { code: 0, signal: null, killed: false };
+      if (run.proc.exitCode === null && run.proc.signalCode === null) {
+        run.killed = true;
+        run.proc.kill("SIGKILL");
+      }
+      return run.exited;
+    },
     dispose: async () => {
       await stopCurrent();
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });

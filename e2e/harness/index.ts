@@ -8,3 +8,5 @@ export * from "./repo";
 export * from "./tree";
 export * from "./volumes";
 export * from "./nbd-clients";
+export * from "./nbd-socket-client";
+export * from "./bucket";

@@ -8,21 +8,44 @@ export interface VolumeInfo {
   name: string;
   sizeBytes: number;
   chunkSize: number;
+  state?: string;
+  /** Durability issue: the committed epoch, dirty bytes in this gateway, last cloud commit (ISO). */
+  epoch?: number;
+  dirtyBytes?: number | null;
+  storedBytes?: number | null;
+  lastCommitAt?: string | null;
+  durability?: "local" | "cloud";
 }
 
-/** `stratus volume create NAME --size SIZE [--chunk-size C] --json` through the gateway's CLI. */
-export async function createVolume(
-  gateway: Gateway,
-  name: string,
-  { size, chunkSize }: { size: string; chunkSize?: string },
-): Promise<VolumeInfo> {
-  const args = ["volume", "create", name, "--size", size, "--json"];
-  if (chunkSize !== undefined) args.push("--chunk-size", chunkSize);
-  return JSON.parse(await gateway.cli(args)) as VolumeInfo;
+export interface CreateVolumeOptions {
+  size: string;
+  chunkSize?: string;
+  durability?: "local" | "cloud";
+  /** Sent on stdin with --passphrase-stdin (never on the command line). */
+  passphrase?: string;
+  /** --no-auto-unlock: the volume must be unlocked with its passphrase before it can be attached. */
+  noAutoUnlock?: boolean;
+}
+
+/** `stratus volume create NAME --size SIZE [...] --json` through the gateway's CLI. */
+export async function createVolume(gateway: Gateway, name: string, options: CreateVolumeOptions): Promise<VolumeInfo> {
+  const args = ["volume", "create", name, "--size", options.size, "--json"];
+  if (options.chunkSize !== undefined) args.push("--chunk-size", options.chunkSize);
+  if (options.durability !== undefined) args.push("--durability", options.durability);
+  if (options.passphrase !== undefined) args.push("--passphrase-stdin");
+  if (options.noAutoUnlock) args.push("--no-auto-unlock");
+  const input = options.passphrase === undefined ? undefined : `${options.passphrase}\n`;
+  return JSON.parse(await gateway.cli(args, { input })) as VolumeInfo;
 }
 
 export async function listVolumes(gateway: Gateway): Promise<VolumeInfo[]> {
   return JSON.parse(await gateway.cli(["volume", "list", "--json"])) as VolumeInfo[];
+}
+
+export async function findVolume(gateway: Gateway, name: string): Promise<VolumeInfo> {
+  const volume = (await listVolumes(gateway)).find((v) => v.name === name);
+  if (!volume) throw new Error(`no volume ${name}`);
+  return volume;
 }
 
 /** What one volume holds in a local-directory bucket: its objects live under vol/<volumeId>/ (contract). */
