@@ -41,6 +41,46 @@ describe("loadGatewayConfig", () => {
     expect(message).toMatch(/DATABASE_URL: must be a postgres/);
   });
 
+  it("reads the durability settings with their defaults", () => {
+    const defaults = loadGatewayConfig({ STRATUS_DATA_DIR: "/tmp/a" });
+    expect(defaults).toMatchObject({
+      cacheSizeBytes: 20 * 2 ** 30,
+      dirtyLimitBytes: 256 * 2 ** 20,
+      commitIntervalMs: 5_000,
+      gcGraceMs: 600_000,
+      redisUrl: undefined,
+      masterKey: undefined,
+      uploadConcurrency: 16,
+    });
+    expect(defaults.queuePrefix).toMatch(/^stratus-[0-9a-f]{12}$/);
+    expect(loadGatewayConfig({ STRATUS_DATA_DIR: "/tmp/b" }).queuePrefix).not.toBe(defaults.queuePrefix);
+    const key = Buffer.alloc(32, 7);
+    const set = loadGatewayConfig({
+      STRATUS_CACHE_SIZE: "1G",
+      STRATUS_COMMIT_INTERVAL: "250ms",
+      STRATUS_GC_GRACE: "1h",
+      REDIS_URL: "redis://127.0.0.1:6379/2",
+      STRATUS_QUEUE_PREFIX: "mine",
+      STRATUS_MASTER_KEY: key.toString("base64"),
+    });
+    expect(set).toMatchObject({ cacheSizeBytes: 2 ** 30, commitIntervalMs: 250, gcGraceMs: 3_600_000, redisUrl: "redis://127.0.0.1:6379/2", queuePrefix: "mine" });
+    expect(set.masterKey).toEqual(key);
+  });
+
+  it("refuses a bad master key without echoing it, and bad durations", () => {
+    const bad = "c2hvcnQga2V5IHRoYXQgaXMgbm90IDMyIGJ5dGVz";
+    let message = "";
+    try {
+      loadGatewayConfig({ STRATUS_MASTER_KEY: bad, STRATUS_GC_GRACE: "soon", REDIS_URL: "http://x" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/STRATUS_MASTER_KEY: must be 32 bytes in base64/);
+    expect(message).toMatch(/STRATUS_GC_GRACE: "soon" is not a duration/);
+    expect(message).toMatch(/REDIS_URL: must be a redis/);
+    expect(message).not.toContain(bad);
+  });
+
   it("refuses to serve NBD to a network without TLS", () => {
     expect(() => loadGatewayConfig({ STRATUS_NBD_HOST: "0.0.0.0" })).toThrow(/not a loopback address/);
   });
