@@ -71,6 +71,12 @@ describe("gateway durability session", () => {
     return gateway;
   }
 
+  async function stopGateway(): Promise<void> {
+    const running = gateway;
+    gateway = undefined;
+    await running?.stop();
+  }
+
   async function api<T>(method: string, route: string, body?: unknown): Promise<{ status: number; json: T }> {
     const token = (await readFile(path.join(dataDir, "cli-token"), "utf8")).trim();
     const response = await fetch(`${gateway!.webUrl}${route}`, {
@@ -218,8 +224,7 @@ print(json.dumps(0))`,
       const same = await nbdsh<boolean>(`${gateway!.nbdUrl}/keep`, `print(json.dumps(h.pread(${3 * CHUNK}, ${CHUNK}) == ${pattern} and h.pread(${CHUNK}, 0) == bytes(${CHUNK})))`);
       expect(same).toBe(true);
     } finally {
-      await gateway?.stop();
-      gateway = undefined;
+      await stopGateway();
       await empty.dispose();
     }
   });
