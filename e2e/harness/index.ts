@@ -10,3 +10,5 @@ export * from "./volumes";
 export * from "./nbd-clients";
 export * from "./nbd-socket-client";
 export * from "./bucket";
+export * from "./crash-model";
+export * from "./crash-workload";
