@@ -2,7 +2,7 @@
  * A small NBD client over a real TCP socket, for tests that must know exactly which request the
  * server acknowledged before it died (the crash tests): fixed newstyle handshake, NBD_OPT_GO,
  * simple replies only (no structured replies are negotiated, so every reply is one 16-byte header
- * plus, for a successful READ, exactly `length` bytes), READ/WRITE/FLUSH/DISC, many in flight.
+ * plus, for a successful READ, exactly `length` bytes), READ/WRITE/FLUSH/TRIM/DISC, many in flight.
  *
  * When the connection goes away every request still in flight rejects with NbdDisconnectedError:
  * "not acknowledged" is exactly what a crash test needs to tell apart from "acknowledged".
@@ -25,6 +25,7 @@ const NBD_CMD_READ = 0;
 const NBD_CMD_WRITE = 1;
 const NBD_CMD_DISC = 2;
 const NBD_CMD_FLUSH = 3;
+const NBD_CMD_TRIM = 4;
 const NBD_CMD_FLAG_FUA = 1;
 
 /** The server answered a request with a non-zero NBD error (errno value, e.g. 5 = EIO). */
@@ -60,6 +61,7 @@ export interface NbdSocketClient {
   read(offset: number, length: number): Promise<Buffer>;
   write(offset: number, data: Buffer, options?: { fua?: boolean }): Promise<void>;
   flush(): Promise<void>;
+  trim(offset: number, length: number): Promise<void>;
   /** Sends NBD_CMD_DISC after the requests in flight, then closes. */
   close(): Promise<void>;
   /** Drops the connection at once (requests in flight reject). */
@@ -157,6 +159,10 @@ class Transmission implements NbdSocketClient {
     await this.#send(NBD_CMD_FLUSH, 0, 0, 0);
   }
 
+  async trim(offset: number, length: number): Promise<void> {
+    await this.#send(NBD_CMD_TRIM, 0, offset, length);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     await Promise.allSettled([...this.#pending.values()].map((p) => new Promise((r) => ((p.resolve = r), (p.reject = r)))));
@@ -173,7 +179,7 @@ class Transmission implements NbdSocketClient {
   }
 
   #send(type: number, flags: number, offset: number, length: number, data?: Buffer, readInto?: Buffer): Promise<Buffer | undefined> {
-    const command = ["READ", "WRITE", "DISC", "FLUSH"][type] ?? String(type);
+    const command = ["READ", "WRITE", "DISC", "FLUSH", "TRIM"][type] ?? String(type);
     if (this.#closed || this.socket.destroyed) return Promise.reject(new NbdDisconnectedError(command));
     const handle = this.#nextHandle++;
     return new Promise((resolve, reject) => {
