@@ -1,8 +1,6 @@
-export default function Home() {
-  return (
-    <main className="mx-auto max-w-3xl px-4 py-12">
-      <h1 className="text-2xl font-semibold">Stratus</h1>
-      <p className="mt-2 text-slate-600">Disks that live in object storage.</p>
-    </main>
-  );
+import { redirect } from "next/navigation";
+
+/** The dashboard starts at the volume list; the dashboard layout sends visitors to sign in. */
+export default function Home(): never {
+  redirect("/volumes");
 }

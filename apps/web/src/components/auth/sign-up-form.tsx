@@ -1,0 +1,86 @@
+"use client";
+/**
+ * Account creation: `account.signUp` over tRPC, then the same credentials sign the new user in.
+ * Client checks (matching passwords, length) run first so the common mistakes need no round trip;
+ * the server's answer (email taken, weak password) lands next to its field.
+ */
+import Link from "next/link";
+import { signIn } from "next-auth/react";
+import { useMutation } from "@tanstack/react-query";
+import { useState } from "react";
+import { Button } from "@/components/ui/button";
+import { TextField } from "@/components/ui/field";
+import { Notice } from "@/components/ui/notice";
+import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
+import { useTRPC } from "@/lib/trpc";
+
+export const MIN_PASSWORD_LENGTH = 8;
+const FIELDS = ["email", "password", "confirmPassword"] as const;
+
+export function SignUpForm() {
+  const trpc = useTRPC();
+  const signUp = useMutation(trpc.account.signUp.mutationOptions());
+  const [problem, setProblem] = useState<UserFacingError | null>(null);
+  const [signingIn, setSigningIn] = useState(false);
+
+  async function submit(form: HTMLFormElement) {
+    const data = new FormData(form);
+    const email = String(data.get("email") ?? "").trim();
+    const password = String(data.get("password") ?? "");
+    const confirm = String(data.get("confirmPassword") ?? "");
+    if (!/^[^\s@]+@[^\s@]+$/.test(email)) return setProblem({ field: "email", message: "Enter an email address like you@example.com." });
+    if (password.length < MIN_PASSWORD_LENGTH) return setProblem({ field: "password", message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` });
+    if (password !== confirm) return setProblem({ field: "confirmPassword", message: "The passwords do not match." });
+    setProblem(null);
+    try {
+      await signUp.mutateAsync({ email, password });
+    } catch (error) {
+      setProblem(toUserError(error));
+      return;
+    }
+    setSigningIn(true);
+    const result = await signIn("credentials", { email, password, redirect: false }).catch(() => undefined);
+    if (result?.ok && !result.error) {
+      window.location.assign("/volumes");
+      return;
+    }
+    setSigningIn(false);
+    setProblem({ message: "Your account was created, but signing in failed. Sign in with your new password." });
+  }
+
+  return (
+    <>
+      <h1 className="text-xl font-semibold">Create your account</h1>
+      <p className="mt-1 text-sm text-slate-600">
+        Already have one?{" "}
+        <Link href="/sign-in" className="font-medium text-indigo-600 hover:text-indigo-500">
+          Sign in
+        </Link>
+      </p>
+      <form
+        className="mt-6 space-y-4"
+        noValidate
+        onSubmit={(event) => {
+          event.preventDefault();
+          void submit(event.currentTarget);
+        }}
+      >
+        {formError(problem, FIELDS) && <Notice tone="error">{formError(problem, FIELDS)}</Notice>}
+        <TextField label="Email" name="email" type="email" autoComplete="email" required error={fieldError(problem, "email")} />
+        <TextField
+          label="Password"
+          name="password"
+          type="password"
+          autoComplete="new-password"
+          required
+          hint={`At least ${MIN_PASSWORD_LENGTH} characters.`}
+          error={fieldError(problem, "password")}
+        />
+        <TextField label="Confirm password" name="confirmPassword" type="password" autoComplete="new-password" required error={fieldError(problem, "confirmPassword")} />
+        <Button type="submit" className="w-full" busy={signUp.isPending || signingIn}>
+          Create account
+        </Button>
+      </form>
+    </>
+  );
+}

@@ -1,0 +1,53 @@
+"use client";
+/**
+ * Copies a text to the clipboard and says so (politely, for screen readers too). Falls back to a
+ * hidden textarea + execCommand where the async clipboard is missing (plain-http origins other than
+ * localhost).
+ */
+import { useEffect, useState } from "react";
+import { Button } from "./button";
+
+async function writeClipboard(text: string): Promise<void> {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  if (!ok) throw new Error("copy refused");
+}
+
+export function CopyButton({ text, label = "Copy", what }: { text: string; label?: string; what?: string }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  useEffect(() => {
+    if (state === "idle") return;
+    const timer = setTimeout(() => setState("idle"), 2500);
+    return () => clearTimeout(timer);
+  }, [state]);
+  return (
+    <span className="inline-flex items-center gap-2">
+      <Button
+        variant="secondary"
+        size="sm"
+        aria-label={what ? `${label} ${what}` : label}
+        onClick={() => writeClipboard(text).then(() => setState("copied"), () => setState("failed"))}
+      >
+        <svg viewBox="0 0 20 20" fill="currentColor" className="h-3.5 w-3.5" aria-hidden="true">
+          <path d="M7 3a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2V7.4a2 2 0 0 0-.6-1.4l-2.4-2.4A2 2 0 0 0 10.6 3H7Z" />
+          <path d="M3 7a2 2 0 0 1 2-2v10h8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V7Z" />
+        </svg>
+        {state === "copied" ? "Copied" : label}
+      </Button>
+      <span aria-live="polite" className="sr-only">
+        {state === "copied" ? "Copied to the clipboard" : state === "failed" ? "Copy failed: select the text and copy it by hand" : ""}
+      </span>
+    </span>
+  );
+}

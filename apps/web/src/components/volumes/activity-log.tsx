@@ -1,0 +1,55 @@
+"use client";
+/** Who did what to this volume, newest first: the action, through what (browser, token, CLI), when. */
+import { useQuery } from "@tanstack/react-query";
+import { Notice } from "@/components/ui/notice";
+import { toUserError } from "@/lib/errors";
+import { formatBytes, formatDateTime, formatRelative } from "@/lib/format";
+import { useTRPC } from "@/lib/trpc";
+import { useNow } from "@/lib/use-now";
+
+const ACTIONS: Record<string, string> = {
+  "volume.create": "Created",
+  "volume.resize": "Resized",
+  "volume.passphrase": "Changed the passphrase",
+  "volume.unlock": "Unlocked",
+  "volume.lock": "Locked",
+  "volume.delete": "Started deleting",
+  "volume.attach": "Attached",
+  "volume.detach": "Detached",
+};
+
+const VIA: Record<string, string> = { session: "dashboard", token: "API token", local: "local CLI" };
+
+export function describeActivity(action: string, detail: Record<string, unknown> | null | undefined): string {
+  const base = ACTIONS[action] ?? action;
+  if (action === "volume.resize" && typeof detail?.sizeBytes === "number") {
+    const from = typeof detail.previousSizeBytes === "number" ? ` from ${formatBytes(detail.previousSizeBytes)}` : "";
+    return `${base}${from} to ${formatBytes(detail.sizeBytes)}`;
+  }
+  if (action === "volume.create" && typeof detail?.sizeBytes === "number") return `${base} (${formatBytes(detail.sizeBytes)})`;
+  return base;
+}
+
+export function ActivityLog({ name }: { name: string }) {
+  const trpc = useTRPC();
+  const activity = useQuery(trpc.volume.activity.queryOptions({ name }, { refetchInterval: 5_000 }));
+  const now = useNow(5_000);
+  if (activity.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
+  if (activity.isError) return <Notice tone="error">{toUserError(activity.error).message}</Notice>;
+  if (activity.data.length === 0) return <p className="text-sm text-slate-500">Nothing yet.</p>;
+  return (
+    <ol className="divide-y divide-slate-100" aria-label="Activity, newest first">
+      {activity.data.map((entry) => (
+        <li key={entry.id} className="flex flex-wrap items-baseline justify-between gap-x-4 gap-y-0.5 py-2 text-sm">
+          <span className="text-slate-800">
+            {describeActivity(entry.action, entry.detail)}
+            <span className="text-slate-500"> · via {VIA[entry.via] ?? entry.via}</span>
+          </span>
+          <time dateTime={new Date(entry.at).toISOString()} title={formatDateTime(entry.at)} className="text-xs text-slate-500">
+            {formatRelative(entry.at, now)}
+          </time>
+        </li>
+      ))}
+    </ol>
+  );
+}

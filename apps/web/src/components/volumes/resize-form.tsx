@@ -1,0 +1,100 @@
+"use client";
+/**
+ * Resize: growing is one click; shrinking cuts data off the end, so it asks for the volume's name to
+ * be typed first (the bytes past the new end are freed by a GC job afterwards).
+ */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Button } from "@/components/ui/button";
+import { SizeField } from "@/components/ui/field";
+import { LiveRegion, Notice } from "@/components/ui/notice";
+import { TypedConfirm } from "@/components/ui/typed-confirm";
+import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
+import { formatBytes } from "@/lib/format";
+import { parseSize, SIZE_UNITS, splitSize } from "@/lib/sizes";
+import { useTRPC } from "@/lib/trpc";
+
+export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: number }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const resize = useMutation(trpc.volume.resize.mutationOptions());
+  const [problem, setProblem] = useState<UserFacingError | null>(null);
+  const [pendingShrink, setPendingShrink] = useState<number | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const initial = splitSize(sizeBytes);
+
+  async function apply(bytes: number, confirmShrink: boolean) {
+    setProblem(null);
+    setDone(null);
+    try {
+      await resize.mutateAsync({ name, sizeBytes: bytes, confirmShrink: confirmShrink || undefined });
+    } catch (error) {
+      setProblem(toUserError(error));
+      return;
+    }
+    setPendingShrink(null);
+    setDone(`Resized to ${formatBytes(bytes)}.`);
+    await queryClient.invalidateQueries({ queryKey: trpc.volume.pathKey() });
+  }
+
+  return (
+    <div className="space-y-3">
+      <form
+        noValidate
+        className="flex flex-wrap items-end gap-3"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const data = new FormData(event.currentTarget);
+          const size = parseSize(String(data.get("sizeAmount") ?? ""), String(data.get("sizeUnit") ?? ""));
+          if ("error" in size) return setProblem({ field: "size", message: size.error });
+          if (size.bytes === sizeBytes) return setProblem({ field: "size", message: "That is the current size." });
+          if (size.bytes < sizeBytes) {
+            setProblem(null);
+            setPendingShrink(size.bytes);
+            return;
+          }
+          setPendingShrink(null);
+          void apply(size.bytes, false);
+        }}
+      >
+        <div className="min-w-56 flex-1">
+          <SizeField
+            key={sizeBytes}
+            label="New size"
+            amountName="sizeAmount"
+            unitName="sizeUnit"
+            units={SIZE_UNITS}
+            defaultAmount={initial.amount}
+            defaultUnit={initial.unit}
+            hint={`Now ${formatBytes(sizeBytes)}. Growing is instant; clients see the new size when they reconnect.`}
+            error={fieldError(problem, "size", "sizeBytes")}
+          />
+        </div>
+        <Button type="submit" variant="secondary" busy={resize.isPending && pendingShrink === null} className="mb-5">
+          Resize
+        </Button>
+      </form>
+      {pendingShrink !== null && (
+        <Notice tone="warning">
+          <p className="mb-2">
+            Shrinking to <strong>{formatBytes(pendingShrink)}</strong> discards everything after that point. This cannot be undone.
+          </p>
+          <TypedConfirm
+            expected={name}
+            prompt={
+              <>
+                Type <strong className="font-mono">{name}</strong> to shrink the volume
+              </>
+            }
+            actionLabel="Shrink volume"
+            busy={resize.isPending}
+            onConfirm={() => void apply(pendingShrink, true)}
+            error={fieldError(problem, "confirmShrink")}
+          />
+        </Notice>
+      )}
+      {formError(problem, ["size", "sizeBytes", "confirmShrink"]) && <Notice tone="error">{formError(problem, ["size", "sizeBytes", "confirmShrink"])}</Notice>}
+      <LiveRegion message={done} />
+    </div>
+  );
+}

@@ -1,0 +1,52 @@
+"use client";
+/** Unlock a volume that has no auto-unlock (after a gateway restart), so clients can attach it. */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Button } from "@/components/ui/button";
+import { TextField } from "@/components/ui/field";
+import { LiveRegion, Notice } from "@/components/ui/notice";
+import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
+import { useTRPC } from "@/lib/trpc";
+
+export function UnlockForm({ name }: { name: string }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const unlock = useMutation(trpc.volume.unlock.mutationOptions());
+  const [problem, setProblem] = useState<UserFacingError | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+
+  return (
+    <form
+      noValidate
+      className="space-y-3"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const form = event.currentTarget;
+        const passphrase = String(new FormData(form).get("passphrase") ?? "");
+        form.reset();
+        setDone(null);
+        if (!passphrase) return setProblem({ field: "passphrase", message: "Enter the passphrase." });
+        setProblem(null);
+        unlock.mutate(
+          { name, passphrase },
+          {
+            onError: (error) => setProblem(toUserError(error)),
+            onSuccess: () => {
+              setDone("Unlocked: clients can attach now.");
+              void queryClient.invalidateQueries({ queryKey: trpc.volume.pathKey() });
+            },
+          },
+        );
+      }}
+    >
+      {formError(problem, ["passphrase"]) && <Notice tone="error">{formError(problem, ["passphrase"])}</Notice>}
+      <div className="flex flex-wrap items-end gap-3">
+        <TextField className="min-w-56 flex-1" label="Passphrase" name="passphrase" type="password" autoComplete="current-password" error={fieldError(problem, "passphrase")} />
+        <Button type="submit" busy={unlock.isPending} className={fieldError(problem, "passphrase") ? "mb-5" : ""}>
+          Unlock
+        </Button>
+      </div>
+      <LiveRegion message={done} />
+    </form>
+  );
+}

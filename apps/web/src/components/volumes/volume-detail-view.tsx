@@ -1,0 +1,150 @@
+"use client";
+/**
+ * One volume: live figures (polled every 2 s), how to attach it, charts, and the actions that change
+ * it (resize, passphrase, unlock, delete) with its activity log. A volume that is not the user's (or
+ * does not exist) is one NOT_FOUND: the page says so without hinting which.
+ */
+import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import type { ReactNode } from "react";
+import { buttonClasses } from "@/components/ui/button";
+import { Card, PageHeader } from "@/components/ui/card";
+import { Notice } from "@/components/ui/notice";
+import { Spinner } from "@/components/ui/spinner";
+import { errorCode, toUserError } from "@/lib/errors";
+import { formatBytes, formatDateTime, formatRatio, formatRelative } from "@/lib/format";
+import { LIVE_REFETCH_MS } from "@/lib/live";
+import { useTRPC } from "@/lib/trpc";
+import { useNow } from "@/lib/use-now";
+import { ActivityLog } from "./activity-log";
+import { AttachCommands } from "./attach-commands";
+import { AttachedCell } from "./attached-cell";
+import { DeleteVolume } from "./delete-volume";
+import { PassphraseForm } from "./passphrase-form";
+import { ResizeForm } from "./resize-form";
+import { UnlockForm } from "./unlock-form";
+import { VolumeCharts } from "./volume-charts";
+import { VolumeStatusBadge } from "./volume-status";
+
+export function VolumeDetailView({ name, justCreated }: { name: string; justCreated: boolean }) {
+  const trpc = useTRPC();
+  const volume = useQuery(trpc.volume.get.queryOptions({ name }, { refetchInterval: LIVE_REFETCH_MS }));
+  const now = useNow();
+
+  const back = (
+    <nav aria-label="Breadcrumb" className="mb-2 text-sm">
+      <Link href="/volumes" className="text-slate-500 hover:text-slate-800">
+        ← Volumes
+      </Link>
+    </nav>
+  );
+
+  if (volume.isPending) {
+    return (
+      <>
+        {back}
+        <p className="flex items-center gap-2 py-10 text-sm text-slate-500" role="status">
+          <Spinner /> Loading {name}…
+        </p>
+      </>
+    );
+  }
+  if (volume.isError && !volume.data) {
+    // After a completed delete the volume is gone: that is the expected end, not an error.
+    return (
+      <>
+        {back}
+        <PageHeader title={name} />
+        {errorCode(volume.error) === "NOT_FOUND" ? (
+          <Card>
+            <p className="text-sm text-slate-700">There is no volume called {name} in your account (it may have been deleted).</p>
+            <Link href="/volumes" className={`${buttonClasses("secondary")} mt-4`}>
+              Back to volumes
+            </Link>
+          </Card>
+        ) : (
+          <Notice tone="error">{toUserError(volume.error).message}</Notice>
+        )}
+      </>
+    );
+  }
+
+  const v = volume.data;
+  const deleting = v.state === "deleting";
+  return (
+    <>
+      {back}
+      <PageHeader
+        title={
+          <span className="inline-flex items-center gap-3">
+            <span className="font-mono">{v.name}</span>
+            <VolumeStatusBadge volume={v} />
+          </span>
+        }
+        description={`${formatBytes(v.sizeBytes)} · ${v.durability} durability · ${v.compression} · ${formatBytes(v.chunkSize)} chunks · created ${formatDateTime(v.createdAt)}`}
+      />
+      {justCreated && (
+        <Notice tone="success" className="mb-6">
+          Volume created. Attach it with one of the commands below.
+        </Notice>
+      )}
+
+      <div className="space-y-6">
+        <dl className="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-6" aria-label="Live figures">
+          <Figure label="Size" value={formatBytes(v.sizeBytes)} />
+          <Figure label="Stored" value={formatBytes(v.storedBytes)} testId="detail-stored-bytes" />
+          <Figure label="Compression" value={formatRatio(v.compressionRatio)} />
+          <Figure label="Dirty (waiting)" value={formatBytes(v.dirtyBytes)} />
+          <Figure label="Last commit" value={formatRelative(v.lastCommitAt, now)} title={formatDateTime(v.lastCommitAt)} />
+          <Figure label="Attached" value={<AttachedCell attached={v.attached} now={now} />} testId="detail-attached" />
+        </dl>
+
+        {!deleting && v.unlocked === false && (
+          <Card id="unlock" title="Unlock" description="This volume has no auto-unlock: enter its passphrase after each gateway restart so clients can attach.">
+            <UnlockForm name={v.name} />
+          </Card>
+        )}
+
+        {!deleting && (
+          <Card id="attach" title="Attach" description="Run one of these on the machine that should see the disk.">
+            <AttachCommands name={v.name} />
+          </Card>
+        )}
+
+        <Card id="charts" title="Usage" description="The last hour, sampled every 10 s while attached.">
+          <VolumeCharts name={v.name} />
+        </Card>
+
+        {!deleting && (
+          <div className="grid gap-6 lg:grid-cols-2">
+            <Card id="resize" title="Resize">
+              <ResizeForm name={v.name} sizeBytes={v.sizeBytes} />
+            </Card>
+            <Card id="passphrase" title={v.hasPassphrase ? "Change passphrase" : "Add a passphrase"} description="Rewrites only the key slots; no data is re-encrypted.">
+              <PassphraseForm name={v.name} hasPassphrase={v.hasPassphrase} />
+            </Card>
+          </div>
+        )}
+
+        <Card id="activity" title="Activity">
+          <ActivityLog name={v.name} />
+        </Card>
+
+        <Card id="delete" title="Delete volume" className="ring-red-200">
+          <DeleteVolume name={v.name} alreadyDeleting={deleting} />
+        </Card>
+      </div>
+    </>
+  );
+}
+
+function Figure({ label, value, title, testId }: { label: string; value: ReactNode; title?: string; testId?: string }) {
+  return (
+    <div className="rounded-lg bg-white px-4 py-3 shadow-sm ring-1 ring-slate-200">
+      <dt className="text-xs font-medium text-slate-500">{label}</dt>
+      <dd className="mt-1 text-lg font-semibold text-slate-900 tabular-nums" title={title} data-testid={testId}>
+        {value}
+      </dd>
+    </div>
+  );
+}

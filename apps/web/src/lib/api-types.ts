@@ -1,0 +1,9 @@
+/** The shapes the API returns, inferred from the server's router (type-only: no server code ships). */
+import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import type { ContractRouter as AppRouter } from "./api-contract";
+
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type VolumeItem = RouterOutputs["volume"]["list"][number];
+export type VolumeDetail = RouterOutputs["volume"]["get"];
+export type TokenItem = RouterOutputs["token"]["list"][number];
