@@ -1,6 +1,6 @@
 /** The shapes the API returns, inferred from the server's router (type-only: no server code ships). */
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import type { ContractRouter as AppRouter } from "./api-contract";
+import type { AppRouter } from "@/server/root-router";
 
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type RouterInputs = inferRouterInputs<AppRouter>;

@@ -42,7 +42,10 @@ export function toUserError(error: unknown): UserFacingError {
       if (messages?.[0]) return { field, message: messages[0] };
     }
   }
-  const message = typeof error.message === "string" && error.message.length < 300 ? error.message : GENERIC;
+  let message = typeof error.message === "string" && error.message.length < 300 ? error.message : GENERIC;
+  // Validation messages arrive as "field: what is wrong"; next to the field the prefix is noise.
+  if (data?.field && message.startsWith(`${data.field}: `)) message = message.slice(data.field.length + 2);
+  message = message.charAt(0).toUpperCase() + message.slice(1);
   // A JSON blob as message means an unformatted validation error: never show it raw.
   if (message.trimStart().startsWith("[") || message.trimStart().startsWith("{")) return { field: data?.field, message: "Check the values you entered." };
   return { field: data?.field, message };

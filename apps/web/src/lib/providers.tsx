@@ -10,7 +10,7 @@ import { QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-qu
 import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import { useState, type ReactNode } from "react";
 import superjson from "superjson";
-import type { ContractRouter as AppRouter } from "./api-contract";
+import type { AppRouter } from "@/server/root-router";
 import { errorCode } from "./errors";
 import { TRPCProvider } from "./trpc";
 

@@ -5,6 +5,6 @@
  */
 "use client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
-import type { ContractRouter as AppRouter } from "./api-contract";
+import type { AppRouter } from "@/server/root-router";
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();

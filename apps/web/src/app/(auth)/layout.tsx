@@ -1,8 +1,11 @@
+import { redirect } from "next/navigation";
 import type { ReactNode } from "react";
+import { auth } from "@/auth";
 import { Logo } from "@/components/shell/logo";
 
-/** Sign-in and sign-up: one centred card on a plain background. */
-export default function AuthLayout({ children }: { children: ReactNode }) {
+/** Sign-in and sign-up: one centred card on a plain background (signed-in visitors go to their volumes). */
+export default async function AuthLayout({ children }: { children: ReactNode }) {
+  if ((await auth())?.user) redirect("/volumes");
   return (
     <main id="main" className="flex min-h-screen flex-col items-center justify-center px-4 py-12">
       <div className="mb-6">

@@ -1,11 +1,16 @@
+import { redirect } from "next/navigation";
 import type { ReactNode } from "react";
+import { auth } from "@/auth";
 import { Nav } from "@/components/shell/nav";
 
 /**
- * Every signed-in page: the top bar and a centred column. A visitor without a session is sent to
- * sign in by the first query answered UNAUTHORIZED (see lib/providers.tsx).
+ * Every signed-in page: the top bar and a centred column. Without a session the visitor goes to
+ * sign in before anything renders; a session that ends while a page is open is caught by the first
+ * query answered UNAUTHORIZED (lib/providers.tsx), which also keeps the way back (callbackUrl).
  */
-export default function DashboardLayout({ children }: { children: ReactNode }) {
+export default async function DashboardLayout({ children }: { children: ReactNode }) {
+  const session = await auth();
+  if (!session?.user) redirect("/sign-in");
   return (
     <>
       <Nav />

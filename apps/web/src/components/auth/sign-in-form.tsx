@@ -13,12 +13,12 @@ import { Notice } from "@/components/ui/notice";
 
 type Problem = { field?: "email" | "password"; message: string };
 
-/** next-auth's `code` for a refused sign-in: "credentials" (default), or the server's "rate_limited[:seconds]". */
+/** next-auth's `code` for a refused sign-in: "credentials" (default), or the server's "rate_limited_<N>m". */
 export function describeSignInFailure(code: string | undefined): Problem {
-  const limited = /^rate[_-]?limited(?::(\d+))?$/i.exec(code ?? "");
+  const limited = /^rate_limited(?:_(\d+)m)?$/.exec(code ?? "");
   if (limited) {
-    const seconds = limited[1] ? Number(limited[1]) : undefined;
-    const wait = seconds === undefined ? "a few minutes" : seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
+    const minutes = limited[1] ? Number(limited[1]) : undefined;
+    const wait = minutes === undefined ? "a few minutes" : minutes <= 1 ? "a minute" : `${minutes} minutes`;
     return { message: `Too many sign-in attempts. Try again in ${wait}.` };
   }
   return { field: "password", message: "Wrong email or password." };

@@ -14,7 +14,8 @@ import { Notice } from "@/components/ui/notice";
 import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
 import { useTRPC } from "@/lib/trpc";
 
-export const MIN_PASSWORD_LENGTH = 8;
+/** The server's rule (accounts verb); checked here first to save a round trip. */
+export const MIN_PASSWORD_LENGTH = 10;
 const FIELDS = ["email", "password", "confirmPassword"] as const;
 
 export function SignUpForm() {

@@ -20,7 +20,7 @@ const EXPIRY = [
   { value: "90", label: "In 90 days" },
   { value: "365", label: "In 1 year" },
 ] as const;
-const FIELDS = ["name", "scope", "expiresAt"] as const;
+const FIELDS = ["name", "scope", "expiresInDays"] as const;
 
 export function CreateTokenForm() {
   const trpc = useTRPC();
@@ -56,7 +56,7 @@ export function CreateTokenForm() {
           {
             name,
             scope: data.get("scope") === "read" ? "read" : "write",
-            expiresAt: days === "" ? undefined : new Date(Date.now() + Number(days) * 86_400_000),
+            expiresInDays: days === "" ? undefined : Number(days),
           },
           {
             onError: (error) => setProblem(toUserError(error)),
@@ -82,7 +82,7 @@ export function CreateTokenForm() {
           hint="Read-only tokens can list and inspect, not change."
           error={fieldError(problem, "scope")}
         />
-        <SelectField label="Expires" name="expiry" defaultValue="" options={EXPIRY} error={fieldError(problem, "expiresAt")} />
+        <SelectField label="Expires" name="expiry" defaultValue="" options={EXPIRY} error={fieldError(problem, "expiresInDays")} />
       </div>
       <Button type="submit" busy={create.isPending}>
         Create token

@@ -15,11 +15,17 @@ import { useNow } from "@/lib/use-now";
 const TH = "px-3 py-2.5 text-left text-xs font-semibold uppercase tracking-wide text-slate-500 whitespace-nowrap";
 const TD = "px-3 py-3 text-sm whitespace-nowrap";
 
-function tokenStatus(token: TokenItem, now: number): { label: string; tone: "green" | "slate" | "red" | "amber" } {
-  if (token.revokedAt) return { label: "Revoked", tone: "red" };
+const STATUS = {
+  active: { label: "Active", tone: "green" },
+  expired: { label: "Expired", tone: "amber" },
+  revoked: { label: "Revoked", tone: "red" },
+} as const;
+
+/** The server's status, except that a token can expire while the page is open. */
+function tokenStatus(token: TokenItem, now: number): (typeof STATUS)[keyof typeof STATUS] {
   const expires = toDate(token.expiresAt)?.getTime();
-  if (expires !== undefined && expires <= now) return { label: "Expired", tone: "amber" };
-  return { label: "Active", tone: "green" };
+  if (token.status === "active" && expires !== undefined && expires <= now) return STATUS.expired;
+  return STATUS[token.status];
 }
 
 export function TokenList() {

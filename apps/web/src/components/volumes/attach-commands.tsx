@@ -23,16 +23,15 @@ export function AttachCommands({ name }: { name: string }) {
   if (commands.isError) return <Notice tone="error">{toUserError(commands.error).message}</Notice>;
   return (
     <ul className="space-y-4">
-      {commands.data.map((entry) => (
-        <li key={entry.id} data-command={entry.id}>
+      {commands.data.commands.map((entry) => (
+        <li key={entry.tool} data-command={entry.tool}>
           <div className="flex flex-wrap items-center justify-between gap-2">
             <h3 className="text-sm font-medium text-slate-800">{entry.label}</h3>
             <CopyButton text={entry.command} what={`the ${entry.label} command`} />
           </div>
           <pre className="mt-1.5 overflow-x-auto rounded-md bg-slate-900 px-3 py-2.5 font-mono text-xs leading-relaxed text-slate-100">
-            <code data-testid={`attach-command-${entry.id}`}>{entry.command}</code>
+            <code data-testid={`attach-command-${entry.tool}`}>{entry.command}</code>
           </pre>
-          {entry.note && <p className="mt-1 text-xs text-slate-500">{entry.note}</p>}
         </li>
       ))}
     </ul>

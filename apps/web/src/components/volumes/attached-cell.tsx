@@ -4,7 +4,8 @@ import { formatDateTime, formatRelative } from "@/lib/format";
 export interface AttachedInfo {
   gatewayId: string;
   connections: number;
-  attachedSince: string | number | Date | null;
+  /** When the holding gateway opened the volume (ISO). */
+  since: string | number | Date | null;
   clients?: readonly string[];
 }
 
@@ -18,9 +19,9 @@ export function AttachedCell({ attached, now }: { attached: AttachedInfo | null 
         <span className="font-normal text-slate-500"> on {attached.gatewayId}</span>
       </div>
       {clients.length > 0 && <div className="truncate font-mono text-xs text-slate-500">{clients.join(", ")}</div>}
-      {attached.attachedSince && (
-        <div className="text-xs text-slate-500" title={formatDateTime(attached.attachedSince)}>
-          since {formatRelative(attached.attachedSince, now)}
+      {attached.since && (
+        <div className="text-xs text-slate-500" title={formatDateTime(attached.since)}>
+          since {formatRelative(attached.since, now)}
         </div>
       )}
     </div>

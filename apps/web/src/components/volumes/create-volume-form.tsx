@@ -52,7 +52,7 @@ export function CreateVolumeForm() {
     try {
       await create.mutateAsync({
         name,
-        sizeBytes: size.bytes,
+        size: size.bytes,
         chunkSize: Number(data.get("chunkSize")),
         compression: String(data.get("compression")) as "zstd" | "none",
         durability: String(data.get("durability")) as "local" | "cloud",

@@ -23,11 +23,11 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
   const [done, setDone] = useState<string | null>(null);
   const initial = splitSize(sizeBytes);
 
-  async function apply(bytes: number, confirmShrink: boolean) {
+  async function apply(bytes: number, confirmShrink: string | undefined) {
     setProblem(null);
     setDone(null);
     try {
-      await resize.mutateAsync({ name, sizeBytes: bytes, confirmShrink: confirmShrink || undefined });
+      await resize.mutateAsync({ name, size: bytes, confirmShrink });
     } catch (error) {
       setProblem(toUserError(error));
       return;
@@ -54,7 +54,7 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
             return;
           }
           setPendingShrink(null);
-          void apply(size.bytes, false);
+          void apply(size.bytes, undefined);
         }}
       >
         <div className="min-w-56 flex-1">
@@ -88,7 +88,7 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
             }
             actionLabel="Shrink volume"
             busy={resize.isPending}
-            onConfirm={() => void apply(pendingShrink, true)}
+            onConfirm={(typed) => void apply(pendingShrink, typed)}
             error={fieldError(problem, "confirmShrink")}
           />
         </Notice>

@@ -1,8 +1,7 @@
 "use client";
 /**
  * Stored bytes and throughput over the last hour, from the samples the holding gateway writes every
- * 10 s. Read/written counters are cumulative since the engine opened: throughput is the difference
- * between neighbouring samples over their time gap (a drop means the engine reopened: count from 0).
+ * 10 s (the server turns the cumulative read/write counters into rates per interval).
  */
 import { useQuery } from "@tanstack/react-query";
 import { LineChart, type Series } from "@/components/charts/line-chart";
@@ -11,45 +10,17 @@ import { useTRPC } from "@/lib/trpc";
 
 const WINDOW_MINUTES = 60;
 
-export interface Sample {
-  at: Date | string | number;
-  storedBytes: number;
-  readBytes: number;
-  writtenBytes: number;
-}
-
-/** Per-second rates between neighbouring samples of a cumulative counter. */
-export function rates(samples: readonly Sample[], pick: (s: Sample) => number): { at: number; value: number }[] {
-  const out: { at: number; value: number }[] = [];
-  for (let i = 1; i < samples.length; i++) {
-    const prev = samples[i - 1]!;
-    const cur = samples[i]!;
-    const t0 = toDate(prev.at)?.getTime();
-    const t1 = toDate(cur.at)?.getTime();
-    if (t0 === undefined || t1 === undefined || t1 <= t0) continue;
-    const delta = pick(cur) >= pick(prev) ? pick(cur) - pick(prev) : pick(cur);
-    out.push({ at: t1, value: delta / ((t1 - t0) / 1000) });
-  }
-  return out;
-}
-
 export function VolumeCharts({ name }: { name: string }) {
   const trpc = useTRPC();
   const metrics = useQuery(trpc.volume.metrics.queryOptions({ name, minutes: WINDOW_MINUTES }, { refetchInterval: 10_000 }));
-  const samples: Sample[] = metrics.data?.samples ?? [];
-  const stored: Series[] = [
-    {
-      name: "Stored",
-      color: "#4f46e5",
-      points: samples.flatMap((s) => {
-        const at = toDate(s.at)?.getTime();
-        return at === undefined ? [] : [{ at, value: s.storedBytes }];
-      }),
-    },
-  ];
+  const points = (metrics.data?.points ?? []).flatMap((p) => {
+    const at = toDate(p.at)?.getTime();
+    return at === undefined ? [] : [{ ...p, at }];
+  });
+  const stored: Series[] = [{ name: "Stored", color: "#4f46e5", points: points.map((p) => ({ at: p.at, value: p.storedBytes })) }];
   const throughput: Series[] = [
-    { name: "Written", color: "#0891b2", points: rates(samples, (s) => s.writtenBytes) },
-    { name: "Read", color: "#f59e0b", points: rates(samples, (s) => s.readBytes) },
+    { name: "Written", color: "#0891b2", points: points.map((p) => ({ at: p.at, value: p.writeBps })) },
+    { name: "Read", color: "#f59e0b", points: points.map((p) => ({ at: p.at, value: p.readBps })) },
   ];
   const emptyText = metrics.isPending ? "Loading…" : "No samples yet: they appear while the volume is attached.";
   return (

@@ -81,7 +81,14 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             <VolumeStatusBadge volume={v} />
           </span>
         }
-        description={`${formatBytes(v.sizeBytes)} · ${v.durability} durability · ${v.compression} · ${formatBytes(v.chunkSize)} chunks · created ${formatDateTime(v.createdAt)}`}
+        description={
+          <>
+            {formatBytes(v.sizeBytes)} · {v.durability} durability · {v.compression} · {formatBytes(v.chunkSize)} chunks · created {formatDateTime(v.createdAt)}
+            <span className="block font-mono text-xs text-slate-500" data-testid="volume-id">
+              {v.id}
+            </span>
+          </>
+        }
       />
       {justCreated && (
         <Notice tone="success" className="mb-6">
