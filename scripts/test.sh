@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test Stratus has, on a fresh Debian machine or a used one: installs what is missing
 # (Debian packages for the real NBD clients, npm dependencies), starts PostgreSQL and Redis if they
-# do not answer, then typechecks, lints and runs all vitest projects. Ends with the summary line.
+# do not answer, then typechecks, lints, runs all vitest projects and the Playwright dashboard test.
+# Ends with the summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,12 @@ log "tests"
 report=$(mktemp -t stratus-vitest-XXXXXX.json)
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
-node scripts/test-summary.mjs "$report" || status=1
-rm -f "$report"
+
+# The dashboard in a real browser (e2e/playwright.config.ts: builds apps/web if stale, starts the stack).
+log "playwright"
+pw_report=$(mktemp -t stratus-playwright-XXXXXX.json)
+(cd e2e && PLAYWRIGHT_JSON_OUTPUT_FILE="$pw_report" npx playwright test) || status=$?
+
+node scripts/test-summary.mjs "$report" "$pw_report" || status=1
+rm -f "$report" "$pw_report"
 exit "$status"
