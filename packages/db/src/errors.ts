@@ -23,6 +23,8 @@ export type DbErrorCode =
   | "USER_NOT_FOUND"
   /** A name lookup without an owner matched volumes of several owners. */
   | "VOLUME_NAME_AMBIGUOUS"
+  /** An account with this email already exists. */
+  | "EMAIL_TAKEN"
   /** The commit's epoch was not the next one, or its fencing token is stale: nothing was written. */
   | "COMMIT_CONFLICT";
 

@@ -6,3 +6,8 @@ export * from "./users";
 export * from "./volumes";
 export * from "./chunk-map";
 export * from "./garbage";
+export * from "./accounts";
+export * from "./tokens";
+export * from "./activity";
+export * from "./samples";
+export * from "./resize";

@@ -133,8 +133,104 @@ export const volumeGarbage = pgTable(
   ],
 );
 
+export const TOKEN_SCOPES = ["read", "write"] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/**
+ * API tokens: `stratus_<prefix>_<secret>` is shown once; only its SHA-256 is kept (a token is 32 random
+ * bytes, so a fast hash is enough: there is nothing to brute-force). The prefix is shown in lists so a
+ * person can tell tokens apart, and is how a presented token finds its row.
+ */
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(), // tok_…
+    // cascade: a token means nothing without its user.
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    // 8 random base58 characters, unique: the visible part of the token.
+    prefix: text("prefix").notNull().unique(),
+    // hex SHA-256 of the whole token string.
+    secretHash: text("secret_hash").notNull(),
+    scope: text("scope", { enum: TOKEN_SCOPES }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+    // Written at most once a minute per token (authentication must not write on every request).
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [
+    // "a user's tokens, newest first" (the tokens page).
+    index("api_tokens_user_created_idx").on(t.userId, t.createdAt),
+    check("api_tokens_scope_valid", sql`${t.scope} in ('read', 'write')`),
+  ],
+);
+
+/**
+ * Who did what when: one row per state change (volume created, resized, passphrase changed, token
+ * revoked…). volume_id has no foreign key on purpose: a deleted volume's history stays readable by its
+ * owner. `detail` holds names and sizes, never a secret.
+ */
+export const activityLog = pgTable(
+  "activity_log",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    // The owner of what was acted on: reads are authorised by this column.
+    ownerId: text("owner_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    // Who acted: the user, and through what (session, token id, local CLI).
+    actorId: text("actor_id"),
+    via: text("via").notNull(),
+    tokenId: text("token_id"),
+    volumeId: text("volume_id"),
+    // The volume's name when it happened (names can be reused after a delete; the id cannot).
+    volumeName: text("volume_name"),
+    // e.g. volume.create, volume.resize, volume.passphrase, volume.unlock, volume.delete, token.create.
+    action: text("action").notNull(),
+    detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default({}),
+    ip: text("ip"),
+    at: timestamp("at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [
+    // A volume's history, newest first (the detail page).
+    index("activity_log_volume_at_idx").on(t.volumeId, t.at),
+    // An owner's history, newest first.
+    index("activity_log_owner_at_idx").on(t.ownerId, t.at),
+    // "the last delete of the volume this owner called NAME" (delete progress after the row is gone).
+    index("activity_log_owner_name_idx").on(t.ownerId, t.volumeName, t.at),
+  ],
+);
+
+/**
+ * Per-volume figures sampled by the gateway holding the volume (every 10 s while open), for the charts.
+ * Counters are cumulative since the engine opened; the chart takes differences. Kept 7 days.
+ */
+export const volumeSamples = pgTable(
+  "volume_samples",
+  {
+    volumeId: text("volume_id")
+      .notNull()
+      .references(() => volumes.id, { onDelete: "cascade" }),
+    at: timestamp("at", { withTimezone: true, mode: "date" }).notNull(),
+    storedBytes: bigint("stored_bytes", { mode: "number" }).notNull(),
+    // Plain bytes of the committed chunks (stored bytes x compression ratio).
+    logicalWrittenBytes: bigint("logical_written_bytes", { mode: "number" }).notNull(),
+    // Bytes NBD clients read / wrote since the engine opened.
+    readBytes: bigint("read_bytes", { mode: "number" }).notNull(),
+    writtenBytes: bigint("written_bytes", { mode: "number" }).notNull(),
+  },
+  // "one volume's samples in a time range" is a range scan of the key; the prune is by `at` and rare.
+  (t) => [primaryKey({ name: "volume_samples_pkey", columns: [t.volumeId, t.at] }), index("volume_samples_at_idx").on(t.at)],
+);
+
 // "Row" names: packages/storage's Volume is the engine, these are records.
 export type UserRow = typeof users.$inferSelect;
 export type VolumeRow = typeof volumes.$inferSelect;
 export type VolumeChunkRow = typeof volumeChunks.$inferSelect;
 export type VolumeGarbageRow = typeof volumeGarbage.$inferSelect;
+export type ApiTokenRow = typeof apiTokens.$inferSelect;
+export type ActivityRow = typeof activityLog.$inferSelect;
+export type VolumeSampleRow = typeof volumeSamples.$inferSelect;

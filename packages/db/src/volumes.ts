@@ -2,7 +2,7 @@
  * Volume rows: create, look up, list, change state, delete. Only the rows — the volume's chunk objects
  * and engine belong to packages/storage and the gateway, which call these.
  */
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "./client";
 import { DbError, sqlStateOf } from "./errors";
@@ -203,4 +203,17 @@ export async function insertRecoveredVolume(db: Db, input: RecoveredVolume): Pro
     }
     return moved!;
   });
+}
+
+/** Committed chunk objects and their stored bytes per volume (figures for volumes not open anywhere). */
+export async function volumeStoredTotals(db: Db, volumeIds: readonly string[]): Promise<Map<string, { chunks: number; storedBytes: number }>> {
+  const out = new Map<string, { chunks: number; storedBytes: number }>();
+  if (volumeIds.length === 0) return out;
+  const rows = await db
+    .select({ volumeId: volumeChunks.volumeId, chunks: sql<number>`count(*)::int`, storedBytes: sql<number>`coalesce(sum(${volumeChunks.storedSize}), 0)::bigint` })
+    .from(volumeChunks)
+    .where(inArray(volumeChunks.volumeId, [...volumeIds]))
+    .groupBy(volumeChunks.volumeId);
+  for (const row of rows) out.set(row.volumeId, { chunks: Number(row.chunks), storedBytes: Number(row.storedBytes) });
+  return out;
 }

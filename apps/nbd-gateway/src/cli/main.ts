@@ -4,11 +4,10 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, loadClientConfig, loadGatewayConfig } from "../config/env";
 import { formatSize, parseSize, SizeParseError } from "../config/units";
-import type { VolumeView } from "../control/volume-verbs";
-import { StartupError } from "../gateway/open-store";
+import { StartupError } from "@stratus/control";
 import { startGateway } from "../gateway/start";
 import { createLogger } from "../logger";
-import type { DeleteProgress, DeleteStarted, RecoverOutcome } from "../control/volume-verbs";
+import type { DeleteProgress, DeleteStarted, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
 import { ApiClient, CliError } from "./api-client";
 import { readPassphrases } from "./passphrase-input";
 
@@ -19,10 +18,13 @@ const program = new Command()
 
 program
   .command("gateway")
-  .description("serve NBD and the control API (the embedded default: PGlite + a local bucket directory)")
-  .action(runGateway);
+  .description("serve NBD, the dashboard and the API (the embedded default: PGlite + a local bucket directory)")
+  .option("--no-web", "serve NBD and run the workers only; the dashboard and API run elsewhere (next start)")
+  .action((options: { web: boolean }) => runGateway(options));
 
-const volume = program.command("volume").description("create, list and delete volumes on a running server");
+const volume = program
+  .command("volume")
+  .description("manage volumes on a running server (STRATUS_URL and STRATUS_TOKEN, or the local token file)");
 
 volume
   .command("create")
@@ -88,7 +90,7 @@ volume
     });
     const [oldPassphrase, newPassphrase] = answers.length === 1 ? [undefined, answers[0]] : answers;
     const client = new ApiClient(loadClientConfig());
-    await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/passwd`, {
+    await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/passphrase`, {
       oldPassphrase: oldPassphrase || undefined,
       newPassphrase,
     });
@@ -104,7 +106,7 @@ volume
   .action(async (options: { passphraseStdin?: boolean; json?: boolean }) => {
     const passphrase = options.passphraseStdin ? (await readPassphrases({ fromStdin: true, prompts: [""] }))[0] : undefined;
     const client = new ApiClient(loadClientConfig());
-    const outcome = await client.request<RecoverOutcome>("POST", "/api/v1/volumes/recover", { passphrase });
+    const outcome = await client.request<RecoverOutcome>("POST", "/api/v1/recover", { passphrase });
     if (options.json) return print(JSON.stringify(outcome, null, 2));
     for (const v of outcome.recovered) print(`recovered ${v.name} (${v.id}) at epoch ${v.epoch}, ${v.chunks} chunks`);
     for (const v of outcome.skipped) print(`skipped ${v.name} (${v.id}): ${v.reason}`);
@@ -124,13 +126,31 @@ volume
       v.name,
       formatSize(v.sizeBytes),
       formatSize(v.chunkSize),
-      v.storedBytes === null ? "-" : formatSize(v.storedBytes),
+      formatSize(v.storedBytes),
       v.durability,
-      v.unlocked || v.autoUnlock ? "unlocked" : "locked",
+      v.unlocked ? "unlocked" : "locked",
       v.attached ? `attached (${v.attached.connections})` : v.state,
       v.id,
     ]);
     printTable(["NAME", "SIZE", "CHUNK", "STORED", "DURABILITY", "LOCK", "STATE", "ID"], rows);
+  });
+
+volume
+  .command("resize")
+  .argument("<name>", "volume name")
+  .requiredOption("--size <size>", "the new size, e.g. 20G", sizeOption)
+  .option("--shrink", "allow a smaller size: the data past the new end is deleted (the volume must be detached)")
+  .option("--json", "print the volume as JSON")
+  .description("grow a volume (clients see the new size when they reconnect), or shrink it with --shrink")
+  .action(async (name: string, options: { size: number; shrink?: boolean; json?: boolean }) => {
+    const client = new ApiClient(loadClientConfig());
+    const outcome = await client.request<ResizeOutcome>("PATCH", `/api/v1/volumes/${encodeURIComponent(name)}`, {
+      size: options.size,
+      confirmShrink: options.shrink ? name : undefined,
+    });
+    if (options.json) return print(JSON.stringify(outcome.volume, null, 2));
+    const freed = outcome.chunksFreed > 0 ? ` (${outcome.chunksFreed} chunk objects past the end will be deleted)` : "";
+    print(`volume ${name} is now ${formatSize(outcome.volume.sizeBytes)}${freed}`);
   });
 
 volume
@@ -144,7 +164,7 @@ volume
     if (!options.wait) return print(`deleting volume ${name} (id ${started.volumeId}) in the background`);
     let reported = -1;
     for (;;) {
-      const progress = await client.request<DeleteProgress>("GET", `/api/v1/volume-deletions/${encodeURIComponent(started.volumeId)}`);
+      const progress = await client.request<DeleteProgress>("GET", `/api/v1/volumes/${encodeURIComponent(name)}/delete-progress`);
       if (progress.state === "completed") return print(`deleted volume ${name} (${progress.objectsDeleted} objects)`);
       if (progress.state === "failed") throw new CliError(`deleting volume ${name} failed: ${progress.error ?? "unknown error"} (it is retried)`);
       if (progress.objectsDeleted !== reported && process.stderr.isTTY) process.stderr.write(`\r${progress.objectsDeleted} objects deleted…`);
@@ -153,10 +173,10 @@ volume
     }
   });
 
-async function runGateway(): Promise<void> {
+async function runGateway(options: { web: boolean }): Promise<void> {
   const config = loadGatewayConfig();
   const logger = createLogger(config.logLevel);
-  const gateway = await startGateway(config, logger);
+  const gateway = await startGateway(config, logger, { web: options.web });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -47,6 +47,8 @@ export interface GatewayConfig {
    */
   masterKey: Buffer | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Signs dashboard sessions: AUTH_SECRET, or undefined: read or generate <dataDir>/auth-secret. */
+  authSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +120,7 @@ const schema = z.object({
     })
     .optional(),
   STRATUS_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -183,6 +186,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     uploadConcurrency: e.STRATUS_UPLOAD_CONCURRENCY,
     masterKey: e.STRATUS_MASTER_KEY,
     logLevel: e.STRATUS_LOG_LEVEL,
+    authSecret: e.AUTH_SECRET,
   };
 }
 

@@ -17,6 +17,7 @@ import {
   SealedCodec,
   Volume,
   writeManifest,
+  type BlockDevice,
   type CacheBudget,
   type ChunkUploader,
   type Compression,
@@ -33,6 +34,19 @@ import type { ExportRegistry, ExportSummary, OpenedExport } from "../server/expo
 interface Engine {
   volume: Volume;
   connections: number;
+  /** When this engine opened (ms since the Unix epoch), for "attached since". */
+  openedAt: number;
+  /** Bytes NBD clients read and wrote through it (for the throughput chart). */
+  traffic: { readBytes: number; writtenBytes: number };
+}
+
+/** What the live-state publisher sees of an open engine. */
+export interface OpenEngineInfo {
+  volumeId: string;
+  volume: Volume;
+  connections: number;
+  openedAt: number;
+  traffic: { readBytes: number; writtenBytes: number };
 }
 
 export interface VolumeEnginesOptions {
@@ -90,7 +104,7 @@ export class VolumeEngines implements ExportRegistry {
     return {
       name: row.name,
       description: describe(row),
-      device: engine.volume,
+      device: countingDevice(engine.volume, engine.traffic),
       release: async () => {
         if (released) return;
         released = true;
@@ -108,6 +122,16 @@ export class VolumeEngines implements ExportRegistry {
   /** The open Volume with this id, synchronously (the upload worker's lookup); closing ones included. */
   volumeById(volumeId: string): Volume | undefined {
     return this.#open.get(volumeId);
+  }
+
+  /** Settled engines with at least one connection (the live-state publisher's view). */
+  async openEngines(): Promise<OpenEngineInfo[]> {
+    const out: OpenEngineInfo[] = [];
+    for (const [volumeId, pending] of this.#engines) {
+      const engine = await pending.catch(() => undefined);
+      if (engine && engine.connections > 0) out.push({ volumeId, ...engine });
+    }
+    return out;
   }
 
   openVolumeIds(): string[] {
@@ -176,7 +200,7 @@ export class VolumeEngines implements ExportRegistry {
     });
     this.#open.set(row.id, volume);
     logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
-    return { volume, connections: 0 };
+    return { volume, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 } };
   }
 
   async #release(volumeId: string, engine: Engine): Promise<void> {
@@ -201,6 +225,29 @@ export class VolumeEngines implements ExportRegistry {
     await closing;
     if (this.#closing.get(volumeId) === closing) this.#closing.delete(volumeId);
   }
+}
+
+/** The engine as one connection sees it, counting the bytes it reads and writes. */
+function countingDevice(volume: Volume, traffic: Engine["traffic"]): BlockDevice {
+  return {
+    get size() {
+      return volume.size;
+    },
+    capabilities: volume.capabilities,
+    read: async (offset, target) => {
+      await volume.read(offset, target);
+      traffic.readBytes += target.length;
+    },
+    write: async (offset, data, options) => {
+      await volume.write(offset, data, options);
+      traffic.writtenBytes += data.length;
+    },
+    trim: (offset, length, options) => volume.trim(offset, length, options),
+    writeZeroes: (offset, length, options) => volume.writeZeroes(offset, length, options),
+    flush: () => volume.flush(),
+    cache: (offset, length) => volume.cache(offset, length),
+    blockStatus: (offset, length) => volume.blockStatus(offset, length),
+  };
 }
 
 function describe(row: VolumeRow): string {

@@ -6,35 +6,56 @@
  * In the embedded default all of it lives in one process, because an embedded PGlite database
  * belongs to exactly one process.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import {
+  JobQueues,
+  loadAuthSecret,
+  loadMasterKey,
+  openObjectStore,
+  readUnlockGrant,
+  rootCause,
+  StartupError,
+  type Runtime,
+} from "@stratus/control";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
 import { CacheBudget, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
 import type { ConnectionOptions } from "bullmq";
+import { Redis } from "ioredis";
 import type { Server } from "node:http";
 import type { GatewayConfig } from "../config/env";
 import { ensureCliToken } from "../control/cli-token";
-import { createHttpApi } from "../control/http-api";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
 import { JobWorkers } from "../jobs/job-workers";
-import { JobQueues } from "../jobs/queues";
 import { KeyRing } from "../keys/key-ring";
-import { loadMasterKey } from "../keys/master-key-file";
+import { LivePublisher } from "../live/live-publisher";
 import { openRedis } from "../redis/redis-server";
 import type { Logger } from "../logger";
 import { createNbdServer } from "../server/nbd-server";
-import { openObjectStore, rootCause, StartupError } from "./open-store";
+import { createEmbeddedWeb } from "./web-server";
 
 export interface RunningGateway {
   nbdUrl: string;
-  webUrl: string;
+  /** The dashboard and API; undefined with --no-web. */
+  webUrl: string | undefined;
+  /** The same runtime the web app uses (tests drive verbs through it). */
+  runtime: Runtime;
+  /** The local admin user (the CLI token's owner). */
+  localAdminId: string;
   stop(): Promise<void>;
 }
 
 export interface StartOptions {
   /** scrypt cost of new passphrase slots (tests lower it; production uses the storage default). */
   kdf?: ScryptCost;
+  /** Serve the dashboard and API (Next.js) on the web port; false: NBD and workers only (`--no-web`). */
+  web?: boolean;
+  /** Live-state publish and sample intervals (tests shorten them). */
+  publishIntervalMs?: number;
+  sampleIntervalMs?: number;
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger, startOptions: StartOptions = {}): Promise<RunningGateway> {
@@ -59,10 +80,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     });
     cleanups.push(() => store.close());
     const owner = await ensureLocalAdmin(database.db);
-    const keys = new KeyRing(await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir }, logger));
+    const masterKey = await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir }, logger);
 
     const redis = await openRedis(config, logger);
     cleanups.push(() => redis.stop());
+    const client = new Redis({ ...redis.options, maxRetriesPerRequest: null });
+    cleanups.push(async () => client.disconnect());
+    // Unlock grants left by unlockVolume (in this process or a scaled-out web process).
+    const keys = new KeyRing(masterKey, (volumeId) => readUnlockGrant(client, config.queuePrefix, masterKey.key, volumeId));
     const queues = new JobQueues({ connection: { ...redis.options, maxRetriesPerRequest: null } as ConnectionOptions, prefix: config.queuePrefix });
     cleanups.push(() => queues.close());
 
@@ -74,6 +99,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       logger: logger.child({ part: "upload" }),
     });
     let workers: JobWorkers | undefined = undefined;
+    let publisher: LivePublisher | undefined = undefined;
     const openEngines = new VolumeEngines({
       database,
       store,
@@ -84,7 +110,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       commitIntervalMs: config.commitIntervalMs,
       uploader,
       uploadConcurrency: config.uploadConcurrency,
-      onClosed: (volumeId) => void workers?.scheduleGc(volumeId),
+      onClosed: (volumeId) => {
+        void workers?.scheduleGc(volumeId);
+        publisher?.poke();
+      },
     });
     engines = openEngines;
     cleanups.push(() => openEngines.closeAll());
@@ -109,23 +138,56 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     cleanups.push(() => nbd.close());
     const nbdUrl = `nbd://${hostForUrl(config.nbd.host)}:${nbdPort}`;
 
-    const tokens = await ensureCliToken(config.dataDir);
-    const http = createHttpApi({
-      context: { database, store, engines: openEngines, keys, queues, logger, kdf: startOptions.kdf },
-      ownerId: owner.id,
-      tokens,
-      logger: logger.child({ part: "http" }),
-      nbdUrl,
+    const runtime: Runtime = {
+      database,
+      store,
+      queues,
+      masterKey,
+      redis: client,
+      config: {
+        prefix: config.queuePrefix,
+        gcGraceMs: config.gcGraceMs,
+        nbd: { host: config.nbd.host, port: nbdPort, tls: false },
+        kdf: startOptions.kdf,
+        embedded: true,
+      },
+      logger: logger.child({ part: "control" }),
+    };
+    await ensureCliToken(config.dataDir, runtime, owner.id);
+
+    const livePublisher = new LivePublisher({
+      redis: client,
+      prefix: config.queuePrefix,
+      gatewayId: `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`,
+      db: database.db,
+      openEngines: () => openEngines.openEngines(),
+      logger: logger.child({ part: "live" }),
+      publishIntervalMs: startOptions.publishIntervalMs,
+      sampleIntervalMs: startOptions.sampleIntervalMs,
     });
-    const webPort = await listenOrExplain("web", config.web.host, config.web.port, (port, host) => listenHttp(http, port, host));
-    cleanups.push(() => closeHttp(http));
-    const webUrl = `http://${hostForUrl(config.web.host)}:${webPort}`;
+    publisher = livePublisher;
+    livePublisher.start();
+    cleanups.push(() => livePublisher.stop());
+
+    let webUrl: string | undefined;
+    if (startOptions.web !== false) {
+      const web = await createEmbeddedWeb({
+        runtime,
+        authSecret: await loadAuthSecret(config.authSecret, config.dataDir),
+        host: config.web.host,
+        port: config.web.port,
+      });
+      const webPort = await listenOrExplain("web", config.web.host, config.web.port, (port, host) => listenHttp(web.server, port, host));
+      cleanups.push(() => web.close());
+      webUrl = `http://${hostForUrl(config.web.host)}:${webPort}`;
+    }
 
     logger.info(
       { nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir },
       "stratus ready",
     );
-    return { nbdUrl, webUrl, stop: cleanup };
+    if (webUrl) logger.info({ webUrl }, `dashboard: ${webUrl}`);
+    return { nbdUrl, webUrl, runtime, localAdminId: owner.id, stop: cleanup };
   } catch (error) {
     await cleanup();
     throw error;
@@ -171,13 +233,6 @@ function listenHttp(server: Server, port: number, host: string): Promise<number>
       server.off("error", reject);
       resolve((server.address() as AddressInfo).port);
     });
-  });
-}
-
-function closeHttp(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
   });
 }
 

@@ -4,7 +4,7 @@ import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { deletePrefix, dumpPrefix, TEST_REDIS, uniqueQueuePrefix } from "../testing/test-redis";
 import { BullMqChunkUploader, type UploadTarget } from "./chunk-uploader";
-import { JobQueues } from "./queues";
+import { JobQueues } from "@stratus/control/jobs";
 
 const logger = pino({ level: "silent" });
 const VOLUME = newId("volume");

@@ -17,7 +17,7 @@
 import { Worker, type Job } from "bullmq";
 import { StorageError } from "@stratus/storage";
 import type { Logger } from "../logger";
-import { jobIds, QUEUE_NAMES, retryDelayMs, uploadPayloadSchema, type JobQueues, type UploadPayload, type UploadResult } from "./queues";
+import { jobIds, QUEUE_NAMES, retryDelayMs, uploadPayloadSchema, type JobQueues, type UploadPayload, type UploadResult } from "@stratus/control/jobs";
 
 export interface UploadTask {
   volumeId: string;

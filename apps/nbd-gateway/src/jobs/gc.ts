@@ -16,7 +16,7 @@
  */
 import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations, type Db } from "@stratus/db";
 import { chunkKey, chunkPrefix, parseChunkKey, type ObjectStore } from "@stratus/storage";
-import type { GcResult } from "./queues";
+import type { GcResult } from "@stratus/control/jobs";
 
 export const GENERATIONS_PER_EPOCH = 65536;
 

@@ -20,7 +20,7 @@ import {
   type GcPayload,
   type GcResult,
   type JobQueues,
-} from "./queues";
+} from "@stratus/control/jobs";
 
 export interface JobWorkersOptions {
   queues: JobQueues;

@@ -1,10 +1,12 @@
 /**
- * Unlocked data keys, in this process's memory only (never logged, persisted or queued). A volume with
- * an auto-unlock slot is unlocked on demand with the master key; one without needs `unlock` with its
- * passphrase first, and until then its engine refuses to open ("locked").
+ * Data keys of the volumes this gateway opens, in this process's memory only (never logged, persisted or
+ * queued). A volume's key comes from, in order: memory (remembered), its auto-unlock slot (unwrapped with
+ * the master key), or an unlock grant in Redis that `unlockVolume` left wherever the passphrase was given
+ * (sealed with the master key). Keys from grants are not cached: a lock (grant removed) or an expired
+ * grant takes effect at the next open. Without any of them the engine refuses to open ("locked").
  */
+import type { MasterKey } from "@stratus/control";
 import { unlockDataKey, type KeySlot } from "@stratus/storage";
-import type { MasterKey } from "./master-key-file";
 
 export class VolumeLockedError extends Error {
   constructor(readonly volumeId: string) {
@@ -13,39 +15,38 @@ export class VolumeLockedError extends Error {
   }
 }
 
+/** Reads and opens an unlock grant (undefined: none, expired, or not for this master key). */
+export type UnlockGrantReader = (volumeId: string) => Promise<Buffer | undefined>;
+
 export class KeyRing {
   readonly #keys = new Map<string, Buffer>();
 
-  constructor(private readonly master: MasterKey) {}
+  constructor(
+    private readonly master: MasterKey,
+    private readonly grants: UnlockGrantReader = async () => undefined,
+  ) {}
 
   get masterKey(): Buffer {
     return this.master.key;
   }
 
-  /** The volume's data key: from memory, else from its auto-unlock slot; VolumeLockedError if neither. */
+  /** The volume's data key; VolumeLockedError when nothing unlocks it. */
   async dataKeyFor(volumeId: string, slots: readonly KeySlot[]): Promise<Buffer> {
     const known = this.#keys.get(volumeId);
     if (known) return known;
     const auto = slots.some((slot) => slot.kind === "master" && slot.masterKeyId === this.master.id);
-    if (!auto) throw new VolumeLockedError(volumeId);
-    const key = await unlockDataKey({ volumeId, slots, masterKey: this.master.key });
-    this.#keys.set(volumeId, key);
-    return key;
-  }
-
-  /** Unlocks with a passphrase (StorageError EPERM "wrong passphrase" when it does not open a slot). */
-  async unlock(volumeId: string, slots: readonly KeySlot[], passphrase: string): Promise<Buffer> {
-    const key = await unlockDataKey({ volumeId, slots, passphrase });
-    this.#keys.set(volumeId, key);
-    return key;
+    if (auto) {
+      const key = await unlockDataKey({ volumeId, slots, masterKey: this.master.key });
+      this.#keys.set(volumeId, key);
+      return key;
+    }
+    const granted = await this.grants(volumeId);
+    if (granted) return granted;
+    throw new VolumeLockedError(volumeId);
   }
 
   remember(volumeId: string, dataKey: Buffer): void {
     this.#keys.set(volumeId, dataKey);
-  }
-
-  isUnlocked(volumeId: string): boolean {
-    return this.#keys.has(volumeId);
   }
 
   forget(volumeId: string): void {

@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis, type RedisOptions } from "ioredis";
-import { StartupError } from "../gateway/open-store";
+import { StartupError } from "@stratus/control";
 import type { Logger } from "../logger";
 
 /** sun_path is 108 bytes with the terminating NUL; stay a little under it. */

@@ -1,11 +1,13 @@
 /**
- * Builds the configured object store and proves it answers before the gateway serves anything:
- * a wrong endpoint, bucket or key should stop `npm start` with a sentence, not fail the first
- * write a user makes.
+ * Builds the configured object store and proves it answers before anything is served: a wrong endpoint,
+ * bucket or key should stop the start with a sentence, not fail the first write a user makes.
  */
 import { mkdir } from "node:fs/promises";
 import { DirectoryObjectStore, S3ObjectStore, type ObjectStore } from "@stratus/storage";
-import type { GatewayConfig } from "../config/env";
+
+export type StoreSettings =
+  | { kind: "directory"; root: string }
+  | { kind: "s3"; endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
 
 export class StartupError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -14,7 +16,7 @@ export class StartupError extends Error {
   }
 }
 
-export async function openObjectStore(config: GatewayConfig["store"]): Promise<ObjectStore> {
+export async function openObjectStore(config: StoreSettings): Promise<ObjectStore> {
   if (config.kind === "directory") {
     await mkdir(config.root, { recursive: true });
     return new DirectoryObjectStore(config.root);

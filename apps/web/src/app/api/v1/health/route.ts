@@ -1,0 +1,6 @@
+export const dynamic = "force-dynamic";
+
+/** GET /api/v1/health: no token needed. */
+export function GET(): Response {
+  return Response.json({ ok: true });
+}

@@ -1,0 +1,65 @@
+/**
+ * next-auth v5: email + password (Credentials provider) with JWT sessions in an httpOnly cookie, secure
+ * when the public URL is https. Passwords are checked by the verifyCredentials verb (scrypt, rate-limited
+ * per email and per IP in Redis). The secret is AUTH_SECRET or the one generated into the data dir.
+ */
+import NextAuth, { CredentialsSignin } from "next-auth";
+import Credentials from "next-auth/providers/credentials";
+import { isServiceError, verifyCredentials } from "@stratus/control";
+import { requestMetaOf } from "@/server/context";
+import { webEnv } from "@/server/env";
+import { getRegistered } from "@/server/runtime";
+
+class RateLimited extends CredentialsSignin {
+  constructor(minutes: number) {
+    super();
+    // The sign-in page reads `code` and says "try again in N minutes".
+    this.code = `rate_limited_${minutes}m`;
+  }
+}
+
+export const { handlers, auth, signIn, signOut } = NextAuth(async () => {
+  const { runtime, authSecret } = await getRegistered();
+  const publicUrl = webEnv().publicUrl;
+  return {
+    secret: authSecret,
+    trustHost: true,
+    useSecureCookies: publicUrl ? publicUrl.startsWith("https://") : undefined,
+    session: { strategy: "jwt", maxAge: 7 * 24 * 3600 },
+    pages: { signIn: "/signin" },
+    logger: {
+      // next-auth's own errors can carry the submitted form; log only their names.
+      error: (error: Error) => runtime.logger.warn({ err: { name: error.name, message: error.name } }, "auth error"),
+      warn: () => undefined,
+      debug: () => undefined,
+    },
+    providers: [
+      Credentials({
+        credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
+        authorize: async (credentials, request) => {
+          try {
+            const account = await verifyCredentials(
+              { runtime, requestMeta: requestMetaOf(request) },
+              { email: credentials?.email, password: credentials?.password },
+            );
+            return { id: account.id, email: account.email };
+          } catch (error) {
+            if (isServiceError(error) && error.code === "TOO_MANY_REQUESTS") throw new RateLimited(Math.ceil((error.retryAfterSeconds ?? 900) / 60));
+            if (isServiceError(error)) return null;
+            throw error;
+          }
+        },
+      }),
+    ],
+    callbacks: {
+      jwt: ({ token, user }) => {
+        if (user?.id) token.sub = user.id;
+        return token;
+      },
+      session: ({ session, token }) => {
+        if (session.user && token.sub) session.user.id = token.sub;
+        return session;
+      },
+    },
+  };
+});

@@ -1,0 +1,98 @@
+/**
+ * The web app's configuration, read from the environment once. Only used when the app runs on its own
+ * (`next start`, the scaled-out shape): the embedded gateway hands over a ready runtime instead. The
+ * same variables as the gateway (see the README), so both processes agree on the database, Redis,
+ * bucket, master key and key prefix.
+ */
+import { createHash } from "node:crypto";
+import path from "node:path";
+import { z } from "zod";
+
+const optional = z.string().min(1).optional();
+const schema = z.object({
+  STRATUS_DATA_DIR: z.string().min(1).default("./.stratus"),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional(),
+  STRATUS_S3_ENDPOINT: optional,
+  STRATUS_S3_BUCKET: optional,
+  STRATUS_S3_REGION: z.string().min(1).default("us-east-1"),
+  STRATUS_S3_ACCESS_KEY_ID: optional,
+  STRATUS_S3_SECRET_ACCESS_KEY: optional,
+  STRATUS_S3_FORCE_PATH_STYLE: z.enum(["true", "false", "1", "0"]).default("true"),
+  STRATUS_MASTER_KEY: optional,
+  STRATUS_QUEUE_PREFIX: optional,
+  STRATUS_GC_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  STRATUS_GC_GRACE: optional,
+  STRATUS_NBD_PUBLIC_HOST: optional,
+  STRATUS_NBD_HOST: z.string().min(1).default("127.0.0.1"),
+  STRATUS_NBD_PORT: z.coerce.number().int().min(1).max(65535).default(10809),
+  STRATUS_NBD_TLS: z.enum(["true", "false", "1", "0"]).default("false"),
+  AUTH_SECRET: optional,
+  STRATUS_PUBLIC_URL: optional,
+  STRATUS_KDF_N: z.coerce.number().int().min(1024).optional(),
+});
+
+export interface WebEnv {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  store:
+    | { kind: "directory"; root: string }
+    | { kind: "s3"; endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
+  masterKey: Buffer | undefined;
+  queuePrefix: string;
+  gcGraceMs: number;
+  nbd: { host: string; port: number; tls: boolean };
+  authSecret: string | undefined;
+  publicUrl: string | undefined;
+  /** Lower scrypt cost (tests only). */
+  kdfN: number | undefined;
+}
+
+let cached: WebEnv | undefined;
+
+export function webEnv(): WebEnv {
+  if (cached) return cached;
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== "")));
+  if (!parsed.success) {
+    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.STRATUS_DATA_DIR);
+  const masterKey = e.STRATUS_MASTER_KEY ? Buffer.from(e.STRATUS_MASTER_KEY.trim(), "base64") : undefined;
+  if (masterKey && masterKey.length !== 32) throw new Error("invalid configuration: STRATUS_MASTER_KEY must be 32 bytes in base64");
+  const s3 = e.STRATUS_S3_ENDPOINT && e.STRATUS_S3_BUCKET && e.STRATUS_S3_ACCESS_KEY_ID && e.STRATUS_S3_SECRET_ACCESS_KEY;
+  cached = {
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    store: s3
+      ? {
+          kind: "s3",
+          endpoint: e.STRATUS_S3_ENDPOINT!,
+          bucket: e.STRATUS_S3_BUCKET!,
+          region: e.STRATUS_S3_REGION,
+          accessKeyId: e.STRATUS_S3_ACCESS_KEY_ID!,
+          secretAccessKey: e.STRATUS_S3_SECRET_ACCESS_KEY!,
+          forcePathStyle: ["true", "1"].includes(e.STRATUS_S3_FORCE_PATH_STYLE),
+        }
+      : { kind: "directory", root: path.join(dataDir, "bucket") },
+    masterKey,
+    // The gateway's default, so both sides of one data dir agree.
+    queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
+    gcGraceMs: e.STRATUS_GC_GRACE_MS ?? parseDurationMs(e.STRATUS_GC_GRACE) ?? 10 * 60_000,
+    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: ["true", "1"].includes(e.STRATUS_NBD_TLS) },
+    authSecret: e.AUTH_SECRET,
+    publicUrl: e.STRATUS_PUBLIC_URL,
+    kdfN: e.STRATUS_KDF_N,
+  };
+  return cached;
+}
+
+function parseDurationMs(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? "s").toLowerCase() as "s"];
+  return Math.round(Number(match[1]) * unit);
+}

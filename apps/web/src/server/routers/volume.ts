@@ -1,0 +1,40 @@
+import {
+  changePassphraseInput,
+  changeVolumePassphrase,
+  createVolume,
+  createVolumeInput,
+  deleteProgressInput,
+  deleteVolume,
+  deleteVolumeInput,
+  getVolume,
+  listVolumeActivity,
+  listVolumes,
+  lockVolume,
+  resizeVolume,
+  resizeVolumeInput,
+  unlockVolume,
+  unlockVolumeInput,
+  volumeAttachCommands,
+  volumeByName,
+  volumeDeleteProgress,
+  volumeMetrics,
+  volumeMetricsInput,
+} from "@stratus/control";
+import { z } from "zod";
+import { authedProcedure, router } from "../trpc";
+
+export const volumeRouter = router({
+  list: authedProcedure.query(({ ctx }) => listVolumes(ctx.service)),
+  get: authedProcedure.input(volumeByName).query(({ ctx, input }) => getVolume(ctx.service, input)),
+  create: authedProcedure.input(createVolumeInput).mutation(({ ctx, input }) => createVolume(ctx.service, input)),
+  resize: authedProcedure.input(resizeVolumeInput).mutation(({ ctx, input }) => resizeVolume(ctx.service, input)),
+  changePassphrase: authedProcedure.input(changePassphraseInput).mutation(({ ctx, input }) => changeVolumePassphrase(ctx.service, input)),
+  unlock: authedProcedure.input(unlockVolumeInput).mutation(({ ctx, input }) => unlockVolume(ctx.service, input)),
+  lock: authedProcedure.input(volumeByName).mutation(({ ctx, input }) => lockVolume(ctx.service, input)),
+  // The dashboard always sends the typed confirmation.
+  delete: authedProcedure.input(deleteVolumeInput.extend({ confirm: z.string() })).mutation(({ ctx, input }) => deleteVolume(ctx.service, input)),
+  deleteProgress: authedProcedure.input(deleteProgressInput).query(({ ctx, input }) => volumeDeleteProgress(ctx.service, input)),
+  activity: authedProcedure.input(volumeByName).query(({ ctx, input }) => listVolumeActivity(ctx.service, input)),
+  metrics: authedProcedure.input(volumeMetricsInput).query(({ ctx, input }) => volumeMetrics(ctx.service, input)),
+  attachCommands: authedProcedure.input(volumeByName).query(({ ctx, input }) => volumeAttachCommands(ctx.service, input)),
+});

@@ -1,0 +1,56 @@
+/**
+ * Unlock across processes. `unlockVolume` runs wherever the request landed (the web process); the data
+ * key is needed by whichever gateway opens the volume. So the verb stores an unlock grant in Redis:
+ * `<prefix>:unlock:<volumeId>` = the data key sealed with the deployment's master key (AES-256-GCM, the
+ * volume id as additional data, so a grant copied to another volume's key does not open), TTL 24 h.
+ * Gateways' KeyRing read it when opening a volume. Without the master key a grant is useless; the
+ * passphrase never leaves the process that received it.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+
+export const UNLOCK_GRANT_TTL_SECONDS = 24 * 3600;
+const VERSION = 1;
+
+export const unlockGrantKey = (prefix: string, volumeId: string) => `${prefix}:unlock:${volumeId}`;
+
+const aad = (volumeId: string) => Buffer.from(`stratus unlock grant v${VERSION} ${volumeId}`);
+
+export function sealUnlockGrant(masterKey: Buffer, volumeId: string, dataKey: Buffer): string {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", masterKey, nonce);
+  cipher.setAAD(aad(volumeId));
+  const sealed = Buffer.concat([cipher.update(dataKey), cipher.final()]);
+  return Buffer.concat([Buffer.from([VERSION]), nonce, sealed, cipher.getAuthTag()]).toString("base64");
+}
+
+/** The data key, or undefined when the grant does not open with this master key for this volume. */
+export function openUnlockGrant(masterKey: Buffer, volumeId: string, grant: string): Buffer | undefined {
+  const bytes = Buffer.from(grant, "base64");
+  if (bytes.length < 1 + 12 + 16 + 1 || bytes[0] !== VERSION) return undefined;
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", masterKey, bytes.subarray(1, 13));
+    decipher.setAAD(aad(volumeId));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    return Buffer.concat([decipher.update(bytes.subarray(13, bytes.length - 16)), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function storeUnlockGrant(redis: Redis, prefix: string, masterKey: Buffer, volumeId: string, dataKey: Buffer): Promise<void> {
+  await redis.set(unlockGrantKey(prefix, volumeId), sealUnlockGrant(masterKey, volumeId, dataKey), "EX", UNLOCK_GRANT_TTL_SECONDS);
+}
+
+export async function readUnlockGrant(redis: Redis, prefix: string, masterKey: Buffer, volumeId: string): Promise<Buffer | undefined> {
+  const grant = await redis.get(unlockGrantKey(prefix, volumeId));
+  return grant ? openUnlockGrant(masterKey, volumeId, grant) : undefined;
+}
+
+export async function hasUnlockGrant(redis: Redis, prefix: string, volumeId: string): Promise<boolean> {
+  return (await redis.exists(unlockGrantKey(prefix, volumeId))) === 1;
+}
+
+export async function deleteUnlockGrant(redis: Redis, prefix: string, volumeId: string): Promise<void> {
+  await redis.del(unlockGrantKey(prefix, volumeId));
+}
