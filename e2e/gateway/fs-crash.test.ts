@@ -1,0 +1,119 @@
+/**
+ * Issue 3, acceptance 1 (filesystem variant): ext4 on a volume through nbdfuse and a loop device.
+ * Each cycle writes a tree of files and `sync`s it, starts writing more, and kills the gateway with
+ * SIGKILL. Then, as a real machine would see it: the dead mount, loop device and nbdfuse are taken
+ * down, the gateway restarts, the filesystem is mounted again (the kernel replays the ext4 journal),
+ * every synced tree reads back identical, and after unmounting `e2fsck -fn` finds it clean.
+ *
+ * FS_CRASH_CYCLES (default 5) makes a longer run. Needs root (mount, losetup) and /dev/fuse.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  attachLoop,
+  attachNbdFuse,
+  CleanupStack,
+  createVolume,
+  describeLogs,
+  killGroup,
+  makeTree,
+  mountExt4,
+  run,
+  runOk,
+  seededRandom,
+  startGateway,
+  treeChecksums,
+  type Gateway,
+} from "../harness";
+
+const CYCLES = Number(process.env.FS_CRASH_CYCLES ?? 5);
+const SEED = Number(process.env.CRASH_SEED ?? 3);
+
+const cleanup = new CleanupStack();
+let gateway: Gateway;
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-fscrash-"));
+  cleanup.push("remove work folder", () => rm(work, { recursive: true, force: true }));
+  gateway = await startGateway({ env: { STRATUS_COMMIT_INTERVAL: "1s", STRATUS_DIRTY_LIMIT: "16M" } });
+  cleanup.push("stop gateway", () => gateway.dispose());
+});
+
+afterAll(() => cleanup.runAll());
+
+/** nbdfuse -> loop -> (mkfs) -> mount; `down` takes it apart even when the gateway is dead. */
+async function attach(fuseDir: string, mountDir: string, { format }: { format: boolean }) {
+  const fuse = await attachNbdFuse(fuseDir, gateway.uri("fs"));
+  const detachFuse = cleanup.push("nbdfuse", () => fuse.detach());
+  if (format) await runOk("mkfs.ext4", ["-q", "-F", fuse.file], { timeoutMs: 120_000 });
+  const loop = await attachLoop(fuse.file);
+  const detachLoop = cleanup.push(`loop ${loop.device}`, () => loop.detach());
+  const mount = await mountExt4(loop.device, mountDir);
+  const unmount = cleanup.push(`mount ${mountDir}`, () => mount.unmount());
+  return {
+    file: fuse.file,
+    /** Unmount and detach, in order. After a crash the filesystem cannot write back: unmount lazily. */
+    down: async ({ crashed }: { crashed: boolean }) => {
+      if (crashed) {
+        await run("umount", ["-l", mountDir], { timeoutMs: 60_000 });
+        await unmount().catch(() => undefined);
+      } else {
+        await unmount();
+      }
+      await detachLoop();
+    },
+    detachFuse,
+  };
+}
+
+describe("ext4 on a volume across kill -9 of the gateway", () => {
+  it(`${CYCLES} kills: synced files read back, the journal replays and e2fsck -fn is clean`, async () => {
+    try {
+      await createVolume(gateway, "fs", { size: "256M", durability: "local" });
+      const fuseDir = path.join(work, "fuse");
+      const mountDir = path.join(work, "mnt");
+      const random = seededRandom(SEED);
+      const synced = new Map<string, string[]>();
+
+      let fs = await attach(fuseDir, mountDir, { format: true });
+      for (let cycle = 1; cycle <= CYCLES; cycle++) {
+        // Durable part: a tree, then sync (FLUSH through loop -> nbdfuse -> NBD).
+        const name = `tree-${cycle}`;
+        await makeTree(path.join(mountDir, name), { seed: SEED * 100 + cycle, files: 150, symlinks: 10 });
+        await runOk("sync", ["-f", path.join(mountDir, name)], { timeoutMs: 120_000 });
+        synced.set(name, await treeChecksums(path.join(mountDir, name)));
+
+        // In-flight part: keep writing a big file while the gateway dies under it.
+        const writer = spawn("dd", ["if=/dev/urandom", `of=${path.join(mountDir, `unsynced-${cycle}`)}`, "bs=64k", "count=1024"], {
+          detached: true,
+          stdio: "ignore",
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 1500)));
+        await gateway.kill();
+        killGroup(writer.pid, "SIGKILL");
+        await fs.down({ crashed: true });
+        await fs.detachFuse();
+
+        await gateway.restart();
+        fs = await attach(fuseDir, mountDir, { format: false }); // mounting replays the journal
+        for (const [tree, expected] of synced) {
+          expect(await treeChecksums(path.join(mountDir, tree)), `cycle ${cycle}: ${tree}`).toEqual(expected);
+        }
+        await fs.down({ crashed: false });
+        const fsck = await run("e2fsck", ["-f", "-n", fs.file], { timeoutMs: 120_000 });
+        expect(fsck.code, `cycle ${cycle}: e2fsck -fn\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+        await fs.detachFuse();
+        fs = await attach(fuseDir, mountDir, { format: false });
+      }
+      await fs.down({ crashed: false });
+      await fs.detachFuse();
+    } catch (err) {
+      if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
+      throw err;
+    }
+  });
+});
