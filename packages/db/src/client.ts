@@ -4,6 +4,7 @@
  * the database is handed out) and the same drizzle API, so query modules and their tests do not care
  * which one they run on.
  */
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import type { SQL } from "drizzle-orm";
@@ -37,9 +38,11 @@ export async function executeRows<Row extends Record<string, unknown>>(db: Db, q
 export type DatabaseKind = "pglite" | "postgres";
 
 export type OpenDatabaseOptions =
-  | { kind: "pglite"; dataDir: string }
+  | { kind: "pglite"; dataDir: string; migrationsFolder?: string }
   | {
       kind: "postgres";
+      /** The generated migrations (default: this package's drizzle folder). */
+      migrationsFolder?: string;
       /** postgres://user:password@host:port/database — the password never appears in errors. */
       url: string;
       /** Most connections the pool opens (default 10). */
@@ -60,14 +63,18 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Resolved from this file, not the working directory: the package's generated migrations. */
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../drizzle", import.meta.url));
+/**
+ * Resolved from this file, not the working directory: the package's generated migrations. A variable,
+ * not a literal, so bundlers (Next's Turbopack) do not try to pack the folder as an asset; a bundled
+ * caller passes `migrationsFolder` instead (its import.meta.url is not this file).
+ */
+export const MIGRATIONS_FOLDER = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "drizzle");
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
-  return options.kind === "pglite" ? openPglite(options.dataDir) : openPostgres(options);
+  return options.kind === "pglite" ? openPglite(options.dataDir, options.migrationsFolder ?? MIGRATIONS_FOLDER) : openPostgres(options);
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, migrationsFolder: string): Promise<Database> {
   const lock = lockDataDir(dataDir);
   let client: PGlite | undefined;
   try {
@@ -77,7 +84,7 @@ async function openPglite(dataDir: string): Promise<Database> {
       throw new DbError("DATABASE_OPEN_FAILED", `cannot open the embedded database in ${dataDir}: ${describeError(err)}`, { cause: err });
     }
     const db = drizzlePglite({ client, schema });
-    await runMigrations(() => migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER }));
+    await runMigrations(() => migratePglite(db, { migrationsFolder }));
     const opened = client;
     return {
       db,
@@ -122,7 +129,7 @@ async function openPostgres(options: Extract<OpenDatabaseOptions, { kind: "postg
     try {
       // Several gateways starting at once would otherwise race to create the same tables.
       await lockClient.query("select pg_advisory_lock($1)", [MIGRATION_ADVISORY_LOCK]);
-      await runMigrations(() => migrateNodePg(db, { migrationsFolder: MIGRATIONS_FOLDER }), target.password);
+      await runMigrations(() => migrateNodePg(db, { migrationsFolder: options.migrationsFolder ?? MIGRATIONS_FOLDER }), target.password);
     } finally {
       await lockClient.query("select pg_advisory_unlock($1)", [MIGRATION_ADVISORY_LOCK]).catch(() => undefined);
       lockClient.release();

@@ -10,6 +10,18 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
+import {
+  changeVolumePassphrase,
+  createVolume,
+  deleteVolume,
+  HTTP_STATUS,
+  isServiceError,
+  lockVolume,
+  recoverVolumes,
+  unlockVolume,
+  volumeDeleteProgress,
+  type ServiceContext,
+} from "@stratus/control";
 import { loadChunkMap, executeRows, type Database } from "@stratus/db";
 import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
 import { chunkKey, chunkPrefix, DirectoryObjectStore, volumePrefix } from "@stratus/storage";
@@ -67,7 +79,7 @@ describe("gateway durability session", () => {
       STRATUS_DIRTY_LIMIT: "16M",
       STRATUS_LOG_LEVEL: "debug",
     });
-    gateway = await startGateway(config, pino({ level: "debug" }, logStream), { kdf: { N: 1024 } });
+    gateway = await startGateway(config, pino({ level: "debug" }, logStream), { kdf: { N: 1024 }, web: false });
     return gateway;
   }
 
@@ -77,14 +89,31 @@ describe("gateway durability session", () => {
     await running?.stop();
   }
 
-  async function api<T>(method: string, route: string, body?: unknown): Promise<{ status: number; json: T }> {
-    const token = (await readFile(path.join(dataDir, "cli-token"), "utf8")).trim();
-    const response = await fetch(`${gateway!.webUrl}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, json: (await response.json()) as T };
+  /**
+   * The REST routes now live in the Next app; this test drives the same verbs in-process as the local
+   * admin (what the CLI token stands for), with REST's status codes.
+   */
+  async function api<T>(method: string, route: string, body: Record<string, unknown> = {}): Promise<{ status: number; json: T }> {
+    const ctx: ServiceContext = { runtime: gateway!.runtime, actor: { userId: gateway!.localAdminId, via: "local", scope: "write" } };
+    const name = /^\/api\/v1\/volumes\/([^/]+)/.exec(route)?.[1];
+    const calls: Record<string, () => Promise<unknown>> = {
+      "POST /api/v1/volumes": () => createVolume(ctx, body as never),
+      [`POST /api/v1/volumes/${name}/passphrase`]: () => changeVolumePassphrase(ctx, { ...body, name } as never),
+      [`POST /api/v1/volumes/${name}/unlock`]: () => unlockVolume(ctx, { ...body, name } as never),
+      [`POST /api/v1/volumes/${name}/lock`]: () => lockVolume(ctx, { name: name! }),
+      [`DELETE /api/v1/volumes/${name}`]: () => deleteVolume(ctx, { name: name! }),
+      [`GET /api/v1/volumes/${name}/delete-progress`]: () => volumeDeleteProgress(ctx, { name: name! }),
+      "POST /api/v1/recover": () => recoverVolumes(ctx, body as never),
+    };
+    const call = calls[`${method} ${route}`];
+    if (!call) throw new Error(`no route ${method} ${route} in this test`);
+    try {
+      const json = (await call()) as T;
+      return { status: method === "POST" && route === "/api/v1/volumes" ? 201 : method === "DELETE" ? 202 : 200, json };
+    } catch (error) {
+      if (!isServiceError(error)) throw error;
+      return { status: HTTP_STATUS[error.code], json: { error: { code: error.code, message: error.message } } as T };
+    }
   }
 
   const bucket = () => new DirectoryObjectStore(path.join(dataDir, "bucket"));
@@ -141,17 +170,19 @@ print(json.dumps(0))`,
 
     // Wrong passphrase: a clear error, nothing written.
     const slotsBefore = JSON.stringify((await executeRows(database.db, sql`select key_slots from volumes where id = ${volumeId}`))[0]);
-    const wrong = await api<{ error: { message: string } }>("POST", "/api/v1/volumes/secret/passwd", { oldPassphrase: "nope", newPassphrase: PASS2 });
+    const wrong = await api<{ error: { message: string } }>("POST", "/api/v1/volumes/secret/passphrase", { oldPassphrase: "nope", newPassphrase: PASS2 });
     expect(wrong.status).toBe(403);
     expect(wrong.json.error.message).toBe("wrong passphrase for volume secret");
     expect(JSON.stringify((await executeRows(database.db, sql`select key_slots from volumes where id = ${volumeId}`))[0])).toBe(slotsBefore);
 
-    const changed = await api("POST", "/api/v1/volumes/secret/passwd", { oldPassphrase: PASS1, newPassphrase: PASS2 });
+    const changed = await api("POST", "/api/v1/volumes/secret/passphrase", { oldPassphrase: PASS1, newPassphrase: PASS2 });
     expect(changed.status).toBe(200);
     // No chunk object was rewritten: the same keys with the same bytes.
     expect(await objects(chunkPrefix(volumeId))).toEqual(chunksBefore);
 
-    // Restart: the plain key is gone from memory, so the volume is locked and not attachable.
+    // Lock (the unlock grant goes) and restart: the plain key is gone from memory, so the volume is
+    // locked and not attachable.
+    expect((await api("POST", "/api/v1/volumes/secret/lock")).status).toBe(200);
     await gateway!.stop();
     gateway = undefined;
     await start();
@@ -178,7 +209,7 @@ print(json.dumps(0))`,
     expect(started.status).toBe(202);
     let progress = { state: "waiting", objectsDeleted: 0 };
     for (let i = 0; i < 500 && progress.state !== "completed"; i++) {
-      progress = (await api<typeof progress>("GET", `/api/v1/volume-deletions/${volumeId}`)).json;
+      progress = (await api<typeof progress>("GET", "/api/v1/volumes/secret/delete-progress")).json;
       if (progress.state !== "completed") await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(progress.state).toBe("completed");
@@ -219,7 +250,7 @@ print(json.dumps(0))`,
     const empty = await createTestDatabase("postgres");
     try {
       await start(empty);
-      const outcome = await api<{ recovered: Array<{ id: string; name: string; epoch: number; chunks: number }> }>("POST", "/api/v1/volumes/recover", {});
+      const outcome = await api<{ recovered: Array<{ id: string; name: string; epoch: number; chunks: number }> }>("POST", "/api/v1/recover", {});
       expect(outcome.json.recovered).toEqual([expect.objectContaining({ id: made.json.id, name: "keep", chunks: 3 })]);
       const same = await nbdsh<boolean>(`${gateway!.nbdUrl}/keep`, `print(json.dumps(h.pread(${3 * CHUNK}, ${CHUNK}) == ${pattern} and h.pread(${CHUNK}, 0) == bytes(${CHUNK})))`);
       expect(same).toBe(true);

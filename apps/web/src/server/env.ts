@@ -5,6 +5,7 @@
  * bucket, master key and key prefix.
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
@@ -29,6 +30,7 @@ const schema = z.object({
   STRATUS_NBD_TLS: z.enum(["true", "false", "1", "0"]).default("false"),
   AUTH_SECRET: optional,
   STRATUS_PUBLIC_URL: optional,
+  STRATUS_MIGRATIONS_DIR: optional,
   STRATUS_KDF_N: z.coerce.number().int().min(1024).optional(),
 });
 
@@ -45,6 +47,8 @@ export interface WebEnv {
   nbd: { host: string; port: number; tls: boolean };
   authSecret: string | undefined;
   publicUrl: string | undefined;
+  /** packages/db/drizzle (found from the working directory: the bundled app has no path to it). */
+  migrationsDir: string;
   /** Lower scrypt cost (tests only). */
   kdfN: number | undefined;
 }
@@ -85,6 +89,7 @@ export function webEnv(): WebEnv {
     authSecret: e.AUTH_SECRET,
     publicUrl: e.STRATUS_PUBLIC_URL,
     kdfN: e.STRATUS_KDF_N,
+    migrationsDir: e.STRATUS_MIGRATIONS_DIR ?? findMigrations(process.cwd()),
   };
   return cached;
 }
@@ -95,4 +100,13 @@ function parseDurationMs(text: string | undefined): number | undefined {
   if (!match) return undefined;
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? "s").toLowerCase() as "s"];
   return Math.round(Number(match[1]) * unit);
+}
+
+/** `next start` runs in apps/web (or the repo root): look up from there for packages/db/drizzle. */
+function findMigrations(from: string): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "packages", "db", "drizzle");
+    if (existsSync(path.join(candidate, "meta", "_journal.json"))) return candidate;
+    if (path.dirname(dir) === dir) return candidate;
+  }
 }

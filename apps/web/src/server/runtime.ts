@@ -34,7 +34,9 @@ async function buildFromEnv(): Promise<Registered> {
   if (!env.redisUrl) throw new Error("REDIS_URL must be set when the web app runs on its own (next start)");
   const runtime = await openRuntime({
     dataDir: env.dataDir,
-    database: env.databaseUrl ? { kind: "postgres", url: env.databaseUrl } : { kind: "pglite", dataDir: path.join(env.dataDir, "db") },
+    database: env.databaseUrl
+      ? { kind: "postgres", url: env.databaseUrl, migrationsFolder: env.migrationsDir }
+      : { kind: "pglite", dataDir: path.join(env.dataDir, "db"), migrationsFolder: env.migrationsDir },
     store: env.store,
     redisUrl: env.redisUrl,
     masterKey: env.masterKey,

@@ -30,7 +30,7 @@ export function restRoute(fn: (call: RestCall) => Promise<Response | unknown>, o
       if (req.method !== "GET" && req.method !== "HEAD" && !context.csrfOk) {
         throw new ServiceError("FORBIDDEN", "cross-site request refused (missing x-stratus-csrf or same-origin Origin)");
       }
-      const raw = route ? await route.params : {};
+      const raw = (route ? await route.params : undefined) ?? {};
       const params = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Array.isArray(v) ? v.join("/") : v]));
       const ctx: ServiceContext = { runtime: context.runtime, actor: context.actor, requestMeta: context.requestMeta };
       const result = await fn({ ctx, req, params, body: () => readJson(req) });
