@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // One runner for every suite. Projects split by part so a failure names the layer it came from;
@@ -19,6 +20,26 @@ export default defineConfig({
         test: {
           name: "db",
           root: "packages/db",
+          include: ["src/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "control",
+          root: "packages/control",
+          include: ["src/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // The web app's server side (routers, REST handlers, auth) driven without a browser.
+        resolve: { alias: { "@": fileURLToPath(new URL("./apps/web/src", import.meta.url)) } },
+        test: {
+          name: "web",
+          root: "apps/web",
           include: ["src/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -1,0 +1,220 @@
+/**
+ * Authorization across every tRPC procedure and every REST route, on PGlite and PostgreSQL: user B, an
+ * anonymous caller, a read-only token (for writes), and revoked or expired tokens never reach user A's
+ * volumes or tokens. Routers are driven through createCaller with contexts built from real Requests (the
+ * same code path as /api/trpc), REST handlers with real Request objects.
+ */
+import { DATABASE_KINDS } from "@stratus/db/testing";
+import { issueApiToken, signUp, createVolume, type CreatedApiToken, type ServiceContext } from "@stratus/control";
+import { openTestRuntime, type TestRuntime } from "@stratus/control/testing";
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as volumesRoute from "@/app/api/v1/volumes/route";
+import * as volumeRoute from "@/app/api/v1/volumes/[name]/route";
+import * as unlockRoute from "@/app/api/v1/volumes/[name]/unlock/route";
+import * as passphraseRoute from "@/app/api/v1/volumes/[name]/passphrase/route";
+import * as progressRoute from "@/app/api/v1/volumes/[name]/delete-progress/route";
+import * as recoverRoute from "@/app/api/v1/recover/route";
+import * as healthRoute from "@/app/api/v1/health/route";
+import { contextFromRequest } from "./context";
+import { appRouter } from "./root-router";
+import { makeRequest, registerRuntime, sessionCookie, type Caller } from "./testing";
+
+const PASS = "alpha passphrase 1";
+const VOL = "vol-a";
+
+type Who = "anonymous" | "B session" | "B token" | "A read token" | "A revoked token" | "A expired token" | "A session without csrf";
+
+describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
+  let t: TestRuntime;
+  let unregister: () => void;
+  const callers = {} as Record<Who | "A session", Caller>;
+  let aWrite: CreatedApiToken;
+  let aVolumeId: string;
+
+  beforeAll(async () => {
+    t = await openTestRuntime(kind);
+    unregister = registerRuntime(t.runtime);
+    const anon = { runtime: t.runtime };
+    const a = await signUp(anon, { email: "a@example.com", password: "a-password-123" });
+    const b = await signUp(anon, { email: "b@example.com", password: "b-password-123" });
+    const ctxA: ServiceContext = { runtime: t.runtime, actor: { userId: a.id, via: "session", scope: "write" } };
+    aVolumeId = (await createVolume(ctxA, { name: VOL, size: "1M", chunkSize: "64K", passphrase: PASS, autoUnlock: false })).id;
+    const db = t.runtime.database.db;
+    aWrite = await issueApiToken(db, a.id, { name: "a write", scope: "write", expiresAt: null });
+    const aRead = await issueApiToken(db, a.id, { name: "a read", scope: "read", expiresAt: null });
+    const aRevoked = await issueApiToken(db, a.id, { name: "a revoked", scope: "write", expiresAt: null });
+    await appRouter.createCaller(await contextFromRequest(makeRequest({ kind: "session", cookie: await sessionCookie(a.id) }, "POST", "/api/trpc"))).token.revoke({ id: aRevoked.token.id });
+    const aExpired = await issueApiToken(db, a.id, { name: "a expired", scope: "write", expiresAt: new Date(Date.now() - 1000) });
+    const bToken = await issueApiToken(db, b.id, { name: "b write", scope: "write", expiresAt: null });
+    Object.assign(callers, {
+      anonymous: { kind: "anonymous" },
+      "A session": { kind: "session", cookie: await sessionCookie(a.id) },
+      "A session without csrf": { kind: "session", cookie: await sessionCookie(a.id), csrf: false },
+      "B session": { kind: "session", cookie: await sessionCookie(b.id) },
+      "B token": { kind: "token", secret: bToken.secret },
+      "A read token": { kind: "token", secret: aRead.secret },
+      "A revoked token": { kind: "token", secret: aRevoked.secret },
+      "A expired token": { kind: "token", secret: aExpired.secret },
+    });
+  });
+  afterAll(async () => {
+    unregister?.();
+    await t?.dispose();
+  });
+
+  const caller = async (who: Who | "A session") => appRouter.createCaller(await contextFromRequest(makeRequest(callers[who], "POST", "/api/trpc")));
+  type C = Awaited<ReturnType<typeof caller>>;
+  let fresh = 0;
+  /** Every procedure of the router (but health and signUp, which are public), aimed at A's things. */
+  const procedures: Array<{ name: string; write: boolean; targetsA: boolean; call: (c: C) => Promise<unknown> }> = [
+    { name: "account.me", write: false, targetsA: false, call: (c) => c.account.me() },
+    { name: "volume.list", write: false, targetsA: false, call: (c) => c.volume.list() },
+    { name: "volume.get", write: false, targetsA: true, call: (c) => c.volume.get({ name: VOL }) },
+    { name: "volume.create", write: true, targetsA: false, call: (c) => c.volume.create({ name: `new-${++fresh}`, size: "1M" }) },
+    { name: "volume.resize", write: true, targetsA: true, call: (c) => c.volume.resize({ name: VOL, size: "2M" }) },
+    {
+      name: "volume.changePassphrase",
+      write: true,
+      targetsA: true,
+      call: (c) => c.volume.changePassphrase({ name: VOL, oldPassphrase: PASS, newPassphrase: "another passphrase" }),
+    },
+    { name: "volume.unlock", write: true, targetsA: true, call: (c) => c.volume.unlock({ name: VOL, passphrase: PASS }) },
+    { name: "volume.lock", write: true, targetsA: true, call: (c) => c.volume.lock({ name: VOL }) },
+    { name: "volume.delete", write: true, targetsA: true, call: (c) => c.volume.delete({ name: VOL, confirm: VOL }) },
+    { name: "volume.deleteProgress", write: false, targetsA: true, call: (c) => c.volume.deleteProgress({ name: VOL }) },
+    { name: "volume.activity", write: false, targetsA: true, call: (c) => c.volume.activity({ name: VOL }) },
+    { name: "volume.metrics", write: false, targetsA: true, call: (c) => c.volume.metrics({ name: VOL, minutes: 60 }) },
+    { name: "volume.attachCommands", write: false, targetsA: true, call: (c) => c.volume.attachCommands({ name: VOL }) },
+    { name: "token.list", write: false, targetsA: false, call: (c) => c.token.list() },
+    { name: "token.create", write: true, targetsA: false, call: (c) => c.token.create({ name: "x", scope: "read" }) },
+    { name: "token.revoke", write: true, targetsA: true, call: (c) => c.token.revoke({ id: aWrite.token.id }) },
+  ];
+
+  async function codeOf(promise: Promise<unknown>): Promise<string> {
+    try {
+      await promise;
+      return "OK";
+    } catch (error) {
+      if (error instanceof TRPCError) return error.code;
+      throw error;
+    }
+  }
+
+  it("covers every procedure of the router", () => {
+    const all: string[] = [];
+    const walk = (record: Record<string, unknown>, prefix: string) => {
+      for (const [key, value] of Object.entries(record)) {
+        if (typeof value === "function") all.push(`${prefix}${key}`);
+        else if (value && typeof value === "object") walk(value as Record<string, unknown>, `${prefix}${key}.`);
+      }
+    };
+    walk(appRouter._def.procedures as Record<string, unknown>, "");
+    const covered = new Set([...procedures.map((p) => p.name), "health", "account.signUp"]);
+    expect(all.filter((name) => !covered.has(name))).toEqual([]);
+  });
+
+  it.each(["anonymous", "A revoked token", "A expired token"] as const)("tRPC: %s is UNAUTHORIZED everywhere", async (who) => {
+    const c = await caller(who);
+    for (const procedure of procedures) expect(await codeOf(procedure.call(c)), procedure.name).toBe("UNAUTHORIZED");
+    expect(await c.health()).toEqual({ ok: true });
+  });
+
+  it.each(["B session", "B token"] as const)("tRPC: %s gets NOT_FOUND for A's volume and token, and sees none of A's", async (who) => {
+    const c = await caller(who);
+    for (const procedure of procedures.filter((p) => p.targetsA)) expect(await codeOf(procedure.call(c)), procedure.name).toBe("NOT_FOUND");
+    expect((await c.volume.list()).map((v) => v.id)).not.toContain(aVolumeId);
+    expect((await c.token.list()).map((tok) => tok.id)).not.toContain(aWrite.token.id);
+    expect((await c.account.me()).email).toBe("b@example.com");
+  });
+
+  it("tRPC: a read-only token is FORBIDDEN to change anything and may read", async () => {
+    const c = await caller("A read token");
+    for (const procedure of procedures.filter((p) => p.write)) expect(await codeOf(procedure.call(c)), procedure.name).toBe("FORBIDDEN");
+    for (const procedure of procedures.filter((p) => !p.write && p.name !== "volume.deleteProgress")) {
+      expect(await codeOf(procedure.call(c)), procedure.name).toBe("OK");
+    }
+  });
+
+  it("tRPC: a session without the CSRF header is FORBIDDEN on every mutation", async () => {
+    const c = await caller("A session without csrf");
+    for (const procedure of procedures.filter((p) => p.write)) expect(await codeOf(procedure.call(c)), procedure.name).toBe("FORBIDDEN");
+  });
+
+  /** Every REST route, aimed at A's volume. */
+  const routes: Array<{ name: string; write: boolean; targetsA: boolean; call: (who: Who | "A session") => Promise<Response> }> = [
+    { name: "GET /volumes", write: false, targetsA: false, call: (who) => volumesRoute.GET(makeRequest(callers[who], "GET", "/api/v1/volumes")) },
+    {
+      name: "POST /volumes",
+      write: true,
+      targetsA: false,
+      call: (who) => volumesRoute.POST(makeRequest(callers[who], "POST", "/api/v1/volumes", { name: `rest-${++fresh}`, size: "1M" })),
+    },
+    { name: "GET /volumes/:name", write: false, targetsA: true, call: (who) => volumeRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}`), params()) },
+    {
+      name: "PATCH /volumes/:name",
+      write: true,
+      targetsA: true,
+      call: (who) => volumeRoute.PATCH(makeRequest(callers[who], "PATCH", `/api/v1/volumes/${VOL}`, { size: "2M" }), params()),
+    },
+    { name: "DELETE /volumes/:name", write: true, targetsA: true, call: (who) => volumeRoute.DELETE(makeRequest(callers[who], "DELETE", `/api/v1/volumes/${VOL}`), params()) },
+    {
+      name: "POST /volumes/:name/unlock",
+      write: true,
+      targetsA: true,
+      call: (who) => unlockRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/unlock`, { passphrase: PASS }), params()),
+    },
+    {
+      name: "POST /volumes/:name/passphrase",
+      write: true,
+      targetsA: true,
+      call: (who) =>
+        passphraseRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/passphrase`, { oldPassphrase: PASS, newPassphrase: "another one" }), params()),
+    },
+    {
+      name: "GET /volumes/:name/delete-progress",
+      write: false,
+      targetsA: true,
+      call: (who) => progressRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/delete-progress`), params()),
+    },
+    { name: "POST /recover", write: true, targetsA: true, call: (who) => recoverRoute.POST(makeRequest(callers[who], "POST", "/api/v1/recover", {})) },
+  ];
+  const params = () => ({ params: Promise.resolve({ name: VOL }) });
+
+  it.each(["anonymous", "A revoked token", "A expired token"] as const)("REST: %s gets 401 everywhere but health", async (who) => {
+    for (const route of routes) {
+      const response = await route.call(who);
+      expect(response.status, route.name).toBe(401);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+    }
+    expect(healthRoute.GET().status).toBe(200);
+  });
+
+  it.each(["B session", "B token"] as const)("REST: %s gets 404 for A's volume (403 for recover: not an admin)", async (who) => {
+    for (const route of routes.filter((r) => r.targetsA)) {
+      expect((await route.call(who)).status, route.name).toBe(route.name === "POST /recover" ? 403 : 404);
+    }
+    const list = (await (await routes[0]!.call(who)).json()) as { volumes: Array<{ id: string }> };
+    expect(list.volumes.map((v) => v.id)).not.toContain(aVolumeId);
+  });
+
+  it("REST: a read-only token gets 403 on every write; a cookie write without CSRF proof gets 403", async () => {
+    for (const route of routes.filter((r) => r.write)) {
+      expect((await route.call("A read token")).status, route.name).toBe(403);
+      expect((await route.call("A session without csrf")).status, route.name).toBe(403);
+    }
+    expect((await routes[2]!.call("A read token")).status).toBe(200);
+  });
+
+  it("left A's volume and tokens exactly as they were, and A can still use them", async () => {
+    const a = await caller("A session");
+    const volume = await a.volume.get({ name: VOL });
+    expect(volume).toMatchObject({ id: aVolumeId, sizeBytes: 2 ** 20, state: "active", hasPassphrase: true });
+    // The passphrase was never changed by anyone else: it still unlocks.
+    expect((await a.volume.unlock({ name: VOL, passphrase: PASS })).unlocked).toBe(true);
+    const tokens = await a.token.list();
+    expect(tokens.find((tok) => tok.id === aWrite.token.id)?.status).toBe("active");
+    const activity = await a.volume.activity({ name: VOL });
+    expect(activity.map((entry) => entry.action)).toEqual(["volume.unlock", "volume.create"]);
+  });
+});
