@@ -10,6 +10,9 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 export const JOB_NAMES = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd1", "randwrite-4k-qd32", "read-1m-qd8", "write-1m-qd8"] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
+export const SECTION_NAMES = ["local", "cloud"] as const;
+export type SectionName = (typeof SECTION_NAMES)[number];
+
 export interface BenchConfig {
   /** Seconds each fio run measures (after the ramp). */
   runtime: number;
@@ -27,6 +30,10 @@ export interface BenchConfig {
   keep: boolean;
   /** Where the work folder goes (default: the OS temp folder). */
   workRoot?: string;
+  /** local: warm fio jobs vs nbdkit file / qemu-nbd; cloud: vs s3backer on the same S3 server. */
+  sections: SectionName[];
+  /** Size of the volume the cloud section writes, reads cold and reads warm. */
+  cloudSize: string;
 }
 
 const list = <T extends string>(all: readonly T[]) =>
@@ -45,6 +52,8 @@ const schema = z.object({
   BENCH_SERVERS: list(SERVER_NAMES).default([...SERVER_NAMES]),
   BENCH_KEEP: z.enum(["0", "1"]).default("0"),
   BENCH_DIR: z.string().min(1).optional(),
+  BENCH_SECTIONS: list(SECTION_NAMES).default([...SECTION_NAMES]),
+  BENCH_CLOUD_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 512M or 1G").default("512M"),
 });
 
 export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
@@ -64,6 +73,8 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     servers: c.BENCH_SERVERS,
     keep: c.BENCH_KEEP === "1",
     workRoot: c.BENCH_DIR,
+    sections: c.BENCH_SECTIONS,
+    cloudSize: c.BENCH_CLOUD_SIZE,
   };
 }
 

@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The cloud section's peer: s3backer (FUSE) from Debian, installed here when missing.
+if [[ "${BENCH_SECTIONS:-local,cloud}" == *cloud* ]] && ! command -v s3backer >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "bench: installing s3backer (Debian package) for the cloud section" >&2
+  $sudo_cmd apt-get install -y s3backer >&2 || { echo "bench: cannot install s3backer; run with BENCH_SECTIONS=local" >&2; exit 1; }
+fi
+
 missing=()
 for tool in fio nbdkit qemu-nbd nbdcopy; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

@@ -11,6 +11,7 @@ import path from "node:path";
 import { CleanupStack, makeSparseImage, REPO_ROOT, runFio, runOk } from "../e2e/harness";
 import { loadBenchConfig, sizeBytes, type ServerName } from "./config";
 import { figure, fioArgs, JOBS } from "./jobs";
+import { formatCloudTable, runCloudBench, type CloudResults } from "./cloud";
 import { formatBytes, formatTable, summarize, type Sample } from "./report";
 import { residentBytes, startNbdkitFile, startQemuNbd, startStratus, type BenchServer } from "./servers";
 
@@ -32,6 +33,30 @@ try {
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(config.workRoot ?? os.tmpdir(), "stratus-bench-"));
   cleanup.push("work folder", () => (config.keep ? say(`kept ${work}`) : rm(work, { recursive: true, force: true })));
+  const local = config.sections.includes("local") ? await localSection(work) : undefined;
+  const cloud = config.sections.includes("cloud") ? await cloudSection(work) : undefined;
+
+  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, cloud };
+  const dir = path.join(REPO_ROOT, "bench", "results");
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `bench-${results.date.replace(/[:.]/g, "-")}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  say(`results: ${path.relative(REPO_ROOT, file)}`);
+}
+
+/** Stratus against s3backer on one s3rver: committed write, cold read, warm randread, requests. */
+async function cloudSection(work: string): Promise<CloudResults> {
+  say(`\ncloud: stratus vs s3backer on one s3rver, ${config.cloudSize} volume, 1 MiB blocks, ${config.rounds} round(s)`);
+  const image = await makeSparseImage(path.join(work, "cloud.img"), { size: sizeBytes(config.cloudSize), seed: 2, dataFraction: 1 });
+  const results = await runCloudBench(config, work, image.path, image.size, cleanup);
+  await rm(image.path);
+  say(`\nmedians of ${config.rounds} round(s); s3rver ceiling PUT ${results.ceiling.putMiBps.toFixed(0)} MiB/s, GET ${results.ceiling.getMiBps.toFixed(0)} MiB/s:\n`);
+  say(formatCloudTable(results));
+  return results;
+}
+
+/** The warm section: fio jobs against the gateway (cache in the path), nbdkit file and qemu-nbd. */
+async function localSection(work: string) {
   const rounds = config.rounds;
   const perRun = config.runtime + config.ramp;
   say(
@@ -109,20 +134,8 @@ async function main(): Promise<void> {
     say(`\ngateway RSS: after pre-fill ${formatBytes(rss.afterPrefill)}, peak ${formatBytes(rss.peak)}, end ${formatBytes(rss.end)}`);
   }
 
-  const results = {
-    date: new Date().toISOString(),
-    config,
-    machine: machine(),
-    prefill: { bytes: image.size, seconds: prefillSeconds },
-    gatewayRssBytes: rss,
-    summaries,
-    samples,
-  };
-  const dir = path.join(REPO_ROOT, "bench", "results");
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `bench-${results.date.replace(/[:.]/g, "-")}.json`);
-  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
-  say(`results: ${path.relative(REPO_ROOT, file)}`);
+  for (const server of servers) await server.stop(); // the cloud section gets the machine to itself
+  return { prefill: { bytes: image.size, seconds: prefillSeconds }, gatewayRssBytes: rss, summaries, samples };
 }
 
 function machine() {

@@ -1,0 +1,354 @@
+/**
+ * The cloud section of `npm run bench` (../shared/BENCHMARKS.md, "cloud"): Stratus against s3backer
+ * (FUSE mode, block cache on) on the SAME s3rver, same 1 MiB block size, in one run, A B / B A:
+ * - sequential write until the data is committed to the bucket (Stratus: nbdcopy --flush, then
+ *   waiting for the volume's dirty bytes to reach zero; s3backer: fio write, then unmount, which is
+ *   when its block cache is finally written out — its fsync does not flush that cache);
+ * - cold sequential read with an empty cache (Stratus: restarted with its cache folder removed;
+ *   s3backer: a fresh mount);
+ * - warm 4k random read at queue depth 1 (fio nbd engine / fio psync on s3backer's file);
+ * - PUT/GET/DELETE requests and bytes, counted by one fault proxy per system in pass-through mode,
+ *   and the bytes the bucket holds afterwards;
+ * - s3rver's own PUT/GET ceiling with 1 MiB objects at 16 in flight.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { S3ObjectStore } from "@stratus/storage";
+import { startFaultProxy, startS3TestServer, type FaultProxy, type FaultProxyStats, type S3TestServer } from "@stratus/storage/testing";
+import {
+  CleanupStack,
+  createVolume,
+  findVolume,
+  listObjects,
+  runFio,
+  runOk,
+  s3GatewayEnv,
+  startGateway,
+  waitFor,
+  type Gateway,
+} from "../e2e/harness";
+import type { BenchConfig } from "./config";
+import { median } from "./report";
+
+export type CloudSystem = "stratus" | "s3backer";
+
+export interface CloudRound {
+  round: number;
+  system: CloudSystem;
+  /** MB/s (1e6) of the whole write including the wait for the bucket. */
+  committedWriteMBps: number;
+  coldReadMBps: number;
+  warmRandRead4kIops: number;
+  write: RequestCounts;
+  coldRead: RequestCounts;
+  /** Bytes the bucket holds for this system's copy of the volume. */
+  storedBytes: number;
+  storedObjects: number;
+}
+
+export interface RequestCounts {
+  PUT: number;
+  GET: number;
+  DELETE: number;
+  other: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export interface CloudResults {
+  volumeBytes: number;
+  ceiling: { putMiBps: number; getMiBps: number };
+  rounds: CloudRound[];
+  medians: Record<CloudSystem, Omit<CloudRound, "round" | "system" | "write" | "coldRead"> & { write: RequestCounts; coldRead: RequestCounts }>;
+}
+
+const MB = 1e6;
+const say = (text: string) => process.stdout.write(`${text}\n`);
+
+export async function runCloudBench(config: BenchConfig, work: string, image: string, volumeBytes: number, cleanup: CleanupStack): Promise<CloudResults> {
+  const s3 = await startS3TestServer({ bucket: "bench-cloud" });
+  cleanup.push("s3rver", () => s3.stop());
+  const ceiling = await s3Ceiling(s3);
+  say(`  s3rver ceiling, 1 MiB objects, 16 in flight: PUT ${ceiling.putMiBps.toFixed(0)} MiB/s, GET ${ceiling.getMiBps.toFixed(0)} MiB/s`);
+
+  const target = { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) };
+  const proxies: Record<CloudSystem, FaultProxy> = {
+    stratus: await startFaultProxy({ target }),
+    s3backer: await startFaultProxy({ target }),
+  };
+  cleanup.push("proxies", () => Promise.all(Object.values(proxies).map((p) => p.close())));
+
+  const gateway = await startGateway({
+    dataDir: path.join(work, "stratus-cloud"),
+    env: { ...s3GatewayEnv(s3, proxies.stratus.endpoint), STRATUS_CACHE_SIZE: `${Math.ceil((volumeBytes * 2) / 2 ** 20)}M` },
+  });
+  cleanup.push("stratus cloud gateway", () => gateway.stop());
+
+  const rounds: CloudRound[] = [];
+  for (let round = 1; round <= config.rounds; round++) {
+    const order: CloudSystem[] = round % 2 === 1 ? ["stratus", "s3backer"] : ["s3backer", "stratus"];
+    for (const system of order) {
+      const result =
+        system === "stratus"
+          ? await benchStratus(config, work, image, volumeBytes, round, gateway, proxies.stratus, s3)
+          : await benchS3backer(config, work, volumeBytes, round, proxies.s3backer, s3, cleanup);
+      rounds.push(result);
+      say(
+        `  round ${round} ${system.padEnd(9)} committed write ${result.committedWriteMBps.toFixed(0)} MB/s, cold read ${result.coldReadMBps.toFixed(0)} MB/s, ` +
+          `warm 4k randread QD1 ${result.warmRandRead4kIops.toFixed(0)} IOPS; write PUT ${result.write.PUT} GET ${result.write.GET} DELETE ${result.write.DELETE}, ` +
+          `cold read GET ${result.coldRead.GET}; stored ${(result.storedBytes / 2 ** 20).toFixed(0)} MiB in ${result.storedObjects} objects`,
+      );
+    }
+  }
+
+  const medians = Object.fromEntries(
+    (["stratus", "s3backer"] as const).map((system) => {
+      const mine = rounds.filter((r) => r.system === system);
+      const m = (pick: (r: CloudRound) => number) => median(mine.map(pick));
+      const counts = (pick: (r: CloudRound) => RequestCounts): RequestCounts => ({
+        PUT: m((r) => pick(r).PUT),
+        GET: m((r) => pick(r).GET),
+        DELETE: m((r) => pick(r).DELETE),
+        other: m((r) => pick(r).other),
+        bytesUp: m((r) => pick(r).bytesUp),
+        bytesDown: m((r) => pick(r).bytesDown),
+      });
+      return [
+        system,
+        {
+          committedWriteMBps: m((r) => r.committedWriteMBps),
+          coldReadMBps: m((r) => r.coldReadMBps),
+          warmRandRead4kIops: m((r) => r.warmRandRead4kIops),
+          storedBytes: m((r) => r.storedBytes),
+          storedObjects: m((r) => r.storedObjects),
+          write: counts((r) => r.write),
+          coldRead: counts((r) => r.coldRead),
+        },
+      ];
+    }),
+  ) as CloudResults["medians"];
+  return { volumeBytes, ceiling, rounds, medians };
+}
+
+export function formatCloudTable(results: CloudResults): string {
+  const s = results.medians.stratus;
+  const b = results.medians.s3backer;
+  const mibps = (mbps: number) => (mbps * MB) / 2 ** 20;
+  const rows: string[][] = [
+    ["committed seq write (MB/s)", s.committedWriteMBps.toFixed(0), b.committedWriteMBps.toFixed(0), ratio(s.committedWriteMBps, b.committedWriteMBps), `${ratio(mibps(s.committedWriteMBps), results.ceiling.putMiBps)} of PUT ceiling (goal >= 0.8x, >= 1.5x s3backer)`],
+    ["cold seq read (MB/s)", s.coldReadMBps.toFixed(0), b.coldReadMBps.toFixed(0), ratio(s.coldReadMBps, b.coldReadMBps), `${ratio(mibps(s.coldReadMBps), results.ceiling.getMiBps)} of GET ceiling (goal >= 0.8x, >= 1.0x s3backer)`],
+    ["warm 4k randread QD1 (IOPS)", s.warmRandRead4kIops.toFixed(0), b.warmRandRead4kIops.toFixed(0), ratio(s.warmRandRead4kIops, b.warmRandRead4kIops), ""],
+    ["write: PUT", String(s.write.PUT), String(b.write.PUT), ratio(s.write.PUT, b.write.PUT), `${(results.volumeBytes / 2 ** 20).toFixed(0)} chunks of 1 MiB written (goal <= 1 PUT per chunk per commit)`],
+    ["write: GET", String(s.write.GET), String(b.write.GET), "-", ""],
+    ["write: DELETE", String(s.write.DELETE), String(b.write.DELETE), "-", ""],
+    ["write: other (POST/HEAD/LIST)", String(s.write.other), String(b.write.other), "-", ""],
+    ["write: MiB sent", (s.write.bytesUp / 2 ** 20).toFixed(0), (b.write.bytesUp / 2 ** 20).toFixed(0), ratio(s.write.bytesUp, b.write.bytesUp), ""],
+    ["cold read: GET", String(s.coldRead.GET), String(b.coldRead.GET), ratio(s.coldRead.GET, b.coldRead.GET), ""],
+    ["cold read: MiB received", (s.coldRead.bytesDown / 2 ** 20).toFixed(0), (b.coldRead.bytesDown / 2 ** 20).toFixed(0), ratio(s.coldRead.bytesDown, b.coldRead.bytesDown), ""],
+    ["stored MiB", (s.storedBytes / 2 ** 20).toFixed(0), (b.storedBytes / 2 ** 20).toFixed(0), ratio(s.storedBytes, b.storedBytes), "random data: no compression gain expected"],
+    ["stored objects", String(s.storedObjects), String(b.storedObjects), ratio(s.storedObjects, b.storedObjects), ""],
+  ];
+  const header = ["cloud (medians)", "stratus", "s3backer", "stratus/s3backer", "note"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+function ratio(a: number, b: number): string {
+  return b > 0 ? `${(a / b).toFixed(2)}x` : "-";
+}
+
+function counts(stats: FaultProxyStats): RequestCounts {
+  const r = stats.requests;
+  return {
+    PUT: r.PUT,
+    GET: r.GET,
+    DELETE: r.DELETE,
+    other: r.POST + r.HEAD + r.OTHER,
+    bytesUp: stats.bytesFromClients,
+    bytesDown: stats.bytesToClients,
+  };
+}
+
+async function stored(s3: S3TestServer, prefix: string): Promise<{ bytes: number; objects: number }> {
+  const store = direct(s3);
+  try {
+    const objects = await listObjects(store, prefix);
+    return { bytes: objects.reduce((sum, o) => sum + o.size, 0), objects: objects.length };
+  } finally {
+    await store.close();
+  }
+}
+
+function direct(s3: S3TestServer): S3ObjectStore {
+  return new S3ObjectStore({
+    bucket: s3.bucket,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+}
+
+/** s3rver's own throughput: 256 x 1 MiB PUTs then GETs, 16 in flight, straight to the server. */
+async function s3Ceiling(s3: S3TestServer): Promise<{ putMiBps: number; getMiBps: number }> {
+  const store = direct(s3);
+  const body = Buffer.alloc(2 ** 20, 0x5a);
+  const keys = Array.from({ length: 256 }, (_, i) => `ceiling/${String(i).padStart(4, "0")}`);
+  const timed = async (op: (key: string) => Promise<unknown>) => {
+    const queue = [...keys];
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let key = queue.shift(); key !== undefined; key = queue.shift()) await op(key);
+      }),
+    );
+    return keys.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  };
+  try {
+    const putMiBps = await timed((key) => store.put(key, body));
+    const getMiBps = await timed((key) => store.get(key, { offset: 0, length: body.length }));
+    await store.deleteMany(keys);
+    return { putMiBps, getMiBps };
+  } finally {
+    await store.close();
+  }
+}
+
+async function randRead4k(config: BenchConfig, work: string, name: string, args: string[]): Promise<number> {
+  const report = path.join(work, `fio-${name}.json`);
+  const [job] = await runFio(
+    [`--name=${name}`, "--rw=randread", "--bs=4k", "--iodepth=1", `--runtime=${config.runtime}`, "--time_based", `--ramp_time=${config.ramp}`, "--norandommap", "--randseed=42", ...args],
+    report,
+    (config.runtime + config.ramp + 120) * 1000,
+  );
+  return job!.read.iops;
+}
+
+async function benchStratus(
+  config: BenchConfig,
+  work: string,
+  image: string,
+  volumeBytes: number,
+  round: number,
+  gateway: Gateway,
+  proxy: FaultProxy,
+  s3: S3TestServer,
+): Promise<CloudRound> {
+  const name = `cloud-${round}`;
+  const volume = await createVolume(gateway, name, { size: `${volumeBytes / 2 ** 20}M`, chunkSize: "1M" });
+  proxy.resetStats();
+  let started = process.hrtime.bigint();
+  await runOk("nbdcopy", ["--flush", image, gateway.uri(name)], { timeoutMs: 60 * 60_000 });
+  await waitFor(`${name} committed`, async () => ((await findVolume(gateway, name)).dirtyBytes ?? 0) === 0 || undefined, {
+    timeoutMs: 60 * 60_000,
+    intervalMs: 100,
+  });
+  const committedWriteMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+  const write = counts(proxy.stats());
+
+  // Cold: the cache folder goes away with a restart (the database and bucket stay).
+  await gateway.stop();
+  await rm(path.join(gateway.dataDir, "cache"), { recursive: true, force: true });
+  await gateway.restart();
+  proxy.resetStats();
+  started = process.hrtime.bigint();
+  await runOk("nbdcopy", [gateway.uri(name), "null:"], { timeoutMs: 60 * 60_000 });
+  const coldReadMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+  const coldRead = counts(proxy.stats());
+
+  const warmRandRead4kIops = await randRead4k(config, work, `stratus-${round}`, ["--ioengine=nbd", `--uri=${gateway.uri(name)}`, `--size=${volumeBytes}`]);
+  const inBucket = await stored(s3, `vol/${volume.id}/`);
+  return { round, system: "stratus", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
+}
+
+async function benchS3backer(
+  config: BenchConfig,
+  work: string,
+  volumeBytes: number,
+  round: number,
+  proxy: FaultProxy,
+  s3: S3TestServer,
+  cleanup: CleanupStack,
+): Promise<CloudRound> {
+  const prefix = `s3b-${round}/`;
+  const mountDir = path.join(work, `s3backer-${round}`);
+  await mkdir(mountDir, { recursive: true });
+  const accessFile = path.join(work, "s3backer-access");
+  await writeFile(accessFile, `${s3.accessKeyId}:${s3.secretAccessKey}\n`, { mode: 0o600 });
+  const blocks = volumeBytes / 2 ** 20;
+  const mount = () => mountS3backer(proxy.endpoint, s3.bucket, accessFile, prefix, volumeBytes, blocks, mountDir, cleanup);
+  const file = path.join(mountDir, "file");
+
+  proxy.resetStats();
+  let unmount = await mount();
+  let started = process.hrtime.bigint();
+  await runFio(
+    ["--name=s3backer-write", "--ioengine=psync", "--direct=1", `--filename=${file}`, "--rw=write", "--bs=1m", `--size=${volumeBytes}`, "--randseed=42", "--refill_buffers"],
+    path.join(work, `fio-s3backer-write-${round}.json`),
+    60 * 60_000,
+  );
+  await unmount(); // its block cache reaches the bucket only now
+  const committedWriteMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+  const write = counts(proxy.stats());
+
+  unmount = await mount(); // a fresh process: an empty block cache
+  proxy.resetStats();
+  started = process.hrtime.bigint();
+  await runOk("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "iflag=direct"], { timeoutMs: 60 * 60_000 });
+  const coldReadMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+  const coldRead = counts(proxy.stats());
+
+  const warmRandRead4kIops = await randRead4k(config, work, `s3backer-${round}`, ["--ioengine=psync", "--direct=1", `--filename=${file}`, `--size=${volumeBytes}`]);
+  await unmount();
+  const inBucket = await stored(s3, prefix);
+  return { round, system: "s3backer", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
+}
+
+/** Mounts s3backer (FUSE, foreground, block cache as large as the volume); returns its unmount. */
+async function mountS3backer(
+  endpoint: string,
+  bucket: string,
+  accessFile: string,
+  prefix: string,
+  volumeBytes: number,
+  blocks: number,
+  mountDir: string,
+  cleanup: CleanupStack,
+): Promise<() => Promise<void>> {
+  const args = [
+    "-f",
+    `--baseURL=${endpoint}/`,
+    `--accessFile=${accessFile}`,
+    `--prefix=${prefix}`,
+    "--blockSize=1M",
+    `--size=${volumeBytes}`,
+    `--blockCacheSize=${blocks}`,
+    "--listBlocks",
+    bucket,
+    mountDir,
+  ];
+  // detached = its own session: it lives exactly as long as we say (BENCHMARKS.md).
+  const child = spawn("s3backer", args, { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr = (stderr + s).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const unmount = cleanup.push(`s3backer ${mountDir}`, async () => {
+    if (gone) return;
+    await runOk("fusermount", ["-u", mountDir], { timeoutMs: 60 * 60_000 }).catch(() => runOk("fusermount3", ["-u", mountDir], { timeoutMs: 60 * 60_000 }));
+    await exited; // s3backer writes its dirty blocks out before it exits
+  });
+  await waitFor(
+    "s3backer to mount",
+    async () => {
+      if (gone) throw new Error(`s3backer exited: ${stderr}`);
+      const mounts = await runOk("findmnt", ["-n", mountDir]).catch(() => "");
+      return mounts.trim() !== "" ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+  return unmount;
+}
