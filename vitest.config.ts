@@ -41,6 +41,8 @@ export default defineConfig({
           name: "web",
           root: "apps/web",
           include: ["src/**/*.test.ts"],
+          // next-auth imports "next/server" without an extension; let vite resolve it.
+          server: { deps: { inline: ["next-auth"] } },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
