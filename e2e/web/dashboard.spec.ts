@@ -82,8 +82,8 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
   await test.step("create an encrypted volume", async () => {
     await page.getByRole("link", { name: "Create volume" }).first().click();
     await expect(page.getByRole("heading", { name: "Create volume" })).toBeVisible();
-    await page.getByLabel("Name").fill(VOLUME);
-    await page.getByLabel("Size").fill("10");
+    await page.getByLabel("Name", { exact: true }).fill(VOLUME);
+    await page.getByLabel("Size", { exact: true }).fill("10");
     await page.getByLabel("Unit").selectOption("GiB");
     await page.getByLabel("Chunk size").selectOption({ label: "1 MiB" });
     await page.getByLabel("Compression").selectOption("zstd");

@@ -38,17 +38,31 @@ function newestMtime(target: string): number {
   return newest;
 }
 
-function buildWebIfStale(): void {
-  const buildId = path.join(REPO_ROOT, "apps/web/.next/BUILD_ID");
-  let built = 0;
+function buildTime(): number {
   try {
-    built = statSync(buildId).mtimeMs;
+    return statSync(path.join(REPO_ROOT, "apps/web/.next/BUILD_ID")).mtimeMs;
   } catch {
-    // never built
+    return 0; // never built
   }
+}
+
+function buildWebIfStale(): void {
   const sources = Math.max(...SOURCE_ROOTS.map((p) => newestMtime(path.join(REPO_ROOT, p))));
-  if (built > sources && process.env.STRATUS_E2E_REBUILD !== "1") return;
-  console.log("[web e2e] building apps/web (next build)…");
-  const result = spawnSync("npm", ["run", "build", "-w", "@stratus/web"], { cwd: REPO_ROOT, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
-  if (result.status !== 0) throw new Error(`next build failed (exit ${result.status ?? result.signal})`);
+  const deadline = Date.now() + 5 * 60_000;
+  while (buildTime() <= sources || process.env.STRATUS_E2E_REBUILD === "1") {
+    console.log("[web e2e] building apps/web (next build)…");
+    const result = spawnSync("npm", ["run", "build", "-w", "@stratus/web"], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+    });
+    if (result.status === 0) return;
+    const output = `${result.stdout}${result.stderr}`;
+    // Someone else (a developer, `npm start`) is building the same app: wait for theirs, then look again.
+    if (output.includes("Another next build process is already running") && Date.now() < deadline) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3_000);
+      continue;
+    }
+    throw new Error(`next build failed (exit ${result.status ?? result.signal})\n${output.slice(-4000)}`);
+  }
 }

@@ -7,9 +7,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
@@ -105,7 +106,10 @@ export async function startStack(): Promise<RunningStack> {
     undo.push(() => terminate(web));
     await waitForHttp(web, `${webUrl}/sign-in`, 60_000);
 
-    const logFiles = { gateway: path.join(workDir, "gateway.log"), web: path.join(workDir, "web.log") };
+    // Kept after the run (e2e/web/.run/, gitignored) for whoever debugs a failure.
+    const logDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "../.run");
+    await mkdir(logDir, { recursive: true });
+    const logFiles = { gateway: path.join(logDir, "gateway.log"), web: path.join(logDir, "web.log") };
     const info: StackInfo = {
       webUrl,
       nbdPort,
@@ -120,7 +124,7 @@ export async function startStack(): Promise<RunningStack> {
       [gateway, logFiles.gateway],
       [web, logFiles.web],
     ] as const) {
-      const stream = createWriteStream(file, { flags: "a" });
+      const stream = createWriteStream(file, { flags: "w" });
       stream.write(proc.output.join("\n") + "\n");
       proc.child.stdout?.on("data", (d: Buffer) => stream.write(d));
       proc.child.stderr?.on("data", (d: Buffer) => stream.write(d));

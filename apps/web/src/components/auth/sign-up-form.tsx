@@ -61,6 +61,7 @@ export function SignUpForm() {
       <form
         className="mt-6 space-y-4"
         noValidate
+      method="post"
         onSubmit={(event) => {
           event.preventDefault();
           void submit(event.currentTarget);

@@ -28,6 +28,11 @@ function tokenStatus(token: TokenItem, now: number): (typeof STATUS)[keyof typeo
   return STATUS[token.status];
 }
 
+/** The part of a token that identifies it in lists: `stratus_<prefix>_…`. */
+function visiblePart(prefix: string): string {
+  return `${prefix.startsWith("stratus_") ? prefix.replace(/_?$/, "_") : `stratus_${prefix}_`}…`;
+}
+
 export function TokenList() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -76,7 +81,7 @@ export function TokenList() {
                       created {formatRelative(token.createdAt, now)}
                     </div>
                   </td>
-                  <td className={`${TD} font-mono text-xs`}>stratus_{token.prefix}_…</td>
+                  <td className={`${TD} font-mono text-xs`}>{visiblePart(token.prefix)}</td>
                   <td className={TD}>{token.scope === "read" ? "Read only" : "Read and write"}</td>
                   <td className={TD}>
                     <Badge tone={status.tone}>{status.label}</Badge>
@@ -127,7 +132,7 @@ export function TokenList() {
           </tbody>
         </table>
       </div>
-      <LiveRegion className="mt-3" message={message?.text} tone={message?.tone} />
+      <LiveRegion className="[&>p]:mt-3" message={message?.text} tone={message?.tone} />
     </div>
   );
 }

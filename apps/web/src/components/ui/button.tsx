@@ -1,21 +1,19 @@
-/** The one button of the dashboard: variants by intent, a busy state that keeps its width. */
-import type { ButtonHTMLAttributes } from "react";
+"use client";
+/**
+ * The one button of the dashboard: variants by intent, a busy state. A submit button stays disabled
+ * until the page is hydrated: a form submitted before its JavaScript runs would be sent natively,
+ * with its fields (passwords, passphrases) in the URL.
+ */
+import { useSyncExternalStore, type ButtonHTMLAttributes } from "react";
+import { buttonClasses, type Variant } from "./button-classes";
 import { Spinner } from "./spinner";
 
-type Variant = "primary" | "secondary" | "danger" | "ghost";
+export { buttonClasses, FOCUS_RING } from "./button-classes";
 
-const VARIANTS: Record<Variant, string> = {
-  primary: "bg-indigo-600 text-white hover:bg-indigo-500 disabled:bg-indigo-300",
-  secondary: "bg-white text-slate-800 ring-1 ring-inset ring-slate-300 hover:bg-slate-50 disabled:text-slate-400",
-  danger: "bg-red-600 text-white hover:bg-red-500 disabled:bg-red-300",
-  ghost: "text-slate-700 hover:bg-slate-100 disabled:text-slate-400",
-};
-
-export const FOCUS_RING = "focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600";
-
-export function buttonClasses(variant: Variant = "primary", size: "sm" | "md" = "md"): string {
-  const sizing = size === "sm" ? "px-2.5 py-1.5 text-xs" : "px-3.5 py-2 text-sm";
-  return `inline-flex items-center justify-center gap-2 rounded-md font-medium shadow-sm transition-colors disabled:cursor-not-allowed ${sizing} ${VARIANTS[variant]} ${FOCUS_RING}`;
+const noop = () => () => {};
+/** false during the server render and hydration, true once React runs in the browser. */
+export function useHydrated(): boolean {
+  return useSyncExternalStore(noop, () => true, () => false);
 }
 
 export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
@@ -25,8 +23,9 @@ export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
 }
 
 export function Button({ variant = "primary", size = "md", busy = false, className = "", children, disabled, type = "button", ...rest }: ButtonProps) {
+  const hydrated = useHydrated();
   return (
-    <button type={type} className={`${buttonClasses(variant, size)} ${className}`} disabled={disabled || busy} aria-busy={busy || undefined} {...rest}>
+    <button type={type} className={`${buttonClasses(variant, size)} ${className}`} disabled={disabled || busy || (type === "submit" && !hydrated)} aria-busy={busy || undefined} {...rest}>
       {busy && <Spinner className="h-4 w-4" />}
       {children}
     </button>

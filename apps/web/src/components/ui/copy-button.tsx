@@ -39,9 +39,9 @@ export function CopyButton({ text, label = "Copy", what }: { text: string; label
         aria-label={what ? `${label} ${what}` : label}
         onClick={() => writeClipboard(text).then(() => setState("copied"), () => setState("failed"))}
       >
-        <svg viewBox="0 0 20 20" fill="currentColor" className="h-3.5 w-3.5" aria-hidden="true">
-          <path d="M7 3a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2V7.4a2 2 0 0 0-.6-1.4l-2.4-2.4A2 2 0 0 0 10.6 3H7Z" />
-          <path d="M3 7a2 2 0 0 1 2-2v10h8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V7Z" />
+        <svg viewBox="0 0 20 20" fill="none" stroke="currentColor" strokeWidth="1.6" className="h-3.5 w-3.5" aria-hidden="true">
+          <rect x="7" y="7" width="10" height="10" rx="2" />
+          <path d="M13 7V5a2 2 0 0 0-2-2H5a2 2 0 0 0-2 2v6a2 2 0 0 0 2 2h2" />
         </svg>
         {state === "copied" ? "Copied" : label}
       </Button>

@@ -7,7 +7,7 @@
 import { useId, type InputHTMLAttributes, type ReactNode, type Ref, type SelectHTMLAttributes } from "react";
 
 const CONTROL =
-  "block w-full rounded-md border-0 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-inset focus:ring-indigo-600 focus:outline-none disabled:bg-slate-100 aria-[invalid=true]:ring-red-500";
+  "block rounded-md border-0 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-inset focus:ring-indigo-600 focus:outline-none disabled:bg-slate-100 aria-[invalid=true]:ring-red-500";
 
 interface FieldFrameProps {
   id: string;
@@ -58,7 +58,7 @@ export function TextField({ label, hint, error, className, inputClassName = "", 
     <FieldFrame id={id} label={label} hint={hint} error={error} className={className}>
       <input
         id={id}
-        className={`${CONTROL} ${inputClassName}`}
+        className={`${CONTROL} w-full ${inputClassName}`}
         aria-invalid={error ? true : undefined}
         aria-describedby={describedBy(id, hint, error)}
         {...input}
@@ -79,7 +79,7 @@ export function SelectField({ label, hint, error, className, options, ...select 
   const id = useId();
   return (
     <FieldFrame id={id} label={label} hint={hint} error={error} className={className}>
-      <select id={id} className={CONTROL} aria-invalid={error ? true : undefined} aria-describedby={describedBy(id, hint, error)} {...select}>
+      <select id={id} className={`${CONTROL} w-full`} aria-invalid={error ? true : undefined} aria-describedby={describedBy(id, hint, error)} {...select}>
         {options.map((option) => (
           <option key={option.value} value={option.value}>
             {option.label}

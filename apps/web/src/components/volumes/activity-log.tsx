@@ -22,9 +22,9 @@ const VIA: Record<string, string> = { session: "dashboard", token: "API token", 
 
 export function describeActivity(action: string, detail: Record<string, unknown> | null | undefined): string {
   const base = ACTIONS[action] ?? action;
-  if (action === "volume.resize" && typeof detail?.sizeBytes === "number") {
-    const from = typeof detail.previousSizeBytes === "number" ? ` from ${formatBytes(detail.previousSizeBytes)}` : "";
-    return `${base}${from} to ${formatBytes(detail.sizeBytes)}`;
+  if (action === "volume.resize" && typeof detail?.toBytes === "number") {
+    const from = typeof detail.fromBytes === "number" ? ` from ${formatBytes(detail.fromBytes)}` : "";
+    return `${base}${from} to ${formatBytes(detail.toBytes)}`;
   }
   if (action === "volume.create" && typeof detail?.sizeBytes === "number") return `${base} (${formatBytes(detail.sizeBytes)})`;
   return base;

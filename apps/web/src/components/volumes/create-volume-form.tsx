@@ -71,16 +71,14 @@ export function CreateVolumeForm() {
     <form
       ref={formRef}
       noValidate
+      method="post"
       className="space-y-8"
-      aria-describedby="create-volume-status"
       onSubmit={(event) => {
         event.preventDefault();
         void submit(event.currentTarget);
       }}
     >
-      <div id="create-volume-status" aria-live="polite">
-        {formError(problem, FIELDS) && <Notice tone="error">{formError(problem, FIELDS)}</Notice>}
-      </div>
+      {formError(problem, FIELDS) && <Notice tone="error">{formError(problem, FIELDS)}</Notice>}
 
       <fieldset className="grid gap-4 sm:grid-cols-2">
         <legend className="mb-2 text-sm font-semibold text-slate-900">Disk</legend>

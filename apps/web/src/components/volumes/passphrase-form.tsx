@@ -46,6 +46,7 @@ export function PassphraseForm({ name, hasPassphrase }: { name: string; hasPassp
     <form
       ref={formRef}
       noValidate
+      method="post"
       className="space-y-4"
       onSubmit={(event) => {
         event.preventDefault();
@@ -53,7 +54,7 @@ export function PassphraseForm({ name, hasPassphrase }: { name: string; hasPassp
       }}
     >
       {formError(problem, FIELDS) && <Notice tone="error">{formError(problem, FIELDS)}</Notice>}
-      <div className="grid gap-4 sm:grid-cols-3">
+      <div className="grid gap-4">
         {hasPassphrase && (
           <TextField label="Current passphrase" name="oldPassphrase" type="password" autoComplete="current-password" error={fieldError(problem, "oldPassphrase")} />
         )}

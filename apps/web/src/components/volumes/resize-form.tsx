@@ -41,7 +41,7 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
     <div className="space-y-3">
       <form
         noValidate
-        className="flex flex-wrap items-end gap-3"
+        className="space-y-3"
         onSubmit={(event) => {
           event.preventDefault();
           const data = new FormData(event.currentTarget);
@@ -57,8 +57,7 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
           void apply(size.bytes, undefined);
         }}
       >
-        <div className="min-w-56 flex-1">
-          <SizeField
+        <SizeField
             key={sizeBytes}
             label="New size"
             amountName="sizeAmount"
@@ -69,8 +68,7 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
             hint={`Now ${formatBytes(sizeBytes)}. Growing is instant; clients see the new size when they reconnect.`}
             error={fieldError(problem, "size", "sizeBytes")}
           />
-        </div>
-        <Button type="submit" variant="secondary" busy={resize.isPending && pendingShrink === null} className="mb-5">
+        <Button type="submit" variant="secondary" busy={resize.isPending && pendingShrink === null}>
           Resize
         </Button>
       </form>

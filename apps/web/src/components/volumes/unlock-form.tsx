@@ -18,6 +18,7 @@ export function UnlockForm({ name }: { name: string }) {
   return (
     <form
       noValidate
+      method="post"
       className="space-y-3"
       onSubmit={(event) => {
         event.preventDefault();
