@@ -61,7 +61,7 @@ export async function openTestRuntime(kind: DatabaseKind, options: { embedded?: 
       if (type === "string") out.push((await redis.get(name)) ?? "");
       else if (type === "hash") out.push(JSON.stringify(await redis.hgetall(name)));
       else if (type === "list") out.push(JSON.stringify(await redis.lrange(name, 0, -1)));
-      else if (type === "zset") out.push(JSON.stringify(await redis.zrange(name, 0, -1)));
+      else if (type === "zset") out.push(JSON.stringify(await redis.zrange(name, "0", "-1")));
       else if (type === "set") out.push(JSON.stringify(await redis.smembers(name)));
     }
     return out;
