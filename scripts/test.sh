@@ -55,6 +55,11 @@ npx tsc -p tsconfig.json
 log "lint"
 npx eslint .
 
+# The web tests, the remote CLI test and every e2e test that starts a gateway serve the production
+# build of the dashboard: build it once here (about 20-30 s).
+log "building the dashboard (next build)"
+(cd apps/web && NEXT_TELEMETRY_DISABLED=1 node ../../node_modules/next/dist/bin/next build)
+
 log "tests"
 report=$(mktemp -t stratus-vitest-XXXXXX.json)
 status=0
