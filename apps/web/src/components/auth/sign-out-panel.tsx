@@ -1,6 +1,6 @@
 "use client";
 import Link from "next/link";
-import { signOut } from "next-auth/react";
+import { signOutHere } from "@/lib/sign-out";
 import { useState } from "react";
 import { Button, buttonClasses } from "@/components/ui/button";
 
@@ -15,7 +15,7 @@ export function SignOutPanel() {
           busy={busy}
           onClick={() => {
             setBusy(true);
-            void signOut({ redirectTo: "/sign-in" });
+            void signOutHere();
           }}
         >
           Sign out

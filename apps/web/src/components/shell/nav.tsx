@@ -2,7 +2,7 @@
 /** The dashboard's top bar: sections, the signed-in account and sign out. Collapses to a menu on phones. */
 import Link from "next/link";
 import { usePathname } from "next/navigation";
-import { signOut } from "next-auth/react";
+import { signOutHere } from "@/lib/sign-out";
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC } from "@/lib/trpc";
@@ -45,7 +45,7 @@ export function Nav() {
           )}
           <button
             type="button"
-            onClick={() => void signOut({ redirectTo: "/sign-in" })}
+            onClick={() => void signOutHere()}
             className="rounded-md px-3 py-2 text-sm font-medium text-slate-600 hover:bg-slate-50 hover:text-slate-900"
           >
             Sign out
