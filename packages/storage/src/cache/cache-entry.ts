@@ -33,8 +33,17 @@ export interface FrozenChunk {
   readonly index: number;
   readonly version: number;
   readonly hole: boolean;
-  /** Where the frozen content was copied aside when a write came before the upload read it. */
+  /** Where the frozen content was moved aside when the chunk was punched before the upload read it. */
   sidePath: string | undefined;
+  /**
+   * What writes since the freeze overwrote, oldest first: (offset, previous bytes). The frozen
+   * content is the current content with these put back newest to oldest, so a 4k write to a
+   * frozen 1 MiB chunk costs a 4k read, not a chunk copy.
+   */
+  undo: Array<{ offset: number; data: Buffer }>;
+  undoBytes: number;
+  /** A full in-memory copy of the frozen content, taken once the undo log would outgrow it. */
+  copy: Buffer | undefined;
   /** The upload has read the content; writes no longer need to copy it aside. */
   taken: boolean;
   /** Settled or given up: its side copy is gone. */

@@ -1,7 +1,9 @@
 /**
  * One volume's persistent chunk cache: `<dir>/c/<index 16 hex>` files, a journal of their state
- * (clean generation | dirty) and its snapshot, and `<dir>/frozen/` for content copied aside for
- * a commit in progress. It knows files and journal order, not stores or commits.
+ * (clean generation | dirty) and its snapshot. A commit in progress keeps its frozen content as an
+ * in-memory undo log of what later writes overwrote (or, past a memory allowance, a copy in
+ * `<dir>/frozen/`): nothing of it needs to survive a crash, since a restart commits afresh from the
+ * dirty chunks. It knows files and journal order, not stores or commits.
  *
  * Ordering rules that make kill -9 safe:
  * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH fsyncs the files
@@ -28,9 +30,16 @@ export interface DiskCacheOptions {
   /** Bytes of chunk `index` (the last chunk may be short). */
   chunkLength(index: number): number;
   chunkCount: number;
+  /** Memory for frozen content before it goes to side files (default 64 MiB; tests lower it). */
+  maxFrozenMemoryBytes?: number;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
+/**
+ * Memory this volume may hold for frozen content (undo logs and full copies). Past it, content is
+ * copied aside into a file instead: slower, but a commit of a huge dirty set cannot exhaust memory.
+ */
+const DEFAULT_MAX_FROZEN_MEMORY = 64 * 1024 * 1024;
 /** Emptied chunk files kept for reuse per volume. */
 const MAX_SPARES = 64;
 
@@ -50,6 +59,9 @@ export class DiskCache {
   private directoryChanged = false;
   private versions = 0;
   private frozenCount = 0;
+  /** Bytes held by undo logs and in-memory copies of frozen chunks. */
+  private frozenMemory = 0;
+  private readonly maxFrozenMemory: number;
   private closed = false;
   /** Bytes of chunk files (clean + dirty) and of dirty chunks, for this volume. */
   cachedBytes = 0;
@@ -59,6 +71,7 @@ export class DiskCache {
   private constructor(options: DiskCacheOptions, journal: CacheJournal) {
     this.dir = options.dir;
     this.budget = options.budget;
+    this.maxFrozenMemory = options.maxFrozenMemoryBytes ?? DEFAULT_MAX_FROZEN_MEMORY;
     this.chunkDir = path.join(options.dir, "c");
     this.frozenDir = path.join(options.dir, "frozen");
     this.spareDir = path.join(options.dir, "spare");
@@ -300,7 +313,7 @@ export class DiskCache {
       this.materialize(entry, (fd) => writeFully(fd, source, sourceOffset, length, within));
     } else {
       this.makeDirty(entry);
-      this.copyAsideIfFrozen(entry);
+      this.preserveFrozen(entry, within, length);
       const fd = this.fdOf(entry);
       if (source === null) {
         for (let done = 0; done < length; ) {
@@ -343,13 +356,40 @@ export class DiskCache {
     if (this.budget.cachedBytes > this.budget.targetBytes) this.budget.evictToTarget();
   }
 
-  private copyAsideIfFrozen(entry: CacheEntry): void {
+  /**
+   * Before a write to a frozen chunk whose upload has not read it yet: keep what the write is
+   * about to overwrite. Small writes go to the undo log; once the log would reach a quarter of the
+   * chunk, one full copy replaces it; past this volume's memory allowance, a file aside.
+   */
+  private preserveFrozen(entry: CacheEntry, within: number, length: number): void {
     const frozen = entry.frozen;
     if (frozen === undefined) return;
-    const side = this.sidePath(frozen);
-    copyFileSync(this.filePath(entry.index), side);
-    frozen.sidePath = side;
-    entry.frozen = undefined;
+    const chunkLength = this.chunkLength(entry.index);
+    const wantsCopy = frozen.undoBytes + length >= chunkLength / 4;
+    const memoryNeeded = wantsCopy ? chunkLength - frozen.undoBytes : length;
+    if (this.frozenMemory + memoryNeeded > this.maxFrozenMemory) {
+      const side = this.sidePath(frozen);
+      copyFileSync(this.filePath(entry.index), side);
+      frozen.sidePath = side;
+      entry.frozen = undefined; // the side file is current content; the undo log still applies to it
+      return;
+    }
+    if (wantsCopy) {
+      const copy = Buffer.allocUnsafe(chunkLength);
+      this.readInto(entry, 0, copy, 0, chunkLength);
+      applyUndo(copy, frozen);
+      this.frozenMemory += chunkLength - frozen.undoBytes;
+      frozen.copy = copy;
+      frozen.undo = [];
+      frozen.undoBytes = 0;
+      entry.frozen = undefined;
+      return;
+    }
+    const previous = Buffer.allocUnsafe(length);
+    this.readInto(entry, within, previous, 0, length);
+    frozen.undo.push({ offset: within, data: previous });
+    frozen.undoBytes += length;
+    this.frozenMemory += length;
   }
 
   private markUnsynced(entry: CacheEntry): void {
@@ -386,7 +426,18 @@ export class DiskCache {
 
   /** Captures a dirty chunk's state for a commit; writes after this copy the content aside first. */
   freeze(entry: CacheEntry): FrozenChunk {
-    const frozen: FrozenChunk = { entry, index: entry.index, version: entry.version, hole: entry.hole, sidePath: undefined, taken: false, released: false };
+    const frozen: FrozenChunk = {
+      entry,
+      index: entry.index,
+      version: entry.version,
+      hole: entry.hole,
+      sidePath: undefined,
+      undo: [],
+      undoBytes: 0,
+      copy: undefined,
+      taken: false,
+      released: false,
+    };
     if (!entry.hole) entry.frozen = frozen;
     this.frozenCount++;
     return frozen;
@@ -396,12 +447,18 @@ export class DiskCache {
   readFrozen(frozen: FrozenChunk): Buffer | null {
     this.assertOpen();
     if (frozen.hole) return null;
-    if (frozen.sidePath !== undefined) return readFileSync(frozen.sidePath);
-    const entry = frozen.entry;
-    const length = this.chunkLength(entry.index);
-    const data = Buffer.allocUnsafe(length);
-    this.readInto(entry, 0, data, 0, length);
-    if (entry.frozen === frozen) entry.frozen = undefined;
+    if (frozen.copy !== undefined) return frozen.copy;
+    let data: Buffer;
+    if (frozen.sidePath !== undefined) {
+      data = readFileSync(frozen.sidePath);
+    } else {
+      const entry = frozen.entry;
+      const length = this.chunkLength(entry.index);
+      data = Buffer.allocUnsafe(length);
+      this.readInto(entry, 0, data, 0, length);
+      if (entry.frozen === frozen) entry.frozen = undefined;
+    }
+    applyUndo(data, frozen);
     frozen.taken = true;
     return data;
   }
@@ -439,6 +496,10 @@ export class DiskCache {
       rmSync(frozen.sidePath, { force: true });
       frozen.sidePath = undefined;
     }
+    this.frozenMemory -= frozen.undoBytes + (frozen.copy?.length ?? 0);
+    frozen.undo = [];
+    frozen.undoBytes = 0;
+    frozen.copy = undefined;
     frozen.taken = true;
   }
 
@@ -657,4 +718,12 @@ function fileError(error: unknown, what: string): StorageError {
   if (isStorageError(error)) return error;
   if (isNoSpace(error)) return new StorageError("ENOSPC", `${what}: the local cache disk is full`, { cause: error });
   return new StorageError("EIO", `${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
+/** Puts back what writes since the freeze overwrote, newest first, so the oldest (frozen) bytes win. */
+function applyUndo(data: Buffer, frozen: FrozenChunk): void {
+  for (let i = frozen.undo.length - 1; i >= 0; i--) {
+    const { offset, data: previous } = frozen.undo[i]!;
+    previous.copy(data, offset);
+  }
 }
