@@ -7,7 +7,6 @@
  * (e2e/web/screenshots/) and its HTML, every API answer and both processes' logs are grepped for the
  * password, the passphrases and the token secret (allowed only on its one-time display).
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { S3ObjectStore } from "@stratus/storage";
 import { listObjects } from "../harness/bucket";
 import { run, runOk } from "../harness/exec";
 import { REPO_ROOT, STRATUS_BIN } from "../harness/repo";
+import { startNbdcopy } from "./support/nbdcopy";
 import { SecretGuard } from "./support/secrets";
 import { seededBytes } from "./support/seeded-data";
 import { parseShownBytes } from "./support/sizes";
@@ -64,6 +64,8 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
     await page.goto(`${stack.webUrl}/volumes`);
     await expect(page).toHaveURL(/\/sign-in/);
     await page.getByRole("link", { name: "Create an account" }).click();
+    // A client-side navigation: the sign-in form is still there until the new page renders.
+    await expect(page.getByRole("heading", { name: "Create your account" })).toBeVisible();
     await page.getByLabel("Email").fill(EMAIL);
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
     await page.getByLabel("Confirm password").fill(`${PASSWORD}x`);
@@ -116,12 +118,9 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
     expect(nbdcopy).toMatch(/^nbdcopy disk\.img nbd:\/\//);
     // The copied command with standard input as its image, so the client stays attached while the
     // page is checked; --flush makes the data durable before it exits.
-    const copy = spawn("bash", ["-c", nbdcopy.replace(/^nbdcopy disk\.img /, "nbdcopy --flush - ")], { stdio: ["pipe", "pipe", "pipe"] });
-    let copyErr = "";
-    copy.stderr.on("data", (d: Buffer) => (copyErr += d.toString()));
-    const copyExit = new Promise<number | null>((resolve) => copy.once("close", resolve));
+    const copy = startNbdcopy(nbdcopy.replace(/^nbdcopy disk\.img /, "nbdcopy --flush - "), { asCommand: true });
     try {
-      await new Promise<void>((resolve, reject) => copy.stdin.write(seededBytes("web e2e", DATA_BYTES), (error) => (error ? reject(error) : resolve())));
+      await copy.write(seededBytes("web e2e", DATA_BYTES));
 
       await page.getByRole("link", { name: "Volumes", exact: true }).click();
       const row = page.locator(`tr[data-volume="${VOLUME}"]`);
@@ -131,21 +130,31 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
       await expect(row.getByText("Attached", { exact: true })).toBeVisible();
       await snap("volumes-attached");
 
-      copy.stdin.end();
-      expect(await copyExit, copyErr).toBe(0);
+      expect(await copy.finish()).toBe(0);
       // Rising without a reload: the table polls the live state.
       await expect.poll(async () => parseShownBytes(await stored.innerText()) ?? 0, { timeout: 30_000 }).toBeGreaterThanOrEqual(DATA_BYTES);
       await snap("volumes-stored");
     } finally {
-      copy.kill("SIGKILL");
+      copy.kill();
     }
   });
 
-  await test.step("the detail page: figures, charts and activity", async () => {
+  await test.step("the detail page: figures, activity, and charts while a client writes", async () => {
     await page.getByRole("link", { name: VOLUME }).click();
     await expect.poll(async () => parseShownBytes(await page.getByTestId("detail-stored-bytes").innerText()) ?? 0).toBeGreaterThanOrEqual(DATA_BYTES);
     await expect(page.getByRole("region", { name: "Activity" })).toContainText("Created");
-    await snap("volume-detail");
+    // The same data again, with the client left attached until the gateway has sampled it twice.
+    const client = startNbdcopy(`nbd://127.0.0.1:${stack.nbdPort}/${VOLUME}`);
+    try {
+      await client.write(seededBytes("web e2e", DATA_BYTES));
+      await expect(page.getByTestId("detail-attached")).toContainText("1 connection");
+      await expect(page.getByRole("img", { name: /^Stored bytes\./ })).toBeVisible({ timeout: 45_000 });
+      await expect(page.getByRole("img", { name: /^Throughput\./ })).toBeVisible();
+      await snap("volume-detail-charts");
+      expect(await client.finish()).toBe(0);
+    } finally {
+      client.kill();
+    }
   });
 
   await test.step("resize (grow)", async () => {
@@ -217,6 +226,7 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
   await test.step("sign out, and back in (a wrong password is refused next to its field)", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await expect(page).toHaveURL(/\/sign-in/);
+    await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
     await page.getByLabel("Email").fill(EMAIL);
     await page.getByLabel("Password").fill(`${PASSWORD}-wrong`);
     await page.getByRole("button", { name: "Sign in" }).click();

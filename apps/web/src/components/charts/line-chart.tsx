@@ -14,6 +14,16 @@ export interface Series {
 }
 
 const WIDTH = 600;
+
+/** The next "round" number at or above `value`: 1, 2 or 5 times a power of ten (or of 1024 above 1 KiB). */
+export function niceCeil(value: number): number {
+  if (!(value > 0)) return 1;
+  const base = value >= 1024 ? 1024 ** Math.floor(Math.log(value) / Math.log(1024)) : 1;
+  const scaled = value / base;
+  const power = 10 ** Math.floor(Math.log10(scaled));
+  const step = [1, 2, 5, 10].find((m) => m * power >= scaled) ?? 10;
+  return step * power * base;
+}
 const HEIGHT = 160;
 
 export function LineChart({
@@ -21,11 +31,14 @@ export function LineChart({
   series,
   formatValue,
   emptyText = "No samples yet.",
+  minScale = 1,
 }: {
   title: string;
   series: readonly Series[];
   formatValue: (value: number) => string;
   emptyText?: string;
+  /** The value axis reaches at least this far, so an idle series is a flat line at the bottom. */
+  minScale?: number;
 }) {
   const all = series.flatMap((s) => s.points);
   const summary = series
@@ -35,7 +48,7 @@ export function LineChart({
     })
     .join("; ");
 
-  if (all.length < 2) {
+  if (!series.some((s) => s.points.length >= 2)) {
     return (
       <figure className="rounded-md border border-dashed border-slate-200 p-4">
         <figcaption className="text-sm font-medium text-slate-700">{title}</figcaption>
@@ -46,7 +59,7 @@ export function LineChart({
 
   const minAt = Math.min(...all.map((p) => p.at));
   const maxAt = Math.max(...all.map((p) => p.at));
-  const maxValue = Math.max(1, ...all.map((p) => p.value)) * 1.1;
+  const maxValue = niceCeil(Math.max(minScale, ...all.map((p) => p.value)));
   const x = (at: number) => (maxAt === minAt ? 0 : ((at - minAt) / (maxAt - minAt)) * WIDTH);
   const y = (value: number) => HEIGHT - (value / maxValue) * HEIGHT;
   const gridValues = [0.25, 0.5, 0.75, 1].map((f) => f * maxValue);

@@ -6,7 +6,7 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { buttonClasses } from "@/components/ui/button";
 import { Notice } from "@/components/ui/notice";
 import { Spinner } from "@/components/ui/spinner";
@@ -14,14 +14,14 @@ import { TypedConfirm } from "@/components/ui/typed-confirm";
 import { toUserError, type UserFacingError } from "@/lib/errors";
 import { useTRPC } from "@/lib/trpc";
 
-export function DeleteVolume({ name, alreadyDeleting }: { name: string; alreadyDeleting: boolean }) {
+export function DeleteVolume({ name, deleting, onStarted, onCompleted }: { name: string; deleting: boolean; onStarted: () => void; onCompleted: () => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const remove = useMutation(trpc.volume.delete.mutationOptions());
-  const [started, setStarted] = useState(alreadyDeleting);
   const [problem, setProblem] = useState<UserFacingError | null>(null);
+  const [retrying, setRetrying] = useState(false);
 
-  if (started) return <DeleteProgress name={name} onRetry={() => setStarted(false)} />;
+  if (deleting && !retrying) return <DeleteProgress name={name} onRetry={() => setRetrying(true)} onCompleted={onCompleted} />;
   return (
     <div className="space-y-3">
       <p className="text-sm text-slate-600">Deleting removes every chunk object of this volume from the bucket. Detach all clients first.</p>
@@ -42,7 +42,8 @@ export function DeleteVolume({ name, alreadyDeleting }: { name: string; alreadyD
             {
               onError: (error) => setProblem(toUserError(error)),
               onSuccess: () => {
-                setStarted(true);
+                setRetrying(false);
+                onStarted();
                 void queryClient.invalidateQueries({ queryKey: trpc.volume.list.queryKey() });
               },
             },
@@ -53,7 +54,7 @@ export function DeleteVolume({ name, alreadyDeleting }: { name: string; alreadyD
   );
 }
 
-function DeleteProgress({ name, onRetry }: { name: string; onRetry: () => void }) {
+function DeleteProgress({ name, onRetry, onCompleted }: { name: string; onRetry: () => void; onCompleted: () => void }) {
   const trpc = useTRPC();
   const progress = useQuery(
     trpc.volume.deleteProgress.queryOptions(
@@ -62,6 +63,10 @@ function DeleteProgress({ name, onRetry }: { name: string; onRetry: () => void }
     ),
   );
   const data = progress.data;
+  const completed = data?.state === "completed";
+  useEffect(() => {
+    if (completed) onCompleted();
+  }, [completed, onCompleted]);
   const objects = data?.objectsDeleted ?? 0;
   const objectText = `${objects} ${objects === 1 ? "object" : "objects"} removed`;
 

@@ -12,7 +12,7 @@ const WINDOW_MINUTES = 60;
 
 export function VolumeCharts({ name }: { name: string }) {
   const trpc = useTRPC();
-  const metrics = useQuery(trpc.volume.metrics.queryOptions({ name, minutes: WINDOW_MINUTES }, { refetchInterval: 10_000 }));
+  const metrics = useQuery(trpc.volume.metrics.queryOptions({ name, minutes: WINDOW_MINUTES }, { refetchInterval: 5_000 }));
   const points = (metrics.data?.points ?? []).flatMap((p) => {
     const at = toDate(p.at)?.getTime();
     return at === undefined ? [] : [{ ...p, at }];
@@ -25,8 +25,8 @@ export function VolumeCharts({ name }: { name: string }) {
   const emptyText = metrics.isPending ? "Loading…" : "No samples yet: they appear while the volume is attached.";
   return (
     <div className="grid gap-4 lg:grid-cols-2">
-      <LineChart title="Stored bytes" series={stored} formatValue={formatBytes} emptyText={emptyText} />
-      <LineChart title="Throughput" series={throughput} formatValue={formatRate} emptyText={emptyText} />
+      <LineChart title="Stored bytes" series={stored} formatValue={formatBytes} emptyText={emptyText} minScale={2 ** 20} />
+      <LineChart title="Throughput" series={throughput} formatValue={formatRate} emptyText={emptyText} minScale={1024} />
     </div>
   );
 }

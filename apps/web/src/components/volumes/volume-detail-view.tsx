@@ -6,9 +6,9 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import type { ReactNode } from "react";
+import { useCallback, useState, type ReactNode } from "react";
 import { buttonClasses } from "@/components/ui/button";
-import { Card, PageHeader } from "@/components/ui/card";
+import { Badge, Card, PageHeader } from "@/components/ui/card";
 import { Notice } from "@/components/ui/notice";
 import { Spinner } from "@/components/ui/spinner";
 import { errorCode, toUserError } from "@/lib/errors";
@@ -28,7 +28,11 @@ import { VolumeStatusBadge } from "./volume-status";
 
 export function VolumeDetailView({ name, justCreated }: { name: string; justCreated: boolean }) {
   const trpc = useTRPC();
-  const volume = useQuery(trpc.volume.get.queryOptions({ name }, { refetchInterval: LIVE_REFETCH_MS }));
+  // Once a delete starts, the page shows its progress; the volume itself is on its way out.
+  const [deleteStarted, setDeleteStarted] = useState(false);
+  const [deleted, setDeleted] = useState(false);
+  const markDeleted = useCallback(() => setDeleted(true), []);
+  const volume = useQuery(trpc.volume.get.queryOptions({ name }, { refetchInterval: deleteStarted ? false : LIVE_REFETCH_MS }));
   const now = useNow();
 
   const back = (
@@ -69,8 +73,8 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
     );
   }
 
-  const v = volume.data;
-  const deleting = v.state === "deleting";
+  const deleting = volume.data.state === "deleting" || deleteStarted;
+  const v = { ...volume.data, state: deleting ? "deleting" : volume.data.state };
   return (
     <>
       {back}
@@ -78,7 +82,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         title={
           <span className="inline-flex items-center gap-3">
             <span className="font-mono">{v.name}</span>
-            <VolumeStatusBadge volume={v} />
+            {deleted ? <Badge tone="red">Deleted</Badge> : <VolumeStatusBadge volume={v} />}
           </span>
         }
         description={
@@ -97,14 +101,16 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
       )}
 
       <div className="space-y-6">
-        <dl className="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-6" aria-label="Live figures">
-          <Figure label="Size" value={formatBytes(v.sizeBytes)} />
-          <Figure label="Stored" value={formatBytes(v.storedBytes)} testId="detail-stored-bytes" />
-          <Figure label="Compression" value={formatRatio(v.compressionRatio)} />
-          <Figure label="Dirty (waiting)" value={formatBytes(v.dirtyBytes)} />
-          <Figure label="Last commit" value={formatRelative(v.lastCommitAt, now)} title={formatDateTime(v.lastCommitAt)} />
-          <Figure label="Attached" value={<AttachedCell attached={v.attached} now={now} />} testId="detail-attached" />
-        </dl>
+        {!deleting && (
+          <dl className="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-6" aria-label="Live figures">
+            <Figure label="Size" value={formatBytes(v.sizeBytes)} />
+            <Figure label="Stored" value={formatBytes(v.storedBytes)} testId="detail-stored-bytes" />
+            <Figure label="Compression" value={formatRatio(v.compressionRatio)} />
+            <Figure label="Dirty (waiting)" value={formatBytes(v.dirtyBytes)} />
+            <Figure label="Last commit" value={formatRelative(v.lastCommitAt, now)} title={formatDateTime(v.lastCommitAt)} />
+            <Figure label="Attached" value={<AttachedCell attached={v.attached} now={now} />} testId="detail-attached" />
+          </dl>
+        )}
 
         {!deleting && v.unlocked === false && (
           <Card id="unlock" title="Unlock" description="This volume has no auto-unlock: enter its passphrase after each gateway restart so clients can attach.">
@@ -118,9 +124,11 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
           </Card>
         )}
 
-        <Card id="charts" title="Usage" description="The last hour, sampled every 10 s while attached.">
-          <VolumeCharts name={v.name} />
-        </Card>
+        {!deleting && (
+          <Card id="charts" title="Usage" description="The last hour, sampled every 10 s while attached.">
+            <VolumeCharts name={v.name} />
+          </Card>
+        )}
 
         {!deleting && (
           <div className="grid gap-6 lg:grid-cols-2">
@@ -138,7 +146,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         </Card>
 
         <Card id="delete" title="Delete volume" className="ring-red-200">
-          <DeleteVolume name={v.name} alreadyDeleting={deleting} />
+          <DeleteVolume name={v.name} deleting={deleting} onStarted={() => setDeleteStarted(true)} onCompleted={markDeleted} />
         </Card>
       </div>
     </>
