@@ -32,11 +32,17 @@ export async function attachNbdFuse(mountDir: string, uri: string): Promise<NbdF
   void exited.then(() => (gone = true));
 
   const detach = async (): Promise<void> => {
-    if (gone) return;
+    if (gone) {
+      // nbdfuse can die on its own (its NBD server was killed) and leave a dead FUSE mount behind
+      // (ENOTCONN); take it away lazily so the folder can be reused or removed.
+      if (await isMounted(mountDir)) await run("fusermount3", ["-u", "-z", mountDir], { timeoutMs: 30_000 });
+      return;
+    }
     await run("fusermount3", ["-u", mountDir], { timeoutMs: 30_000 });
     const timer = setTimeout(() => killGroup(child.pid, "SIGKILL"), 30_000);
     await exited;
     clearTimeout(timer);
+    if (await isMounted(mountDir)) await run("fusermount3", ["-u", "-z", mountDir], { timeoutMs: 30_000 });
   };
 
   try {
@@ -55,6 +61,12 @@ export async function attachNbdFuse(mountDir: string, uri: string): Promise<NbdF
     throw new Error(`nbdfuse did not start for ${uri}: ${stderr}`, { cause: err });
   }
   return { file, mountDir, pid: child.pid!, detach };
+}
+
+/** Whether something is mounted on `dir` (findmnt exits 1 when not). */
+export async function isMounted(dir: string): Promise<boolean> {
+  const result = await run("findmnt", ["-n", dir], { timeoutMs: 10_000 });
+  return result.code === 0 && result.stdout.trim() !== "";
 }
 
 export interface LoopDevice {
