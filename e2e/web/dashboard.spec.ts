@@ -149,7 +149,11 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
       await client.write(seededBytes("web e2e", DATA_BYTES));
       await expect(page.getByTestId("detail-attached")).toContainText("1 connection");
       await expect(page.getByRole("img", { name: /^Stored bytes\./ })).toBeVisible({ timeout: 45_000 });
-      await expect(page.getByRole("img", { name: /^Throughput\./ })).toBeVisible();
+      const throughput = page.getByRole("img", { name: /^Throughput\./ });
+      await expect(throughput).toBeVisible();
+      // More data while attached: the next sample shows it as write throughput.
+      await client.write(seededBytes("web e2e more", 4 * MiB));
+      await expect(throughput).toHaveAttribute("aria-label", /Written: [^;]*peak [1-9]/, { timeout: 45_000 });
       await snap("volume-detail-charts");
       expect(await client.finish()).toBe(0);
     } finally {

@@ -44,7 +44,9 @@ export function LineChart({
   const summary = series
     .map((s) => {
       const last = s.points.at(-1);
-      return last ? `${s.name}: ${formatValue(last.value)} now` : `${s.name}: no data`;
+      if (!last) return `${s.name}: no data`;
+      const peak = Math.max(...s.points.map((p) => p.value));
+      return `${s.name}: ${formatValue(last.value)} now, peak ${formatValue(peak)}`;
     })
     .join("; ");
 

@@ -131,7 +131,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         )}
 
         {!deleting && (
-          <div className="grid gap-6 lg:grid-cols-2">
+          <div className="grid items-start gap-6 lg:grid-cols-2">
             <Card id="resize" title="Resize">
               <ResizeForm name={v.name} sizeBytes={v.sizeBytes} />
             </Card>
