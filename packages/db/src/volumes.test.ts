@@ -8,6 +8,8 @@ import { ensureLocalAdmin, findUserById, LOCAL_ADMIN_EMAIL } from "./users";
 import {
   deleteVolumeRow,
   findVolumeById,
+  exportNameOf,
+  findVolumeByExportName,
   findVolumeByName,
   insertVolume,
   listVolumes,
@@ -85,7 +87,18 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
       const [other] = await db.insert(users).values({ id: newId("user"), email: "other@example.test" }).returning();
       await insertVolume(db, { ownerId: other!.id, name: "data", sizeBytes: GiB, chunkSize: MiB });
       await expect(findVolumeByName(db, "data")).rejects.toSatisfy((err) => isDbError(err, "VOLUME_NAME_AMBIGUOUS"));
-      expect((await findVolumeByName(db, "data", other!.id))?.ownerId).toBe(other!.id);
+      const theirs = await findVolumeByName(db, "data", other!.id);
+      expect(theirs?.ownerId).toBe(other!.id);
+
+      // NBD export names: a shared name reaches no one, each volume's id reaches exactly it.
+      const mine = (await findVolumeByName(db, "data", owner.id))!;
+      expect(await findVolumeByExportName(db, "data")).toBeUndefined();
+      expect(await exportNameOf(db, mine)).toBe(mine.id);
+      expect((await findVolumeByExportName(db, mine.id))?.id).toBe(mine.id);
+      expect((await findVolumeByExportName(db, theirs!.id))?.id).toBe(theirs!.id);
+      await deleteVolumeRow(db, theirs!.id);
+      expect(await exportNameOf(db, mine)).toBe("data");
+      expect((await findVolumeByExportName(db, "data"))?.id).toBe(mine.id);
     }));
 
   it.each(["", "-leading-dash", ".hidden", "has space", "slash/name", "ümlaut", "x".repeat(65), "semi;colon"])(

@@ -217,3 +217,26 @@ export async function volumeStoredTotals(db: Db, volumeIds: readonly string[]): 
   for (const row of rows) out.set(row.volumeId, { chunks: Number(row.chunks), storedBytes: Number(row.storedBytes) });
   return out;
 }
+
+/**
+ * The NBD export name of a volume: its name while no other owner has a volume of that name (the
+ * embedded default has one user), else its id, which is always unique and always accepted.
+ */
+export async function exportNameOf(db: Db, row: VolumeRow): Promise<string> {
+  const sameName = await db.select({ id: volumes.id }).from(volumes).where(eq(volumes.name, row.name)).limit(2);
+  return sameName.length > 1 ? row.id : row.name;
+}
+
+/** The volume an NBD export name means: a volume id, or a name only one owner uses. */
+export async function findVolumeByExportName(db: Db, exportName: string): Promise<VolumeRow | undefined> {
+  if (exportName.startsWith("vol_")) {
+    const byId = await findVolumeById(db, exportName);
+    if (byId) return byId;
+  }
+  try {
+    return await findVolumeByName(db, exportName);
+  } catch (error) {
+    if (error instanceof DbError && error.code === "VOLUME_NAME_AMBIGUOUS") return undefined;
+    throw error;
+  }
+}

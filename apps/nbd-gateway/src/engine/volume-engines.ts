@@ -12,7 +12,7 @@
  * after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
-import { findVolumeByName, listVolumes } from "@stratus/db";
+import { findVolumeByExportName, listVolumes } from "@stratus/db";
 import {
   SealedCodec,
   Volume,
@@ -82,13 +82,16 @@ export class VolumeEngines implements ExportRegistry {
   constructor(private readonly options: VolumeEnginesOptions) {}
 
   async list(): Promise<ExportSummary[]> {
-    const rows = await listVolumes(this.options.database.db);
-    return rows.filter((row) => row.state === "active").map((row) => ({ name: row.name, description: describe(row) }));
+    const rows = (await listVolumes(this.options.database.db)).filter((row) => row.state === "active");
+    // A name several owners use is listed by id, the export name that reaches each of them.
+    const uses = new Map<string, number>();
+    for (const row of rows) uses.set(row.name, (uses.get(row.name) ?? 0) + 1);
+    return rows.map((row) => ({ name: uses.get(row.name)! > 1 ? row.id : row.name, description: describe(row) }));
   }
 
   async open(name: string): Promise<OpenedExport | undefined> {
     if (this.#closed) return undefined;
-    const row = await findVolumeByName(this.options.database.db, name);
+    const row = await findVolumeByExportName(this.options.database.db, name);
     if (!row || row.state !== "active") return undefined;
     let engine: Engine;
     try {

@@ -1,5 +1,5 @@
 /** Read-only verbs of the volume detail page: activity, chart samples, attach commands. */
-import { listVolumeActivityRows, listVolumeSamples } from "@stratus/db";
+import { exportNameOf, listVolumeActivityRows, listVolumeSamples } from "@stratus/db";
 import { z } from "zod";
 import { activityView, type ActivityView } from "../activity/activity";
 import type { ServiceContext } from "../context";
@@ -63,21 +63,22 @@ export async function volumeAttachCommands(ctx: ServiceContext, input: { name: s
   const { host, port, tls } = ctx.runtime.config.nbd;
   const hostInUri = host.includes(":") ? `[${host}]` : host;
   const scheme = tls ? "nbds" : "nbd";
-  const uri = `${scheme}://${hostInUri}:${port}/${encodeURIComponent(row.name)}`;
+  const exportName = await exportNameOf(ctx.runtime.database.db, row);
+  const uri = `${scheme}://${hostInUri}:${port}/${encodeURIComponent(exportName)}`;
   const commands: AttachCommand[] = [
     { tool: "nbdinfo", label: "Inspect (libnbd nbdinfo)", command: `nbdinfo ${uri}` },
     { tool: "nbdcopy", label: "Copy an image in (libnbd nbdcopy)", command: `nbdcopy disk.img ${uri}` },
     {
       tool: "nbd-client",
       label: "Linux kernel block device",
-      command: `sudo nbd-client ${host} ${port} /dev/nbd0 -N ${row.name}${tls ? " -enable-tls" : ""}`,
+      command: `sudo nbd-client ${host} ${port} /dev/nbd0 -N ${exportName}${tls ? " -enable-tls" : ""}`,
     },
     { tool: "qemu", label: "qemu virtual disk", command: `qemu-system-x86_64 -drive file=${uri},format=raw,if=virtio` },
     {
       tool: "wnbd",
       label: "Windows (WNBD)",
-      command: `wnbd-client map ${row.name} --hostname ${host} --port ${port} --instance-name ${row.name}`,
+      command: `wnbd-client map ${exportName} --hostname ${host} --port ${port} --instance-name ${row.name}`,
     },
   ];
-  return { uri, exportName: row.name, tls, commands };
+  return { uri, exportName, tls, commands };
 }
