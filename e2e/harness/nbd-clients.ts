@@ -1,3 +1,4 @@
+import path from "node:path";
 /**
  * Thin wrappers over the real NBD clients (libnbd's nbdinfo/nbdcopy, qemu-img, qemu-io, fio) that
  * parse their machine-readable output and fail with the client's own words.
@@ -64,7 +65,8 @@ export interface FioDirection {
 
 /** Runs fio with `args` plus JSON output to `reportFile`; returns the parsed jobs. */
 export async function runFio(args: readonly string[], reportFile: string, timeoutMs: number): Promise<FioJob[]> {
-  await runOk("fio", [...args, "--output-format=json", `--output=${reportFile}`], { timeoutMs });
+  // fio writes verify state files (*-verify.state) into its working directory: keep them beside the report.
+  await runOk("fio", [...args, "--output-format=json", `--output=${reportFile}`], { timeoutMs, cwd: path.dirname(reportFile) });
   const report = JSON.parse(await readFile(reportFile, "utf8")) as { jobs: FioJob[] };
   return report.jobs;
 }
