@@ -1,8 +1,8 @@
-import path from "node:path";
 /**
  * Thin wrappers over the real NBD clients (libnbd's nbdinfo/nbdcopy, qemu-img, qemu-io, fio) that
  * parse their machine-readable output and fail with the client's own words.
  */
+import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { runOk } from "./exec";
 
