@@ -34,6 +34,8 @@ export interface BenchConfig {
   sections: SectionName[];
   /** Size of the volume the cloud section writes, reads cold and reads warm. */
   cloudSize: string;
+  /** STRATUS_DIRTY_LIMIT of the warm section's gateway: above the fio region, so "warm" writes stay in the cache. */
+  dirtyLimit: string;
 }
 
 const list = <T extends string>(all: readonly T[]) =>
@@ -54,6 +56,7 @@ const schema = z.object({
   BENCH_DIR: z.string().min(1).optional(),
   BENCH_SECTIONS: list(SECTION_NAMES).default([...SECTION_NAMES]),
   BENCH_CLOUD_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 512M or 1G").default("512M"),
+  BENCH_DIRTY_LIMIT: z.string().regex(/^\d+[MG]$/, "a size like 2G").default("2G"),
 });
 
 export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
@@ -75,6 +78,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     workRoot: c.BENCH_DIR,
     sections: c.BENCH_SECTIONS,
     cloudSize: c.BENCH_CLOUD_SIZE,
+    dirtyLimit: c.BENCH_DIRTY_LIMIT,
   };
 }
 

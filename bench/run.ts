@@ -73,7 +73,7 @@ async function localSection(work: string) {
   for (const name of config.servers) {
     say(`starting ${name}`);
     if (name === "stratus") {
-      const stratus = await startStratus(work, image.path, config.volumeSize);
+      const stratus = await startStratus(work, image.path, config.volumeSize, config.dirtyLimit);
       cleanup.push("stratus gateway", () => stratus.stop());
       prefillSeconds = stratus.prefillSeconds;
       say(`  pre-filled with nbdcopy in ${prefillSeconds.toFixed(1)} s (${(image.size / 1e6 / prefillSeconds).toFixed(0)} MB/s)`);

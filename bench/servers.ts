@@ -17,8 +17,16 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startStratus(workDir: string, image: string, volumeSize: string): Promise<BenchServer & { prefillSeconds: number }> {
-  const gateway = await startGateway({ dataDir: path.join(workDir, "stratus-data"), env: { STRATUS_LOG_LEVEL: "info" } });
+export async function startStratus(
+  workDir: string,
+  image: string,
+  volumeSize: string,
+  dirtyLimit: string,
+): Promise<BenchServer & { prefillSeconds: number }> {
+  const gateway = await startGateway({
+    dataDir: path.join(workDir, "stratus-data"),
+    env: { STRATUS_LOG_LEVEL: "info", STRATUS_DIRTY_LIMIT: dirtyLimit },
+  });
   try {
     await createVolume(gateway, "bench", { size: volumeSize });
     const uri = gateway.uri("bench");
