@@ -12,7 +12,7 @@
  * after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
-import { findVolumeByExportName, listVolumes } from "@stratus/db";
+import { findVolumeByExportName, findVolumeById, listVolumes } from "@stratus/db";
 import {
   SealedCodec,
   Volume,
@@ -24,6 +24,8 @@ import {
   type KeySlot,
   type ObjectStore,
 } from "@stratus/storage";
+import { rmSync } from "node:fs";
+import path from "node:path";
 import type { Logger } from "pino";
 import { DbChunkIndex } from "../adapters/db-chunk-index";
 import { formatSize } from "../config/units";
@@ -159,6 +161,42 @@ export class VolumeEngines implements ExportRegistry {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     for (const failure of failed) this.options.logger.error({ err: failure.reason }, "closing a volume failed");
     if (failed.length > 0) throw new Error(`${failed.length} volume(s) could not be flushed at shutdown`);
+  }
+
+  /**
+   * Commits what an earlier run of this gateway left in the cache uncommitted (it stopped before
+   * uploading): opens each volume without a client, commits, and closes it. Data flushed with
+   * durability=local reaches the bucket even if no client ever attaches again. A locked volume
+   * waits for its unlock (the log says so); a deleted one's cache is removed.
+   */
+  async commitLeftovers(volumeIds: readonly string[]): Promise<void> {
+    for (const volumeId of volumeIds) {
+      const row = await findVolumeById(this.options.database.db, volumeId);
+      if (!row || row.state !== "active") {
+        rmSync(path.join(this.options.cacheDir, volumeId), { recursive: true, force: true });
+        this.options.cacheBudget.removeDormant(path.join(this.options.cacheDir, volumeId));
+        continue;
+      }
+      let engine: Engine;
+      try {
+        engine = await this.#acquire(row);
+      } catch (error) {
+        const locked = error instanceof VolumeLockedError;
+        this.options.logger.warn(
+          { volumeId, volume: row.name, err: locked ? undefined : error },
+          locked ? "volume has uncommitted data in the cache and is locked: unlock it to upload" : "cannot open a volume to commit its cached data",
+        );
+        continue;
+      }
+      try {
+        await engine.volume.commit();
+        this.options.logger.info({ volumeId, volume: row.name }, "committed data left in the cache by the previous run");
+      } catch (error) {
+        this.options.logger.error({ err: error, volumeId }, "committing data left in the cache failed; it stays cached and is retried");
+      } finally {
+        await this.#release(volumeId, engine);
+      }
+    }
   }
 
   #acquire(row: VolumeRow): Promise<Engine> {

@@ -21,7 +21,7 @@ import {
   type Runtime,
 } from "@stratus/control";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
-import { CacheBudget, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
+import { CacheBudget, registerDormantCaches, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
 import type { ConnectionOptions } from "bullmq";
 import { Redis } from "ioredis";
 import type { Server } from "node:http";
@@ -100,13 +100,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     });
     let workers: JobWorkers | undefined = undefined;
     let publisher: LivePublisher | undefined = undefined;
+    const cacheDir = `${config.dataDir}/cache`;
+    const cacheBudget = new CacheBudget({ targetBytes: config.cacheSizeBytes, dirtyLimitBytes: config.dirtyLimitBytes });
+    // Caches of volumes not open yet count against the target; those with uncommitted data get committed below.
+    const leftovers = registerDormantCaches(cacheDir, cacheBudget);
     const openEngines = new VolumeEngines({
       database,
       store,
       logger,
       keys,
-      cacheDir: `${config.dataDir}/cache`,
-      cacheBudget: new CacheBudget({ targetBytes: config.cacheSizeBytes, dirtyLimitBytes: config.dirtyLimitBytes }),
+      cacheDir,
+      cacheBudget,
       commitIntervalMs: config.commitIntervalMs,
       uploader,
       uploadConcurrency: config.uploadConcurrency,
@@ -129,6 +133,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     });
     workers = jobWorkers;
     jobWorkers.start();
+    if (leftovers.length > 0) {
+      logger.info({ volumes: leftovers.length }, "the cache holds uncommitted data from the previous run: committing it");
+      openEngines.commitLeftovers(leftovers).catch((error: unknown) => logger.error({ err: error }, "committing cached data failed"));
+    }
     cleanups.push(() => jobWorkers.close());
 
     const nbd = createNbdServer({ registry: openEngines, logger: logger.child({ part: "nbd" }) });

@@ -5,9 +5,13 @@
  *   target + dirty limit;
  * - dirty limit: past it, writes wait (`waitForDirtyRoom`) until commits make room, and past
  *   half of it every volume holding dirty data is asked to commit at once;
- * - open file descriptors: a bounded LRU, so a large cache never runs out of fds.
+ * - open file descriptors: a bounded LRU, so a large cache never runs out of fds;
+ * - dormant caches (volumes no engine has open, including those found on disk at start) count
+ *   against the target too; evicting makes room from them first, a whole clean one at a time,
+ *   oldest first, since nothing is reading them. One holding uncommitted data is never evicted.
  * LRUs are insertion-ordered Sets (delete + add = most recent): O(1), no allocation per touch.
  */
+import { rmSync } from "node:fs";
 import type { CacheEntry } from "./cache-entry";
 
 export interface CacheBudgetOptions {
@@ -34,6 +38,8 @@ export class CacheBudget {
   private readonly clean = new Set<CacheEntry>();
   private readonly openFiles = new Set<CacheEntry>();
   private readonly members = new Set<BudgetMember>();
+  /** Dormant cache directories in the order they went dormant, with their bytes on disk. */
+  private readonly dormant = new Map<string, { bytes: number; evictable: boolean }>();
   private waiters: Array<() => void> = [];
 
   constructor(options: CacheBudgetOptions) {
@@ -82,8 +88,36 @@ export class CacheBudget {
     this.clean.delete(entry);
   }
 
-  /** Evicts least-recently-used clean chunks until the cache is within its target. */
+  /** A volume's cache directory whose engine closed (or that was found on disk at start). */
+  addDormant(dir: string, bytes: number, evictable: boolean): void {
+    this.removeDormant(dir);
+    this.dormant.set(dir, { bytes, evictable });
+    this.cached += bytes;
+    this.evictToTarget();
+  }
+
+  /** The directory is in use again (its cache reopened it and counts its files itself) or gone. */
+  removeDormant(dir: string): void {
+    const found = this.dormant.get(dir);
+    if (found === undefined) return;
+    this.dormant.delete(dir);
+    this.cached -= found.bytes;
+  }
+
+  /** Dormant directories holding uncommitted data (a gateway stopped before it uploaded them). */
+  get pinnedDormant(): string[] {
+    return [...this.dormant].filter(([, d]) => !d.evictable).map(([dir]) => dir);
+  }
+
+  /** Evicts whole clean dormant caches, then least-recently-used clean chunks, until within the target. */
   evictToTarget(): void {
+    for (const [dir, { bytes, evictable }] of this.dormant) {
+      if (this.cached <= this.targetBytes) return;
+      if (!evictable) continue;
+      rmSync(dir, { recursive: true, force: true });
+      this.dormant.delete(dir);
+      this.cached -= bytes;
+    }
     for (const entry of this.clean) {
       if (this.cached <= this.targetBytes) return;
       entry.owner.evict(entry); // removes it from `clean` (safe while iterating a Set)

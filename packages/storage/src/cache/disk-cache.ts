@@ -85,6 +85,8 @@ export class DiskCache {
    * `dirtyIndexes()` lists them for the caller to re-queue.
    */
   static open(options: DiskCacheOptions, keepClean: (index: number, generation: number) => boolean): DiskCache {
+    // Counted as dormant while closed; from here on its entries count themselves.
+    options.budget.removeDormant(options.dir);
     const chunkDir = path.join(options.dir, "c");
     const frozenDir = path.join(options.dir, "frozen");
     mkdirSync(chunkDir, { recursive: true });
@@ -662,6 +664,10 @@ export class DiskCache {
     if (this.closed) return;
     if (compact) this.journal.compact(this.journalState());
     this.closed = true;
+    // The files stay for the next open; until then the budget counts them as a dormant cache,
+    // evictable whole unless it holds uncommitted data.
+    const onDisk = this.cachedBytes;
+    const evictable = this.dirtyChunks === 0;
     for (const entry of this.entries.values()) {
       this.closeFile(entry);
       this.budget.removeClean(entry);
@@ -669,7 +675,9 @@ export class DiskCache {
     }
     this.entries.clear();
     this.journal.close();
+    this.budget.addDormant(this.dir, onDisk, evictable);
   }
+
 }
 
 function fileName(index: number): string {
@@ -726,4 +734,32 @@ function applyUndo(data: Buffer, frozen: FrozenChunk): void {
     const { offset, data: previous } = frozen.undo[i]!;
     previous.copy(data, offset);
   }
+}
+
+/**
+ * Counts the volume caches a gateway finds under its cache root at start as dormant, so the
+ * target covers them before any is opened. Returns the volume ids whose cache holds uncommitted
+ * data: the gateway must open those and commit them, client or no client.
+ */
+export function registerDormantCaches(root: string, budget: CacheBudget): string[] {
+  const withDirtyData: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return withDirtyData; // no cache yet
+  }
+  for (const name of names) {
+    const dir = path.join(root, name);
+    if (!existsSync(path.join(dir, "c"))) continue;
+    const { journal, chunks } = CacheJournal.open(dir);
+    journal.close();
+    let dirty = false;
+    for (const state of chunks.values()) dirty ||= state.dirty;
+    let bytes = 0;
+    for (const file of readdirSync(path.join(dir, "c"))) bytes += readSizeOf(path.join(dir, "c", file));
+    budget.addDormant(dir, bytes, !dirty);
+    if (dirty) withDirtyData.push(name);
+  }
+  return withDirtyData;
 }

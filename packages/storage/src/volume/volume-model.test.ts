@@ -184,9 +184,11 @@ async function runModel({ seed, steps, store, durability }: ModelRun): Promise<M
   }
   await check(steps, 0, SIZE);
   await volume.close();
-  await rm(cacheDir, { recursive: true, force: true });
-  expect(budget.cachedBytes).toBe(0);
+  // What stays on disk is a clean dormant cache the budget still counts, within its target.
+  expect(budget.cachedBytes).toBeLessThanOrEqual(budget.targetBytes);
+  expect(budget.pinnedDormant).toEqual([]);
   expect(budget.openFileCount).toBe(0);
+  await rm(cacheDir, { recursive: true, force: true });
 
   // Every chunk the index references exists and is not all-zero; the GC's garbage never
   // names a current generation.

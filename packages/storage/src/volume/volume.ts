@@ -831,7 +831,10 @@ export class Volume implements BlockDevice, BudgetMember {
       this.disk.close(clean);
     } finally {
       this.budget.wake();
-      if (this.privateDir !== undefined) rmSync(this.privateDir, { recursive: true, force: true });
+      if (this.privateDir !== undefined) {
+        this.budget.removeDormant(this.disk.dir);
+        rmSync(this.privateDir, { recursive: true, force: true });
+      }
     }
   }
 
