@@ -45,7 +45,7 @@ describe("loadGatewayConfig", () => {
     const defaults = loadGatewayConfig({ STRATUS_DATA_DIR: "/tmp/a" });
     expect(defaults).toMatchObject({
       cacheSizeBytes: 20 * 2 ** 30,
-      dirtyLimitBytes: 256 * 2 ** 20,
+      dirtyLimitBytes: 2 * 2 ** 30,
       commitIntervalMs: 5_000,
       gcGraceMs: 600_000,
       redisUrl: undefined,
@@ -53,6 +53,9 @@ describe("loadGatewayConfig", () => {
       uploadConcurrency: 16,
     });
     expect(defaults.queuePrefix).toMatch(/^stratus-[0-9a-f]{12}$/);
+    // A small cache gets a dirty limit of half of it rather than an error.
+    expect(loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G" }).dirtyLimitBytes).toBe(512 * 2 ** 20);
+    expect(() => loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G", STRATUS_DIRTY_LIMIT: "2G" })).toThrow(/STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT/);
     expect(loadGatewayConfig({ STRATUS_DATA_DIR: "/tmp/b" }).queuePrefix).not.toBe(defaults.queuePrefix);
     const key = Buffer.alloc(32, 7);
     const set = loadGatewayConfig({

@@ -95,7 +95,10 @@ const schema = z.object({
   STRATUS_S3_FORCE_PATH_STYLE: bool.default(true),
   STRATUS_MEMORY_CACHE: size.default(512 * 2 ** 20),
   STRATUS_CACHE_SIZE: size.default(20 * 2 ** 30),
-  STRATUS_DIRTY_LIMIT: size.default(256 * 2 ** 20),
+  // Large enough that a burst of random writes (each dirties a whole chunk) is absorbed by the
+  // local disk rather than waiting on uploads; data past the limit waits, it is never dropped.
+  // Default: 2G, or half the cache when the cache is smaller than 4G.
+  STRATUS_DIRTY_LIMIT: size.optional(),
   STRATUS_COMMIT_INTERVAL: duration.default(5_000),
   STRATUS_GC_GRACE: duration.default(10 * 60_000),
   REDIS_URL: z
@@ -142,8 +145,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       `STRATUS_NBD_HOST: ${e.STRATUS_NBD_HOST} is not a loopback address; serving NBD to a network needs TLS and client authentication, which this version does not have yet`,
     );
   }
-  if (e.STRATUS_DIRTY_LIMIT < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
-  if (e.STRATUS_CACHE_SIZE < e.STRATUS_DIRTY_LIMIT) problems.push("STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT");
+  const dirtyLimit = e.STRATUS_DIRTY_LIMIT ?? Math.min(2 * 2 ** 30, Math.floor(e.STRATUS_CACHE_SIZE / 2));
+  if (dirtyLimit < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
+  if (e.STRATUS_CACHE_SIZE < dirtyLimit) problems.push("STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT");
   if (e.STRATUS_COMMIT_INTERVAL < 100) problems.push("STRATUS_COMMIT_INTERVAL: must be at least 100ms");
 
   const dataDir = path.resolve(e.STRATUS_DATA_DIR);
@@ -178,7 +182,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     store,
     memoryCacheBytes: e.STRATUS_MEMORY_CACHE,
     cacheSizeBytes: e.STRATUS_CACHE_SIZE,
-    dirtyLimitBytes: e.STRATUS_DIRTY_LIMIT,
+    dirtyLimitBytes: dirtyLimit,
     commitIntervalMs: e.STRATUS_COMMIT_INTERVAL,
     gcGraceMs: e.STRATUS_GC_GRACE,
     redisUrl: e.REDIS_URL,

@@ -115,7 +115,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       uploader,
       uploadConcurrency: config.uploadConcurrency,
       onClosed: (volumeId) => {
-        void workers?.scheduleGc(volumeId);
+        // The last commit's garbage is still in its grace period now: collect it once that ends
+        // (nothing else would while the volume stays closed).
+        void workers?.scheduleGc(volumeId, config.gcGraceMs + 1_000);
         publisher?.poke();
       },
     });
