@@ -15,7 +15,7 @@
  * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
  * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
  */
-import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { open as openHandle } from "node:fs/promises";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
@@ -313,6 +313,9 @@ export class DiskCache {
       this.makeDirty(entry);
       // The piece is written before the file takes the chunk's name: a refused write leaves the hole.
       this.materialize(entry, (fd) => writeFully(fd, source, sourceOffset, length, within));
+    } else if (source !== null && entry.frozen !== undefined && within === 0 && length === this.chunkLength(index)) {
+      this.makeDirty(entry);
+      this.replaceFrozen(entry, source, sourceOffset);
     } else {
       this.makeDirty(entry);
       this.preserveFrozen(entry, within, length);
@@ -356,6 +359,34 @@ export class DiskCache {
     this.budget.fileOpened(entry);
     this.directoryChanged = true;
     if (this.budget.cachedBytes > this.budget.targetBytes) this.budget.evictToTarget();
+  }
+
+  /**
+   * A whole-chunk write to a frozen chunk: the frozen content keeps the old file (a hard link in
+   * frozen/, no copy) and the new content becomes a new file renamed over the chunk's name. At
+   * every point of a crash the chunk's name holds either the old or the new content.
+   */
+  private replaceFrozen(entry: CacheEntry, source: Buffer, sourceOffset: number): void {
+    const frozen = entry.frozen!;
+    const file = this.filePath(entry.index);
+    const side = this.sidePath(frozen);
+    const length = this.chunkLength(entry.index);
+    linkSync(file, side);
+    this.closeFile(entry);
+    try {
+      entry.fd = this.createFile(file, (created) => {
+        ftruncateSync(created, length);
+        writeFully(created, source, sourceOffset, length, 0);
+      });
+    } catch (error) {
+      // Nothing replaced: drop the link, since a retry writing in place would change its inode too.
+      unlinkSync(side);
+      throw error;
+    }
+    frozen.sidePath = side;
+    entry.frozen = undefined;
+    this.budget.fileOpened(entry);
+    this.directoryChanged = true;
   }
 
   /**

@@ -61,6 +61,22 @@ describe("frozen chunk content", () => {
     });
   }
 
+  it("is the content at the freeze after a whole-chunk overwrite (old file kept by a link), and later writes go to the new file", () => {
+    const cache = openCache();
+    const original = seededBytes(CHUNK, 11);
+    cache.write(6, 0, CHUNK, original, 0, false);
+    const [frozen] = cache.freezeDirty();
+    const replacement = seededBytes(CHUNK, 12);
+    cache.write(6, 0, CHUNK, replacement, 0, false);
+    const patch = seededBytes(4096, 13);
+    cache.write(6, 8192, 4096, patch, 0, false);
+    patch.copy(replacement, 8192);
+    expect(readChunk(cache, 6).equals(replacement)).toBe(true);
+    expect(cache.readFrozen(frozen!)!.equals(original)).toBe(true);
+    cache.release(frozen!);
+    cache.close(false);
+  });
+
   it("is the content at the freeze when the chunk was written and then punched", () => {
     const cache = openCache();
     const original = seededBytes(CHUNK, 9);
