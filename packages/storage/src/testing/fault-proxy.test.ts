@@ -200,7 +200,9 @@ describe("fault proxy in front of the S3 test server", () => {
         expect(error).toBeInstanceOf(StorageError);
         expect((error as StorageError).code).toBe("EIO");
         expect((error as StorageError).message).toMatch(/failed after 1000 ms/);
-        await expect(short.put("outage/b", Buffer.from("x"))).rejects.toMatchObject({ code: "EIO" });
+        // Its own key: a PUT the client gave up on may still land at the server later (as on real
+        // S3), which is why chunk objects are write-once keys; "after" below must not race it.
+        await expect(short.put(`outage/refused-${failure}`, Buffer.from("x"))).rejects.toMatchObject({ code: "EIO" });
       }
       proxy.setMode({ outage: false });
       await short.put("outage/b", Buffer.from("after"));
