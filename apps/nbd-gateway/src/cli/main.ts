@@ -3,8 +3,7 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, loadClientConfig, loadGatewayConfig } from "../config/env";
-import { formatSize, parseSize, SizeParseError } from "../config/units";
-import { StartupError } from "@stratus/control";
+import { formatSize, parseSize, SizeParseError, StartupError } from "@stratus/control";
 import { startGateway } from "../gateway/start";
 import { createLogger } from "../logger";
 import type { DeleteProgress, DeleteStarted, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";

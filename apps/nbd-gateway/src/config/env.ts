@@ -7,7 +7,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { createHash } from "node:crypto";
-import { parseDuration, parseSize } from "./units";
+import { parseDuration, parseSize } from "@stratus/control";
 
 export interface GatewayConfig {
   dataDir: string;

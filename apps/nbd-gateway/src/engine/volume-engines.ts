@@ -28,7 +28,7 @@ import { rmSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { DbChunkIndex } from "../adapters/db-chunk-index";
-import { formatSize } from "../config/units";
+import { formatSize } from "@stratus/control";
 import type { KeyRing } from "../keys/key-ring";
 import { VolumeLockedError } from "../keys/key-ring";
 import type { ExportRegistry, ExportSummary, OpenedExport } from "../server/export-registry";
