@@ -30,14 +30,14 @@ describe("loadGatewayConfig", () => {
   it("names every wrong variable at once", () => {
     let error: unknown;
     try {
-      loadGatewayConfig({ STRATUS_NBD_PORT: "70000", STRATUS_MEMORY_CACHE: "lots", DATABASE_URL: "mysql://x" });
+      loadGatewayConfig({ STRATUS_NBD_PORT: "70000", STRATUS_CACHE_SIZE: "lots", DATABASE_URL: "mysql://x" });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
     expect(message).toMatch(/STRATUS_NBD_PORT/);
-    expect(message).toMatch(/STRATUS_MEMORY_CACHE: "lots" is not a size/);
+    expect(message).toMatch(/STRATUS_CACHE_SIZE: "lots" is not a size/);
     expect(message).toMatch(/DATABASE_URL: must be a postgres/);
   });
 

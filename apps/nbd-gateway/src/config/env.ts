@@ -25,8 +25,6 @@ export interface GatewayConfig {
         secretAccessKey: string;
         forcePathStyle: boolean;
       };
-  /** Bytes of decoded chunks the engine keeps in memory (clean, evictable). */
-  memoryCacheBytes: number;
   /** Target bytes of the local disk cache under <dataDir>/cache, shared by every volume of this gateway. */
   cacheSizeBytes: number;
   /** Bytes of written-but-not-uploaded chunks in this gateway before writes wait for uploads. */
@@ -93,7 +91,6 @@ const schema = z.object({
   STRATUS_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   STRATUS_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   STRATUS_S3_FORCE_PATH_STYLE: bool.default(true),
-  STRATUS_MEMORY_CACHE: size.default(512 * 2 ** 20),
   STRATUS_CACHE_SIZE: size.default(20 * 2 ** 30),
   // Large enough that a burst of random writes (each dirties a whole chunk) is absorbed by the
   // local disk rather than waiting on uploads; data past the limit waits, it is never dropped.
@@ -180,7 +177,6 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       ? { kind: "postgres", url: e.DATABASE_URL }
       : { kind: "pglite", dataDir: path.join(dataDir, "db") },
     store,
-    memoryCacheBytes: e.STRATUS_MEMORY_CACHE,
     cacheSizeBytes: e.STRATUS_CACHE_SIZE,
     dirtyLimitBytes: dirtyLimit,
     commitIntervalMs: e.STRATUS_COMMIT_INTERVAL,
