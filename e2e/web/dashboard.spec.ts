@@ -208,6 +208,8 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
     expect(listed.stdout).toContain(VOLUME);
 
     await page.getByRole("button", { name: "Done, I have copied it" }).click();
+    // The click returns before React re-renders: wait until the one-time display is gone.
+    await expect(page.getByTestId("token-secret")).toHaveCount(0);
     guard.assertAbsent(await page.content(), "the tokens page after the one-time display");
     const row = page.locator('tr[data-token="ci script"]');
     await expect(row).toContainText(`stratus_${secret.split("_")[1]}_…`);
