@@ -1,11 +1,12 @@
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { commitChunkMap, loadChunkMap, type ChunkEntry } from "./chunk-map";
-import type { Database, Db } from "./client";
+import type { Db } from "./client";
 import { isDbError } from "./errors";
 import { newId } from "./ids";
 import { volumeChunks, volumes } from "./schema";
-import { createTestDatabase, DATABASE_KINDS, inRolledBackTransaction, type TestDatabase } from "./testing/test-database";
+import { useTestDatabase } from "./testing/per-database";
+import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
 import { deleteVolumeRow, insertVolume } from "./volumes";
 
@@ -24,16 +25,10 @@ async function rowCount(db: Db, volumeId: string): Promise<number> {
 }
 
 describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
-  let fixture: TestDatabase;
-  let database: Database;
-  beforeAll(async () => {
-    fixture = await createTestDatabase(kind);
-    database = await fixture.open();
-  });
-  afterAll(() => fixture?.dispose());
+  const current = useTestDatabase(kind);
 
   it("starts empty at epoch 0, and commits round-trip through load", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       expect(await loadChunkMap(db, volumeId)).toEqual({ epoch: 0, fencingToken: 0, chunks: new Map() });
 
@@ -57,7 +52,7 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     }));
 
   it("refuses a stale or skipped epoch and changes nothing", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       await commitChunkMap(db, { volumeId, epoch: 1, set: [[1, entry(1)], [2, entry(1)]], remove: [] });
       const before = await loadChunkMap(db, volumeId);
@@ -71,7 +66,7 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     }));
 
   it("refuses a commit whose fencing token is stale and changes nothing", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       await db.update(volumes).set({ fencingToken: 7 }).where(eq(volumes.id, volumeId)); // a lease was taken
       await commitChunkMap(db, { volumeId, epoch: 1, fencingToken: 7, set: [[1, entry(1)]], remove: [] });
@@ -89,7 +84,7 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     }));
 
   it("refuses a commit to a volume that is gone, and a load of one", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const missing = newId("volume");
       await expect(commitChunkMap(db, { volumeId: missing, epoch: 1, set: [], remove: [] })).rejects.toSatisfy(
         (err) => isDbError(err, "COMMIT_CONFLICT") && err.message.includes("no longer exists"),
@@ -104,7 +99,7 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     ["a negative index", { epoch: 1, set: [], remove: [-1] }],
     ["a fractional generation", { epoch: 1, set: [[1, entry(1.5)]], remove: [] }],
   ] as const)("refuses a commit with %s before touching the database", (_what, commit) =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       await expect(commitChunkMap(db, { volumeId, ...commit })).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));
       expect((await loadChunkMap(db, volumeId)).epoch).toBe(0);
@@ -112,7 +107,7 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
   );
 
   it("deletes a volume's chunk rows with the volume", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const doomed = await createVolume(db, "doomed");
       const kept = await createVolume(db, "kept");
       await commitChunkMap(db, { volumeId: doomed, epoch: 1, set: [[1, entry(1)], [2, entry(1)]], remove: [] });
@@ -123,7 +118,7 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     }));
 
   it("commits and loads more than 100k chunks (several batches and pages)", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       const count = 131_072 + 17; // 128 GiB of 1 MiB chunks, and a ragged last page
       // Deterministic contents: every third chunk skipped (holes), generation and size vary by index.
@@ -146,22 +141,22 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
 
   it("lets exactly one of two racing commits of the same epoch win", async () => {
     // Outside a test transaction: the two commits need their own transactions to race.
-    const volumeId = await createVolume(database.db, "race");
+    const volumeId = await createVolume(current().db, "race");
     try {
       const results = await Promise.allSettled([
-        commitChunkMap(database.db, { volumeId, epoch: 1, set: [[1, entry(1)]], remove: [] }),
-        commitChunkMap(database.db, { volumeId, epoch: 1, set: [[1, entry(2)], [2, entry(2)]], remove: [] }),
+        commitChunkMap(current().db, { volumeId, epoch: 1, set: [[1, entry(1)]], remove: [] }),
+        commitChunkMap(current().db, { volumeId, epoch: 1, set: [[1, entry(2)], [2, entry(2)]], remove: [] }),
       ]);
       const won = results.filter((r) => r.status === "fulfilled");
       const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
       expect(won).toHaveLength(1);
       expect(lost).toHaveLength(1);
       expect(isDbError(lost[0]!.reason, "COMMIT_CONFLICT")).toBe(true);
-      const map = await loadChunkMap(database.db, volumeId);
+      const map = await loadChunkMap(current().db, volumeId);
       const winner = results.indexOf(won[0]!);
       expect(map.chunks).toEqual(winner === 0 ? new Map([[1, entry(1)]]) : new Map([[1, entry(2)], [2, entry(2)]]));
     } finally {
-      await deleteVolumeRow(database.db, volumeId);
+      await deleteVolumeRow(current().db, volumeId);
     }
   });
 });

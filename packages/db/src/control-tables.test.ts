@@ -1,14 +1,14 @@
 /** The control plane's queries: shrink moves chunks into garbage, tokens, accounts, activity, samples. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { claimLocalAdmin, countAccounts, findUserByEmail, insertAccount } from "./accounts";
 import { findLatestActivityByName, insertActivity, listVolumeActivityRows } from "./activity";
 import { commitChunkMap, loadChunkMap } from "./chunk-map";
-import type { Database } from "./client";
 import { isDbError } from "./errors";
 import { listExpiredGarbage } from "./garbage";
 import { resizeVolumeRow } from "./resize";
 import { insertVolumeSamples, listVolumeSamples, pruneVolumeSamples } from "./samples";
-import { createTestDatabase, DATABASE_KINDS, inRolledBackTransaction, type TestDatabase } from "./testing/test-database";
+import { useTestDatabase } from "./testing/per-database";
+import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { findApiTokenByPrefix, insertApiToken, listApiTokens, revokeApiTokenRow } from "./tokens";
 import { ensureLocalAdmin, LOCAL_ADMIN_EMAIL } from "./users";
 import { insertVolume, volumeStoredTotals } from "./volumes";
@@ -16,16 +16,10 @@ import { insertVolume, volumeStoredTotals } from "./volumes";
 const MiB = 2 ** 20;
 
 describe.each(DATABASE_KINDS)("control-plane tables on %s", (kind) => {
-  let fixture: TestDatabase;
-  let database: Database;
-  beforeAll(async () => {
-    fixture = await createTestDatabase(kind);
-    database = await fixture.open();
-  });
-  afterAll(() => fixture?.dispose());
+  const current = useTestDatabase(kind);
 
   it("shrinks: chunks past the end leave the map for the garbage in one step, the epoch moves on", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       const volume = await insertVolume(db, { ownerId: owner.id, name: "shrinky", sizeBytes: 8 * MiB, chunkSize: MiB });
       await commitChunkMap(db, { volumeId: volume.id, epoch: 1, set: [0, 3, 5, 7].map((i) => [i, { generation: 1, storedSize: 10 }] as const), remove: [] });
@@ -43,7 +37,7 @@ describe.each(DATABASE_KINDS)("control-plane tables on %s", (kind) => {
     }));
 
   it("keeps tokens by prefix and owner; revoking someone else's token does nothing", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const a = await insertAccount(db, { email: "A@Example.com", passwordHash: "scrypt$x", isAdmin: false });
       const b = await insertAccount(db, { email: "b@example.com", passwordHash: "scrypt$y", isAdmin: false });
       expect((await findUserByEmail(db, "a@example.com"))?.id).toBe(a.id);
@@ -58,7 +52,7 @@ describe.each(DATABASE_KINDS)("control-plane tables on %s", (kind) => {
     }));
 
   it("lets the first account claim the local admin once", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const local = await ensureLocalAdmin(db);
       expect(await countAccounts(db)).toBe(0);
       const claimed = await claimLocalAdmin(db, { email: "first@example.com", passwordHash: "scrypt$h" });
@@ -69,7 +63,7 @@ describe.each(DATABASE_KINDS)("control-plane tables on %s", (kind) => {
     }));
 
   it("records activity (kept after the volume row goes) and samples (pruned by age)", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       const volume = await insertVolume(db, { ownerId: owner.id, name: "logged", sizeBytes: MiB, chunkSize: MiB });
       await insertActivity(db, { ownerId: owner.id, via: "local", volumeId: volume.id, volumeName: "logged", action: "volume.create" });

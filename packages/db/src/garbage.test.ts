@@ -1,12 +1,13 @@
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { commitChunkMap, loadChunkMap, type ChunkEntry } from "./chunk-map";
-import type { Database, Db } from "./client";
+import type { Db } from "./client";
 import { isDbError } from "./errors";
 import { countGarbage, deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations } from "./garbage";
 import { newId } from "./ids";
 import { volumeGarbage } from "./schema";
-import { createTestDatabase, DATABASE_KINDS, inRolledBackTransaction, type TestDatabase } from "./testing/test-database";
+import { useTestDatabase } from "./testing/per-database";
+import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
 import { findVolumeById, insertRecoveredVolume, insertVolume, updateVolumeKeySlots } from "./volumes";
 
@@ -31,16 +32,10 @@ async function age(db: Db, volumeId: string, seconds: number): Promise<void> {
 }
 
 describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) => {
-  let fixture: TestDatabase;
-  let database: Database;
-  beforeAll(async () => {
-    fixture = await createTestDatabase(kind);
-    database = await fixture.open();
-  });
-  afterAll(() => fixture?.dispose());
+  const current = useTestDatabase(kind);
 
   it("records garbage in the commit's transaction and stamps lastCommitAt", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       expect((await findVolumeById(db, volumeId))?.lastCommitAt).toBeNull();
       await commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(65536)], [1, entry(65536)]], remove: [], garbage: [] });
@@ -56,7 +51,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     }));
 
   it("refuses garbage that is also the commit's new object", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       await expect(
         commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(5)]], remove: [], garbage: [[0, 5]] }),
@@ -64,7 +59,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     }));
 
   it("lists only garbage past the grace, never a current generation, and deletes rows", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       const other = await createVolume(db, "other");
       await commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(10)], [1, entry(10)]], remove: [] });
@@ -88,7 +83,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     }));
 
   it("loads the referenced generations (current + garbage) in one snapshot", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       await commitChunkMap(db, { volumeId, epoch: 1, set: [[3, entry(65536)]], remove: [] });
       await commitChunkMap(db, { volumeId, epoch: 2, set: [[3, entry(131072)], [4, entry(131072)]], remove: [], garbage: [[3, 65536]] });
@@ -99,7 +94,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     }));
 
   it("keeps key slots as given and replaces them on passwd", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       const row = await findVolumeById(db, volumeId);
       expect(row).toMatchObject({ keySlots: [slot], durability: "local", compression: "zstd" });
@@ -110,7 +105,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     }));
 
   it("inserts a recovered volume with its id, epoch and chunk map, or nothing", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       const id = newId("volume");
       const base = { ownerId: owner.id, id, name: "back", sizeBytes: 64 * MiB, chunkSize: MiB, durability: "cloud" as const, keySlots: [slot] };
@@ -130,7 +125,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     }));
 
   it("refuses an unknown durability or compression", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       const bad = { ownerId: owner.id, name: "x", sizeBytes: MiB, chunkSize: MiB, durability: "tape" } as unknown as Parameters<typeof insertVolume>[1];
       await expect(insertVolume(db, bad)).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Database } from "./client";
+import { describe, expect, it } from "vitest";
 import { isDbError } from "./errors";
 import { isId, newId } from "./ids";
 import { users } from "./schema";
-import { createTestDatabase, DATABASE_KINDS, inRolledBackTransaction, type TestDatabase } from "./testing/test-database";
+import { useTestDatabase } from "./testing/per-database";
+import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin, findUserById, LOCAL_ADMIN_EMAIL } from "./users";
 import {
   deleteVolumeRow,
@@ -21,16 +21,10 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
-  let fixture: TestDatabase;
-  let database: Database;
-  beforeAll(async () => {
-    fixture = await createTestDatabase(kind);
-    database = await fixture.open();
-  });
-  afterAll(() => fixture?.dispose());
+  const current = useTestDatabase(kind);
 
   it("ensures one local admin, idempotently", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const admin = await ensureLocalAdmin(db);
       expect(isId("user", admin.id)).toBe(true);
       expect(admin).toMatchObject({ email: LOCAL_ADMIN_EMAIL, isAdmin: true, passwordHash: null });
@@ -42,7 +36,7 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
     }));
 
   it("inserts, finds, lists, changes state and deletes volumes", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       const big = 200 * 1024 * GiB; // 200 TiB: beyond 32 bits, exact as a number
       const disk = await insertVolume(db, { ownerId: owner.id, name: "disk-1", sizeBytes: big, chunkSize: MiB });
@@ -74,7 +68,7 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
     }));
 
   it("refuses a duplicate name for the same owner, and leaves the transaction usable", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       await insertVolume(db, { ownerId: owner.id, name: "data", sizeBytes: GiB, chunkSize: MiB });
       const err: unknown = await insertVolume(db, { ownerId: owner.id, name: "data", sizeBytes: 2 * GiB, chunkSize: MiB }).catch((e) => e);
@@ -104,7 +98,7 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
   it.each(["", "-leading-dash", ".hidden", "has space", "slash/name", "ümlaut", "x".repeat(65), "semi;colon"])(
     "refuses the invalid name %j with the rules",
     (name) =>
-      inRolledBackTransaction(database.db, async (db) => {
+      inRolledBackTransaction(current().db, async (db) => {
         const owner = await ensureLocalAdmin(db);
         const err: unknown = await insertVolume(db, { ownerId: owner.id, name, sizeBytes: GiB, chunkSize: MiB }).catch((e) => e);
         expect(isDbError(err, "INVALID_VOLUME_NAME")).toBe(true);
@@ -123,7 +117,7 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
     ["a chunk size that is not a power of two", { sizeBytes: GiB, chunkSize: 3 * MiB }, "power of two"],
     ["a tiny chunk size", { sizeBytes: GiB, chunkSize: 512 }, "chunkSize"],
   ])("refuses %s", (_what, sizes, mentions) =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       const err: unknown = await insertVolume(db, { ownerId: owner.id, name: "v", ...sizes }).catch((e) => e);
       expect(isDbError(err, "INVALID_ARGUMENT")).toBe(true);
@@ -133,13 +127,13 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
 
   it("refuses a volume for a user that does not exist", async () => {
     // Outside a shared transaction: the foreign-key violation aborts the statement's transaction.
-    const err: unknown = await insertVolume(database.db, { ownerId: newId("user"), name: "orphan", sizeBytes: GiB, chunkSize: MiB }).catch((e) => e);
+    const err: unknown = await insertVolume(current().db, { ownerId: newId("user"), name: "orphan", sizeBytes: GiB, chunkSize: MiB }).catch((e) => e);
     expect(isDbError(err, "USER_NOT_FOUND")).toBe(true);
-    expect(await listVolumes(database.db)).toEqual([]);
+    expect(await listVolumes(current().db)).toEqual([]);
   });
 
   it("will not delete a user who still owns volumes", () =>
-    inRolledBackTransaction(database.db, async (db) => {
+    inRolledBackTransaction(current().db, async (db) => {
       const owner = await ensureLocalAdmin(db);
       await insertVolume(db, { ownerId: owner.id, name: "kept", sizeBytes: GiB, chunkSize: MiB });
       // In a nested transaction (a savepoint), so the expected failure does not abort the test's one.
