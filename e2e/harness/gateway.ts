@@ -101,7 +101,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   });
 
   const launch = async (): Promise<void> => {
-    const proc = spawn(process.execPath, [STRATUS_BIN, "gateway"], {
+    const proc = spawn(process.execPath, [...nodeArgs(), STRATUS_BIN, "gateway"], {
       cwd: REPO_ROOT,
       env: environment(),
       stdio: ["ignore", "pipe", "pipe"],
@@ -215,6 +215,14 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
 }
 
 /** The runner's environment without any Stratus configuration, so only what a test passes applies. */
+/**
+ * Extra node flags for the gateway process, for profiling a test or bench run by hand, e.g.
+ * `GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+function nodeArgs(): string[] {
+  return (process.env.GATEWAY_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "");
+}
+
 function inheritedEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
