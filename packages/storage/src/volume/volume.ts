@@ -615,6 +615,7 @@ export class Volume implements BlockDevice, BudgetMember {
       for (const frozen of frozenList) this.disk.release(frozen);
     };
     const uploads = frozenList.filter((frozen) => !frozen.hole);
+    const startedAt = performance.now();
     const stored = new Map<number, number>();
     this.pendingUploads = uploads.length;
     try {
@@ -636,6 +637,7 @@ export class Volume implements BlockDevice, BudgetMember {
       throw asEio(error, `commit of ${this.volumeId}`);
     }
     if (this.current === commit) this.current = undefined;
+    const uploadedAt = performance.now();
 
     const set: Array<[number, ChunkRef]> = [];
     const remove: number[] = [];
@@ -678,7 +680,17 @@ export class Volume implements BlockDevice, BudgetMember {
     this.disk.compactIfLarge();
     this.budget.evictToTarget();
     this.budget.wake();
-    this.logger?.debug({ volumeId: this.volumeId, epoch: this.epoch, uploaded: set.length, removed: remove.length }, "committed");
+    this.logger?.debug(
+      {
+        volumeId: this.volumeId,
+        epoch: this.epoch,
+        uploaded: set.length,
+        removed: remove.length,
+        uploadMs: Math.round(uploadedAt - startedAt),
+        indexMs: Math.round(performance.now() - uploadedAt),
+      },
+      "committed",
+    );
   }
 
   private forgetCommitted(index: number): void {
