@@ -85,6 +85,9 @@ describe("disk cache on a full disk", () => {
     expect(target.equals(reference)).toBe(true);
 
     // The journal stayed consistent: a crash and a reopen from the same disk read back everything.
+    // The reads' cache fills land (or fail) first: in-process, an abandoned fill keeps its file's
+    // blocks until its write returns, and this disk has no room for the reopen's journal meanwhile.
+    await volume.cache(0, size);
     volume.abandon();
     const reopened = await open();
     const again = Buffer.alloc(size);
