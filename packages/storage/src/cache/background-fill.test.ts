@@ -165,7 +165,20 @@ describe("background cache fills", () => {
     reopened.close(true);
   });
 
-  it("abandoned by close land nowhere and leave no descriptor or file, even once the cache is reopened", async () => {
+  it("abandoned by close never write, and leave no descriptor or file behind", async () => {
+    const { open, writes, fillFiles, budget } = setup();
+    const before = openDescriptors();
+    const cache = open();
+    cache.fillClean(3, GENERATION, seededBytes(CHUNK, 6));
+    cache.close(true); // before the fill's file was even open
+    await Promise.race([cache.fillsSettled(), writes.waiting(1)]); // a write would be held: stop waiting for it
+    expect(writes.calls).toBe(0);
+    expect(fillFiles()).toEqual([]);
+    expect(budget.cachedBytes).toBe(0);
+    expect(openDescriptors()).toBe(before);
+  });
+
+  it("abandoned by close while writing land nowhere, even once the cache is reopened", async () => {
     const { open, writes, chunkFiles, fillFiles, budget } = setup();
     const before = openDescriptors();
     const cache = open();

@@ -25,7 +25,7 @@ import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
-import { writeFileFully, type FillWriter } from "./fill-writer";
+import { openFile, writeFileFully, type FillWriter } from "./fill-writer";
 
 export interface DiskCacheOptions {
   /** This volume's cache directory (created if missing). */
@@ -249,17 +249,7 @@ export class DiskCache {
       this.cancelFill(index, fill);
       return false;
     }
-    // Opened here: a thread-pool hop costs the event loop more than opening (even creating) a file.
-    const file = this.claimFillFile();
-    let fd: number;
-    try {
-      fd = openSync(file.path, file.exists ? "r+" : "wx+");
-    } catch {
-      this.cancelFill(index, fill);
-      rmSync(file.path, { force: true });
-      return false;
-    }
-    const settled = this.writeFill(index, fill, file.path, fd);
+    const settled = this.writeFill(index, fill, this.claimFillFile());
     fill.settled = settled;
     this.fillsInFlight.add(settled);
     void settled.then(() => this.fillsInFlight.delete(settled));
@@ -297,19 +287,27 @@ export class DiskCache {
     }
   }
 
-  private async writeFill(index: number, fill: PendingFill, file: string, fd: number): Promise<void> {
+  /**
+   * Opens (in the pool too: measured, a synchronous create here contends with the pool's writes
+   * and costs the event loop twice the hop), writes, then lands or discards the fill.
+   */
+  private async writeFill(index: number, fill: PendingFill, file: { path: string; exists: boolean }): Promise<void> {
+    let fd = -1;
     let written = false;
     try {
-      await this.fillWriter(fd, fill.data);
-      written = true;
+      fd = await openFile(file.path, file.exists ? "r+" : "w+");
+      if (this.fills.get(index) === fill) {
+        await this.fillWriter(fd, fill.data);
+        written = true;
+      }
     } catch {
       // ENOSPC or another refusal: the chunk stays uncached; its reader had the data already.
     }
-    if (written && this.fills.get(index) === fill && this.landFill(index, fill, file, fd)) return;
+    if (written && this.fills.get(index) === fill && this.landFill(index, fill, file.path, fd)) return;
     this.cancelFill(index, fill);
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
     // After close the directory may belong to a new instance, but this name is ours alone.
-    await rm(file, { force: true }).catch(() => {});
+    await rm(file.path, { force: true }).catch(() => {});
   }
 
   /** Puts a written fill in place: renamed, journalled clean, then an entry. False: discard it. */
