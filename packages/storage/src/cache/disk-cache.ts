@@ -12,16 +12,20 @@
  *   file, deleted on open); an evicted file is unlinked before its drop is journalled.
  * Hot path: reads and writes of cached chunks are positional readSync/writeSync on an fd kept
  * open in the budget's LRU; page-cached data never pays a thread-pool hop.
+ * Fills of fetched chunks are the exception: writing a fresh file costs 1-2.5 ms per MiB here, so
+ * it goes through the thread pool (see fillClean) while readers are served the fetched bytes.
  * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
  * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
  */
 import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
-import { open as openHandle } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { open as openHandle, rm } from "node:fs/promises";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
+import { openFile, writeFileFully, type FillWriter } from "./fill-writer";
 
 export interface DiskCacheOptions {
   /** This volume's cache directory (created if missing). */
@@ -32,9 +36,22 @@ export interface DiskCacheOptions {
   chunkCount: number;
   /** Memory for frozen content before it goes to side files (default 64 MiB; tests lower it). */
   maxFrozenMemoryBytes?: number;
+  /** Bytes of fetched chunks being written into the cache at once (default 64 MiB, at least one chunk). */
+  maxFillingBytes?: number;
+  /** Writes a fill's file off the event loop (default: fs.write in the thread pool; tests hold it). */
+  fillWriter?: FillWriter;
+}
+
+/** A fetched chunk on its way into the cache; `data` serves readers until its file is in place. */
+interface PendingFill {
+  readonly generation: number;
+  readonly data: Buffer;
+  /** Resolves once the fill is in place or discarded and its file and descriptor are dealt with. */
+  settled: Promise<void>;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
+const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * Memory this volume may hold for frozen content (undo logs and full copies). Past it, content is
  * copied aside into a file instead: slower, but a commit of a huge dirty set cannot exhaust memory.
@@ -42,6 +59,11 @@ const ZEROS = Buffer.alloc(64 * 1024);
 const DEFAULT_MAX_FROZEN_MEMORY = 64 * 1024 * 1024;
 /** Emptied chunk files kept for reuse per volume. */
 const MAX_SPARES = 64;
+/**
+ * Fills in flight hold their fetched buffers: this bounds that memory (and their descriptors,
+ * which are outside the budget's fd LRU until the fill lands) when the disk is slower than the store.
+ */
+const DEFAULT_MAX_FILLING = 64 * 1024 * 1024;
 
 export class DiskCache {
   readonly dir: string;
@@ -63,6 +85,18 @@ export class DiskCache {
   private frozenMemory = 0;
   private readonly maxFrozenMemory: number;
   private closed = false;
+  /**
+   * Fills in flight, at most one per chunk and only while the chunk has no entry: whatever creates
+   * an entry (a write, a trim) cancels the fill first, so a pending fill's bytes are always the
+   * chunk's current content, and a fill that lands finds itself cancelled and discards its file.
+   */
+  private readonly fills = new Map<number, PendingFill>();
+  /** Every fill's settled promise, including fills cancelled or abandoned by close. */
+  private readonly fillsInFlight = new Set<Promise<void>>();
+  /** Bytes of `fills`, reserved in the budget's cached bytes from the start (see fillClean). */
+  private fillingBytes = 0;
+  private readonly maxFillingBytes: number;
+  private readonly fillWriter: FillWriter;
   /** Bytes of chunk files (clean + dirty) and of dirty chunks, for this volume. */
   cachedBytes = 0;
   dirtyBytes = 0;
@@ -72,6 +106,8 @@ export class DiskCache {
     this.dir = options.dir;
     this.budget = options.budget;
     this.maxFrozenMemory = options.maxFrozenMemoryBytes ?? DEFAULT_MAX_FROZEN_MEMORY;
+    this.maxFillingBytes = options.maxFillingBytes ?? DEFAULT_MAX_FILLING;
+    this.fillWriter = options.fillWriter ?? writeFileFully;
     this.chunkDir = path.join(options.dir, "c");
     this.frozenDir = path.join(options.dir, "frozen");
     this.spareDir = path.join(options.dir, "spare");
@@ -191,24 +227,107 @@ export class DiskCache {
   }
 
   /**
-   * Caches a fetched clean chunk. Best effort: false (and nothing cached) when the disk refuses;
-   * the caller serves the read from `data` anyway.
+   * Starts caching a fetched clean chunk; returns whether it started. Its file is written off the
+   * event loop into a spare name, then renamed into place and journalled clean (in that order,
+   * on the event loop, after checking that nothing overtook it). Until then `filling(index)`
+   * serves readers from `data`. Best effort: nothing is cached when the disk refuses (ENOSPC
+   * included), when a write or trim reaches the chunk first (its entry wins; the file is
+   * discarded), when the cache closes meanwhile, or when `maxFillingBytes` are in flight already.
+   * The bytes count toward the budget from the start: eviction makes room before the write, and
+   * a fill that would still leave the budget past its target (dirty data, other fills) is skipped.
    */
   fillClean(index: number, generation: number, data: Buffer): boolean {
-    if (this.closed || this.entries.has(index)) return false;
-    const file = this.filePath(index);
-    let fd = -1;
-    try {
-      fd = this.createFile(file, (created) => writeFully(created, data, 0, data.length, 0));
-      this.journal.append(KIND_CLEAN, index, generation);
-    } catch {
-      if (fd >= 0) closeSync(fd);
-      rmSync(file, { force: true });
+    if (this.closed || this.entries.has(index) || this.fills.has(index)) return false;
+    if (this.fillingBytes > 0 && this.fillingBytes + data.length > this.maxFillingBytes) return false;
+    const fill: PendingFill = { generation, data, settled: RESOLVED };
+    this.fills.set(index, fill);
+    this.fillingBytes += data.length;
+    this.budget.addCached(data.length);
+    this.budget.evictToTarget();
+    if (this.budget.cachedBytes > this.budget.targetBytes) {
+      // Fills cannot be evicted: one that does not fit beside the dirty data and other fills is skipped.
+      this.cancelFill(index, fill);
       return false;
     }
+    const settled = this.writeFill(index, fill, this.claimFillFile());
+    fill.settled = settled;
+    this.fillsInFlight.add(settled);
+    void settled.then(() => this.fillsInFlight.delete(settled));
+    return true;
+  }
+
+  /** The content of a chunk whose fill is in flight (always its current content), if any. */
+  filling(index: number): Buffer | undefined {
+    return this.fills.get(index)?.data;
+  }
+
+  /** Resolves once the fill of `index` (if any) has landed or been discarded. */
+  fillSettled(index: number): Promise<void> {
+    return this.fills.get(index)?.settled ?? RESOLVED;
+  }
+
+  /** Resolves once every fill started so far is done with its file, even those close abandoned. */
+  async fillsSettled(): Promise<void> {
+    while (this.fillsInFlight.size > 0) await Promise.all([...this.fillsInFlight]);
+  }
+
+  /**
+   * A fill's file: an emptied spare, renamed first to a name no other instance will ever use, so a
+   * fill still writing after close (abandon) cannot touch a spare a reopened cache took over.
+   */
+  private claimFillFile(): { path: string; exists: boolean } {
+    const claimed = path.join(this.spareDir, `f${randomUUID()}`);
+    const spare = this.spares.pop();
+    if (spare === undefined) return { path: claimed, exists: false };
+    try {
+      renameSync(spare, claimed);
+      return { path: claimed, exists: true };
+    } catch {
+      return { path: claimed, exists: false }; // that spare is gone or unusable: start a new file
+    }
+  }
+
+  /**
+   * Opens (in the pool too: measured, a synchronous create here contends with the pool's writes
+   * and costs the event loop twice the hop), writes, then lands or discards the fill.
+   */
+  private async writeFill(index: number, fill: PendingFill, file: { path: string; exists: boolean }): Promise<void> {
+    let fd = -1;
+    let written = false;
+    try {
+      fd = await openFile(file.path, file.exists ? "r+" : "w+");
+      if (this.fills.get(index) === fill) {
+        await this.fillWriter(fd, fill.data);
+        written = true;
+      }
+    } catch {
+      // ENOSPC or another refusal: the chunk stays uncached; its reader had the data already.
+    }
+    if (written && this.fills.get(index) === fill && this.landFill(index, fill, file.path, fd)) return;
+    this.cancelFill(index, fill);
+    if (fd >= 0) closeSync(fd);
+    // After close the directory may belong to a new instance, but this name is ours alone.
+    await rm(file.path, { force: true }).catch(() => {});
+  }
+
+  /** Puts a written fill in place: renamed, journalled clean, then an entry. False: discard it. */
+  private landFill(index: number, fill: PendingFill, from: string, fd: number): boolean {
+    const file = this.filePath(index);
+    try {
+      renameSync(from, file);
+    } catch {
+      return false;
+    }
+    try {
+      this.journal.append(KIND_CLEAN, index, fill.generation);
+    } catch {
+      rmSync(file, { force: true }); // no record names it: it must not stay under the chunk's name
+      return false;
+    }
+    this.cancelFill(index, fill);
     const entry = new CacheEntry(this, index);
-    entry.generation = generation;
-    entry.bytes = data.length;
+    entry.generation = fill.generation;
+    entry.bytes = fill.data.length;
     entry.fd = fd;
     this.entries.set(index, entry);
     this.budget.fileOpened(entry);
@@ -216,6 +335,15 @@ export class DiskCache {
     this.budget.addClean(entry);
     this.budget.evictToTarget();
     return true;
+  }
+
+  /** Forgets the chunk's fill (or only `which`, if given): its reservation leaves the budget. */
+  private cancelFill(index: number, which?: PendingFill): void {
+    const fill = this.fills.get(index);
+    if (fill === undefined || (which !== undefined && fill !== which)) return;
+    this.fills.delete(index);
+    this.fillingBytes -= fill.data.length;
+    this.budget.removeCached(fill.data.length);
   }
 
   // ---- writes ----------------------------------------------------------------------------------
@@ -238,6 +366,7 @@ export class DiskCache {
   adoptFetched(index: number, data: Buffer): void {
     this.assertOpen();
     if (this.entries.has(index)) return;
+    this.cancelFill(index); // the chunk is about to change: a clean fill landing later would undo it
     this.withSpace(() => {
       const file = this.filePath(index);
       const fd = this.createFile(file, (created) => writeFully(created, data, 0, data.length, 0));
@@ -268,6 +397,7 @@ export class DiskCache {
     let entry = this.entries.get(index);
     if (entry === undefined) {
       if (!committed) return; // already a hole everywhere
+      this.cancelFill(index);
       this.journal.append(KIND_DIRTY, index);
       entry = new CacheEntry(this, index);
       entry.dirty = true;
@@ -300,6 +430,7 @@ export class DiskCache {
     let entry = this.entries.get(index);
     if (entry === undefined) {
       if (source === null) return; // zeros into a chunk that is a hole everywhere
+      this.cancelFill(index);
       this.journal.append(KIND_DIRTY, index);
       entry = new CacheEntry(this, index);
       entry.dirty = true;
@@ -695,6 +826,8 @@ export class DiskCache {
     if (this.closed) return;
     if (compact) this.journal.compact(this.journalState());
     this.closed = true;
+    // Fills still writing are abandoned: each then closes its descriptor and deletes its own file.
+    for (const index of [...this.fills.keys()]) this.cancelFill(index);
     // The files stay for the next open; until then the budget counts them as a dormant cache,
     // evictable whole unless it holds uncommitted data.
     const onDisk = this.cachedBytes;

@@ -1,7 +1,8 @@
 /**
  * A full cache disk (a real 4 MiB tmpfs, mounted for this file: the tests run as root here):
  * a write that cannot get space fails with ENOSPC and changes nothing else; acknowledged data
- * is never lost; once commits make chunks clean, evicting them makes room again.
+ * is never lost; once commits make chunks clean, evicting them makes room again. A cold read
+ * whose cache fill the disk refuses still returns the data.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -84,11 +85,59 @@ describe("disk cache on a full disk", () => {
     expect(target.equals(reference)).toBe(true);
 
     // The journal stayed consistent: a crash and a reopen from the same disk read back everything.
+    // The reads' cache fills land (or fail) first: in-process, an abandoned fill keeps its file's
+    // blocks until its write returns, and this disk has no room for the reopen's journal meanwhile.
+    await volume.cache(0, size);
     volume.abandon();
     const reopened = await open();
     const again = Buffer.alloc(size);
     await reopened.read(0, again);
     expect(again.equals(reference)).toBe(true);
     await reopened.close();
+  });
+
+  it("serves a cold read in full when the disk refuses the cache fill; the chunk stays uncached", async () => {
+    const store = new MemoryObjectStore();
+    const index = new MemoryChunkIndex();
+    const size = 128 * CHUNK;
+    const open = (cacheDir: string) =>
+      Volume.open({
+        volumeId: "vol_cold",
+        size,
+        chunkSize: CHUNK,
+        store,
+        index,
+        cacheDir,
+        durability: "local",
+        cacheBytes: 1024 * CHUNK,
+        dirtyLimitBytes: 1024 * CHUNK,
+        commitIntervalMs: 3_600_000,
+        readAheadChunks: 0,
+      });
+    // Committed content, written through a cache elsewhere.
+    const elsewhere = mkdtempSync(path.join(tmpdir(), "stratus-elsewhere-"));
+    const writer = await open(elsewhere);
+    const reference = seededBytes(4 * CHUNK, 2000);
+    await writer.write(0, reference);
+    await writer.close();
+    rmSync(elsewhere, { recursive: true, force: true });
+
+    // Fill the tmpfs with uncommitted data of chunks 64.. until it refuses.
+    const volume = await open(mountPoint);
+    let refused: unknown;
+    for (let chunk = 64; chunk < 128 && refused === undefined; chunk++) {
+      await volume.write(chunk * CHUNK, seededBytes(CHUNK, chunk)).catch((error: unknown) => (refused = error));
+    }
+    expect(refused).toMatchObject({ code: "ENOSPC" });
+    const before = volume.stats().cachedBytes;
+
+    const target = Buffer.alloc(4 * CHUNK);
+    await volume.read(0, target);
+    expect(target.equals(reference)).toBe(true);
+    await volume.cache(0, 4 * CHUNK); // waits for any fill to land or fail
+    expect(volume.stats().cachedBytes).toBe(before);
+    await volume.read(0, target);
+    expect(target.equals(reference)).toBe(true);
+    await volume.close();
   });
 });

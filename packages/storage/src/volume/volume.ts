@@ -305,11 +305,16 @@ export class Volume implements BlockDevice, BudgetMember {
     return misses === undefined ? RESOLVED : this.track(Promise.all(misses).then(() => undefined));
   }
 
-  /** Copies from the cache (or zeros for a hole); false when the store must be asked. */
+  /** Copies from the cache, a fill on its way there, or zeros for a hole; false when the store must be asked. */
   private copyOut(index: number, within: number, target: Uint8Array, targetOffset: number, length: number): boolean {
     const entry = this.disk.get(index);
     if (entry !== undefined) {
       this.disk.readInto(entry, within, target, targetOffset, length);
+      return true;
+    }
+    const filling = this.disk.filling(index);
+    if (filling !== undefined) {
+      filling.copy(target, targetOffset, within, within + length);
       return true;
     }
     if (!this.committed.has(index)) {
@@ -343,7 +348,7 @@ export class Volume implements BlockDevice, BudgetMember {
     if (last <= this.readAheadUntil) return;
     for (let index = Math.max(next, this.readAheadUntil + 1); index <= last; index++) {
       const ref = this.committed.get(index);
-      if (ref === undefined || this.disk.get(index) !== undefined || this.loading.has(index)) continue;
+      if (ref === undefined || this.disk.get(index) !== undefined || this.disk.filling(index) !== undefined || this.loading.has(index)) continue;
       this.fetchChunk(index, ref.generation).catch((error: unknown) => {
         this.logger?.debug({ err: error, volumeId: this.volumeId, index }, "read-ahead failed");
       });
@@ -353,8 +358,9 @@ export class Volume implements BlockDevice, BudgetMember {
 
   /**
    * Fetches one generation of a chunk, sharing the request with concurrent callers. The result
-   * enters the cache (clean) only if it is still the current, un-rewritten content. Resolves
-   * undefined when the object vanished because a commit superseded it meanwhile.
+   * enters the cache (clean, written in the background: close waits for it) only if it is still
+   * the current, un-rewritten content. Resolves undefined when the object vanished because a
+   * commit superseded it meanwhile.
    */
   private fetchChunk(index: number, generation: number): Promise<Buffer | undefined> {
     const inflight = this.loading.get(index);
@@ -365,7 +371,9 @@ export class Volume implements BlockDevice, BudgetMember {
         if (current) throw new StorageError("EIO", `chunk ${index} generation ${generation} of ${this.volumeId} is missing from the store`);
         return undefined;
       }
-      if (current && this.state !== "closed" && this.disk.get(index) === undefined) this.disk.fillClean(index, generation, data);
+      if (current && this.state !== "closed" && this.disk.get(index) === undefined && this.disk.fillClean(index, generation, data)) {
+        void this.track(this.disk.fillSettled(index));
+      }
       return data;
     });
     const entry = { generation, promise };
@@ -448,7 +456,8 @@ export class Volume implements BlockDevice, BudgetMember {
     for (;;) {
       if (this.disk.write(index, within, length, source, sourceOffset, this.committed.has(index))) return;
       const generation = this.committed.get(index)!.generation;
-      const fetched = await this.fetchChunk(index, generation);
+      // A fill in flight holds the current content: no need to fetch it again.
+      const fetched = this.disk.filling(index) ?? (await this.fetchChunk(index, generation));
       if (this.state === "closed") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closed`);
       if (this.disk.write(index, within, length, source, sourceOffset, this.committed.has(index))) return;
       if (fetched !== undefined && this.committed.get(index)?.generation === generation) {
@@ -777,7 +786,9 @@ export class Volume implements BlockDevice, BudgetMember {
     await this.track(
       runLimited(wanted, this.concurrency, async (index) => {
         const ref = this.committed.get(index);
-        if (ref !== undefined && this.disk.get(index) === undefined) await this.fetchChunk(index, ref.generation);
+        if (ref === undefined || this.disk.get(index) !== undefined) return;
+        if (this.disk.filling(index) === undefined) await this.fetchChunk(index, ref.generation);
+        await this.disk.fillSettled(index); // CACHE replies once the chunk is on disk
       }),
     );
   }

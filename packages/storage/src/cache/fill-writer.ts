@@ -1,0 +1,19 @@
+/**
+ * Writing a fetched chunk into its cache file through libuv's thread pool: a fresh file's pages
+ * cost 1-2.5 ms per MiB to allocate on these disks, time the event loop should spend serving.
+ */
+import { open, write } from "node:fs";
+import { promisify } from "node:util";
+
+/** Writes all of `data` at offset 0 of the open file `fd`; rejects with the fs error (ENOSPC...). */
+export type FillWriter = (fd: number, data: Buffer) => Promise<void>;
+
+export const openFile: (file: string, flags: string) => Promise<number> = promisify(open);
+const writeAt = promisify(write);
+
+export const writeFileFully: FillWriter = async (fd, data) => {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await writeAt(fd, data, done, data.length - done, done);
+    done += bytesWritten;
+  }
+};
