@@ -26,12 +26,13 @@ import { startFaultProxy, startS3TestServer, type FaultProxy, type FaultProxySta
 import {
   CleanupStack,
   createVolume,
-  findVolume,
+
   listObjects,
   makeSparseImage,
   runFio,
   runOk,
   s3GatewayEnv,
+  waitForCommitted,
   startGateway,
   waitFor,
   type Gateway,
@@ -89,7 +90,9 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
 
   const gateway = await startGateway({
     dataDir: path.join(work, "stratus-cloud"),
-    env: { ...s3GatewayEnv(s3, proxies.stratus.endpoint), STRATUS_CACHE_SIZE: `${Math.ceil((volumeBytes * 2) / 2 ** 20)}M` },
+    // The gateway's default cache (20G, dirty limit 2G): the volume fits in it, as it fits in s3backer's
+    // block cache (as many blocks as the volume has).
+    env: s3GatewayEnv(s3, proxies.stratus.endpoint),
   });
   cleanup.push("stratus cloud gateway", () => gateway.stop());
 
@@ -252,10 +255,7 @@ async function prepareWarmUp(gateway: Gateway, work: string): Promise<WarmUp> {
 /** Copies `image` into the volume with a final FLUSH, then waits until nothing is left to commit. */
 async function writeCommitted(gateway: Gateway, image: string, name: string): Promise<void> {
   await runOk("nbdcopy", ["--flush", image, gateway.uri(name)], { timeoutMs: 60 * 60_000 });
-  await waitFor(`${name} committed`, async () => ((await findVolume(gateway, name)).dirtyBytes ?? 0) === 0 || undefined, {
-    timeoutMs: 60 * 60_000,
-    intervalMs: 100,
-  });
+  await waitForCommitted(gateway, name, { timeoutMs: 60 * 60_000 });
 }
 
 async function benchStratus(

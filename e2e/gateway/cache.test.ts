@@ -14,7 +14,6 @@ import {
   connectNbd,
   createVolume,
   describeLogs,
-  findVolume,
   folderUsage,
   makeSparseImage,
   MiB,
@@ -23,7 +22,7 @@ import {
   seededBytes,
   sha256File,
   startGateway,
-  waitFor,
+  waitForCommitted,
   type Gateway,
 } from "../harness";
 
@@ -65,10 +64,7 @@ async function withLogs<T>(body: () => Promise<T>): Promise<T> {
 const cacheDir = () => path.join(gateway.dataDir, "cache");
 
 async function waitCommitted(name: string): Promise<void> {
-  await waitFor(`${name} committed`, async () => ((await findVolume(gateway, name)).dirtyBytes ?? 0) === 0 || undefined, {
-    timeoutMs: 120_000,
-    intervalMs: 250,
-  });
+  await waitForCommitted(gateway, name);
 }
 
 describe("the local disk cache", () => {

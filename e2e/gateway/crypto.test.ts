@@ -13,14 +13,13 @@ import {
   connectNbd,
   createVolume,
   describeLogs,
-  findVolume,
   folderUsage,
   grepObjects,
   MiB,
   openBucket,
   seededBytes,
   startGateway,
-  waitFor,
+  waitForCommitted,
   type Gateway,
 } from "../harness";
 
@@ -71,7 +70,7 @@ async function writeAndCommit(name: string, data: Buffer): Promise<void> {
   await client.write(0, data);
   await client.flush();
   await client.close();
-  await waitFor(`${name} committed`, async () => ((await findVolume(gateway, name)).dirtyBytes ?? 0) === 0 || undefined, { timeoutMs: 60_000 });
+  await waitForCommitted(gateway, name, { timeoutMs: 60_000 });
 }
 
 async function chunkMtimes(volumeId: string): Promise<Record<string, number>> {

@@ -23,6 +23,7 @@ import {
   sha256File,
   startGateway,
   waitFor,
+  waitForCommitted,
   type Gateway,
 } from "../harness";
 
@@ -66,10 +67,7 @@ async function restartCold(): Promise<void> {
 }
 
 async function waitCommitted(name: string): Promise<void> {
-  await waitFor(`${name} fully committed`, async () => ((await findVolume(gateway, name)).dirtyBytes ?? 0) === 0 || undefined, {
-    timeoutMs: 120_000,
-    intervalMs: 250,
-  });
+  await waitForCommitted(gateway, name);
 }
 
 describe("an object store that fails, stalls and goes away", () => {

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { waitFor } from "./exec";
 import type { Gateway } from "./gateway";
 import { folderUsage, type FolderUsage } from "./images";
 
@@ -46,6 +47,37 @@ export async function findVolume(gateway: Gateway, name: string): Promise<Volume
   const volume = (await listVolumes(gateway)).find((v) => v.name === name);
   if (!volume) throw new Error(`no volume ${name}`);
   return volume;
+}
+
+/**
+ * Waits until the volume has nothing left to commit in this gateway: dirty bytes 0 while it is open,
+ * or, when its stats are gone because the last client's disconnect is closing it, until the gateway
+ * logged "volume closed" (after the final commit landed). Dirty bytes of a volume being closed read
+ * as null, which is not "committed".
+ */
+export async function waitForCommitted(gateway: Gateway, name: string, { timeoutMs = 120_000 } = {}): Promise<void> {
+  const { id } = await findVolume(gateway, name);
+  await waitFor(
+    `${name} committed`,
+    async () => {
+      const { dirtyBytes } = await findVolume(gateway, name);
+      if (dirtyBytes === 0) return true;
+      return dirtyBytes === null || dirtyBytes === undefined ? (isClosed(gateway, id) ? true : undefined) : undefined;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
+}
+
+/** The last "volume opened"/"volume closed" line for this volume says closed (or there is none). */
+function isClosed(gateway: Gateway, volumeId: string): boolean {
+  const logs = gateway.logs();
+  for (let i = logs.length - 1; i >= 0; i--) {
+    const line = logs[i]!;
+    if (line.volumeId !== volumeId) continue;
+    if (line.msg === "volume closed") return true;
+    if (line.msg === "volume opened") return false;
+  }
+  return true;
 }
 
 /** What one volume holds in a local-directory bucket: its objects live under vol/<volumeId>/ (contract). */

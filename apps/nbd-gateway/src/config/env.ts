@@ -7,6 +7,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { parseDuration, parseSize } from "@stratus/control";
 
 export interface GatewayConfig {
@@ -39,6 +40,8 @@ export interface GatewayConfig {
   queuePrefix: string;
   /** Upload jobs this gateway runs at once. */
   uploadConcurrency: number;
+  /** Worker threads that seal and open chunks (0: on the event loop). */
+  codecThreads: number;
   /**
    * The deployment's master key (32 bytes) from STRATUS_MASTER_KEY, or undefined: read or generate
    * <dataDir>/master.key. It unlocks volumes' auto-unlock key slots.
@@ -107,6 +110,7 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, '_', '.' or '-'")
     .optional(),
   STRATUS_UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  STRATUS_CODEC_THREADS: z.coerce.number().int().min(0).max(64).default(Math.min(4, availableParallelism())),
   STRATUS_MASTER_KEY: z
     .string()
     .transform((text, ctx) => {
@@ -184,6 +188,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     redisUrl: e.REDIS_URL,
     queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
     uploadConcurrency: e.STRATUS_UPLOAD_CONCURRENCY,
+    codecThreads: e.STRATUS_CODEC_THREADS,
     masterKey: e.STRATUS_MASTER_KEY,
     logLevel: e.STRATUS_LOG_LEVEL,
     authSecret: e.AUTH_SECRET,

@@ -14,12 +14,15 @@
 import type { Database, VolumeRow } from "@stratus/db";
 import { findVolumeByExportName, findVolumeById, listVolumes } from "@stratus/db";
 import {
+  PooledSealedCodec,
   SealedCodec,
   Volume,
   writeManifest,
   type BlockDevice,
   type CacheBudget,
+  type ChunkCodec,
   type ChunkUploader,
+  type CodecPool,
   type Compression,
   type KeySlot,
   type ObjectStore,
@@ -35,6 +38,8 @@ import type { ExportRegistry, ExportSummary, OpenedExport } from "../server/expo
 
 interface Engine {
   volume: Volume;
+  /** Its codec's hold on the worker pool, released when the volume closes. */
+  codec: ChunkCodecHandle;
   connections: number;
   /** When this engine opened (ms since the Unix epoch), for "attached since". */
   openedAt: number;
@@ -64,6 +69,8 @@ export interface VolumeEnginesOptions {
   /** BullMQ in the gateway; undefined: in-process uploads (tests). */
   uploader?: ChunkUploader;
   uploadConcurrency?: number;
+  /** Seals and opens chunks off the event loop; undefined: on it (tests). */
+  codecPool?: CodecPool;
   /** Called after an engine closed (the gateway schedules a GC then). */
   onClosed?: (volumeId: string) => void;
 }
@@ -155,6 +162,7 @@ export class VolumeEngines implements ExportRegistry {
       engines.map(async (pending) => {
         const engine = await pending;
         await engine.volume.close();
+        releaseCodec(engine.codec);
         this.#open.delete(engine.volume.volumeId);
       }),
     );
@@ -214,15 +222,30 @@ export class VolumeEngines implements ExportRegistry {
   }
 
   async #openEngine(row: VolumeRow): Promise<Engine> {
-    const { database, store, logger, keys, cacheDir, cacheBudget, commitIntervalMs, uploader, uploadConcurrency } = this.options;
+    const { logger, keys } = this.options;
     // The previous engine's final commit must land before this one loads the chunk map.
     const unclosed = await this.#closing.get(row.id);
     if (unclosed) return unclosed;
     const slots = row.keySlots as unknown as KeySlot[];
     const dataKey = await keys.dataKeyFor(row.id, slots);
-    const codec = new SealedCodec({ dataKey, compression: row.compression as Compression });
+    const sealed = new SealedCodec({ dataKey, compression: row.compression as Compression });
+    const codec = this.options.codecPool === undefined ? sealed : sealed.pooled(this.options.codecPool);
+    let volume: Volume;
+    try {
+      volume = await this.#openVolume(row, codec, sealed);
+    } catch (error) {
+      releaseCodec(codec);
+      throw error;
+    }
+    this.#open.set(row.id, volume);
+    logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
+    return { volume, codec, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 } };
+  }
+
+  #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {
+    const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, uploader, uploadConcurrency } = this.options;
     const volumeLogger = logger.child({ volumeId: row.id });
-    const volume = await Volume.open({
+    return Volume.open({
       volumeId: row.id,
       size: row.sizeBytes,
       chunkSize: row.chunkSize,
@@ -236,12 +259,9 @@ export class VolumeEngines implements ExportRegistry {
       uploader,
       uploadConcurrency,
       generationSalt: row.fencingToken % 65536,
-      onCommitted: ({ epoch, chunks }) => writeManifest(store, codec, row.id, epoch, chunks),
+      onCommitted: ({ epoch, chunks }) => writeManifest(store, sealed, row.id, epoch, chunks),
       logger: volumeLogger,
     });
-    this.#open.set(row.id, volume);
-    logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
-    return { volume, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 } };
   }
 
   async #release(volumeId: string, engine: Engine): Promise<void> {
@@ -253,6 +273,7 @@ export class VolumeEngines implements ExportRegistry {
     const closing = engine.volume.close().then(
       () => {
         this.#open.delete(volumeId);
+        releaseCodec(engine.codec);
         this.options.logger.info({ volumeId }, "volume closed");
         this.options.onClosed?.(volumeId);
         return undefined;
@@ -266,6 +287,12 @@ export class VolumeEngines implements ExportRegistry {
     await closing;
     if (this.#closing.get(volumeId) === closing) this.#closing.delete(volumeId);
   }
+}
+
+type ChunkCodecHandle = ChunkCodec | PooledSealedCodec;
+
+function releaseCodec(codec: ChunkCodecHandle): void {
+  if (codec instanceof PooledSealedCodec) codec.release();
 }
 
 /** The engine as one connection sees it, counting the bytes it reads and writes. */

@@ -21,7 +21,7 @@ import {
   type Runtime,
 } from "@stratus/control";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
-import { CacheBudget, registerDormantCaches, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
+import { CacheBudget, CodecPool, registerDormantCaches, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
 import type { ConnectionOptions } from "bullmq";
 import { Redis } from "ioredis";
 import type { Server } from "node:http";
@@ -104,6 +104,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     const cacheBudget = new CacheBudget({ targetBytes: config.cacheSizeBytes, dirtyLimitBytes: config.dirtyLimitBytes });
     // Caches of volumes not open yet count against the target; those with uncommitted data get committed below.
     const leftovers = registerDormantCaches(cacheDir, cacheBudget);
+    // Closed after the engines (cleanups run in reverse): their final commits still seal through it.
+    const codecPool = config.codecThreads > 0 ? new CodecPool({ size: config.codecThreads }) : undefined;
+    if (codecPool !== undefined) cleanups.push(() => codecPool.close());
     const openEngines = new VolumeEngines({
       database,
       store,
@@ -114,6 +117,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       commitIntervalMs: config.commitIntervalMs,
       uploader,
       uploadConcurrency: config.uploadConcurrency,
+      codecPool,
       onClosed: (volumeId) => {
         // The last commit's garbage is still in its grace period now: collect it once that ends
         // (nothing else would while the volume stays closed).

@@ -11,22 +11,14 @@
  * The data key lives in a KeyObject held by an ES private field: not enumerable, absent from
  * JSON.stringify and util.inspect, and the caller may zero its own Buffer after construction.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type KeyObject } from "node:crypto";
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { StorageError } from "../errors";
-import type { ChunkCodec, ChunkContext } from "../volume/chunk-codec";
-import { compressPayload, decompressPayload, type Compression } from "./compression";
-import {
-  HEADER_BYTES,
-  MANIFEST_INDEX,
-  NONCE_BYTES,
-  OBJECT_KIND,
-  TAG_BYTES,
-  additionalData,
-  readObjectHeader,
-  writeObjectHeader,
-  type ObjectKind,
-} from "./object-header";
+import type { ChunkCodec, ChunkContext, EncodedChunk } from "../volume/chunk-codec";
+import type { CodecPool, SealedBody } from "./codec-pool";
+import type { Compression } from "./compression";
+import { MANIFEST_INDEX } from "./object-header";
+import { openObject, sealObject, sha256Hex, type Place } from "./seal";
 
 export const DATA_KEY_BYTES = 32;
 
@@ -40,13 +32,6 @@ export interface SealedCodecOptions {
 export interface ManifestContext {
   volumeId: string;
   epoch: number;
-}
-
-interface Place {
-  kind: ObjectKind;
-  volumeId: string;
-  index: number;
-  generation: number;
 }
 
 export class SealedCodec implements ChunkCodec {
@@ -67,8 +52,19 @@ export class SealedCodec implements ChunkCodec {
     return this.seal(plain, { kind: "chunk", ...context });
   }
 
+  /** The sealed body with its SHA-256, so an S3 upload need not hash it again. */
+  async encodeForUpload(plain: Buffer, context: ChunkContext): Promise<EncodedChunk> {
+    const body = this.encode(plain, context);
+    return { body, sha256: sha256Hex(body) };
+  }
+
   decode(stored: Buffer, context: ChunkContext): Buffer {
     return this.open(stored, { kind: "chunk", ...context });
+  }
+
+  /** The same codec for chunks, sealing and opening in `pool`'s worker threads. */
+  pooled(pool: CodecPool): PooledSealedCodec {
+    return new PooledSealedCodec(this.name, pool, pool.registerKey(this.#key, this.compression));
   }
 
   encodeManifest(plain: Buffer, context: ManifestContext): Buffer {
@@ -88,40 +84,47 @@ export class SealedCodec implements ChunkCodec {
   }
 
   private seal(plain: Buffer, place: Place): Buffer {
-    const { id, payload } = compressPayload(plain, this.compression);
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    const nonce = randomFillSync(Buffer.allocUnsafe(NONCE_BYTES));
-    writeObjectHeader(header, { kind: OBJECT_KIND[place.kind], compression: id, flags: 0, nonce });
-    const cipher = createCipheriv("aes-256-gcm", this.#key, nonce);
-    cipher.setAAD(additionalData(header, place.volumeId, place.index, place.generation));
-    const body = cipher.update(payload);
-    const tail = cipher.final(); // empty for GCM, kept for correctness
-    return Buffer.concat([header, body, tail, cipher.getAuthTag()], HEADER_BYTES + body.length + tail.length + TAG_BYTES);
+    return sealObject(this.#key, this.compression, plain, place);
   }
 
   private open(stored: Buffer, place: Place): Buffer {
-    const what = describe(place);
-    const header = readObjectHeader(stored, what);
-    if (header.kind !== OBJECT_KIND[place.kind]) throw new StorageError("EIO", `${what} is not a ${place.kind} object (kind ${header.kind})`);
-    if (header.flags !== 0) throw new StorageError("EIO", `${what} has unknown flags ${header.flags}`);
-    const decipher = createDecipheriv("aes-256-gcm", this.#key, header.nonce);
-    decipher.setAAD(additionalData(stored, place.volumeId, place.index, place.generation));
-    decipher.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
-    let payload: Buffer;
-    try {
-      const body = decipher.update(stored.subarray(HEADER_BYTES, stored.length - TAG_BYTES));
-      const tail = decipher.final();
-      payload = tail.length === 0 ? body : Buffer.concat([body, tail]);
-    } catch (error) {
-      // Wrong key, tampered bytes, or an object that belongs elsewhere: indistinguishable by design.
-      throw new StorageError("EIO", `${what} failed authentication`, { cause: error });
-    }
-    return decompressPayload(payload, header.compression, what);
+    return openObject(this.#key, stored, place);
   }
 }
 
-function describe(place: Place): string {
-  return place.kind === "chunk"
-    ? `chunk ${place.index} generation ${place.generation} of volume ${place.volumeId}`
-    : `manifest epoch ${place.generation} of volume ${place.volumeId}`;
+/**
+ * A SealedCodec whose chunk work runs in a CodecPool: same objects, same errors, but encode and
+ * decode are asynchronous and leave the calling thread free. release() when the volume closes.
+ */
+export class PooledSealedCodec implements ChunkCodec {
+  readonly name: string;
+  readonly #pool: CodecPool;
+  readonly #keyId: number;
+
+  constructor(name: string, pool: CodecPool, keyId: number) {
+    this.name = name;
+    this.#pool = pool;
+    this.#keyId = keyId;
+  }
+
+  async encode(plain: Buffer, context: ChunkContext): Promise<Buffer> {
+    return (await this.encodeForUpload(plain, context)).body;
+  }
+
+  encodeForUpload(plain: Buffer, context: ChunkContext): Promise<SealedBody> {
+    return this.#pool.seal(this.#keyId, plain, { kind: "chunk", ...context });
+  }
+
+  decode(stored: Buffer, context: ChunkContext): Promise<Buffer> {
+    return this.#pool.open(this.#keyId, stored, { kind: "chunk", ...context });
+  }
+
+  /** Forgets the key in the workers. */
+  release(): void {
+    this.#pool.dropKey(this.#keyId);
+  }
+
+  [inspect.custom](): string {
+    return `PooledSealedCodec { name: '${this.name}' }`;
+  }
 }

@@ -5,7 +5,7 @@
  */
 export interface ObjectStore {
   /** Stores `body` under `key`, replacing any previous object. Visible to `get` once resolved. */
-  put(key: string, body: Uint8Array): Promise<void>;
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<void>;
   /** The object's bytes (or `range` of them), or `undefined` when no object has that key. */
   get(key: string, range?: ByteRange): Promise<Buffer | undefined>;
   /** Size of the object, or `undefined` when missing. */
@@ -16,6 +16,14 @@ export interface ObjectStore {
   list(options: ListOptions): Promise<ListPage>;
   /** Releases sockets, file handles. */
   close(): Promise<void>;
+}
+
+export interface PutOptions {
+  /**
+   * Hex SHA-256 of `body`, when the caller already has it (computed off the event loop): S3 signs it
+   * as the payload hash instead of hashing the body again. Stores that do not sign ignore it.
+   */
+  sha256?: string;
 }
 
 export interface ByteRange {

@@ -12,7 +12,7 @@
  * operation is safe to repeat: puts write whole immutable objects, deletes are idempotent.
  */
 import { StorageError, isStorageError } from "../errors";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store";
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 
 export interface RetryingObjectStoreOptions {
   /** Tries per operation, the first included (default 8). */
@@ -130,8 +130,8 @@ export class RetryingObjectStore implements ObjectStore {
     this.onRetry = options.onRetry;
   }
 
-  put(key: string, body: Uint8Array): Promise<void> {
-    return this.retry(`put ${key}`, () => this.inner.put(key, body));
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+    return this.retry(`put ${key}`, () => this.inner.put(key, body, options));
   }
 
   get(key: string, range?: ByteRange): Promise<Buffer | undefined> {

@@ -1,3 +1,6 @@
+import { createHash } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeObjectStoreSuite } from "../testing/object-store-suite";
@@ -66,6 +69,38 @@ describe("S3ObjectStore specifics", () => {
       await expect(store.head("k")).rejects.toMatchObject({ code: "EIO" });
     } finally {
       await store.close();
+    }
+  });
+
+  it("signs a precomputed payload hash instead of hashing the body again", async () => {
+    // s3rver does not check payload hashes (AWS and MinIO do), so a bare HTTP server records what arrives.
+    const seen: Array<{ hash: string | undefined; signed: string; body: Buffer }> = [];
+    const endpoint = http.createServer((request, response) => {
+      const parts: Buffer[] = [];
+      request.on("data", (part: Buffer) => parts.push(part));
+      request.on("end", () => {
+        const hash = request.headers["x-amz-content-sha256"];
+        seen.push({ hash: typeof hash === "string" ? hash : undefined, signed: request.headers.authorization ?? "", body: Buffer.concat(parts) });
+        response.writeHead(200, { ETag: '"0"' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
+    const port = (endpoint.address() as AddressInfo).port;
+    const store = new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, bucket: "b", forcePathStyle: true, credentials: { accessKeyId: "a", secretAccessKey: "s" } });
+    try {
+      const body = Buffer.from("a sealed chunk, hashed in a codec worker");
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      await store.put("precomputed", body, { sha256 });
+      await store.put("hashed-by-the-sdk", body);
+      await store.put("taken-as-given", body, { sha256: "0".repeat(64) }); // what S3 would refuse: proof it is not recomputed
+      expect(seen.map((s) => s.hash)).toEqual([sha256, sha256, "0".repeat(64)]);
+      for (const request of seen) {
+        expect(request.body).toEqual(body);
+        expect(request.signed).toMatch(/SignedHeaders=[^,]*x-amz-content-sha256/);
+      }
+    } finally {
+      await store.close();
+      await new Promise((resolve) => endpoint.close(resolve));
     }
   });
 

@@ -1,5 +1,5 @@
 import { StorageError } from "../errors";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "../object-store/object-store";
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "../object-store/object-store";
 
 export type StoreOperation = "put" | "get" | "head" | "deleteMany" | "list";
 
@@ -45,9 +45,9 @@ export class FaultyObjectStore implements ObjectStore {
     return this.held.get(operation) ?? 0;
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     await this.enter("put", key);
-    return this.inner.put(key, body);
+    return this.inner.put(key, body, options);
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer | undefined> {

@@ -10,11 +10,19 @@ export interface ChunkContext {
   generation: number;
 }
 
+/** An encoded chunk with the SHA-256 of its body (hex), which S3 uploads sign as the payload hash. */
+export interface EncodedChunk {
+  body: Uint8Array;
+  sha256: string;
+}
+
 export interface ChunkCodec {
   /** Short name, recorded in the volume's settings once there is more than one. */
   readonly name: string;
   /** Plain chunk bytes -> object body. Must not keep or modify `plain`. */
   encode(plain: Buffer, context: ChunkContext): Promise<Uint8Array> | Uint8Array;
+  /** encode() plus the body's SHA-256, when the codec can compute it more cheaply than the store (off-thread). */
+  encodeForUpload?(plain: Buffer, context: ChunkContext): Promise<EncodedChunk>;
   /** Object body -> plain chunk bytes; throws StorageError("EIO") when the body does not verify. */
   decode(stored: Buffer, context: ChunkContext): Promise<Buffer> | Buffer;
 }

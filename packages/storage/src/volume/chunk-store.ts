@@ -31,8 +31,8 @@ export class ChunkStore {
   /** Uploads `plain` as a new object; returns the bytes it occupies in the store. */
   async save(index: number, generation: number, plain: Buffer): Promise<number> {
     const context = { volumeId: this.volumeId, index, generation };
-    const body = await this.codec.encode(plain, context);
-    await this.store.put(this.key(index, generation), body).catch((error: unknown) => {
+    const { body, sha256 } = this.codec.encodeForUpload ? await this.codec.encodeForUpload(plain, context) : { body: await this.codec.encode(plain, context), sha256: undefined };
+    await this.store.put(this.key(index, generation), body, { sha256 }).catch((error: unknown) => {
       throw asEio(error, `upload of chunk ${index} generation ${generation}`);
     });
     return body.length;

@@ -1,0 +1,68 @@
+import { createHash, randomBytes } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import { StorageError } from "../errors";
+import { CodecPool } from "./codec-pool";
+import { SealedCodec } from "./sealed-codec";
+
+const MiB = 1024 * 1024;
+const context = (index: number) => ({ volumeId: "vol_pool", index, generation: 65_537 });
+
+describe("CodecPool", () => {
+  const pool = new CodecPool({ size: 2 });
+  const sealed = new SealedCodec({ dataKey: randomBytes(32) });
+  const pooled = sealed.pooled(pool);
+  afterAll(() => pool.close());
+
+  it("seals and opens the same objects as the calling thread, many at once, with the body's SHA-256", async () => {
+    const chunks = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? Buffer.alloc(MiB, i) : randomBytes(MiB)));
+    const uploads = await Promise.all(chunks.map((plain, i) => pooled.encodeForUpload(plain, context(i))));
+    uploads.forEach(({ body, sha256 }, i) => {
+      expect(sha256).toBe(createHash("sha256").update(body).digest("hex"));
+      expect(sealed.decode(body, context(i)).equals(chunks[i]!)).toBe(true); // pool -> this thread
+    });
+    expect(uploads[0]!.body.length).toBeLessThan(MiB / 100); // compressed in the worker
+    const here = chunks.map((plain, i) => sealed.encode(plain, context(i)));
+    const opened = await Promise.all(here.map((body, i) => pooled.decode(body, context(i)))); // this thread -> pool
+    opened.forEach((plain, i) => expect(plain.equals(chunks[i]!)).toBe(true));
+  });
+
+  it("reports a tampered or misplaced object as EIO, like the calling thread", async () => {
+    const body = sealed.encode(randomBytes(4096), context(1));
+    const flipped = Buffer.from(body);
+    flipped[body.length - 20]! ^= 1;
+    await expect(pooled.decode(flipped, context(1))).rejects.toMatchObject({ code: "EIO" });
+    await expect(pooled.decode(body, context(2))).rejects.toMatchObject({ code: "EIO", message: expect.stringContaining("failed authentication") });
+  });
+
+  it("fails what a dying worker had in flight with EIO, replaces it, and goes on", async () => {
+    const lone = new CodecPool({ size: 1 });
+    const codec = sealed.pooled(lone);
+    try {
+      const before = Array.from({ length: 2 }, (_, i) => codec.encode(randomBytes(MiB), context(i)));
+      const replaced = lone.crashWorkerForTest();
+      const after = Array.from({ length: 2 }, (_, i) => codec.encode(randomBytes(MiB), context(i + 2)));
+      // Posted before the exit message: answered. Posted to the dying worker after it: EIO. None hangs.
+      expect((await Promise.allSettled(before)).map((r) => r.status)).toEqual(["fulfilled", "fulfilled"]);
+      for (const result of await Promise.allSettled(after)) {
+        expect(result.status).toBe("rejected");
+        expect((result as PromiseRejectedResult).reason).toMatchObject({ code: "EIO", message: expect.stringContaining("codec worker died") });
+      }
+      await replaced;
+      const plain = randomBytes(MiB);
+      const body = await codec.encode(plain, context(9)); // the new worker got the key again
+      expect(sealed.decode(body, context(9)).equals(plain)).toBe(true);
+    } finally {
+      await lone.close();
+    }
+  });
+
+  it("refuses work after close and after a key was dropped", async () => {
+    const short = new CodecPool({ size: 1 });
+    const codec = sealed.pooled(short);
+    codec.release();
+    await expect(codec.encode(Buffer.alloc(16), context(0))).rejects.toBeInstanceOf(StorageError);
+    await short.close();
+    await expect(sealed.pooled(pool).decode(Buffer.alloc(64), context(0))).rejects.toMatchObject({ code: "EIO" });
+    expect(() => sealed.pooled(short)).toThrow(/closed/);
+  });
+});

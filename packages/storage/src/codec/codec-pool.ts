@@ -1,0 +1,156 @@
+/**
+ * Worker threads that seal and open chunk objects (zstd + AES-256-GCM, and the SHA-256 S3 signs as
+ * the payload hash), so that work — and the garbage of its megabyte buffers — stays off the event
+ * loop that answers NBD requests. One pool per gateway process; every volume's codec registers its
+ * key with it. Requests go to the worker with the fewest in flight.
+ *
+ * A worker that dies fails what it had in flight with StorageError("EIO") (the upload is retried, the
+ * read reports EIO) and is replaced, keys and all. close() terminates the workers; later calls fail
+ * with ESHUTDOWN. Idle workers do not keep the process alive.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { KeyObject } from "node:crypto";
+import { StorageError } from "../errors";
+import type { Compression } from "./compression";
+import type { WorkerReply, WorkerRequest } from "./codec-protocol";
+import type { Place } from "./seal";
+
+const WORKER_URL = new URL("./codec-worker.mjs", import.meta.url);
+
+export interface CodecPoolOptions {
+  /** Worker threads (default: the machine's parallelism, 1 to 4). */
+  size?: number;
+}
+
+export interface SealedBody {
+  body: Buffer;
+  /** Hex SHA-256 of `body`. */
+  sha256: string;
+}
+
+interface Pending {
+  resolve(reply: Extract<WorkerReply, { ok: true }>): void;
+  reject(error: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+export class CodecPool {
+  readonly size: number;
+  readonly #slots: Slot[] = [];
+  readonly #keys = new Map<number, { key: KeyObject; compression: Compression }>();
+  #nextKeyId = 0;
+  #nextRequestId = 0;
+  #closed = false;
+
+  constructor(options: CodecPoolOptions = {}) {
+    this.size = Math.max(1, Math.floor(options.size ?? Math.min(4, availableParallelism())));
+    for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
+  }
+
+  /** Makes `key` usable by every worker; returns the id to seal and open with. */
+  registerKey(key: KeyObject, compression: Compression): number {
+    this.#assertOpen();
+    const keyId = ++this.#nextKeyId;
+    this.#keys.set(keyId, { key, compression });
+    for (const slot of this.#slots) this.#post(slot, { type: "key", keyId, key, compression });
+    return keyId;
+  }
+
+  /** Forgets a key in every worker (its volume closed). */
+  dropKey(keyId: number): void {
+    if (!this.#keys.delete(keyId) || this.#closed) return;
+    for (const slot of this.#slots) this.#post(slot, { type: "drop", keyId });
+  }
+
+  /** Seals `plain` (copied: the caller keeps it) for `place`. */
+  async seal(keyId: number, plain: Buffer, place: Place): Promise<SealedBody> {
+    const reply = await this.#request({ type: "seal", id: 0, keyId, data: plain, place });
+    return { body: asBuffer(reply.data), sha256: reply.sha256! };
+  }
+
+  /** Opens a sealed object (copied) for `place`; StorageError("EIO") when it does not verify. */
+  async open(keyId: number, stored: Buffer, place: Place): Promise<Buffer> {
+    const reply = await this.#request({ type: "open", id: 0, keyId, data: stored, place });
+    return asBuffer(reply.data);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const slots = this.#slots.splice(0);
+    for (const slot of slots) this.#failAll(slot, new StorageError("ESHUTDOWN", "the codec pool is closed"));
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+  }
+
+  /** Tests: makes one worker exit with its requests in flight; resolves once its replacement is in place. */
+  crashWorkerForTest(index = 0): Promise<void> {
+    const slot = this.#slots[index]!;
+    const replaced = new Promise<void>((resolve) => slot.worker.once("exit", () => resolve()));
+    this.#post(slot, { type: "exit" });
+    return replaced;
+  }
+
+  #request(request: Extract<WorkerRequest, { type: "seal" | "open" }>): Promise<Extract<WorkerReply, { ok: true }>> {
+    if (this.#closed) return Promise.reject(new StorageError("ESHUTDOWN", "the codec pool is closed"));
+    if (!this.#keys.has(request.keyId)) return Promise.reject(new StorageError("EINVAL", `no key ${request.keyId} in the codec pool`));
+    const slot = this.#slots.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
+    const id = ++this.#nextRequestId;
+    // A copy the worker then owns: moving an ArrayBuffer is cheap, while structured-cloning a Buffer
+    // serialises it through a growing buffer (measured 1.8 ms per MiB on the event loop here).
+    const data = new Uint8Array(request.data);
+    return new Promise((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+      this.#post(slot, { ...request, id, data }, [data.buffer]);
+    });
+  }
+
+  #post(slot: Slot, message: WorkerRequest, transfer: ArrayBuffer[] = []): void {
+    slot.worker.postMessage(message, transfer);
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(WORKER_URL);
+    const slot: Slot = { worker, pending: new Map() };
+    worker.unref();
+    worker.on("message", (reply: WorkerReply) => {
+      const pending = slot.pending.get(reply.id);
+      if (pending === undefined) return;
+      slot.pending.delete(reply.id);
+      if (slot.pending.size === 0) worker.unref();
+      if (reply.ok) pending.resolve(reply);
+      else pending.reject(new StorageError(reply.code, reply.message));
+    });
+    worker.on("error", (error) => this.#replace(slot, error));
+    worker.on("exit", (code) => this.#replace(slot, new Error(`exited with code ${code}`)));
+    for (const [keyId, { key, compression }] of this.#keys) this.#post(slot, { type: "key", keyId, key, compression });
+    return slot;
+  }
+
+  /** A worker died: fail its requests and put a new worker in its place. */
+  #replace(slot: Slot, cause: unknown): void {
+    const at = this.#slots.indexOf(slot);
+    if (at < 0) return; // already replaced (error and exit both fire), or the pool is closed
+    this.#failAll(slot, new StorageError("EIO", `a codec worker died: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }));
+    this.#slots[at] = this.#spawn();
+  }
+
+  #failAll(slot: Slot, error: StorageError): void {
+    const pending = [...slot.pending.values()];
+    slot.pending.clear();
+    for (const entry of pending) entry.reject(error);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StorageError("ESHUTDOWN", "the codec pool is closed");
+  }
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

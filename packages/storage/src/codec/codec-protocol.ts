@@ -1,0 +1,17 @@
+/** Messages between CodecPool and its worker threads (codec-worker.ts). */
+import type { KeyObject } from "node:crypto";
+import type { StorageErrorCode } from "../errors";
+import type { Compression } from "./compression";
+import type { Place } from "./seal";
+
+export type WorkerRequest =
+  | { type: "key"; keyId: number; key: KeyObject; compression: Compression }
+  | { type: "drop"; keyId: number }
+  | { type: "seal"; id: number; keyId: number; data: Uint8Array; place: Place }
+  | { type: "open"; id: number; keyId: number; data: Uint8Array; place: Place }
+  /** Tests only: the worker exits at once, with whatever it had in flight. */
+  | { type: "exit" };
+
+export type WorkerReply =
+  | { id: number; ok: true; data: Uint8Array; sha256?: string }
+  | { id: number; ok: false; code: StorageErrorCode; message: string };
