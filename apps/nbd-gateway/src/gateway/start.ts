@@ -21,7 +21,8 @@ import {
   type Runtime,
 } from "@stratus/control";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
-import { CacheBudget, CodecPool, registerDormantCaches, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
+import { CodecPool } from "@stratus/storage/codec-pool";
+import { CacheBudget, registerDormantCaches, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
 import type { ConnectionOptions } from "bullmq";
 import { Redis } from "ioredis";
 import type { Server } from "node:http";
