@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
 import path from "node:path";
-import { canConnect, createVolume, freePort, killGroup, runOk, startGateway, waitFor } from "../e2e/harness";
+import { canConnect, createVolume, freePort, killGroup, runOk, startGateway, waitFor, waitForCommitted } from "../e2e/harness";
 import type { ServerName } from "./config";
 
 export interface BenchServer {
@@ -33,6 +33,8 @@ export async function startStratus(
     const started = process.hrtime.bigint();
     await runOk("nbdcopy", ["--flush", image, uri], { timeoutMs: 30 * 60_000 });
     const prefillSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // The pre-fill's upload (the whole volume) is not part of any job: let it finish first.
+    await waitForCommitted(gateway, "bench", { timeoutMs: 30 * 60_000 });
     return {
       name: "stratus",
       uri,

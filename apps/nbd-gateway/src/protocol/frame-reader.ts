@@ -23,9 +23,10 @@ export class FrameReader {
 
   /**
    * The next `n` bytes (n <= available), consumed. A view into the received chunk when the bytes
-   * are contiguous, else a copy. Views stay valid: chunks are never reused.
+   * are contiguous, else a copy into `allocate(n)` (default: a new buffer). Views stay valid:
+   * chunks are never reused.
    */
-  take(n: number): Buffer {
+  take(n: number, allocate: (n: number) => Buffer = Buffer.allocUnsafe): Buffer {
     if (n > this.total) throw new RangeError(`take(${n}) with ${this.total} available`);
     if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[this.head]!;
@@ -35,7 +36,7 @@ export class FrameReader {
       this.advance(n);
       return view;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = allocate(n);
     this.copyInto(out, 0, n);
     return out;
   }

@@ -48,6 +48,7 @@ import {
 import type { BlockStatusDescriptor, RequestHeader } from "../protocol/transmission-frames";
 import { toNbdErrno } from "./errno";
 import type { Negotiated } from "./handshake";
+import { PayloadBufferPool } from "./payload-buffers";
 import { ReplyBufferPool } from "./reply-buffers";
 import { validateRequest } from "./validate";
 import type { ValidationContext } from "./validate";
@@ -78,6 +79,7 @@ export class TransmissionSession {
   private readonly structured: boolean;
   private readonly metaContextId: number;
   private readonly pool = new ReplyBufferPool();
+  private readonly payloads = new PayloadBufferPool();
   private inFlight = 0;
   private inFlightBytes = 0;
   private paused = false;
@@ -140,7 +142,9 @@ export class TransmissionSession {
         const req = this.pendingWrite;
         if (reader.available < req.length) return;
         this.pendingWrite = undefined;
-        this.begin(req, reader.take(req.length));
+        let pooled: Buffer | undefined;
+        const payload = reader.take(req.length, (n) => (pooled = this.payloads.acquire(n)));
+        this.begin(req, payload, pooled);
         continue;
       }
       if (this.underPressure()) {
@@ -186,10 +190,13 @@ export class TransmissionSession {
     );
   }
 
-  private begin(req: RequestHeader, payload: Buffer | undefined): void {
+  /** `pooled`: the payload's buffer, handed back to the pool once the request is done. */
+  private begin(req: RequestHeader, payload: Buffer | undefined, pooled?: Buffer): void {
     this.inFlight++;
     if (req.type === NBD_CMD_READ || req.type === NBD_CMD_WRITE) this.inFlightBytes += req.length;
-    void this.execute(req, payload);
+    void this.execute(req, payload).finally(() => {
+      if (pooled !== undefined) this.payloads.release(pooled);
+    });
   }
 
   private async execute(req: RequestHeader, payload: Buffer | undefined): Promise<void> {

@@ -1,0 +1,35 @@
+/**
+ * Buffers for WRITE payloads that arrive split across socket reads (every large write: the socket
+ * delivers 64 KiB at a time), handed back once the engine finished with the write and reused for
+ * the next payload of the same size. A fresh megabyte per 1 MiB write made V8 count that much new
+ * external memory each time (more major GCs) and, on these VMs, touch fresh pages, which costs
+ * ~2.5 ms per MiB (bench/README.md). The engine copies a payload into its cache before the write
+ * resolves, so nothing holds a payload once it is released.
+ */
+const SMALLEST_POOLED = 64 * 1024;
+
+export class PayloadBufferPool {
+  readonly #free = new Map<number, Buffer[]>();
+  #freeBytes = 0;
+
+  /** At most this many bytes wait for reuse; beyond it released buffers go to the GC. */
+  constructor(readonly maxFreeBytes = 32 * 1024 * 1024) {}
+
+  acquire(size: number): Buffer {
+    if (size < SMALLEST_POOLED) return Buffer.allocUnsafe(size);
+    const reused = this.#free.get(size)?.pop();
+    if (reused === undefined) return Buffer.allocUnsafeSlow(size);
+    this.#freeBytes -= size;
+    return reused;
+  }
+
+  /** `buffer` came from acquire() and nothing reads it any more. */
+  release(buffer: Buffer): void {
+    const size = buffer.length;
+    if (size < SMALLEST_POOLED || this.#freeBytes + size > this.maxFreeBytes) return;
+    let list = this.#free.get(size);
+    if (list === undefined) this.#free.set(size, (list = []));
+    list.push(buffer);
+    this.#freeBytes += size;
+  }
+}
