@@ -26,15 +26,14 @@ import { startFaultProxy, startS3TestServer, type FaultProxy, type FaultProxySta
 import {
   CleanupStack,
   createVolume,
-
   listObjects,
   makeSparseImage,
   runFio,
   runOk,
   s3GatewayEnv,
-  waitForCommitted,
   startGateway,
   waitFor,
+  waitForCommitted,
   type Gateway,
 } from "../e2e/harness";
 import type { BenchConfig } from "./config";

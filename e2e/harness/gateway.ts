@@ -214,7 +214,6 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   return gateway;
 }
 
-/** The runner's environment without any Stratus configuration, so only what a test passes applies. */
 /**
  * Extra node flags for the gateway process, for profiling a test or bench run by hand, e.g.
  * `GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` (node refuses --cpu-prof in NODE_OPTIONS).
@@ -223,6 +222,7 @@ function nodeArgs(): string[] {
   return (process.env.GATEWAY_NODE_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "");
 }
 
+/** The runner's environment without any Stratus configuration, so only what a test passes applies. */
 function inheritedEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {

@@ -61,8 +61,8 @@ export async function waitForCommitted(gateway: Gateway, name: string, { timeout
     `${name} committed`,
     async () => {
       const { dirtyBytes } = await findVolume(gateway, name);
-      if (dirtyBytes === 0) return true;
-      return dirtyBytes === null || dirtyBytes === undefined ? (isClosed(gateway, id) ? true : undefined) : undefined;
+      if (dirtyBytes === 0 || (dirtyBytes == null && isClosed(gateway, id))) return true;
+      return undefined;
     },
     { timeoutMs, intervalMs: 50 },
   );

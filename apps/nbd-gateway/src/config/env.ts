@@ -7,8 +7,8 @@
 import path from "node:path";
 import { z } from "zod";
 import { createHash } from "node:crypto";
-import { availableParallelism } from "node:os";
 import { parseDuration, parseSize } from "@stratus/control";
+import { defaultCodecThreads } from "@stratus/storage/codec-pool";
 
 export interface GatewayConfig {
   dataDir: string;
@@ -110,7 +110,7 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, '_', '.' or '-'")
     .optional(),
   STRATUS_UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
-  STRATUS_CODEC_THREADS: z.coerce.number().int().min(0).max(64).default(Math.min(4, availableParallelism())),
+  STRATUS_CODEC_THREADS: z.coerce.number().int().min(0).max(64).default(defaultCodecThreads()),
   STRATUS_MASTER_KEY: z
     .string()
     .transform((text, ctx) => {

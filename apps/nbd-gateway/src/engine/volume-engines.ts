@@ -14,7 +14,6 @@
 import type { Database, VolumeRow } from "@stratus/db";
 import { findVolumeByExportName, findVolumeById, listVolumes } from "@stratus/db";
 import {
-  PooledSealedCodec,
   SealedCodec,
   Volume,
   writeManifest,
@@ -38,8 +37,8 @@ import type { ExportRegistry, ExportSummary, OpenedExport } from "../server/expo
 
 interface Engine {
   volume: Volume;
-  /** Its codec's hold on the worker pool, released when the volume closes. */
-  codec: ChunkCodecHandle;
+  /** Its codec, released (its key dropped from the worker pool) when the volume closes. */
+  codec: ChunkCodec;
   connections: number;
   /** When this engine opened (ms since the Unix epoch), for "attached since". */
   openedAt: number;
@@ -162,7 +161,7 @@ export class VolumeEngines implements ExportRegistry {
       engines.map(async (pending) => {
         const engine = await pending;
         await engine.volume.close();
-        releaseCodec(engine.codec);
+        engine.codec.release?.();
         this.#open.delete(engine.volume.volumeId);
       }),
     );
@@ -229,12 +228,12 @@ export class VolumeEngines implements ExportRegistry {
     const slots = row.keySlots as unknown as KeySlot[];
     const dataKey = await keys.dataKeyFor(row.id, slots);
     const sealed = new SealedCodec({ dataKey, compression: row.compression as Compression });
-    const codec = this.options.codecPool === undefined ? sealed : sealed.pooled(this.options.codecPool);
+    const codec: ChunkCodec = this.options.codecPool === undefined ? sealed : sealed.pooled(this.options.codecPool);
     let volume: Volume;
     try {
       volume = await this.#openVolume(row, codec, sealed);
     } catch (error) {
-      releaseCodec(codec);
+      codec.release?.();
       throw error;
     }
     this.#open.set(row.id, volume);
@@ -273,7 +272,7 @@ export class VolumeEngines implements ExportRegistry {
     const closing = engine.volume.close().then(
       () => {
         this.#open.delete(volumeId);
-        releaseCodec(engine.codec);
+        engine.codec.release?.();
         this.options.logger.info({ volumeId }, "volume closed");
         this.options.onClosed?.(volumeId);
         return undefined;
@@ -287,12 +286,6 @@ export class VolumeEngines implements ExportRegistry {
     await closing;
     if (this.#closing.get(volumeId) === closing) this.#closing.delete(volumeId);
   }
-}
-
-type ChunkCodecHandle = ChunkCodec | PooledSealedCodec;
-
-function releaseCodec(codec: ChunkCodecHandle): void {
-  if (codec instanceof PooledSealedCodec) codec.release();
 }
 
 /** The engine as one connection sees it, counting the bytes it reads and writes. */

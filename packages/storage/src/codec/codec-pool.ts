@@ -12,6 +12,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
 import { StorageError } from "../errors";
+import type { EncodedChunk } from "../volume/chunk-codec";
 import type { Compression } from "./compression";
 import type { WorkerReply, WorkerRequest } from "./codec-protocol";
 import type { Place } from "./seal";
@@ -19,14 +20,16 @@ import type { Place } from "./seal";
 const WORKER_URL = new URL("./codec-worker.mjs", import.meta.url);
 
 export interface CodecPoolOptions {
-  /** Worker threads (default: the machine's parallelism, 1 to 4). */
+  /** Worker threads (default: defaultCodecThreads()). */
   size?: number;
 }
 
-export interface SealedBody {
-  body: Buffer;
-  /** Hex SHA-256 of `body`. */
-  sha256: string;
+/** A sealed chunk from the pool: an EncodedChunk whose body is a Buffer. */
+export type SealedBody = EncodedChunk & { body: Buffer };
+
+/** The machine's parallelism, 1 to 4: more threads than cores only compete with the event loop. */
+export function defaultCodecThreads(): number {
+  return Math.min(4, availableParallelism());
 }
 
 interface Pending {
@@ -48,7 +51,7 @@ export class CodecPool {
   #closed = false;
 
   constructor(options: CodecPoolOptions = {}) {
-    this.size = Math.max(1, Math.floor(options.size ?? Math.min(4, availableParallelism())));
+    this.size = Math.max(1, Math.floor(options.size ?? defaultCodecThreads()));
     for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
   }
 

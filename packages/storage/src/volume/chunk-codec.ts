@@ -23,6 +23,8 @@ export interface ChunkCodec {
   encode(plain: Buffer, context: ChunkContext): Promise<Uint8Array> | Uint8Array;
   /** encode() plus the body's SHA-256, when the codec can compute it more cheaply than the store (off-thread). */
   encodeForUpload?(plain: Buffer, context: ChunkContext): Promise<EncodedChunk>;
+  /** Lets go of what the codec holds outside itself (a key in worker threads) once its volume closed. */
+  release?(): void;
   /** Object body -> plain chunk bytes; throws StorageError("EIO") when the body does not verify. */
   decode(stored: Buffer, context: ChunkContext): Promise<Buffer> | Buffer;
 }
