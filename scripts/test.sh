@@ -21,6 +21,8 @@ have mkfs.ext4    || need_pkgs+=(e2fsprogs)
 have redis-server || need_pkgs+=(redis-server)
 have pg_ctlcluster || need_pkgs+=(postgresql)
 python3 -c 'import nbd' 2>/dev/null || need_pkgs+=(python3-libnbd)
+# The Playwright dashboard test drives Debian's Chromium (/usr/bin/chromium; no browser download here).
+[ -x "${STRATUS_CHROMIUM:-/usr/bin/chromium}" ] || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   as_root apt-get update -q
