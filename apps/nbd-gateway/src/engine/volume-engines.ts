@@ -269,6 +269,7 @@ export class VolumeEngines implements ExportRegistry {
     // Last connection gone: flush and close. Remove first so a new connection opens afresh
     // (after this close completes, via the index in the database).
     this.#engines.delete(volumeId);
+    this.options.logger.info({ volumeId, dirtyBytes: engine.volume.dirtyBytes }, "volume closing");
     const closing = engine.volume.close().then(
       () => {
         this.#open.delete(volumeId);
