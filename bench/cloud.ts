@@ -38,6 +38,7 @@ import {
 } from "../e2e/harness";
 import type { BenchConfig } from "./config";
 import { median } from "./report";
+import { stratusOverrides } from "./servers";
 
 export type CloudSystem = "stratus" | "s3backer";
 
@@ -91,7 +92,7 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
     dataDir: path.join(work, "stratus-cloud"),
     // The gateway's default cache (20G, dirty limit 2G): the volume fits in it, as it fits in s3backer's
     // block cache (as many blocks as the volume has).
-    env: s3GatewayEnv(s3, proxies.stratus.endpoint),
+    env: { ...s3GatewayEnv(s3, proxies.stratus.endpoint), ...stratusOverrides() },
   });
   cleanup.push("stratus cloud gateway", () => gateway.stop());
 

@@ -25,7 +25,7 @@ export async function startStratus(
 ): Promise<BenchServer & { prefillSeconds: number }> {
   const gateway = await startGateway({
     dataDir: path.join(workDir, "stratus-data"),
-    env: { STRATUS_LOG_LEVEL: "info", STRATUS_DIRTY_LIMIT: dirtyLimit },
+    env: { STRATUS_LOG_LEVEL: "info", STRATUS_DIRTY_LIMIT: dirtyLimit, ...stratusOverrides() },
   });
   try {
     await createVolume(gateway, "bench", { size: volumeSize });
@@ -92,6 +92,11 @@ async function stopPeer(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => killGroup(child.pid, "SIGKILL"), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** STRATUS_* settings from the bench's environment, for the gateways (the harness passes none on by itself). */
+export function stratusOverrides(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith("STRATUS_") && entry[1] !== undefined));
 }
 
 /** Resident set size of a process in bytes (Linux /proc), or undefined if it is gone. */

@@ -607,8 +607,11 @@ export class DiskCache {
     return frozen;
   }
 
-  /** The frozen content (read synchronously, so atomically with respect to writes), or null for a hole. */
-  readFrozen(frozen: FrozenChunk): Buffer | null {
+  /**
+   * The frozen content (read synchronously, so atomically with respect to writes), or null for a
+   * hole. `allocate` gives the buffer a chunk's file is read into; content kept aside comes as is.
+   */
+  readFrozen(frozen: FrozenChunk, allocate: (length: number) => Buffer = Buffer.allocUnsafe): Buffer | null {
     this.assertOpen();
     if (frozen.hole) return null;
     if (frozen.copy !== undefined) return frozen.copy;
@@ -618,7 +621,7 @@ export class DiskCache {
     } else {
       const entry = frozen.entry;
       const length = this.chunkLength(entry.index);
-      data = Buffer.allocUnsafe(length);
+      data = allocate(length);
       this.readInto(entry, 0, data, 0, length);
       if (entry.frozen === frozen) entry.frozen = undefined;
     }

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { StorageError } from "../errors";
 import { CodecPool } from "./codec-pool";
 import { SealedCodec } from "./sealed-codec";
+import { SharedBufferPool } from "./shared-buffers";
 
 const MiB = 1024 * 1024;
 const context = (index: number) => ({ volumeId: "vol_pool", index, generation: 65_537 });
@@ -24,6 +25,17 @@ describe("CodecPool", () => {
     const here = chunks.map((plain, i) => sealed.encode(plain, context(i)));
     const opened = await Promise.all(here.map((body, i) => pooled.decode(body, context(i)))); // this thread -> pool
     opened.forEach((plain, i) => expect(plain.equals(chunks[i]!)).toBe(true));
+  });
+
+  it("reads shared memory in place and leaves it as it was", async () => {
+    const buffers = new SharedBufferPool();
+    const plain = buffers.acquire(MiB);
+    randomBytes(MiB).copy(plain);
+    const before = Buffer.from(plain);
+    const { body } = await pooled.encodeForUpload(plain, context(3));
+    expect(plain.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(plain.equals(before)).toBe(true); // not detached, not changed
+    expect(sealed.decode(body, context(3)).equals(before)).toBe(true);
   });
 
   it("reports a tampered or misplaced object as EIO, like the calling thread", async () => {

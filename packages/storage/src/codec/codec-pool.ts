@@ -70,7 +70,7 @@ export class CodecPool {
     for (const slot of this.#slots) this.#post(slot, { type: "drop", keyId });
   }
 
-  /** Seals `plain` (copied: the caller keeps it) for `place`. */
+  /** Seals `plain` for `place`: copied, or read in place when it is shared memory (left unchanged either way). */
   async seal(keyId: number, plain: Buffer, place: Place): Promise<SealedBody> {
     const reply = await this.#request({ type: "seal", id: 0, keyId, data: plain, place });
     return { body: asBuffer(reply.data), sha256: reply.sha256! };
@@ -103,13 +103,15 @@ export class CodecPool {
     if (!this.#keys.has(request.keyId)) return Promise.reject(new StorageError("EINVAL", `no key ${request.keyId} in the codec pool`));
     const slot = this.#slots.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
     const id = ++this.#nextRequestId;
-    // A copy the worker then owns: moving an ArrayBuffer is cheap, while structured-cloning a Buffer
-    // serialises it through a growing buffer (measured 1.8 ms per MiB on the event loop here).
-    const data = new Uint8Array(request.data);
+    // Shared memory (SharedBufferPool) is read in place. Anything else is copied into memory the
+    // worker then owns: moving an ArrayBuffer is cheap, while structured-cloning a Buffer serialises
+    // it through a growing buffer (measured 1.8 ms per MiB on the event loop here).
+    const shared = request.data.buffer instanceof SharedArrayBuffer;
+    const data = shared ? request.data : new Uint8Array(request.data);
     return new Promise((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
       slot.pending.set(id, { resolve, reject });
-      this.#post(slot, { ...request, id, data }, [data.buffer]);
+      this.#post(slot, { ...request, id, data }, shared ? [] : [data.buffer as ArrayBuffer]);
     });
   }
 

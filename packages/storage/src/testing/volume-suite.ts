@@ -686,6 +686,34 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await target.close();
     });
 
+    it("runs one upload when a chunk's upload is asked for twice at once, and retries with the same bytes", async () => {
+      const { open, index, faulty } = setup();
+      const opened: { volume?: Volume } = {};
+      const uploader: ChunkUploader = {
+        async upload(task) {
+          // A queue that hands the same job out twice (a redelivery) while the first run is in flight,
+          // and runs a failed job again (as BullMQ's retries do).
+          const both = () => Promise.all([0, 1].map(() => opened.volume!.uploadFrozenChunk(task.commitId, task.index, task.generation)));
+          const results = await both().catch(() => both());
+          expect(results[1]).toEqual(results[0]);
+          return results[0]!;
+        },
+      };
+      const target = await open({ uploader });
+      opened.volume = target;
+      const data = seededBytes(2 * CHUNK, 98);
+      await target.write(0, data);
+      const puts = faulty.calls.put;
+      faulty.failNext("put", 1); // a failed attempt: its retry uploads the content the commit kept
+      await target.flush();
+      expect(faulty.calls.put - puts).toBe(3); // 2 chunks, one retried; no duplicate from the second ask
+      expect([...index.snapshot().chunks.keys()]).toEqual([0, 1]);
+      await target.close();
+      const reopened = await open({ cacheDir: setup().freshCacheDir() });
+      expect((await readAll(reopened, 0, 2 * CHUNK)).equals(data)).toBe(true);
+      await reopened.close();
+    });
+
     it("reads ahead for sequential readers", async () => {
       const { open, faulty, freshCacheDir } = setup();
       const volume = await open();

@@ -28,10 +28,16 @@ export class ChunkStore {
     return chunkKey(this.volumeId, index, generation);
   }
 
-  /** Uploads `plain` as a new object; returns the bytes it occupies in the store. */
+  /**
+   * Uploads `plain` as a new object; returns the bytes it occupies in the store. The caller may reuse
+   * `plain` once this settles: a codec that returns it as the body (identity) uploads a copy, since a
+   * put the retry layer abandoned as stalled may still be reading its body.
+   */
   async save(index: number, generation: number, plain: Buffer): Promise<number> {
     const context = { volumeId: this.volumeId, index, generation };
-    const { body, sha256 } = this.codec.encodeForUpload ? await this.codec.encodeForUpload(plain, context) : { body: await this.codec.encode(plain, context), sha256: undefined };
+    const encoded = this.codec.encodeForUpload ? await this.codec.encodeForUpload(plain, context) : { body: await this.codec.encode(plain, context), sha256: undefined };
+    const body = encoded.body.buffer === plain.buffer ? Buffer.from(encoded.body) : encoded.body;
+    const sha256 = encoded.sha256;
     await this.store.put(this.key(index, generation), body, { sha256 }).catch((error: unknown) => {
       throw asEio(error, `upload of chunk ${index} generation ${generation}`);
     });

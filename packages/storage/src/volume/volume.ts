@@ -33,6 +33,7 @@ import { DiskCache } from "../cache/disk-cache";
 import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
+import { SharedBufferPool } from "../codec/shared-buffers";
 import type { ChunkCodec } from "./chunk-codec";
 import { ChunkStore } from "./chunk-store";
 
@@ -128,6 +129,8 @@ interface RunningCommit {
   frozen: Map<number, FrozenChunk>;
   /** Content read for upload, kept until the upload succeeds so a retried upload sends the same bytes. */
   content: Map<number, Buffer | null>;
+  /** Uploads running now: a second call for the same chunk joins it (its content buffer has one user). */
+  running: Map<number, Promise<{ storedSize: number }>>;
 }
 
 const MIN_CHUNK_SIZE = 512;
@@ -152,6 +155,8 @@ export class Volume implements BlockDevice, BudgetMember {
   private readonly privateDir: string | undefined;
   private readonly logger: VolumeLogger | undefined;
   private readonly concurrency: number;
+  /** Frozen content read for upload lands in these (shared with the codec workers, reused). */
+  private readonly uploadBuffers: SharedBufferPool;
   private readonly readAheadChunks: number;
   private readonly chunkCount: number;
   private readonly commitIntervalMs: number;
@@ -205,6 +210,7 @@ export class Volume implements BlockDevice, BudgetMember {
     this.chunks = new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec });
     this.logger = options.logger;
     this.concurrency = Math.max(1, options.uploadConcurrency ?? 16);
+    this.uploadBuffers = new SharedBufferPool({ maxFree: this.concurrency * 2 });
     this.readAheadChunks = Math.max(0, options.readAheadChunks ?? 8);
     this.chunkCount = Math.ceil(this.size / this.chunkSize);
     this.commitIntervalMs = Math.max(1, options.commitIntervalMs ?? 5_000);
@@ -618,6 +624,7 @@ export class Volume implements BlockDevice, BudgetMember {
       generation,
       frozen: new Map(frozenList.map((frozen) => [frozen.index, frozen])),
       content: new Map(),
+      running: new Map(),
     };
     this.current = commit;
     const releaseAll = () => {
@@ -722,15 +729,28 @@ export class Volume implements BlockDevice, BudgetMember {
     if (commit === undefined || commit.id !== commitId || commit.generation !== generation || frozen === undefined || this.state === "closed") {
       throw new StorageError("ENOTFOUND", `commit ${commitId} of ${this.volumeId} has no upload of chunk ${index} generation ${generation} pending`);
     }
+    const running = commit.running.get(index);
+    if (running !== undefined) return running;
+    const upload = this.uploadContent(commit, frozen).finally(() => commit.running.delete(index));
+    commit.running.set(index, upload);
+    return upload;
+  }
+
+  private async uploadContent(commit: RunningCommit, frozen: FrozenChunk): Promise<{ storedSize: number }> {
+    const index = frozen.index;
     let content = commit.content.get(index);
     if (content === undefined) {
-      const data = this.disk.readFrozen(frozen);
+      const data = this.disk.readFrozen(frozen, (length) => this.uploadBuffers.acquire(length));
       content = data === null || isAllZero(data) ? null : data;
+      if (content === null) this.uploadBuffers.release(data);
       commit.content.set(index, content);
     }
     if (content === null) return { storedSize: 0 };
-    const storedSize = await this.chunks.save(index, generation, content);
+    const storedSize = await this.chunks.save(index, commit.generation, content);
+    // Uploaded: nothing reads this content any more (a failed upload keeps it for the retry; a commit
+    // that fails as a whole leaves its buffers to the garbage collector).
     commit.content.delete(index);
+    this.uploadBuffers.release(content);
     return { storedSize };
   }
 
