@@ -2,8 +2,9 @@
  * The transmission phase of one connection. Requests are parsed synchronously from the
  * connection's FrameReader as bytes arrive and each is started at once, so many are in flight
  * and replies go out in completion order ("Replies need not be sent in the same order as
- * requests"). Each reply is one Buffer (header + data, the device reads straight into it) and
- * replies produced in the same event-loop turn are corked into one socket write. Reading from
+ * requests"). Each reply is one Buffer (header + data, the device reads straight into it, reused
+ * once the socket wrote it) and replies produced in the same event-loop turn are corked into one
+ * socket write. A failed read's buffer is never reused: other pieces of that read may still land in it. Reading from
  * the socket stops while too many request bytes are in flight.
  *
  * Every request passes `validateRequest` first; a refused WRITE's payload is read and discarded
@@ -269,7 +270,7 @@ export class TransmissionSession {
     const buf = this.pool.alloc(NBD_SIMPLE_REPLY_SIZE + req.length);
     if (req.length > 0) await this.device.read(req.offset, buf.subarray(NBD_SIMPLE_REPLY_SIZE));
     writeSimpleReplyHeader(buf, 0, 0, req.handleHi, req.handleLo);
-    this.send(buf);
+    this.send(buf, true);
   }
 
   /**
@@ -305,7 +306,7 @@ export class TransmissionSession {
       const buf = this.pool.alloc(OFFSET_DATA_HEADER_SIZE + length);
       await this.device.read(offset, buf.subarray(OFFSET_DATA_HEADER_SIZE));
       writeOffsetDataHeader(buf, 0, NBD_REPLY_FLAG_DONE, handleHi, handleLo, offset, length);
-      this.send(buf);
+      this.send(buf, true);
       return;
     }
     let total = 0;
@@ -326,7 +327,7 @@ export class TransmissionSession {
       }
     }
     await Promise.all(reads);
-    this.send(buf);
+    this.send(buf, true);
   }
 
   /**
@@ -362,7 +363,7 @@ export class TransmissionSession {
     // if the reply has no data payload."
     const buf = this.pool.alloc(NBD_SIMPLE_REPLY_SIZE);
     writeSimpleReplyHeader(buf, 0, 0, req.handleHi, req.handleLo);
-    this.send(buf);
+    this.send(buf, true);
   }
 
   private replyError(req: RequestHeader, errno: number, message: string): void {
@@ -373,19 +374,25 @@ export class TransmissionSession {
     } else {
       const buf = this.pool.alloc(NBD_SIMPLE_REPLY_SIZE);
       writeSimpleReplyHeader(buf, 0, errno, req.handleHi, req.handleLo);
-      this.send(buf);
+      this.send(buf, true);
     }
   }
 
-  /** One write per reply; replies of the same event-loop turn are corked into one syscall. */
-  private send(buf: Buffer): void {
-    if (this.socketClosed || this.socket.destroyed || this.socket.writableEnded) return;
+  /**
+   * One write per reply; replies of the same event-loop turn are corked into one syscall.
+   * `pooled`: `buf` came from this.pool and goes back to it once the socket wrote it.
+   */
+  private send(buf: Buffer, pooled = false): void {
+    if (this.socketClosed || this.socket.destroyed || this.socket.writableEnded) {
+      if (pooled) this.pool.release(buf);
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       setImmediate(this.uncork);
     }
-    this.socket.write(buf);
+    this.socket.write(buf, pooled ? () => this.pool.release(buf) : undefined);
   }
 
   private readonly uncork = (): void => {

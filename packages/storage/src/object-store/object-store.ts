@@ -7,7 +7,7 @@ export interface ObjectStore {
   /** Stores `body` under `key`, replacing any previous object. Visible to `get` once resolved. */
   put(key: string, body: Uint8Array, options?: PutOptions): Promise<void>;
   /** The object's bytes (or `range` of them), or `undefined` when no object has that key. */
-  get(key: string, range?: ByteRange): Promise<Buffer | undefined>;
+  get(key: string, range?: ByteRange, options?: GetOptions): Promise<Buffer | undefined>;
   /** Size of the object, or `undefined` when missing. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Deletes the keys that exist; missing keys are not an error. */
@@ -16,6 +16,14 @@ export interface ObjectStore {
   list(options: ListOptions): Promise<ListPage>;
   /** Releases sockets, file handles. */
   close(): Promise<void>;
+}
+
+export interface GetOptions {
+  /**
+   * Where a body of `length` bytes may be received (e.g. reused shared memory the caller releases
+   * once done with it). Stores that receive in pieces use it; others return their own buffer.
+   */
+  allocate?: (length: number) => Buffer;
 }
 
 export interface PutOptions {

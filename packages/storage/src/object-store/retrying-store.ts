@@ -12,7 +12,7 @@
  * operation is safe to repeat: puts write whole immutable objects, deletes are idempotent.
  */
 import { StorageError, isStorageError } from "../errors";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
+import type { ByteRange, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 
 export interface RetryingObjectStoreOptions {
   /** Tries per operation, the first included (default 8). */
@@ -134,8 +134,9 @@ export class RetryingObjectStore implements ObjectStore {
     return this.retry(`put ${key}`, () => this.inner.put(key, body, options));
   }
 
-  get(key: string, range?: ByteRange): Promise<Buffer | undefined> {
-    return this.retry(`get ${key}`, () => this.inner.get(key, range));
+  get(key: string, range?: ByteRange, options?: GetOptions): Promise<Buffer | undefined> {
+    // Each attempt allocates its own buffer: an abandoned one may still be receiving into it.
+    return this.retry(`get ${key}`, () => this.inner.get(key, range, options));
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {

@@ -104,6 +104,47 @@ describe("S3ObjectStore specifics", () => {
     }
   });
 
+  it("receives a body into the caller's buffer, whole or ranged", async () => {
+    const bucket = `receive-${++bucketCount}`;
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    const store = storeFor(bucket);
+    try {
+      const body = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+      await store.put("k", body);
+      const given: Buffer[] = [];
+      const allocate = (length: number) => {
+        const buffer = Buffer.alloc(length);
+        given.push(buffer);
+        return buffer;
+      };
+      const whole = await store.get("k", undefined, { allocate });
+      expect(whole).toBe(given[0]);
+      expect(whole!.equals(body)).toBe(true);
+      const part = await store.get("k", { offset: 1000, length: 70_000 }, { allocate });
+      expect(part!.equals(body.subarray(1000, 71_000))).toBe(true);
+      expect(await store.get("missing", undefined, { allocate })).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("refuses a body shorter than the length the server announced", async () => {
+    const endpoint = http.createServer((_request, response) => {
+      response.writeHead(200, { "Content-Length": "1000" });
+      response.write(Buffer.alloc(400));
+      setTimeout(() => response.destroy(), 20); // the connection drops mid-body
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
+    const port = (endpoint.address() as AddressInfo).port;
+    const store = new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, bucket: "b", forcePathStyle: true, credentials: { accessKeyId: "a", secretAccessKey: "s" } });
+    try {
+      await expect(store.get("k", undefined, { allocate: (length) => Buffer.alloc(length) })).rejects.toMatchObject({ code: "EIO" });
+    } finally {
+      await store.close();
+      await new Promise((resolve) => endpoint.close(resolve));
+    }
+  });
+
   it("the harness's bucket exists and is empty", async () => {
     const store = storeFor(server.bucket);
     try {

@@ -12,13 +12,14 @@ import https from "node:https";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { StorageError } from "../errors";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
+import type { ByteRange, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 import { validateListLimit, validateRange } from "./object-store-helpers";
 
 /** S3 DeleteObjects takes at most 1000 keys per request. */
@@ -74,7 +75,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer | undefined> {
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<Buffer | undefined> {
     if (range !== undefined) {
       validateRange(range);
       // "bytes=a-(a-1)" cannot be written: an empty range only needs to know the object exists.
@@ -88,8 +89,7 @@ export class S3ObjectStore implements ObjectStore {
           Range: range === undefined ? undefined : `bytes=${range.offset}-${range.offset + range.length - 1}`,
         }),
       );
-      const bytes = await response.Body!.transformToByteArray();
-      const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const body = await receiveBody(response.Body!, response.ContentLength, options?.allocate);
       return range === undefined ? body : sliceToRange(body, response.ContentRange, range);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -154,6 +154,33 @@ export class S3ObjectStore implements ObjectStore {
     this.agents.httpAgent.destroy();
     this.agents.httpsAgent.destroy();
   }
+}
+
+/**
+ * Reads a response body. With its length known and an `allocate`, the pieces go straight into that
+ * buffer; otherwise the SDK collects them (one more copy, into a fresh buffer).
+ */
+async function receiveBody(stream: StreamingBody, contentLength: number | undefined, allocate: GetOptions["allocate"]): Promise<Buffer> {
+  if (allocate === undefined || contentLength === undefined || !isAsyncIterable(stream)) {
+    const bytes = await stream.transformToByteArray();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  const target = allocate(contentLength);
+  let received = 0;
+  for await (const piece of stream) {
+    const bytes = piece as Uint8Array;
+    if (received + bytes.length > contentLength) throw new StorageError("EIO", `S3 sent more than the ${contentLength} bytes it announced`);
+    target.set(bytes, received);
+    received += bytes.length;
+  }
+  if (received !== contentLength) throw new StorageError("EIO", `S3 sent ${received} of the ${contentLength} bytes it announced`);
+  return target;
+}
+
+type StreamingBody = NonNullable<GetObjectCommandOutput["Body"]>;
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function";
 }
 
 /**

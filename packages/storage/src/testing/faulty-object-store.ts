@@ -1,5 +1,5 @@
 import { StorageError } from "../errors";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "../object-store/object-store";
+import type { ByteRange, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "../object-store/object-store";
 
 export type StoreOperation = "put" | "get" | "head" | "deleteMany" | "list";
 
@@ -50,9 +50,9 @@ export class FaultyObjectStore implements ObjectStore {
     return this.inner.put(key, body, options);
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer | undefined> {
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<Buffer | undefined> {
     await this.enter("get", key);
-    return this.inner.get(key, range);
+    return this.inner.get(key, range, options);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -4,6 +4,7 @@
  */
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
+import { SharedBufferPool } from "../codec/shared-buffers";
 import { identityCodec, type ChunkCodec } from "./chunk-codec";
 import { chunkKey } from "./chunk-layout";
 
@@ -17,6 +18,9 @@ export class ChunkStore {
   readonly store: ObjectStore;
   readonly volumeId: string;
   private readonly codec: ChunkCodec;
+  /** Downloaded objects land in these, shared with the codec workers (no copy to them) and reused. */
+  private readonly downloads = new SharedBufferPool({ maxFree: 16 });
+  private readonly receiveInto = (length: number): Buffer => this.downloads.acquire(length);
 
   constructor(options: ChunkStoreOptions) {
     this.store = options.store;
@@ -47,11 +51,17 @@ export class ChunkStore {
   /** The chunk's plain bytes (exactly `length` of them), or undefined when the object is missing. */
   async load(index: number, generation: number, length: number): Promise<Buffer | undefined> {
     const context = { volumeId: this.volumeId, index, generation };
-    const stored = await this.store.get(this.key(index, generation)).catch((error: unknown) => {
+    const stored = await this.store.get(this.key(index, generation), undefined, { allocate: this.receiveInto }).catch((error: unknown) => {
       throw asEio(error, `download of chunk ${index} generation ${generation}`);
     });
     if (stored === undefined) return undefined;
-    const plain = await this.codec.decode(stored, context);
+    let plain: Buffer | undefined;
+    try {
+      plain = await this.codec.decode(stored, context);
+    } finally {
+      // Decoded (or refused): the stored bytes are read no more, unless the codec returned them as is.
+      if (plain === undefined || plain.buffer !== stored.buffer) this.downloads.release(stored);
+    }
     if (plain.length !== length) {
       throw new StorageError("EIO", `chunk ${index} generation ${generation} holds ${plain.length} bytes, expected ${length}`);
     }
