@@ -9,6 +9,17 @@ export interface BlockDevice {
   readonly capabilities: DeviceCapabilities;
   /** Fills `target` with the bytes at `offset` (length = target.length). */
   read(offset: number, target: Uint8Array): Promise<void>;
+  /**
+   * Optional fast path: when the whole range is data at hand (cached, no hole, no fetch), fills
+   * `target` synchronously and returns true. False: nothing was served (target may hold scraps),
+   * call read(). Serving without promises matters: each costs, more so with async hooks enabled.
+   */
+  readNow?(offset: number, target: Uint8Array): boolean;
+  /**
+   * Optional fast path: when the write can be applied at once (no fetch, no wait for dirty room),
+   * applies it synchronously and returns true; false: nothing was applied, call write(). Not for FUA.
+   */
+  writeNow?(offset: number, data: Uint8Array): boolean;
   /** Writes `data` at `offset`; with `fua`, durable before resolving (as a flush would make it). */
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
   /** Discards the range: it reads as zeros afterwards and whole chunks free their storage. */

@@ -304,6 +304,16 @@ function countingDevice(volume: Volume, traffic: Engine["traffic"]): BlockDevice
       await volume.write(offset, data, options);
       traffic.writtenBytes += data.length;
     },
+    readNow: (offset, target) => {
+      const served = volume.readNow(offset, target);
+      if (served) traffic.readBytes += target.length;
+      return served;
+    },
+    writeNow: (offset, data) => {
+      const applied = volume.writeNow(offset, data);
+      if (applied) traffic.writtenBytes += data.length;
+      return applied;
+    },
     trim: (offset, length, options) => volume.trim(offset, length, options),
     writeZeroes: (offset, length, options) => volume.writeZeroes(offset, length, options),
     flush: () => volume.flush(),

@@ -195,9 +195,47 @@ export class TransmissionSession {
   private begin(req: RequestHeader, payload: Buffer | undefined, pooled?: Buffer): void {
     this.inFlight++;
     if (req.type === NBD_CMD_READ || req.type === NBD_CMD_WRITE) this.inFlightBytes += req.length;
+    if (this.answerNow(req, payload)) {
+      if (pooled !== undefined) this.payloads.release(pooled);
+      this.complete(req);
+      return;
+    }
     void this.execute(req, payload).finally(() => {
       if (pooled !== undefined) this.payloads.release(pooled);
     });
+  }
+
+  /**
+   * Reads of cached data and writes the cache takes at once are answered synchronously, without a
+   * promise: a warm 4 KiB request made about six, and with async hooks on (the embedded dashboard's
+   * AsyncLocalStorage) their bookkeeping was ~15% of the event loop. False: use execute().
+   */
+  private answerNow(req: RequestHeader, payload: Buffer | undefined): boolean {
+    const device = this.device;
+    if (req.length === 0) return false;
+    try {
+      if (req.type === NBD_CMD_READ && device.readNow !== undefined) {
+        const headerSize = this.structured ? OFFSET_DATA_HEADER_SIZE : NBD_SIMPLE_REPLY_SIZE;
+        const buf = this.pool.alloc(headerSize + req.length);
+        if (!device.readNow(req.offset, buf.subarray(headerSize))) {
+          this.pool.release(buf);
+          return false;
+        }
+        if (this.structured) writeOffsetDataHeader(buf, 0, NBD_REPLY_FLAG_DONE, req.handleHi, req.handleLo, req.offset, req.length);
+        else writeSimpleReplyHeader(buf, 0, 0, req.handleHi, req.handleLo);
+        this.send(buf, true);
+        return true;
+      }
+      if (req.type === NBD_CMD_WRITE && (req.flags & NBD_CMD_FLAG_FUA) === 0 && device.writeNow !== undefined) {
+        if (!device.writeNow(req.offset, payload!)) return false;
+        this.replyOk(req);
+        return true;
+      }
+    } catch (err) {
+      this.replyFailure(req, err);
+      return true;
+    }
+    return false;
   }
 
   private async execute(req: RequestHeader, payload: Buffer | undefined): Promise<void> {
@@ -249,16 +287,20 @@ export class TransmissionSession {
           break;
       }
     } catch (err) {
-      const errno = toNbdErrno(err, this.options.logger, {
-        command: COMMAND_NAMES[req.type] ?? String(req.type),
-        offset: req.offset,
-        length: req.length,
-      });
-      // Internal messages stay in our log; the client gets the errno and a generic text.
-      this.replyError(req, errno, "request failed on the server");
+      this.replyFailure(req, err);
     } finally {
       this.complete(req);
     }
+  }
+
+  private replyFailure(req: RequestHeader, err: unknown): void {
+    const errno = toNbdErrno(err, this.options.logger, {
+      command: COMMAND_NAMES[req.type] ?? String(req.type),
+      offset: req.offset,
+      length: req.length,
+    });
+    // Internal messages stay in our log; the client gets the errno and a generic text.
+    this.replyError(req, errno, "request failed on the server");
   }
 
   /**

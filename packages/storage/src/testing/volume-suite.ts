@@ -686,6 +686,44 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await target.close();
     });
 
+    it("serves cached reads and applies cacheable writes synchronously (readNow / writeNow), and declines the rest", async () => {
+      const { open, freshCacheDir } = setup();
+      const volume = await open();
+      const data = seededBytes(3 * CHUNK, 99);
+      expect(volume.writeNow(0, data)).toBe(true); // new chunks: applied at once
+      const got = Buffer.alloc(CHUNK);
+      expect(volume.readNow(CHUNK / 2, got)).toBe(true);
+      expect(got.equals(data.subarray(CHUNK / 2, CHUNK / 2 + CHUNK))).toBe(true);
+      expect(volume.readNow(5 * CHUNK, Buffer.alloc(4096))).toBe(false); // a hole: read() reports it as one
+      expect(volume.readNow(volume.size - 10, Buffer.alloc(4096))).toBe(false); // past the end: read() refuses it
+      expect(volume.writeNow(volume.size - 10, Buffer.alloc(4096))).toBe(false);
+      await expect(volume.write(volume.size - 10, Buffer.alloc(4096))).rejects.toMatchObject({ code: "ENOSPC" });
+      await volume.close();
+
+      // Committed and not cached here: a read needs the store, and so does a partial write.
+      const cold = await open({ cacheDir: freshCacheDir() });
+      expect(cold.readNow(0, Buffer.alloc(4096))).toBe(false);
+      expect(cold.writeNow(4096, Buffer.alloc(4096, 7))).toBe(false);
+      expect(cold.writeNow(CHUNK, Buffer.alloc(CHUNK, 8))).toBe(true); // a whole chunk needs nothing fetched
+      await cold.write(4096, Buffer.alloc(4096, 7)); // fetches, then patches
+      expect(cold.readNow(0, Buffer.alloc(4096))).toBe(true); // now cached
+      const expected = Buffer.from(data);
+      expected.fill(7, 4096, 8192);
+      expected.fill(8, CHUNK, 2 * CHUNK);
+      expect((await readAll(cold, 0, 3 * CHUNK)).equals(expected)).toBe(true);
+      await cold.close();
+    });
+
+    it("declines writeNow while the dirty limit is reached, and write() waits instead", async () => {
+      const { open } = setup();
+      const volume = await open({ dirtyLimitBytes: CHUNK });
+      expect(volume.writeNow(0, seededBytes(CHUNK, 5))).toBe(true);
+      expect(volume.writeNow(CHUNK, seededBytes(CHUNK, 6))).toBe(false);
+      await volume.write(CHUNK, seededBytes(CHUNK, 6)); // waits for the commit that makes room
+      expect((await readAll(volume, CHUNK, CHUNK)).equals(seededBytes(CHUNK, 6))).toBe(true);
+      await volume.close();
+    });
+
     it("runs one upload when a chunk's upload is asked for twice at once, and retries with the same bytes", async () => {
       const { open, index, faulty } = setup();
       const opened: { volume?: Volume } = {};

@@ -311,6 +311,20 @@ export class Volume implements BlockDevice, BudgetMember {
     return misses === undefined ? RESOLVED : this.track(Promise.all(misses).then(() => undefined));
   }
 
+  readNow(offset: number, target: Uint8Array): boolean {
+    if (this.refuse(offset, target.length, "read") !== undefined) return false; // read() reports it
+    const end = offset + target.length;
+    for (let position = offset; position < end; ) {
+      const index = Math.floor(position / this.chunkSize);
+      const within = position - index * this.chunkSize;
+      const length = Math.min(this.chunkSize - within, end - position);
+      if (!this.isAllocated(index) || !this.copyOut(index, within, target, position - offset, length)) return false;
+      position += length;
+    }
+    this.noteRead(offset, end);
+    return true;
+  }
+
   /** Copies from the cache, a fill on its way there, or zeros for a hole; false when the store must be asked. */
   private copyOut(index: number, within: number, target: Uint8Array, targetOffset: number, length: number): boolean {
     const entry = this.disk.get(index);
@@ -398,6 +412,25 @@ export class Volume implements BlockDevice, BudgetMember {
     if (refused) return Promise.reject(refused);
     const source = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     return this.change(offset, data.length, source, options);
+  }
+
+  writeNow(offset: number, data: Uint8Array): boolean {
+    if (this.refuse(offset, data.length, "write") !== undefined || !this.budget.hasDirtyRoom()) return false;
+    // What DiskCache.write cannot do without the chunk's content: part of a committed chunk not cached.
+    const end = offset + data.length;
+    for (let position = offset; position < end; ) {
+      const index = Math.floor(position / this.chunkSize);
+      const within = position - index * this.chunkSize;
+      const length = Math.min(this.chunkSize - within, end - position);
+      const whole = within === 0 && length === this.chunkLength(index);
+      if (!whole && this.disk.get(index) === undefined && this.committed.has(index)) return false;
+      position += length;
+    }
+    const source = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (this.modify(offset, data.length, source) !== undefined) {
+      throw new StorageError("EIO", `write at ${offset} of ${this.volumeId} needed a fetch after all`); // a bug: the check above mirrors DiskCache.write
+    }
+    return true;
   }
 
   trim(offset: number, length: number, options?: WriteOptions): Promise<void> {
