@@ -113,9 +113,23 @@ export class TransmissionSession {
     socket.on("drain", this.onDrain);
   }
 
-  /** New bytes are in the reader. */
+  /**
+   * New bytes are in the reader. Replies answered synchronously while parsing them go out in one
+   * write at the end of this callback, not a loop phase later (QD1 latency).
+   */
   onData(): void {
-    this.pump();
+    if (this.corked) {
+      this.pump();
+      return;
+    }
+    this.corked = true;
+    this.socket.cork();
+    try {
+      this.pump();
+    } finally {
+      this.corked = false;
+      if (!this.socket.destroyed) this.socket.uncork();
+    }
   }
 
   /** The socket is gone: nothing more is read or written; finish when in-flight requests settle. */
