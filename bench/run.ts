@@ -109,6 +109,7 @@ async function localSection(work: string) {
       for (const server of order) {
         const report = path.join(work, `fio-${round}-${jobName}-${server.name}.json`);
         const [result] = await runFio(fioArgs(job, server.uri, config), report, (perRun + 120) * 1000);
+        await server.settle?.();
         const direction = job.rw.includes("read") ? result!.read : result!.write;
         const sample: Sample = {
           round,

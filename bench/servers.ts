@@ -14,6 +14,11 @@ export interface BenchServer {
   uri: string;
   /** The serving process (for RSS). */
   pid: number;
+  /**
+   * Resolves once the server is idle after a job. Stratus commits what a job wrote when fio
+   * disconnects; that upload must not take the CPU from the next server's job.
+   */
+  settle?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -42,6 +47,7 @@ export async function startStratus(
         return gateway.pid;
       },
       prefillSeconds,
+      settle: () => waitForCommitted(gateway, "bench", { timeoutMs: 30 * 60_000 }),
       stop: async () => {
         await gateway.stop();
       },

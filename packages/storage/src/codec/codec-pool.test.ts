@@ -38,6 +38,23 @@ describe("CodecPool", () => {
     expect(sealed.decode(body, context(3)).equals(before)).toBe(true);
   });
 
+  it("writes sealed bodies into shared memory that is reused once released", async () => {
+    const plain = randomBytes(MiB);
+    const first = await pooled.encodeForUpload(plain, context(4));
+    expect(first.body.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(sealed.decode(Buffer.from(first.body), context(4)).equals(plain)).toBe(true);
+    const memory = first.body.buffer;
+    const held = await pooled.encodeForUpload(plain, context(5));
+    expect(held.body.buffer).not.toBe(memory); // the first is not released yet: never shared
+    first.release!();
+    first.release!(); // a second release changes nothing
+    const second = await pooled.encodeForUpload(randomBytes(MiB), context(6));
+    expect(second.body.buffer).toBe(memory);
+    const third = await pooled.encodeForUpload(randomBytes(MiB), context(7));
+    expect(third.body.buffer).not.toBe(memory);
+    expect(sealed.decode(Buffer.from(held.body), context(5)).equals(plain)).toBe(true);
+  });
+
   it("reports a tampered or misplaced object as EIO, like the calling thread", async () => {
     const body = sealed.encode(randomBytes(4096), context(1));
     const flipped = Buffer.from(body);

@@ -15,7 +15,9 @@ import { StorageError } from "../errors";
 import type { EncodedChunk } from "../volume/chunk-codec";
 import type { Compression } from "./compression";
 import type { WorkerReply, WorkerRequest } from "./codec-protocol";
+import { HEADER_BYTES, TAG_BYTES } from "./object-header";
 import type { Place } from "./seal";
+import { SharedBufferPool } from "./shared-buffers";
 
 const WORKER_URL = new URL("./codec-worker.mjs", import.meta.url);
 
@@ -49,6 +51,8 @@ export class CodecPool {
   #nextKeyId = 0;
   #nextRequestId = 0;
   #closed = false;
+  /** Sealed bodies are written into these (see seal). */
+  readonly #outputs = new SharedBufferPool({ maxFree: 64 });
 
   constructor(options: CodecPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? defaultCodecThreads()));
@@ -70,16 +74,36 @@ export class CodecPool {
     for (const slot of this.#slots) this.#post(slot, { type: "drop", keyId });
   }
 
-  /** Seals `plain` for `place`: copied, or read in place when it is shared memory (left unchanged either way). */
+  /**
+   * Seals `plain` for `place`: copied, or read in place when it is shared memory (left unchanged
+   * either way). The body is written into reused shared memory; `release()` it once uploaded.
+   */
   async seal(keyId: number, plain: Buffer, place: Place): Promise<SealedBody> {
-    const reply = await this.#request({ type: "seal", id: 0, keyId, data: plain, place });
-    return { body: asBuffer(reply.data), sha256: reply.sha256! };
+    const output = this.#outputs.acquire(plain.length + HEADER_BYTES + TAG_BYTES);
+    let reply: Extract<WorkerReply, { ok: true }>;
+    try {
+      reply = await this.#request({ type: "seal", id: 0, keyId, data: plain, place, output });
+    } catch (error) {
+      this.#outputs.release(output); // the worker is done with it: it answered, died or was stopped
+      throw error;
+    }
+    if (reply.written === undefined) {
+      this.#outputs.release(output);
+      return { body: asBuffer(reply.data!), sha256: reply.sha256! };
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#outputs.release(output);
+    };
+    return { body: output.subarray(0, reply.written), sha256: reply.sha256!, release };
   }
 
   /** Opens a sealed object (copied) for `place`; StorageError("EIO") when it does not verify. */
   async open(keyId: number, stored: Buffer, place: Place): Promise<Buffer> {
     const reply = await this.#request({ type: "open", id: 0, keyId, data: stored, place });
-    return asBuffer(reply.data);
+    return asBuffer(reply.data!);
   }
 
   async close(): Promise<void> {

@@ -7,11 +7,12 @@ import type { Place } from "./seal";
 export type WorkerRequest =
   | { type: "key"; keyId: number; key: KeyObject; compression: Compression }
   | { type: "drop"; keyId: number }
-  | { type: "seal"; id: number; keyId: number; data: Uint8Array; place: Place }
+  /** `output`: shared memory the sealed body is written into when it fits (else it comes back as `data`). */
+  | { type: "seal"; id: number; keyId: number; data: Uint8Array; place: Place; output?: Uint8Array }
   | { type: "open"; id: number; keyId: number; data: Uint8Array; place: Place }
   /** Tests only: the worker exits at once, with whatever it had in flight. */
   | { type: "exit" };
 
 export type WorkerReply =
-  | { id: number; ok: true; data: Uint8Array; sha256?: string }
+  | { id: number; ok: true; data?: Uint8Array; written?: number; sha256?: string }
   | { id: number; ok: false; code: StorageErrorCode; message: string };

@@ -13,7 +13,7 @@ import type { Dirent } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store";
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 import { clampRange, compareKeys, validateListLimit } from "./object-store-helpers";
 
 const TEMP_PREFIX = ".stratus-tmp-";
@@ -32,7 +32,15 @@ export class DirectoryObjectStore implements ObjectStore {
     this.root = path.resolve(typeof options === "string" ? options : options.root);
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+    try {
+      await this.write(key, body);
+    } finally {
+      options?.onBodyReleased?.();
+    }
+  }
+
+  private async write(key: string, body: Uint8Array): Promise<void> {
     const file = this.pathFor(key);
     const dir = path.dirname(file);
     let temp: string | undefined;

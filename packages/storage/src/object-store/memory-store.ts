@@ -1,5 +1,5 @@
 import { compareKeys, clampRange, validateListLimit } from "./object-store-helpers";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store";
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 
 /**
  * An object store held in a Map, for unit tests and as the reference the conformance suite
@@ -8,8 +8,9 @@ import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "
 export class MemoryObjectStore implements ObjectStore {
   private readonly objects = new Map<string, Buffer>();
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     this.objects.set(key, Buffer.from(body));
+    options?.onBodyReleased?.();
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer | undefined> {

@@ -32,6 +32,12 @@ export interface PutOptions {
    * as the payload hash instead of hashing the body again. Stores that do not sign ignore it.
    */
   sha256?: string;
+  /**
+   * Called once when no attempt of this put reads `body` any more, so the caller may reuse its
+   * memory: when the put settled and, behind a retry layer, every attempt it gave up on as stalled
+   * settled too. A store that never calls it only costs the caller that reuse.
+   */
+  onBodyReleased?: () => void;
 }
 
 export interface ByteRange {

@@ -161,6 +161,24 @@ describe("RetryingObjectStore", () => {
     expect((await store.get("k"))?.toString()).toBe("v");
   }, 10_000);
 
+  it("says a put's body is released only once every attempt, stalled ones included, settled", async () => {
+    const faulty = new FaultyObjectStore(new MemoryObjectStore());
+    const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 300 });
+    let released = 0;
+    const unstall = faulty.hold("put");
+    const error = await store.put("k", Buffer.from("v"), { onBodyReleased: () => released++ }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "EIO" });
+    expect(faulty.calls.put).toBeGreaterThan(1);
+    expect(released).toBe(0); // the abandoned attempts could still be sending the body
+    unstall();
+    await waitFor(() => released === 1, "the body's release");
+    let once = 0;
+    await store.put("k2", Buffer.from("w"), { onBodyReleased: () => once++ });
+    expect(once).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(released).toBe(1);
+  }, 10_000);
+
   it("stops retrying once closed", async () => {
     const faulty = new FaultyObjectStore(new MemoryObjectStore());
     const store = new RetryingObjectStore(faulty, { baseDelayMs: 20, maxDelayMs: 20, random: () => 1 });

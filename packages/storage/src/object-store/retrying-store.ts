@@ -131,7 +131,28 @@ export class RetryingObjectStore implements ObjectStore {
   }
 
   put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
-    return this.retry(`put ${key}`, () => this.inner.put(key, body, options));
+    const onBodyReleased = options?.onBodyReleased;
+    if (onBodyReleased === undefined) return this.retry(`put ${key}`, () => this.inner.put(key, body, options));
+    // An attempt abandoned as stalled may still be sending `body`: release it only after every attempt settled.
+    const attemptOptions = { ...options, onBodyReleased: undefined };
+    let attemptsRunning = 0;
+    let settled = false;
+    const maybeReleased = () => {
+      if (settled && attemptsRunning === 0) onBodyReleased();
+    };
+    const attemptDone = () => {
+      attemptsRunning--;
+      maybeReleased();
+    };
+    return this.retry(`put ${key}`, () => {
+      attemptsRunning++;
+      const attempt = this.inner.put(key, body, attemptOptions);
+      attempt.then(attemptDone, attemptDone);
+      return attempt;
+    }).finally(() => {
+      settled = true;
+      maybeReleased();
+    });
   }
 
   get(key: string, range?: ByteRange, options?: GetOptions): Promise<Buffer | undefined> {

@@ -72,6 +72,8 @@ export class S3ObjectStore implements ObjectStore {
       await this.client.send(command);
     } catch (error) {
       throw wrapS3Error(error, `put ${key}`);
+    } finally {
+      options?.onBodyReleased?.();
     }
   }
 

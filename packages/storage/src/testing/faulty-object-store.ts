@@ -46,7 +46,12 @@ export class FaultyObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
-    await this.enter("put", key);
+    try {
+      await this.enter("put", key);
+    } catch (error) {
+      options?.onBodyReleased?.(); // failed before anything read the body
+      throw error;
+    }
     return this.inner.put(key, body, options);
   }
 

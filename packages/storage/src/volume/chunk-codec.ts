@@ -14,6 +14,8 @@ export interface ChunkContext {
 export interface EncodedChunk {
   body: Uint8Array;
   sha256: string;
+  /** Hands the body's memory back for reuse once nothing reads it (the upload's body is released). */
+  release?(): void;
 }
 
 export interface ChunkCodec {

@@ -41,8 +41,9 @@ export class ChunkStore {
     const context = { volumeId: this.volumeId, index, generation };
     const encoded = this.codec.encodeForUpload ? await this.codec.encodeForUpload(plain, context) : { body: await this.codec.encode(plain, context), sha256: undefined };
     const body = encoded.body.buffer === plain.buffer ? Buffer.from(encoded.body) : encoded.body;
-    const sha256 = encoded.sha256;
-    await this.store.put(this.key(index, generation), body, { sha256 }).catch((error: unknown) => {
+    const { sha256, release } = encoded as { sha256?: string; release?: () => void };
+    // The codec's body memory goes back to it once the store no longer reads it (abandoned attempts included).
+    await this.store.put(this.key(index, generation), body, { sha256, onBodyReleased: release && (() => release.call(encoded)) }).catch((error: unknown) => {
       throw asEio(error, `upload of chunk ${index} generation ${generation}`);
     });
     return body.length;
