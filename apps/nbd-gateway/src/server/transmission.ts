@@ -3,9 +3,9 @@
  * connection's FrameReader as bytes arrive and each is started at once, so many are in flight
  * and replies go out in completion order ("Replies need not be sent in the same order as
  * requests"). Each reply is one Buffer (header + data, the device reads straight into it, reused
- * once the socket wrote it) and replies produced in the same event-loop turn are corked into one
- * socket write. A failed read's buffer is never reused: other pieces of that read may still land in it. Reading from
- * the socket stops while too many request bytes are in flight.
+ * once the socket wrote it; a failed read's buffer is not, since other pieces of that read may still
+ * land in it) and replies produced in the same event-loop turn are corked into one socket write.
+ * Reading from the socket stops while too many request bytes are in flight.
  *
  * Every request passes `validateRequest` first; a refused WRITE's payload is read and discarded
  * and the connection stays open. Only a framing error (bad magic) closes it.
@@ -235,9 +235,7 @@ export class TransmissionSession {
           this.pool.release(buf);
           return false;
         }
-        if (this.structured) writeOffsetDataHeader(buf, 0, NBD_REPLY_FLAG_DONE, req.handleHi, req.handleLo, req.offset, req.length);
-        else writeSimpleReplyHeader(buf, 0, 0, req.handleHi, req.handleLo);
-        this.send(buf, true);
+        this.sendReadData(req, buf);
         return true;
       }
       if (req.type === NBD_CMD_WRITE && (req.flags & NBD_CMD_FLAG_FUA) === 0 && device.writeNow !== undefined) {
@@ -325,7 +323,16 @@ export class TransmissionSession {
   private async readSimple(req: RequestHeader): Promise<void> {
     const buf = this.pool.alloc(NBD_SIMPLE_REPLY_SIZE + req.length);
     if (req.length > 0) await this.device.read(req.offset, buf.subarray(NBD_SIMPLE_REPLY_SIZE));
-    writeSimpleReplyHeader(buf, 0, 0, req.handleHi, req.handleLo);
+    this.sendReadData(req, buf);
+  }
+
+  /**
+   * A read's whole range as one reply: `buf` holds the data after room for the header this
+   * connection uses (simple, or one structured OFFSET_DATA chunk with the DONE flag).
+   */
+  private sendReadData(req: RequestHeader, buf: Buffer): void {
+    if (this.structured) writeOffsetDataHeader(buf, 0, NBD_REPLY_FLAG_DONE, req.handleHi, req.handleLo, req.offset, req.length);
+    else writeSimpleReplyHeader(buf, 0, 0, req.handleHi, req.handleLo);
     this.send(buf, true);
   }
 
@@ -361,8 +368,7 @@ export class TransmissionSession {
     if (count === 1 && !holes[0]) {
       const buf = this.pool.alloc(OFFSET_DATA_HEADER_SIZE + length);
       await this.device.read(offset, buf.subarray(OFFSET_DATA_HEADER_SIZE));
-      writeOffsetDataHeader(buf, 0, NBD_REPLY_FLAG_DONE, handleHi, handleLo, offset, length);
-      this.send(buf, true);
+      this.sendReadData(req, buf);
       return;
     }
     let total = 0;

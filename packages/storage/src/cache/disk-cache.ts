@@ -349,15 +349,20 @@ export class DiskCache {
   // ---- writes ----------------------------------------------------------------------------------
 
   /**
+   * True when a write of `length` bytes at `within` of chunk `index` needs the chunk's current
+   * content fetched first: part of a `committed` chunk that is not cached.
+   */
+  needsContent(index: number, within: number, length: number, committed: boolean): boolean {
+    return committed && !this.entries.has(index) && !(within === 0 && length === this.chunkLength(index));
+  }
+
+  /**
    * Writes `source` (zeros when null) over `length` bytes at `within` of chunk `index`.
-   * Returns false, changing nothing, when the chunk's current content must be fetched first
-   * (`committed` and not cached), unless the write covers the whole chunk.
+   * Returns false, changing nothing, when needsContent() says the content must be fetched first.
    */
   write(index: number, within: number, length: number, source: Buffer | null, sourceOffset: number, committed: boolean): boolean {
     this.assertOpen();
-    const whole = within === 0 && length === this.chunkLength(index);
-    const entry = this.entries.get(index);
-    if (entry === undefined && committed && !whole) return false;
+    if (this.needsContent(index, within, length, committed)) return false;
     this.withSpace(() => this.applyWrite(index, within, length, source, sourceOffset));
     return true;
   }

@@ -5,7 +5,7 @@
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import { SharedBufferPool } from "../codec/shared-buffers";
-import { identityCodec, type ChunkCodec } from "./chunk-codec";
+import { identityCodec, type ChunkCodec, type EncodedChunk } from "./chunk-codec";
 import { chunkKey } from "./chunk-layout";
 
 export interface ChunkStoreOptions {
@@ -39,11 +39,12 @@ export class ChunkStore {
    */
   async save(index: number, generation: number, plain: Buffer): Promise<number> {
     const context = { volumeId: this.volumeId, index, generation };
-    const encoded = this.codec.encodeForUpload ? await this.codec.encodeForUpload(plain, context) : { body: await this.codec.encode(plain, context), sha256: undefined };
+    const encoded: Partial<EncodedChunk> & { body: Uint8Array } = this.codec.encodeForUpload
+      ? await this.codec.encodeForUpload(plain, context)
+      : { body: await this.codec.encode(plain, context) };
     const body = encoded.body.buffer === plain.buffer ? Buffer.from(encoded.body) : encoded.body;
-    const { sha256, release } = encoded as { sha256?: string; release?: () => void };
     // The codec's body memory goes back to it once the store no longer reads it (abandoned attempts included).
-    await this.store.put(this.key(index, generation), body, { sha256, onBodyReleased: release && (() => release.call(encoded)) }).catch((error: unknown) => {
+    await this.store.put(this.key(index, generation), body, { sha256: encoded.sha256, onBodyReleased: encoded.release?.bind(encoded) }).catch((error: unknown) => {
       throw asEio(error, `upload of chunk ${index} generation ${generation}`);
     });
     return body.length;

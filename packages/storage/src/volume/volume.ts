@@ -318,17 +318,21 @@ export class Volume implements BlockDevice, BudgetMember {
       const index = Math.floor(position / this.chunkSize);
       const within = position - index * this.chunkSize;
       const length = Math.min(this.chunkSize - within, end - position);
-      if (!this.isAllocated(index) || !this.copyOut(index, within, target, position - offset, length)) return false;
+      if (!this.copyOut(index, within, target, position - offset, length, false)) return false;
       position += length;
     }
     this.noteRead(offset, end);
     return true;
   }
 
-  /** Copies from the cache, a fill on its way there, or zeros for a hole; false when the store must be asked. */
-  private copyOut(index: number, within: number, target: Uint8Array, targetOffset: number, length: number): boolean {
+  /**
+   * Copies from the cache, a fill on its way there, or zeros for a hole; false when the store must be
+   * asked, or for a hole when `holes` is false (readNow leaves holes to read(), which reports them).
+   */
+  private copyOut(index: number, within: number, target: Uint8Array, targetOffset: number, length: number, holes = true): boolean {
     const entry = this.disk.get(index);
     if (entry !== undefined) {
+      if (entry.hole && !holes) return false;
       this.disk.readInto(entry, within, target, targetOffset, length);
       return true;
     }
@@ -337,7 +341,7 @@ export class Volume implements BlockDevice, BudgetMember {
       filling.copy(target, targetOffset, within, within + length);
       return true;
     }
-    if (!this.committed.has(index)) {
+    if (!this.committed.has(index) && holes) {
       target.fill(0, targetOffset, targetOffset + length);
       return true;
     }
@@ -416,19 +420,17 @@ export class Volume implements BlockDevice, BudgetMember {
 
   writeNow(offset: number, data: Uint8Array): boolean {
     if (this.refuse(offset, data.length, "write") !== undefined || !this.budget.hasDirtyRoom()) return false;
-    // What DiskCache.write cannot do without the chunk's content: part of a committed chunk not cached.
     const end = offset + data.length;
     for (let position = offset; position < end; ) {
       const index = Math.floor(position / this.chunkSize);
       const within = position - index * this.chunkSize;
       const length = Math.min(this.chunkSize - within, end - position);
-      const whole = within === 0 && length === this.chunkLength(index);
-      if (!whole && this.disk.get(index) === undefined && this.committed.has(index)) return false;
+      if (this.disk.needsContent(index, within, length, this.committed.has(index))) return false;
       position += length;
     }
     const source = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (this.modify(offset, data.length, source) !== undefined) {
-      throw new StorageError("EIO", `write at ${offset} of ${this.volumeId} needed a fetch after all`); // a bug: the check above mirrors DiskCache.write
+      throw new StorageError("EIO", `write at ${offset} of ${this.volumeId} needed a fetch after all`); // a bug: DiskCache.write asks needsContent too
     }
     return true;
   }
