@@ -1,44 +1,85 @@
 /**
- * Incremental reader over the Buffers a socket delivers. It keeps the received chunks in a list
+ * Incremental reader over the bytes a socket delivers. It keeps the received chunks in a list
  * with a read offset instead of concatenating the stream per packet (concatenation capped 1 MiB
  * writes at ~1 GB/s, see BENCHMARKS.md): a frame that lies inside one chunk is returned as a
  * zero-copy view; only a frame that straddles chunk boundaries is copied.
+ *
+ * A chunk pushed with `pushTransient` lives in a buffer the socket reuses for its next read (see
+ * server/socket-reads.ts): `take` copies out of it, `view` hands it out for synchronous use only,
+ * and `keepRemainder` must copy what is left of it before the read callback returns.
  */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private head = 0;
   private offset = 0;
   private total = 0;
+  /** The chunk pushed by pushTransient, while it is still in `chunks`. */
+  private transient: Buffer | undefined;
 
   /** Bytes received and not yet consumed. */
   get available(): number {
     return this.total;
   }
 
+  /** A chunk the reader may keep: it is never reused by its producer. */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    this.keepRemainder();
     this.chunks.push(chunk);
     this.total += chunk.length;
   }
 
   /**
-   * The next `n` bytes (n <= available), consumed. A view into the received chunk when the bytes
-   * are contiguous, else a copy into `allocate(n)` (default: a new buffer). Views stay valid:
-   * chunks are never reused.
+   * A chunk its producer will overwrite once the caller returns: consume what you can, then call
+   * keepRemainder() before returning.
+   */
+  pushTransient(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.keepRemainder();
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+    this.transient = chunk;
+  }
+
+  /** Copies the unconsumed part of the transient chunk (if any) into memory of the reader's own. */
+  keepRemainder(): void {
+    const transient = this.transient;
+    if (transient === undefined) return;
+    this.transient = undefined;
+    const last = this.chunks.length - 1;
+    if (last < this.head || this.chunks[last] !== transient) return; // consumed already
+    const from = last === this.head ? this.offset : 0;
+    this.chunks[last] = Buffer.from(transient.subarray(from));
+    if (last === this.head) this.offset = 0;
+  }
+
+  /**
+   * The next `n` bytes (n <= available), consumed, in memory that stays valid: a view into a
+   * received chunk when the bytes lie in one kept chunk, else a copy into `allocate(n)` (default:
+   * a new buffer).
    */
   take(n: number, allocate: (n: number) => Buffer = Buffer.allocUnsafe): Buffer {
     if (n > this.total) throw new RangeError(`take(${n}) with ${this.total} available`);
-    if (n === 0) return Buffer.alloc(0);
+    if (n === 0) return EMPTY;
     const first = this.chunks[this.head]!;
-    const inFirst = first.length - this.offset;
-    if (n <= inFirst) {
-      const view = first.subarray(this.offset, this.offset + n);
-      this.advance(n);
-      return view;
-    }
+    if (first !== this.transient && n <= first.length - this.offset) return this.view(n)!;
     const out = allocate(n);
     this.copyInto(out, 0, n);
     return out;
+  }
+
+  /**
+   * The next `n` bytes (n <= available) as a view, consumed, when they lie in one chunk; else
+   * undefined and nothing consumed. The view may be of a transient chunk: use it before returning.
+   */
+  view(n: number): Buffer | undefined {
+    if (n > this.total) throw new RangeError(`view(${n}) with ${this.total} available`);
+    if (n === 0) return EMPTY;
+    const first = this.chunks[this.head]!;
+    if (n > first.length - this.offset) return undefined;
+    const view = first.subarray(this.offset, this.offset + n);
+    this.advance(n);
+    return view;
   }
 
   /** Copies the next `n` bytes (n <= available) into `target` at `at`, consumed. */

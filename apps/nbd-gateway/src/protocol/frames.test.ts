@@ -204,4 +204,29 @@ describe("FrameReader", () => {
     reader.copyInto(target, 0, 1000);
     expect(target.equals(Buffer.from(payload))).toBe(true);
   });
+
+  it("never hands out a transient chunk past the read: take copies it, keepRemainder keeps the rest", () => {
+    const reader = new FrameReader();
+    const readBuffer = Buffer.from([1, 2, 3, 4, 5, 6]);
+    reader.pushTransient(readBuffer);
+    const taken = reader.take(2);
+    expect(reader.view(1)?.buffer).toBe(readBuffer.buffer); // for synchronous use only
+    reader.keepRemainder();
+    readBuffer.fill(0); // the socket reuses its buffer for the next read
+    reader.pushTransient(readBuffer.subarray(0, 2));
+    expect([...taken]).toEqual([1, 2]);
+    expect([...reader.take(5)]).toEqual([4, 5, 6, 0, 0]);
+    reader.keepRemainder();
+    expect(reader.available).toBe(0);
+  });
+
+  it("keeps only the unconsumed tail of a transient chunk behind kept ones", () => {
+    const reader = new FrameReader();
+    reader.push(Buffer.from([9]));
+    const readBuffer = Buffer.from([1, 2, 3]);
+    reader.pushTransient(readBuffer);
+    reader.keepRemainder();
+    readBuffer.fill(7);
+    expect([...reader.take(4)]).toEqual([9, 1, 2, 3]);
+  });
 });

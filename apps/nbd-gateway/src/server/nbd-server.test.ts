@@ -213,6 +213,12 @@ print(json.dumps(out))
     await waitFor(() => registry.openByName.get("shared") === 0, "every connection to release the shared export");
   });
 
+  it("a client that disconnects releases its export at once, not after the server's grace period", async () => {
+    await runOk("qemu-io", ["-f", "raw", `${base}/plain`, "-c", "write -P 9 0 64k"]);
+    // The server waits up to 2 s for a client that never closes its side; this one closes at once.
+    await waitFor(() => registry.openByName.get("plain") === 0, "the export to be released", 1_000);
+  });
+
   it("an unknown export is refused by nbdinfo with the server's message", async () => {
     const result = await run("nbdinfo", [`${base}/missing`]);
     expect(result.code).not.toBe(0);

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { FrameReader } from "../protocol/frame-reader";
 import type { ExportRegistry } from "./export-registry";
 import { negotiate } from "./handshake";
+import { readAcceptedSocket } from "./socket-reads";
 import type { HandshakeIo, Negotiated } from "./handshake";
 import { TransmissionSession } from "./transmission";
 
@@ -57,11 +58,6 @@ class NbdConnection implements HandshakeIo {
     private readonly logger: Logger,
   ) {
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
-      this.reader.push(chunk);
-      if (this.session) this.session.onData();
-      else this.wake();
-    });
     socket.on("error", (err) => this.logger.debug({ err }, "nbd socket error"));
     socket.on("close", () => {
       this.closed = true;
@@ -71,6 +67,18 @@ class NbdConnection implements HandshakeIo {
       this.session?.onClose();
     });
     this.done = this.run();
+  }
+
+  /** Bytes from the socket (see socket-reads.ts): a transient chunk is consumed or kept before returning. */
+  onBytes(chunk: Buffer, transient: boolean): void {
+    if (transient) this.reader.pushTransient(chunk);
+    else this.reader.push(chunk);
+    try {
+      if (this.session) this.session.onData();
+      else this.wake();
+    } finally {
+      this.reader.keepRemainder();
+    }
   }
 
   readExact(n: number): Promise<Buffer> {
@@ -174,7 +182,9 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
   const connections = new Set<NbdConnection>();
   let nextId = 1;
 
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+    // Bytes cannot arrive before this callback returns, so `connection` is set by then.
+    const socket = readAcceptedSocket(accepted, (chunk, transient) => connection.onBytes(chunk, transient));
     const connection = new NbdConnection(
       socket,
       resolved,

@@ -6,6 +6,9 @@
  * once the socket wrote it; a failed read's buffer is not, since other pieces of that read may still
  * land in it) and replies produced in the same event-loop turn are corked into one socket write.
  * Reading from the socket stops while too many request bytes are in flight.
+ * Bytes arrive in a read buffer reused after each read (socket-reads.ts): a WRITE payload is used
+ * from it directly when it arrived whole and the device takes it synchronously, else gathered into
+ * a pooled buffer as it arrives; nothing else of it is kept past the read callback.
  *
  * Every request passes `validateRequest` first; a refused WRITE's payload is read and discarded
  * and the connection stays open. Only a framing error (bad magic) closes it.
@@ -71,6 +74,13 @@ const END_GRACE_MS = 2_000;
 
 const COMMAND_NAMES = ["read", "write", "disc", "flush", "trim", "cache", "write_zeroes", "block_status"];
 
+interface PendingWrite {
+  req: RequestHeader;
+  /** Where the payload is gathered (pooled), once it did not arrive whole in one read. */
+  payload: Buffer | undefined;
+  received: number;
+}
+
 export class TransmissionSession {
   /** Resolves once the socket has closed and no request is running on the device. */
   readonly finished: Promise<void>;
@@ -89,7 +99,9 @@ export class TransmissionSession {
   private socketClosed = false;
   private corked = false;
   /** A WRITE whose header is parsed and whose payload has not fully arrived. */
-  private pendingWrite: RequestHeader | undefined;
+  private pendingWrite: PendingWrite | undefined;
+  /** Request headers are decoded from here (synchronously) when they straddle reads. */
+  private readonly headerScratch = Buffer.alloc(NBD_REQUEST_SIZE);
   /** Bytes of a refused WRITE's payload still to discard. */
   private skipRemaining = 0;
 
@@ -118,6 +130,10 @@ export class TransmissionSession {
    * write at the end of this callback, not a loop phase later (QD1 latency).
    */
   onData(): void {
+    if (this.stopping) {
+      this.reader.skip(this.reader.available);
+      return;
+    }
     if (this.corked) {
       this.pump();
       return;
@@ -154,12 +170,7 @@ export class TransmissionSession {
         continue;
       }
       if (this.pendingWrite) {
-        const req = this.pendingWrite;
-        if (reader.available < req.length) return;
-        this.pendingWrite = undefined;
-        let pooled: Buffer | undefined;
-        const payload = reader.take(req.length, (n) => (pooled = this.payloads.acquire(n)));
-        this.begin(req, payload, pooled);
+        if (!this.receivePayload(this.pendingWrite)) return;
         continue;
       }
       if (this.underPressure()) {
@@ -170,7 +181,13 @@ export class TransmissionSession {
       if (reader.available < NBD_REQUEST_SIZE) return;
       let req: RequestHeader;
       try {
-        req = decodeRequestHeader(reader.take(NBD_REQUEST_SIZE), 0);
+        // Decoded at once, so a view of the read buffer will do; a header split across reads is copied.
+        let header = reader.view(NBD_REQUEST_SIZE);
+        if (header === undefined) {
+          header = this.headerScratch;
+          reader.copyInto(header, 0, NBD_REQUEST_SIZE);
+        }
+        req = decodeRequestHeader(header, 0);
       } catch (err) {
         this.fail(err);
         return;
@@ -191,11 +208,55 @@ export class TransmissionSession {
         continue;
       }
       if (req.type === NBD_CMD_WRITE && req.length > 0) {
-        this.pendingWrite = req;
+        this.pendingWrite = { req, payload: undefined, received: 0 };
         continue;
       }
       this.begin(req, undefined);
     }
+  }
+
+  /**
+   * Moves what has arrived of a WRITE's payload into place; true once the write has begun. A
+   * payload that arrives whole in one socket read is written straight from the read buffer when
+   * the device takes it synchronously; otherwise it is gathered, piece by piece as reads arrive
+   * (the read buffer is reused after each), into a pooled buffer.
+   */
+  private receivePayload(pending: PendingWrite): boolean {
+    const reader = this.reader;
+    const { req } = pending;
+    if (pending.payload === undefined) {
+      if (reader.available >= req.length) {
+        const view = reader.view(req.length);
+        if (view !== undefined) {
+          this.pendingWrite = undefined;
+          this.beginWrite(req, view);
+          return true;
+        }
+      }
+      pending.payload = this.payloads.acquire(req.length);
+    }
+    const count = Math.min(reader.available, req.length - pending.received);
+    reader.copyInto(pending.payload, pending.received, count);
+    pending.received += count;
+    if (pending.received < req.length) return false;
+    this.pendingWrite = undefined;
+    this.begin(req, pending.payload, pending.payload);
+    return true;
+  }
+
+  /** A WRITE whose payload is a view valid only until pump() returns. */
+  private beginWrite(req: RequestHeader, view: Buffer): void {
+    this.inFlight++;
+    this.inFlightBytes += req.length;
+    if (this.answerNow(req, view)) {
+      this.complete(req);
+      return;
+    }
+    this.inFlight--;
+    this.inFlightBytes -= req.length;
+    const payload = this.payloads.acquire(req.length);
+    view.copy(payload);
+    this.begin(req, payload, payload);
   }
 
   private underPressure(): boolean {
@@ -491,9 +552,18 @@ export class TransmissionSession {
     this.pump();
   }
 
+  /**
+   * No more requests: whatever else arrives is discarded, but the socket keeps reading so the
+   * client's close is seen at once (a paused socket reading into the shared buffer stops reading
+   * its handle, end of stream included, and would hold the export until END_GRACE_MS).
+   */
   private stopReading(): void {
     this.stopping = true;
-    this.socket.pause();
+    this.reader.skip(this.reader.available);
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
   }
 
   /** After DISC or shutdown: end the TCP session once every outstanding request is answered. */

@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import net from "node:net";
+import { describe, expect, it } from "vitest";
+import { READ_BUFFER_SIZE, readAcceptedSocket } from "./socket-reads";
+
+describe("readAcceptedSocket", () => {
+  it("delivers every byte through the shared read buffer, and the server still closes once the socket does", async () => {
+    const sent = randomBytes(3 * 1024 * 1024 + 17);
+    const received: Buffer[] = [];
+    let transientReads = 0;
+    let ownedReads = 0;
+    let socket!: net.Socket;
+    const ended = new Promise<void>((resolve) => {
+      const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+        socket = readAcceptedSocket(accepted, (chunk, transient) => {
+          if (transient) transientReads++;
+          else ownedReads++;
+          expect(chunk.length).toBeLessThanOrEqual(READ_BUFFER_SIZE);
+          received.push(Buffer.from(chunk)); // copied: the buffer is reused for the next read
+        });
+        socket.on("end", () => socket.end());
+        socket.on("close", () => server.close(() => resolve()));
+      });
+      server.listen(0, "127.0.0.1", () => {
+        const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1", () => client.end(sent));
+        client.resume();
+      });
+    });
+    await ended;
+    expect(Buffer.concat(received).equals(sent)).toBe(true);
+    // The fast path is in use (a Node.js upgrade that breaks it falls back to 'data' events).
+    expect(ownedReads).toBe(0);
+    expect(transientReads).toBeGreaterThan(1);
+  });
+
+  it("pauses and resumes like any socket", async () => {
+    const sent = randomBytes(1024 * 1024);
+    const received: Buffer[] = [];
+    await new Promise<void>((resolve) => {
+      const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+        const socket = readAcceptedSocket(accepted, (chunk) => {
+          received.push(Buffer.from(chunk));
+          socket.pause();
+          setTimeout(() => socket.resume(), 1);
+        });
+        socket.on("end", () => {
+          socket.end();
+          server.close(() => resolve());
+        });
+      });
+      server.listen(0, "127.0.0.1", () => {
+        const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1", () => client.end(sent));
+        client.resume();
+      });
+    });
+    expect(Buffer.concat(received).equals(sent)).toBe(true);
+  });
+});
