@@ -13,9 +13,37 @@ export const COMPRESSIONS = Object.keys(COMPRESSION_ID) as Compression[];
 
 const ZSTD_LEVEL = 1;
 
+/**
+ * Incompressible data (media, archives, encrypted files, fio's random bytes) costs zstd the most:
+ * 3.3 ms per MiB here against 0.5 ms for text, all of it for nothing. So a chunk of at least
+ * SAMPLE_FROM bytes is first probed: SAMPLES slices of SAMPLE_BYTES spread evenly over it are
+ * compressed together (0.18 ms per MiB chunk), and when they do not shrink by MIN_SAVING the chunk
+ * is stored plain without compressing the rest. The price: a chunk whose compressible part lies
+ * wholly between the slices is stored plain too.
+ */
+const SAMPLE_FROM = 256 * 1024;
+const SAMPLES = 4;
+const SAMPLE_BYTES = 16 * 1024;
+const MIN_SAVING = 0.03;
+/** Reused for the slices: compression runs synchronously, one chunk at a time per thread. */
+let sampleScratch: Buffer | undefined;
+
+/** True when the evenly spread slices of `plain` do not compress: the whole chunk will not either. */
+export function looksIncompressible(plain: Buffer): boolean {
+  if (plain.length < SAMPLE_FROM) return false;
+  sampleScratch ??= Buffer.allocUnsafe(SAMPLES * SAMPLE_BYTES);
+  const stride = Math.floor((plain.length - SAMPLE_BYTES) / (SAMPLES - 1));
+  for (let slice = 0; slice < SAMPLES; slice++) {
+    const from = slice * stride;
+    plain.copy(sampleScratch, slice * SAMPLE_BYTES, from, from + SAMPLE_BYTES);
+  }
+  const packed = compress(sampleScratch, { compressionLevel: ZSTD_LEVEL });
+  return packed.length > sampleScratch.length * (1 - MIN_SAVING);
+}
+
 /** The payload to store and how it is stored: plain when compression would not shrink it. */
 export function compressPayload(plain: Buffer, compression: Compression): { id: CompressionId; payload: Buffer } {
-  if (compression === "none" || plain.length === 0) return { id: COMPRESSION_ID.none, payload: plain };
+  if (compression === "none" || plain.length === 0 || looksIncompressible(plain)) return { id: COMPRESSION_ID.none, payload: plain };
   const packed = compress(plain, { compressionLevel: ZSTD_LEVEL });
   if (packed.length >= plain.length) return { id: COMPRESSION_ID.none, payload: plain };
   return { id: COMPRESSION_ID.zstd, payload: packed };
