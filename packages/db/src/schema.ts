@@ -60,8 +60,8 @@ export const volumes = pgTable(
     // Raised each time a gateway takes the volume's lease (leases issue); a commit carrying an older
     // token comes from a gateway that lost the lease and is refused.
     fencingToken: bigint("fencing_token", { mode: "number" }).notNull().default(0),
-    // When FLUSH returns: 'local' after the gateway's cache is fsynced (the cloud commit follows within
-    // STRATUS_COMMIT_INTERVAL), 'cloud' after the commit reached the bucket and this row.
+    // When FLUSH returns: 'local' after the gateway's cache is fsynced (the cloud commit follows after
+    // STRATUS_COMMIT_IDLE without writes, or within STRATUS_COMMIT_INTERVAL), 'cloud' after the commit reached the bucket and this row.
     durability: text("durability", { enum: VOLUME_DURABILITIES }).notNull().default("local"),
     compression: text("compression", { enum: VOLUME_COMPRESSIONS }).notNull().default("zstd"),
     // The volume's data key, wrapped (LUKS-like slots: passphrase and/or the deployment's master key).

@@ -46,7 +46,8 @@ describe("loadGatewayConfig", () => {
     expect(defaults).toMatchObject({
       cacheSizeBytes: 20 * 2 ** 30,
       dirtyLimitBytes: 2 * 2 ** 30,
-      commitIntervalMs: 5_000,
+      commitIntervalMs: 30_000,
+      commitIdleMs: 2_000,
       gcGraceMs: 600_000,
       redisUrl: undefined,
       masterKey: undefined,
@@ -66,8 +67,11 @@ describe("loadGatewayConfig", () => {
       STRATUS_QUEUE_PREFIX: "mine",
       STRATUS_MASTER_KEY: key.toString("base64"),
     });
-    expect(set).toMatchObject({ cacheSizeBytes: 2 ** 30, commitIntervalMs: 250, gcGraceMs: 3_600_000, redisUrl: "redis://127.0.0.1:6379/2", queuePrefix: "mine" });
+    expect(set).toMatchObject({ cacheSizeBytes: 2 ** 30, commitIntervalMs: 250, commitIdleMs: 250, gcGraceMs: 3_600_000, redisUrl: "redis://127.0.0.1:6379/2", queuePrefix: "mine" });
     expect(set.masterKey).toEqual(key);
+    expect(loadGatewayConfig({ STRATUS_COMMIT_IDLE: "500ms" }).commitIdleMs).toBe(500);
+    expect(() => loadGatewayConfig({ STRATUS_COMMIT_INTERVAL: "1s", STRATUS_COMMIT_IDLE: "5s" })).toThrow(/STRATUS_COMMIT_IDLE: must not be longer than STRATUS_COMMIT_INTERVAL/);
+    expect(() => loadGatewayConfig({ STRATUS_COMMIT_IDLE: "10ms" })).toThrow(/STRATUS_COMMIT_IDLE: must be at least 100ms/);
   });
 
   it("refuses a bad master key without echoing it, and bad durations", () => {

@@ -32,6 +32,8 @@ export interface GatewayConfig {
   dirtyLimitBytes: number;
   /** Most time between a FLUSH (durability=local) and the cloud commit that follows it. */
   commitIntervalMs: number;
+  /** A commit follows once writes paused this long (at most commitIntervalMs). */
+  commitIdleMs: number;
   /** How long a superseded chunk generation stays in the bucket before the GC deletes it. */
   gcGraceMs: number;
   /** `redis://…` to use, or undefined: start a private redis-server on a unix socket in the data dir. */
@@ -99,7 +101,13 @@ const schema = z.object({
   // local disk rather than waiting on uploads; data past the limit waits, it is never dropped.
   // Default: 2G, or half the cache when the cache is smaller than 4G.
   STRATUS_DIRTY_LIMIT: size.optional(),
-  STRATUS_COMMIT_INTERVAL: duration.default(5_000),
+  // Under sustained writing a commit at most every 30 s (like Linux's dirty_expire): each commit
+  // re-uploads every chunk touched since the last, so a short interval multiplies PUTs (on S3, a
+  // 1 GiB region rewritten by random writes is 1024 PUTs per commit) and competes with the writes.
+  // Bursts do not wait that long: STRATUS_COMMIT_IDLE after writes pause, the commit follows.
+  STRATUS_COMMIT_INTERVAL: duration.default(30_000),
+  // Default: 2s, or the interval when that is shorter.
+  STRATUS_COMMIT_IDLE: duration.optional(),
   STRATUS_GC_GRACE: duration.default(10 * 60_000),
   REDIS_URL: z
     .string()
@@ -150,6 +158,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   if (dirtyLimit < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
   if (e.STRATUS_CACHE_SIZE < dirtyLimit) problems.push("STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT");
   if (e.STRATUS_COMMIT_INTERVAL < 100) problems.push("STRATUS_COMMIT_INTERVAL: must be at least 100ms");
+  const commitIdle = e.STRATUS_COMMIT_IDLE ?? Math.min(2_000, e.STRATUS_COMMIT_INTERVAL);
+  if (commitIdle < 100) problems.push("STRATUS_COMMIT_IDLE: must be at least 100ms");
+  if (commitIdle > e.STRATUS_COMMIT_INTERVAL) problems.push("STRATUS_COMMIT_IDLE: must not be longer than STRATUS_COMMIT_INTERVAL");
 
   const dataDir = path.resolve(e.STRATUS_DATA_DIR);
   let store: GatewayConfig["store"] = { kind: "directory", root: path.join(dataDir, "bucket") };
@@ -184,6 +195,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     cacheSizeBytes: e.STRATUS_CACHE_SIZE,
     dirtyLimitBytes: dirtyLimit,
     commitIntervalMs: e.STRATUS_COMMIT_INTERVAL,
+    commitIdleMs: commitIdle,
     gcGraceMs: e.STRATUS_GC_GRACE,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,

@@ -65,6 +65,7 @@ export interface VolumeEnginesOptions {
   cacheDir: string;
   cacheBudget: CacheBudget;
   commitIntervalMs: number;
+  commitIdleMs?: number;
   /** BullMQ in the gateway; undefined: in-process uploads (tests). */
   uploader?: ChunkUploader;
   uploadConcurrency?: number;
@@ -242,7 +243,7 @@ export class VolumeEngines implements ExportRegistry {
   }
 
   #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {
-    const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, uploader, uploadConcurrency } = this.options;
+    const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, uploader, uploadConcurrency } = this.options;
     const volumeLogger = logger.child({ volumeId: row.id });
     return Volume.open({
       volumeId: row.id,
@@ -255,6 +256,7 @@ export class VolumeEngines implements ExportRegistry {
       cacheBudget,
       durability: row.durability,
       commitIntervalMs,
+      commitIdleMs,
       uploader,
       uploadConcurrency,
       generationSalt: row.fencingToken % 65536,

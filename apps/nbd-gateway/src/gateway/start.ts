@@ -116,6 +116,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       cacheDir,
       cacheBudget,
       commitIntervalMs: config.commitIntervalMs,
+      commitIdleMs: config.commitIdleMs,
       uploader,
       uploadConcurrency: config.uploadConcurrency,
       codecPool,

@@ -594,6 +594,31 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await volume.close();
     });
 
+    it("commits soon after writes pause (commitIdleMs), not while they go on, and a pause after unflushed writes waits for the flush", async () => {
+      const { open, index } = setup();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 300 });
+      // A writer that never pauses for 300 ms is not committed by the idle rule.
+      const writingUntil = Date.now() + 900;
+      for (let i = 0; Date.now() < writingUntil; i++) {
+        await volume.write((i % 4) * CHUNK, seededBytes(4096, 96 + i));
+        await volume.flush();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(index.snapshot().epoch).toBe(0);
+      // It pauses: the last flushed state is committed.
+      await waitFor(() => index.snapshot().epoch === 1, "the commit after the pause", 2_000);
+      await waitFor(() => volume.stats().dirtyBytes === 0, "chunks to turn clean");
+
+      // Unflushed writes, then a pause: nothing is committed until the flush comes.
+      await volume.write(5 * CHUNK, seededBytes(100, 97));
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(index.snapshot().epoch).toBe(1);
+      await volume.flush();
+      await waitFor(() => index.snapshot().epoch === 2, "the commit at the flush after the pause", 2_000);
+      expect(index.snapshot().chunks.has(5)).toBe(true);
+      await volume.close();
+    });
+
     it("restarts warm: chunks cached at the committed generation are read without a GET", async () => {
       const { open, faulty, index, freshCacheDir } = setup();
       const volume = await open();

@@ -20,8 +20,9 @@
  * then onCommitted; then chunks whose version did not move are journalled clean. A failing store
  * or index loses nothing: the chunks stay dirty and the commit loop retries with backoff.
  * The loop runs commitIntervalMs after data became dirty (at the next client flush when there
- * were writes since the last one, so the bucket holds a flush's state), and at once when the
- * gateway's dirty bytes pass half the dirty limit; past the limit, writes wait.
+ * were writes since the last one, so the bucket holds a flush's state), sooner once writes paused
+ * for commitIdleMs (same rule), and at once when the gateway's dirty bytes pass half the dirty
+ * limit; past the limit, writes wait.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -80,8 +81,13 @@ export interface VolumeOptions {
   dirtyLimitBytes?: number;
   /** What FLUSH waits for (default "cloud": the commit). */
   durability?: Durability;
-  /** With dirty data, a commit follows within about this long (default 5000). */
+  /** With dirty data, a commit follows within about this long, however busy the volume (default 5000). */
   commitIntervalMs?: number;
+  /**
+   * Commit sooner once no write has come for about this long (default: only the interval). So a
+   * burst reaches the bucket soon after it ends, while sustained writing commits once per interval.
+   */
+  commitIdleMs?: number;
   /** Default: uploads in-process, `uploadConcurrency` at a time. */
   uploader?: ChunkUploader;
   /** Called after each commit landed in the index (the gateway writes the manifest). Failures are logged. */
@@ -160,6 +166,7 @@ export class Volume implements BlockDevice, BudgetMember {
   private readonly readAheadChunks: number;
   private readonly chunkCount: number;
   private readonly commitIntervalMs: number;
+  private readonly commitIdleMs: number | undefined;
   private readonly salt: number;
   private readonly uploader: ChunkUploader;
   private readonly onCommitted: VolumeOptions["onCommitted"];
@@ -190,6 +197,9 @@ export class Volume implements BlockDevice, BudgetMember {
   private modifications = 0;
   private flushedModifications = 0;
   private commitTimer: NodeJS.Timeout | undefined;
+  /** Checks for a quiet spell every commitIdleMs; `modifications` when it was armed. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private modificationsAtIdleCheck = 0;
   /** The interval passed with unflushed writes: the next flush freezes for a commit. */
   private commitDue = false;
   private commitRequested = false;
@@ -214,6 +224,7 @@ export class Volume implements BlockDevice, BudgetMember {
     this.readAheadChunks = Math.max(0, options.readAheadChunks ?? 8);
     this.chunkCount = Math.ceil(this.size / this.chunkSize);
     this.commitIntervalMs = Math.max(1, options.commitIntervalMs ?? 5_000);
+    this.commitIdleMs = options.commitIdleMs === undefined ? undefined : Math.max(1, options.commitIdleMs);
     this.salt = options.generationSalt ?? 0;
     this.uploader = options.uploader ?? { upload: (task) => this.uploadFrozenChunk(task.commitId, task.index, task.generation) };
     this.onCommitted = options.onCommitted;
@@ -475,6 +486,7 @@ export class Volume implements BlockDevice, BudgetMember {
   private modify(offset: number, length: number, source: Buffer | null): Promise<void> | undefined {
     this.modifications++;
     if (this.commitTimer === undefined) this.armCommitTimer();
+    if (this.idleTimer === undefined && this.commitIdleMs !== undefined) this.armIdleTimer(this.commitIdleMs);
     let misses: Promise<void>[] | undefined;
     const end = offset + length;
     for (let position = offset; position < end; ) {
@@ -622,6 +634,26 @@ export class Volume implements BlockDevice, BudgetMember {
       this.armCommitTimer();
     }, this.commitIntervalMs);
     this.commitTimer.unref();
+  }
+
+  /**
+   * Commits once writes pause: no timer per write, one that looks every `idleMs` whether any write
+   * came since it last looked (so a quiet spell is noticed within one to two `idleMs`). A pause
+   * after unflushed writes makes the next flush commit, as the interval does.
+   */
+  private armIdleTimer(idleMs: number): void {
+    this.modificationsAtIdleCheck = this.modifications;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.state !== "open" || this.disk.dirtyCount === 0) return;
+      if (this.modifications !== this.modificationsAtIdleCheck) {
+        this.armIdleTimer(idleMs); // still writing
+        return;
+      }
+      if (this.modifications === this.flushedModifications) this.requestCommit();
+      else this.commitDue = true;
+    }, idleMs);
+    this.idleTimer.unref();
   }
 
   /**
@@ -901,6 +933,8 @@ export class Volume implements BlockDevice, BudgetMember {
     this.state = "closed";
     if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
     this.commitTimer = undefined;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.retryTimer?.wake();
     this.current = undefined;
     this.loading.clear();
