@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 // One lint setup for the whole tree. The import rules write down the boundaries from DESIGN.md:
 // packages never import apps, and packages/storage imports no database, web, queue or NBD code.
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/.next/**", "**/dist/**", ".stratus/**", "**/drizzle/meta/**"] },
+  { ignores: ["**/node_modules/**", "**/.next/**", "**/dist/**", ".stratus/**", ".tmp/**", "**/drizzle/meta/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ["**/*.mjs", "**/*.js"], languageOptions: { globals: globals.node } },

@@ -8,8 +8,8 @@
  * Opening an engine wires the durability stack from the volume's row: its data key from the KeyRing
  * (a locked volume is not attachable: the client sees an unknown export and the log says "locked"),
  * SealedCodec, the gateway's disk cache and CacheBudget, the (retrying) store, the BullMQ uploader,
- * durability and commit interval, the generation salt from the fencing token, and a manifest write
- * after every commit.
+ * durability and commit timing (interval and idle time), the generation salt from the fencing token,
+ * and a manifest write after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
 import { findVolumeByExportName, findVolumeById, listVolumes } from "@stratus/db";

@@ -594,28 +594,59 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await volume.close();
     });
 
-    it("commits soon after writes pause (commitIdleMs), not while they go on, and a pause after unflushed writes waits for the flush", async () => {
-      const { open, index } = setup();
-      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 300 });
-      // A writer that never pauses for 300 ms is not committed by the idle rule.
-      const writingUntil = Date.now() + 900;
-      for (let i = 0; Date.now() < writingUntil; i++) {
-        await volume.write((i % 4) * CHUNK, seededBytes(4096, 96 + i));
-        await volume.flush();
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      expect(index.snapshot().epoch).toBe(0);
-      // It pauses: the last flushed state is committed.
-      await waitFor(() => index.snapshot().epoch === 1, "the commit after the pause", 2_000);
-      await waitFor(() => volume.stats().dirtyBytes === 0, "chunks to turn clean");
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-      // Unflushed writes, then a pause: nothing is committed until the flush comes.
-      await volume.write(5 * CHUNK, seededBytes(100, 97));
-      await new Promise((resolve) => setTimeout(resolve, 800));
-      expect(index.snapshot().epoch).toBe(1);
+    it("commitIdleMs: a flushed burst is committed soon after it ends, without commit()", async () => {
+      const { open, index } = setup();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50 });
+      await volume.write(CHUNK + 10, seededBytes(3000, 96));
       await volume.flush();
-      await waitFor(() => index.snapshot().epoch === 2, "the commit at the flush after the pause", 2_000);
-      expect(index.snapshot().chunks.has(5)).toBe(true);
+      await waitFor(() => index.snapshot().epoch === 1, "the idle commit", 1_500);
+      await waitFor(() => volume.stats().dirtyBytes === 0, "chunks to turn clean", 1_500);
+      expect([...index.snapshot().chunks.keys()]).toEqual([1]);
+      await volume.close();
+    });
+
+    it("commitIdleMs: a writer that never pauses that long is not committed until it stops", async () => {
+      const { open, index } = setup();
+      // Flushing after every write: an idle rule that fired commitIdleMs after the FIRST write would commit.
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 250 });
+      const writingUntil = Date.now() + 750;
+      let writes = 0;
+      while (Date.now() < writingUntil) {
+        await volume.write((writes % 4) * CHUNK, seededBytes(4096, 300 + writes));
+        await volume.flush();
+        expect(index.snapshot().epoch).toBe(0);
+        writes++;
+        await sleep(10);
+      }
+      expect(writes).toBeGreaterThan(10);
+      expect(index.snapshot().epoch).toBe(0);
+      await waitFor(() => index.snapshot().epoch === 1, "the commit after the writer stopped", 1_500);
+      expect(index.snapshot().chunks.size).toBe(4);
+      await volume.close();
+    });
+
+    it("commitIdleMs: a pause after unflushed writes commits nothing until the flush comes", async () => {
+      const { open, index } = setup();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50 });
+      await volume.write(5 * CHUNK, seededBytes(100, 97));
+      await sleep(250); // five idle periods: the bucket must wait for a flush's state
+      expect(index.snapshot().epoch).toBe(0);
+      await volume.flush();
+      await waitFor(() => index.snapshot().epoch === 1, "the commit at the flush after the pause", 1_500);
+      expect([...index.snapshot().chunks.keys()]).toEqual([5]);
+      await volume.close();
+    });
+
+    it("commitIdleMs does not shorten the interval's fallback: unflushed writes wait a whole interval for a flush", async () => {
+      const { open, index } = setup();
+      const volume = await open({ durability: "local", commitIntervalMs: 400, commitIdleMs: 50 });
+      await volume.write(2 * CHUNK, seededBytes(100, 98)); // the interval's ticks come at ~400 and ~800 ms
+      await sleep(600);
+      // The idle rule (~50 ms) and the first tick (~400 ms) only asked for the next flush.
+      expect(index.snapshot().epoch).toBe(0);
+      await waitFor(() => index.snapshot().epoch === 1, "the interval's own commit", 1_500);
       await volume.close();
     });
 

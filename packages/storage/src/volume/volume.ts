@@ -19,9 +19,12 @@
  * ChunkIndex commit move the map and epoch (with the superseded generations as garbage for GC);
  * then onCommitted; then chunks whose version did not move are journalled clean. A failing store
  * or index loses nothing: the chunks stay dirty and the commit loop retries with backoff.
- * The loop runs commitIntervalMs after data became dirty (at the next client flush when there
- * were writes since the last one, so the bucket holds a flush's state), sooner once writes paused
- * for commitIdleMs (same rule), and at once when the gateway's dirty bytes pass half the dirty
+ * When to commit: at a *commit point* the loop runs at once if nothing was written since the last
+ * client flush, else at the next flush (so the bucket holds a flush's state). Commit points come
+ * commitIdleMs after the last write (when set: a burst reaches the bucket soon after it ends) and
+ * every commitIntervalMs while data is dirty (the bound under sustained writing, which the idle
+ * rule never commits). If no flush comes within an interval after its commit point, the loop
+ * commits by itself. It also runs at once when the gateway's dirty bytes pass half the dirty
  * limit; past the limit, writes wait.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -81,11 +84,16 @@ export interface VolumeOptions {
   dirtyLimitBytes?: number;
   /** What FLUSH waits for (default "cloud": the commit). */
   durability?: Durability;
-  /** With dirty data, a commit follows within about this long, however busy the volume (default 5000). */
+  /**
+   * With dirty data, a commit follows within about this long, however busy the volume (default
+   * 5000): at the next flush, or by itself one more interval later if no flush comes.
+   */
   commitIntervalMs?: number;
   /**
-   * Commit sooner once no write has come for about this long (default: only the interval). So a
-   * burst reaches the bucket soon after it ends, while sustained writing commits once per interval.
+   * Commit sooner once nothing was written, trimmed or zeroed for this long: at once if the last
+   * flush came after the last write, else at the next flush (default: no idle rule, only the
+   * interval). So a burst reaches the bucket soon after it ends, while sustained writing commits
+   * once per interval.
    */
   commitIdleMs?: number;
   /** Default: uploads in-process, `uploadConcurrency` at a time. */
@@ -197,11 +205,14 @@ export class Volume implements BlockDevice, BudgetMember {
   private modifications = 0;
   private flushedModifications = 0;
   private commitTimer: NodeJS.Timeout | undefined;
-  /** Checks for a quiet spell every commitIdleMs; `modifications` when it was armed. */
+  /** When the last modification came (performance.now()); kept only with an idle rule. */
+  private lastModifiedAt = 0;
+  /** The one idle timer: armed by a modification, re-armed while modifications keep coming. */
   private idleTimer: NodeJS.Timeout | undefined;
-  private modificationsAtIdleCheck = 0;
-  /** The interval passed with unflushed writes: the next flush freezes for a commit. */
+  /** A commit point passed with unflushed writes: the next flush freezes for a commit. */
   private commitDue = false;
+  /** The interval passed with unflushed writes: unless a flush commits first, its next tick does. */
+  private commitOverdue = false;
   private commitRequested = false;
   private commitLoop: Promise<void> | undefined;
   private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
@@ -486,7 +497,10 @@ export class Volume implements BlockDevice, BudgetMember {
   private modify(offset: number, length: number, source: Buffer | null): Promise<void> | undefined {
     this.modifications++;
     if (this.commitTimer === undefined) this.armCommitTimer();
-    if (this.idleTimer === undefined && this.commitIdleMs !== undefined) this.armIdleTimer(this.commitIdleMs);
+    if (this.commitIdleMs !== undefined) {
+      this.lastModifiedAt = performance.now();
+      if (this.idleTimer === undefined) this.armIdleTimer(this.commitIdleMs);
+    }
     let misses: Promise<void>[] | undefined;
     const end = offset + length;
     for (let position = offset; position < end; ) {
@@ -528,6 +542,7 @@ export class Volume implements BlockDevice, BudgetMember {
     let cycle: Promise<void> | undefined;
     if ((this.durability === "cloud" || this.commitDue) && this.disk.dirtyCount > 0) {
       this.commitDue = false;
+      this.commitOverdue = false;
       cycle = this.commitCycle(); // freezes now, at this flush, unless a cycle is running
     }
     const synced = this.syncLocal();
@@ -624,36 +639,48 @@ export class Volume implements BlockDevice, BudgetMember {
     this.commitTimer = setTimeout(() => {
       this.commitTimer = undefined;
       if (this.state !== "open" || this.disk.dirtyCount === 0) return;
-      if (this.modifications === this.flushedModifications || this.commitDue) {
-        // Nothing unflushed (the state is a flush's), or a flush did not come in time.
-        this.commitDue = false;
-        this.requestCommit();
-      } else {
-        this.commitDue = true;
-      }
+      if (this.commitOverdue) this.commitNow(); // no flush came within a whole interval
+      else this.commitPoint(true);
       this.armCommitTimer();
     }, this.commitIntervalMs);
     this.commitTimer.unref();
   }
 
   /**
-   * Commits once writes pause: no timer per write, one that looks every `idleMs` whether any write
-   * came since it last looked (so a quiet spell is noticed within one to two `idleMs`). A pause
-   * after unflushed writes makes the next flush commit, as the interval does.
+   * A commit point once nothing was modified for commitIdleMs. No timer per write: one timer, which
+   * waits out the rest when modifications came meanwhile, and after its decision waits for the
+   * next modification to arm it again.
    */
-  private armIdleTimer(idleMs: number): void {
-    this.modificationsAtIdleCheck = this.modifications;
+  private armIdleTimer(delayMs: number): void {
+    if (this.state !== "open") return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.state !== "open" || this.disk.dirtyCount === 0) return;
-      if (this.modifications !== this.modificationsAtIdleCheck) {
-        this.armIdleTimer(idleMs); // still writing
-        return;
-      }
-      if (this.modifications === this.flushedModifications) this.requestCommit();
-      else this.commitDue = true;
-    }, idleMs);
+      if (this.state !== "open") return;
+      const remainingMs = this.lastModifiedAt + this.commitIdleMs! - performance.now();
+      if (remainingMs > 0) this.armIdleTimer(Math.ceil(remainingMs)); // still writing
+      else if (this.disk.dirtyCount > 0) this.commitPoint(false);
+    }, delayMs);
     this.idleTimer.unref();
+  }
+
+  /**
+   * Commits now when nothing is unflushed (the state is a flush's), else at the next flush. A
+   * point from the interval also arms its fallback: the next tick commits if no flush did by then
+   * (an idle point does not, so it never shortens the time a flush has to come).
+   */
+  private commitPoint(fromInterval: boolean): void {
+    if (this.modifications === this.flushedModifications) {
+      this.commitNow();
+    } else {
+      this.commitDue = true;
+      if (fromInterval) this.commitOverdue = true;
+    }
+  }
+
+  private commitNow(): void {
+    this.commitDue = false;
+    this.commitOverdue = false;
+    this.requestCommit();
   }
 
   /**
