@@ -229,7 +229,7 @@ export class TransmissionSession {
         const view = reader.view(req.length);
         if (view !== undefined) {
           this.pendingWrite = undefined;
-          this.beginWrite(req, view);
+          this.begin(req, view, true);
           return true;
         }
       }
@@ -240,23 +240,8 @@ export class TransmissionSession {
     pending.received += count;
     if (pending.received < req.length) return false;
     this.pendingWrite = undefined;
-    this.begin(req, pending.payload, pending.payload);
+    this.begin(req, pending.payload);
     return true;
-  }
-
-  /** A WRITE whose payload is a view valid only until pump() returns. */
-  private beginWrite(req: RequestHeader, view: Buffer): void {
-    this.inFlight++;
-    this.inFlightBytes += req.length;
-    if (this.answerNow(req, view)) {
-      this.complete(req);
-      return;
-    }
-    this.inFlight--;
-    this.inFlightBytes -= req.length;
-    const payload = this.payloads.acquire(req.length);
-    view.copy(payload);
-    this.begin(req, payload, payload);
   }
 
   private underPressure(): boolean {
@@ -266,17 +251,26 @@ export class TransmissionSession {
     );
   }
 
-  /** `pooled`: the payload's buffer, handed back to the pool once the request is done. */
-  private begin(req: RequestHeader, payload: Buffer | undefined, pooled?: Buffer): void {
+  /**
+   * `payload`: a WRITE's bytes, in a pooled buffer handed back once the request is done, or, when
+   * `inReadBuffer`, a view of the socket's read buffer: fine for an answer given now, copied into a
+   * pooled buffer before anything asynchronous.
+   */
+  private begin(req: RequestHeader, payload: Buffer | undefined, inReadBuffer = false): void {
     this.inFlight++;
     if (req.type === NBD_CMD_READ || req.type === NBD_CMD_WRITE) this.inFlightBytes += req.length;
     if (this.answerNow(req, payload)) {
-      if (pooled !== undefined) this.payloads.release(pooled);
+      if (payload !== undefined && !inReadBuffer) this.payloads.release(payload);
       this.complete(req);
       return;
     }
-    void this.execute(req, payload).finally(() => {
-      if (pooled !== undefined) this.payloads.release(pooled);
+    let kept = payload;
+    if (payload !== undefined && inReadBuffer) {
+      kept = this.payloads.acquire(payload.length);
+      payload.copy(kept);
+    }
+    void this.execute(req, kept).finally(() => {
+      if (kept !== undefined) this.payloads.release(kept);
     });
   }
 

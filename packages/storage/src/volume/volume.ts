@@ -205,10 +205,10 @@ export class Volume implements BlockDevice, BudgetMember {
   private modifications = 0;
   private flushedModifications = 0;
   private commitTimer: NodeJS.Timeout | undefined;
-  /** When the last modification came (performance.now()); kept only with an idle rule. */
-  private lastModifiedAt = 0;
   /** The one idle timer: armed by a modification, re-armed while modifications keep coming. */
   private idleTimer: NodeJS.Timeout | undefined;
+  /** `modifications` when the idle timer was armed: unchanged when it fires = a quiet spell. */
+  private modificationsAtIdleArm = 0;
   /** A commit point passed with unflushed writes: the next flush freezes for a commit. */
   private commitDue = false;
   /** The interval passed with unflushed writes: unless a flush commits first, its next tick does. */
@@ -497,10 +497,7 @@ export class Volume implements BlockDevice, BudgetMember {
   private modify(offset: number, length: number, source: Buffer | null): Promise<void> | undefined {
     this.modifications++;
     if (this.commitTimer === undefined) this.armCommitTimer();
-    if (this.commitIdleMs !== undefined) {
-      this.lastModifiedAt = performance.now();
-      if (this.idleTimer === undefined) this.armIdleTimer(this.commitIdleMs);
-    }
+    if (this.idleTimer === undefined && this.commitIdleMs !== undefined) this.armIdleTimer(this.commitIdleMs);
     let misses: Promise<void>[] | undefined;
     const end = offset + length;
     for (let position = offset; position < end; ) {
@@ -647,19 +644,20 @@ export class Volume implements BlockDevice, BudgetMember {
   }
 
   /**
-   * A commit point once nothing was modified for commitIdleMs. No timer per write: one timer, which
-   * waits out the rest when modifications came meanwhile, and after its decision waits for the
-   * next modification to arm it again.
+   * A commit point once nothing was modified for commitIdleMs. No timer and no clock read per
+   * write: one timer that, when it fires, looks whether modifications came since it was armed
+   * (then it waits another idleMs), so a quiet spell is noticed within one to two idleMs. After
+   * its decision it waits for the next modification to arm it again.
    */
-  private armIdleTimer(delayMs: number): void {
+  private armIdleTimer(idleMs: number): void {
     if (this.state !== "open") return;
+    this.modificationsAtIdleArm = this.modifications;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.state !== "open") return;
-      const remainingMs = this.lastModifiedAt + this.commitIdleMs! - performance.now();
-      if (remainingMs > 0) this.armIdleTimer(Math.ceil(remainingMs)); // still writing
+      if (this.modifications !== this.modificationsAtIdleArm) this.armIdleTimer(idleMs); // still writing
       else if (this.disk.dirtyCount > 0) this.commitPoint(false);
-    }, delayMs);
+    }, idleMs);
     this.idleTimer.unref();
   }
 
