@@ -55,6 +55,20 @@ describe("CodecPool", () => {
     expect(sealed.decode(Buffer.from(held.body), context(5)).equals(plain)).toBe(true);
   });
 
+  it("opens into shared memory given as output, and into its own buffer when that does not fit", async () => {
+    const plain = randomBytes(MiB);
+    const body = sealed.encode(plain, context(8));
+    const output = new SharedBufferPool().acquire(MiB);
+    const opened = await pooled.decode(body, context(8), output);
+    expect(opened.buffer).toBe(output.buffer);
+    expect(opened.equals(plain)).toBe(true);
+    const small = new SharedBufferPool().acquire(MiB / 2);
+    const fallback = await pooled.decode(body, context(8), small);
+    expect(fallback.buffer).not.toBe(small.buffer);
+    expect(fallback.equals(plain)).toBe(true);
+    await expect(pooled.decode(Buffer.concat([body.subarray(0, 40), Buffer.from([body[40]! ^ 1]), body.subarray(41)]), context(8), output)).rejects.toMatchObject({ code: "EIO" });
+  });
+
   it("reports a tampered or misplaced object as EIO, like the calling thread", async () => {
     const body = sealed.encode(randomBytes(4096), context(1));
     const flipped = Buffer.from(body);

@@ -9,7 +9,8 @@ export type WorkerRequest =
   | { type: "drop"; keyId: number }
   /** `output`: shared memory the sealed body is written into when it fits (else it comes back as `data`). */
   | { type: "seal"; id: number; keyId: number; data: Uint8Array; place: Place; output?: Uint8Array }
-  | { type: "open"; id: number; keyId: number; data: Uint8Array; place: Place }
+  /** `output`: shared memory the plain bytes are written into when they fit (else they come back as `data`). */
+  | { type: "open"; id: number; keyId: number; data: Uint8Array; place: Place; output?: Uint8Array }
   /** Tests only: the worker exits at once, with whatever it had in flight. */
   | { type: "exit" };
 

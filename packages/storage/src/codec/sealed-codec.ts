@@ -115,8 +115,8 @@ export class PooledSealedCodec implements ChunkCodec {
     return this.#pool.seal(this.#keyId, plain, { kind: "chunk", ...context });
   }
 
-  decode(stored: Buffer, context: ChunkContext): Promise<Buffer> {
-    return this.#pool.open(this.#keyId, stored, { kind: "chunk", ...context });
+  decode(stored: Buffer, context: ChunkContext, output?: Buffer): Promise<Buffer> {
+    return this.#pool.open(this.#keyId, stored, { kind: "chunk", ...context }, output);
   }
 
   /** Forgets the key in the workers. */

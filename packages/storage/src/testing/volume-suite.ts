@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheBudget } from "../cache/cache-budget";
+import { writeFileFully, type FillWriter } from "../cache/fill-writer";
 import type { ChunkCommit, ChunkIndex } from "../chunk-index";
 import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
@@ -505,6 +506,36 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       expect(afterCache - before).toBe(4);
       expect((await readAll(reopened, 0, 4 * CHUNK)).equals(reference)).toBe(true);
       expect(faulty.calls.get).toBe(afterCache);
+      await reopened.close();
+    });
+
+    it("keeps a fetched chunk's bytes for its readers until its cache file is written, while other fetches reuse memory", async () => {
+      const { open, faulty, freshCacheDir } = setup();
+      const volume = await open();
+      const reference = seededBytes(4 * CHUNK, 67);
+      await volume.write(0, reference);
+      await volume.close();
+
+      // Fills wait until released: chunk 0 is served from its fetched bytes meanwhile.
+      const held: Array<() => Promise<void>> = [];
+      const fillWriter: FillWriter = (fd, data) =>
+        new Promise<void>((resolve, reject) => held.push(() => writeFileFully(fd, data).then(resolve, reject)));
+      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 0, fillWriter });
+      const first = Buffer.alloc(CHUNK);
+      await reopened.read(0, first);
+      expect(first.equals(reference.subarray(0, CHUNK))).toBe(true);
+      for (let index = 1; index < 4; index++) {
+        await reopened.read(index * CHUNK, Buffer.alloc(CHUNK));
+        await new Promise<void>((resolve) => setImmediate(resolve)); // past any recycling of plain reads
+      }
+      const gets = faulty.calls.get;
+      const again = Buffer.alloc(CHUNK);
+      await reopened.read(0, again);
+      expect(faulty.calls.get).toBe(gets); // from the fill in flight, not a new download
+      expect(again.equals(reference.subarray(0, CHUNK))).toBe(true);
+
+      while (held.length > 0) await held.shift()!();
+      expect((await readAll(reopened, 0, 4 * CHUNK)).equals(reference)).toBe(true);
       await reopened.close();
     });
 

@@ -27,8 +27,11 @@ export interface ChunkCodec {
   encodeForUpload?(plain: Buffer, context: ChunkContext): Promise<EncodedChunk>;
   /** Lets go of what the codec holds outside itself (a key in worker threads) once its volume closed. */
   release?(): void;
-  /** Object body -> plain chunk bytes; throws StorageError("EIO") when the body does not verify. */
-  decode(stored: Buffer, context: ChunkContext): Promise<Buffer> | Buffer;
+  /**
+   * Object body -> plain chunk bytes; throws StorageError("EIO") when the body does not verify.
+   * `output`, when given, is memory the codec may write the plain bytes into and return a view of.
+   */
+  decode(stored: Buffer, context: ChunkContext, output?: Buffer): Promise<Buffer> | Buffer;
 }
 
 export const identityCodec: ChunkCodec = {

@@ -18,9 +18,12 @@ export class ChunkStore {
   readonly store: ObjectStore;
   readonly volumeId: string;
   private readonly codec: ChunkCodec;
-  /** Downloaded objects land in these, shared with the codec workers (no copy to them) and reused. */
-  private readonly downloads = new SharedBufferPool({ maxFree: 16 });
-  private readonly receiveInto = (length: number): Buffer => this.downloads.acquire(length);
+  /**
+   * Downloaded objects land in these, shared with the codec workers (no copy to them), and decoded
+   * chunks too (see recycle). Room for the fills a cold read keeps in flight (64 MiB by default).
+   */
+  private readonly buffers = new SharedBufferPool({ maxFree: 64 });
+  private readonly receiveInto = (length: number): Buffer => this.buffers.acquire(length);
 
   constructor(options: ChunkStoreOptions) {
     this.store = options.store;
@@ -50,24 +53,37 @@ export class ChunkStore {
     return body.length;
   }
 
-  /** The chunk's plain bytes (exactly `length` of them), or undefined when the object is missing. */
+  /**
+   * The chunk's plain bytes (exactly `length` of them), or undefined when the object is missing.
+   * They may be reused memory: hand them to recycle() once nothing reads them, or just drop them.
+   */
   async load(index: number, generation: number, length: number): Promise<Buffer | undefined> {
     const context = { volumeId: this.volumeId, index, generation };
     const stored = await this.store.get(this.key(index, generation), undefined, { allocate: this.receiveInto }).catch((error: unknown) => {
       throw asEio(error, `download of chunk ${index} generation ${generation}`);
     });
     if (stored === undefined) return undefined;
+    const output = this.buffers.acquire(length);
     let plain: Buffer | undefined;
     try {
-      plain = await this.codec.decode(stored, context);
+      plain = await this.codec.decode(stored, context, output);
     } finally {
       // Decoded (or refused): the stored bytes are read no more, unless the codec returned them as is.
-      if (plain === undefined || plain.buffer !== stored.buffer) this.downloads.release(stored);
+      if (plain === undefined || plain.buffer !== stored.buffer) this.buffers.release(stored);
+      if (plain === undefined || plain.buffer !== output.buffer) this.buffers.release(output);
     }
     if (plain.length !== length) {
       throw new StorageError("EIO", `chunk ${index} generation ${generation} holds ${plain.length} bytes, expected ${length}`);
     }
     return plain;
+  }
+
+  /**
+   * Takes back the memory of a load()'s result for the next load. The caller must be sure nothing
+   * reads it any more: the next download overwrites it. Anything else is ignored.
+   */
+  recycle(plain: Buffer): void {
+    this.buffers.release(plain);
   }
 
   async deleteGenerations(chunks: ReadonlyArray<readonly [index: number, generation: number]>): Promise<void> {

@@ -34,6 +34,7 @@ import type { BlockDevice, DeviceCapabilities, Extent, WriteOptions, ZeroOptions
 import { CacheBudget, type BudgetMember } from "../cache/cache-budget";
 import type { FrozenChunk } from "../cache/cache-entry";
 import { DiskCache } from "../cache/disk-cache";
+import type { FillWriter } from "../cache/fill-writer";
 import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
@@ -106,6 +107,8 @@ export interface VolumeOptions {
   uploadConcurrency?: number;
   /** Chunks fetched ahead of a sequential reader (default 8). */
   readAheadChunks?: number;
+  /** Tests: writes fetched chunks into their cache files (default: fs.write in the thread pool). */
+  fillWriter?: FillWriter;
   logger?: VolumeLogger;
 }
 
@@ -248,7 +251,7 @@ export class Volume implements BlockDevice, BudgetMember {
     this.budget = budget;
     this.privateDir = privateDir;
     this.disk = DiskCache.open(
-      { dir, budget, chunkCount: this.chunkCount, chunkLength: (index) => this.chunkLength(index) },
+      { dir, budget, chunkCount: this.chunkCount, chunkLength: (index) => this.chunkLength(index), fillWriter: options.fillWriter },
       (index, generation) => this.committed.get(index)?.generation === generation,
     );
     budget.register(this);
@@ -407,6 +410,9 @@ export class Volume implements BlockDevice, BudgetMember {
    * enters the cache (clean, written in the background: close waits for it) only if it is still
    * the current, un-rewritten content. Resolves undefined when the object vanished because a
    * commit superseded it meanwhile.
+   *
+   * The bytes are reused memory (see recycleFetched): whoever awaits this reads them at once, never
+   * after a later await.
    */
   private fetchChunk(index: number, generation: number): Promise<Buffer | undefined> {
     const inflight = this.loading.get(index);
@@ -418,7 +424,11 @@ export class Volume implements BlockDevice, BudgetMember {
         return undefined;
       }
       if (current && this.state !== "closed" && this.disk.get(index) === undefined && this.disk.fillClean(index, generation, data)) {
-        void this.track(this.disk.fillSettled(index));
+        const settled = this.disk.fillSettled(index);
+        void this.track(settled);
+        void settled.then(() => this.chunks.recycle(data));
+      } else {
+        this.recycleFetched(data);
       }
       return data;
     });
@@ -429,6 +439,16 @@ export class Volume implements BlockDevice, BudgetMember {
     };
     promise.then(forget, forget);
     return promise;
+  }
+
+  /**
+   * The fetched bytes go back to the chunk store for the next download once every reader awaiting
+   * the fetch has copied them: those continuations all run as microtasks right after the fetch
+   * resolves, so before the next turn of the event loop. A fill keeps its bytes until its file is
+   * written (fetchChunk recycles them then).
+   */
+  private recycleFetched(data: Buffer): void {
+    setImmediate(() => this.chunks.recycle(data));
   }
 
   // ---- writes, trims, zeroes ---------------------------------------------------------------
