@@ -41,6 +41,7 @@ import type { ObjectStore } from "../object-store/object-store";
 import { SharedBufferPool } from "../codec/shared-buffers";
 import type { ChunkCodec } from "./chunk-codec";
 import { ChunkStore } from "./chunk-store";
+import { SequentialStreams } from "./sequential-streams";
 
 export type Durability = "local" | "cloud";
 
@@ -191,9 +192,7 @@ export class Volume implements BlockDevice, BudgetMember {
 
   /** In-flight fetches, one per chunk, tagged with the generation they fetch. */
   private readonly loading = new Map<number, { generation: number; promise: Promise<Buffer | undefined> }>();
-  private lastReadEnd = -1;
-  private sequentialReads = 0;
-  private readAheadUntil = -1;
+  private readonly readStreams = new SequentialStreams();
 
   /** Local flushes are serialised: a later one must not return before an earlier one's fsyncs. */
   private syncTail: Promise<void> = RESOLVED;
@@ -387,22 +386,22 @@ export class Volume implements BlockDevice, BudgetMember {
     }
   }
 
-  /** Sequential readers: fetch the next chunks ahead, in parallel, once two reads follow each other. */
+  /** Sequential readers, each of several interleaved ones: fetch its next chunks ahead, in parallel, once two reads follow each other. */
   private noteRead(offset: number, end: number): void {
-    this.sequentialReads = offset === this.lastReadEnd ? this.sequentialReads + 1 : 0;
-    this.lastReadEnd = end;
-    if (this.sequentialReads < 2 || this.readAheadChunks === 0) return;
+    if (this.readAheadChunks === 0) return;
+    const stream = this.readStreams.note(offset, end, 2);
+    if (stream === undefined) return;
     const next = Math.floor((end - 1) / this.chunkSize) + 1;
     const last = Math.min(this.chunkCount - 1, next + this.readAheadChunks - 1);
-    if (last <= this.readAheadUntil) return;
-    for (let index = Math.max(next, this.readAheadUntil + 1); index <= last; index++) {
+    if (last <= stream.aheadUntil) return;
+    for (let index = Math.max(next, stream.aheadUntil + 1); index <= last; index++) {
       const ref = this.committed.get(index);
       if (ref === undefined || this.disk.get(index) !== undefined || this.disk.filling(index) !== undefined || this.loading.has(index)) continue;
       this.fetchChunk(index, ref.generation).catch((error: unknown) => {
         this.logger?.debug({ err: error, volumeId: this.volumeId, index }, "read-ahead failed");
       });
     }
-    this.readAheadUntil = last;
+    stream.aheadUntil = last;
   }
 
   /**

@@ -1,0 +1,55 @@
+/**
+ * Finds sequential readers among interleaved reads, so read-ahead works for more than one at once:
+ * nbdcopy and qemu-img read over four connections, each in order, and two programs reading two files
+ * interleave on one connection. A single "last read end" sees none of those as sequential.
+ *
+ * Up to MAX_STREAMS streams are followed, each by where its last read ended; a read that starts where
+ * one ended continues it, any other read starts a new one in place of the stream used longest ago.
+ * A few comparisons per read and no allocation once full, since every read passes through here.
+ */
+
+/** More than the connections a client opens (nbdcopy: 4) plus a few interleaved readers. */
+export const MAX_STREAMS = 8;
+
+export interface ReadStream {
+  /** Where the stream's last read ended. */
+  end: number;
+  /** Reads that continued it (0 for a stream's first read). */
+  reads: number;
+  /** Last chunk index already fetched ahead for it (the caller's bookkeeping), -1 when none. */
+  aheadUntil: number;
+  /** Tick of its last read, to find the stream used longest ago. */
+  usedAt: number;
+}
+
+export class SequentialStreams {
+  readonly #streams: ReadStream[] = [];
+  #tick = 0;
+
+  /** Notes a read of [offset, end); returns its stream once that has `minReads` reads in a row before this one. */
+  note(offset: number, end: number, minReads: number): ReadStream | undefined {
+    const tick = ++this.#tick;
+    let stream = this.#streams.find((candidate) => candidate.end === offset);
+    if (stream !== undefined) {
+      stream.reads++;
+    } else {
+      stream = this.#replaceable();
+      stream.reads = 0;
+      stream.aheadUntil = -1;
+    }
+    stream.end = end;
+    stream.usedAt = tick;
+    return stream.reads >= minReads ? stream : undefined;
+  }
+
+  #replaceable(): ReadStream {
+    if (this.#streams.length < MAX_STREAMS) {
+      const stream: ReadStream = { end: -1, reads: 0, aheadUntil: -1, usedAt: 0 };
+      this.#streams.push(stream);
+      return stream;
+    }
+    let oldest = this.#streams[0]!;
+    for (const stream of this.#streams) if (stream.usedAt < oldest.usedAt) oldest = stream;
+    return oldest;
+  }
+}
