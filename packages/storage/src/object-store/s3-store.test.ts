@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from "@aws-sdk/client-s3";
@@ -26,13 +26,14 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function storeFor(bucket: string): S3ObjectStore {
+function storeFor(bucket: string, directRequests = true): S3ObjectStore {
   return new S3ObjectStore({
     endpoint: server.endpoint,
     region: server.region,
     bucket,
     forcePathStyle: true,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    directRequests,
   });
 }
 
@@ -46,6 +47,16 @@ describeObjectStoreSuite("s3 (s3rver)", {
   },
 });
 
+// PUT and GET through the SDK client: the path of a store without explicit credentials.
+describeObjectStoreSuite("s3 (s3rver), all through the S3 client", {
+  supports: { byteOrderAcrossSeparators: false },
+  async create() {
+    const bucket = `conformance-${++bucketCount}`;
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    return storeFor(bucket, false);
+  },
+});
+
 describe("S3ObjectStore specifics", () => {
   it("wraps failures as EIO without leaking credentials", async () => {
     const store = storeFor("no-such-bucket");
@@ -56,6 +67,42 @@ describe("S3ObjectStore specifics", () => {
       await expect(store.get("k")).rejects.toMatchObject({ code: "EIO" });
     } finally {
       await store.close();
+    }
+  });
+
+  it("signs PUT and GET as SigV4 says, keys with any characters (checked by a verifier of its own: s3rver checks none)", async () => {
+    const secret = "verify/this+secret";
+    const seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer }> = [];
+    const endpoint = http.createServer((request, response) => {
+      const parts: Buffer[] = [];
+      request.on("data", (part: Buffer) => parts.push(part));
+      request.on("end", () => {
+        seen.push({ method: request.method!, url: request.url!, headers: request.headers, body: Buffer.concat(parts) });
+        if (request.method === "GET") response.writeHead(206, { "Content-Length": "3", "Content-Range": "bytes 2-4/10" }).end("abc");
+        else response.writeHead(200, { ETag: '"0"' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
+    const port = (endpoint.address() as AddressInfo).port;
+    const store = new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, bucket: "b", region: "eu-west-1", forcePathStyle: true, credentials: { accessKeyId: "AKID", secretAccessKey: secret } });
+    try {
+      const key = "vol/x/c/00ff/12 + é~(1)*!";
+      await store.put(key, Buffer.from("payload"));
+      expect(String(await store.get(key, { offset: 2, length: 3 }))).toBe("abc");
+      expect(seen).toHaveLength(2);
+      for (const request of seen) {
+        expect(decodeURIComponent(request.url)).toBe(`/b/${key}`);
+        expect(verifySigV4(request, "AKID", secret, "eu-west-1")).toBe(true);
+      }
+      expect(seen[0]!.body.toString()).toBe("payload");
+      expect(seen[0]!.headers["x-amz-content-sha256"]).toBe(createHash("sha256").update("payload").digest("hex"));
+      expect(seen[1]!.headers.range).toBe("bytes=2-4");
+      // The verifier refuses what it should: another secret, a changed header.
+      expect(verifySigV4(seen[0]!, "AKID", "another", "eu-west-1")).toBe(false);
+      expect(verifySigV4({ ...seen[1]!, headers: { ...seen[1]!.headers, range: "bytes=0-4" } }, "AKID", secret, "eu-west-1")).toBe(false);
+    } finally {
+      await store.close();
+      await new Promise((resolve) => endpoint.close(resolve));
     }
   });
 
@@ -155,3 +202,28 @@ describe("S3ObjectStore specifics", () => {
     void DeleteBucketCommand;
   });
 });
+
+/**
+ * SigV4 as AWS computes it on arrival (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html):
+ * the canonical URI from the decoded key, each segment encoded again by RFC 3986 (S3 does not encode twice).
+ */
+function verifySigV4(request: { method: string; url: string; headers: http.IncomingHttpHeaders }, accessKeyId: string, secret: string, region: string): boolean {
+  const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(request.headers.authorization ?? "");
+  if (!match || match[1] !== accessKeyId || match[3] !== region) return false;
+  const [, , day, , signedHeaders, signature] = match;
+  const [rawPath, query = ""] = request.url.split("?");
+  const canonicalUri = rawPath!
+    .split("/")
+    .map((segment) => encodeURIComponent(decodeURIComponent(segment)).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join("/");
+  const names = signedHeaders!.split(";");
+  if (!names.includes("host") || !names.includes("x-amz-date") || !names.includes("x-amz-content-sha256")) return false;
+  const canonicalHeaders = names.map((name) => `${name}:${String(request.headers[name] ?? "").trim().replace(/\s+/g, " ")}\n`).join("");
+  const payloadHash = String(request.headers["x-amz-content-sha256"]);
+  const canonicalRequest = [request.method, canonicalUri, query, canonicalHeaders, signedHeaders, payloadHash].join("\n");
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const stringToSign = ["AWS4-HMAC-SHA256", String(request.headers["x-amz-date"]), scope, createHash("sha256").update(canonicalRequest).digest("hex")].join("\n");
+  const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
+  const signingKey = hmac(hmac(hmac(hmac(`AWS4${secret}`, day!), region), "s3"), "aws4_request");
+  return createHmac("sha256", signingKey).update(stringToSign).digest("hex") === signature;
+}

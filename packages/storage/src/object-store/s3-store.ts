@@ -5,7 +5,9 @@
  * read-ahead, so requests reuse connections instead of paying a TCP handshake each. Ranges are
  * always sent as explicit `bytes=a-b` (some servers, s3rver among them, get suffix ranges wrong).
  * Every failure surfaces as StorageError("EIO") with the SDK error kept as `cause`; a missing key
- * is not a failure (`undefined`).
+ * is not a failure (`undefined`). PUT and GET, which carry the chunk data, go through S3Requests
+ * (signed by the SDK's signer, sent without its middleware: a third of the CPU per request) whenever
+ * the credentials are given; everything else, and a store without credentials, uses the S3Client.
  */
 import http from "node:http";
 import https from "node:https";
@@ -21,6 +23,7 @@ import {
 import { StorageError } from "../errors";
 import type { ByteRange, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 import { validateListLimit, validateRange } from "./object-store-helpers";
+import { S3Failure, S3Requests } from "./s3-requests";
 
 /** S3 DeleteObjects takes at most 1000 keys per request. */
 const DELETE_BATCH = 1000;
@@ -37,12 +40,16 @@ export interface S3ObjectStoreOptions {
   maxSockets?: number;
   /** Per-request timeout in milliseconds (default 60 s). */
   requestTimeoutMs?: number;
+  /** PUT and GET through S3Requests when the credentials are given (default true; false: all through the S3Client). */
+  directRequests?: boolean;
 }
 
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly agents: { httpAgent: http.Agent; httpsAgent: https.Agent };
+  /** PUT and GET without the SDK's middleware, when the credentials are known (see the top). */
+  private readonly requests: S3Requests | undefined;
 
   constructor(options: S3ObjectStoreOptions) {
     this.bucket = options.bucket;
@@ -63,9 +70,34 @@ export class S3ObjectStore implements ObjectStore {
       maxAttempts: 1, // retries belong to the retry layer, which knows the volume's policy
       requestHandler: { ...this.agents, requestTimeout: options.requestTimeoutMs ?? 60_000 },
     });
+    const region = options.region ?? "us-east-1";
+    const forcePathStyle = options.forcePathStyle ?? true;
+    // A dotted bucket name in a virtual-hosted https name would not match the certificate: the SDK knows that case.
+    const direct = options.directRequests ?? true;
+    if (direct && options.credentials !== undefined && (forcePathStyle || !options.bucket.includes("."))) {
+      this.requests = new S3Requests({
+        endpoint: new URL(options.endpoint ?? `https://s3.${region}.amazonaws.com`),
+        bucket: options.bucket,
+        region,
+        forcePathStyle,
+        credentials: options.credentials,
+        agents: this.agents,
+        requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+      });
+    }
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+    if (this.requests !== undefined) {
+      try {
+        await this.requests.put(key, body, options?.sha256);
+      } catch (error) {
+        throw wrapS3Error(error, `put ${key}`);
+      } finally {
+        options?.onBodyReleased?.();
+      }
+      return;
+    }
     const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length });
     if (options?.sha256 !== undefined) withPayloadHash(command, options.sha256);
     try {
@@ -83,6 +115,7 @@ export class S3ObjectStore implements ObjectStore {
       // "bytes=a-(a-1)" cannot be written: an empty range only needs to know the object exists.
       if (range.length === 0) return (await this.head(key)) === undefined ? undefined : Buffer.alloc(0);
     }
+    if (this.requests !== undefined) return this.getDirect(key, range, options);
     try {
       const response = await this.client.send(
         new GetObjectCommand({
@@ -96,6 +129,20 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       if (isNotFound(error)) return undefined;
       // RFC 9110 416: the range starts at or past the end; like the other stores, answer empty.
+      if (httpStatus(error) === 416) return (await this.head(key)) === undefined ? undefined : Buffer.alloc(0);
+      throw wrapS3Error(error, `get ${key}`);
+    }
+  }
+
+  private async getDirect(key: string, range: ByteRange | undefined, options: GetOptions | undefined): Promise<Buffer | undefined> {
+    try {
+      const response = await this.requests!.get(key, range === undefined ? undefined : `bytes=${range.offset}-${range.offset + range.length - 1}`);
+      if (response === undefined) return undefined;
+      const announced = response.headers["content-length"];
+      const body = await receiveBody(response, announced === undefined ? undefined : Number(announced), options?.allocate);
+      const contentRange = response.headers["content-range"];
+      return range === undefined ? body : sliceToRange(body, typeof contentRange === "string" ? contentRange : undefined, range);
+    } catch (error) {
       if (httpStatus(error) === 416) return (await this.head(key)) === undefined ? undefined : Buffer.alloc(0);
       throw wrapS3Error(error, `get ${key}`);
     }
@@ -162,9 +209,10 @@ export class S3ObjectStore implements ObjectStore {
  * Reads a response body. With its length known and an `allocate`, the pieces go straight into that
  * buffer; otherwise the SDK collects them (one more copy, into a fresh buffer).
  */
-async function receiveBody(stream: StreamingBody, contentLength: number | undefined, allocate: GetOptions["allocate"]): Promise<Buffer> {
+async function receiveBody(stream: StreamingBody | AsyncIterable<unknown>, contentLength: number | undefined, allocate: GetOptions["allocate"]): Promise<Buffer> {
   if (allocate === undefined || contentLength === undefined || !isAsyncIterable(stream)) {
-    const bytes = await stream.transformToByteArray();
+    if (isAsyncIterable(stream) && !("transformToByteArray" in stream)) return collect(stream, contentLength);
+    const bytes = await (stream as StreamingBody).transformToByteArray();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const target = allocate(contentLength);
@@ -177,6 +225,15 @@ async function receiveBody(stream: StreamingBody, contentLength: number | undefi
   }
   if (received !== contentLength) throw new StorageError("EIO", `S3 sent ${received} of the ${contentLength} bytes it announced`);
   return target;
+}
+
+/** A response body read whole, checked against the length the server announced (if it did). */
+async function collect(stream: AsyncIterable<unknown>, contentLength: number | undefined): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const piece of stream) parts.push(piece as Buffer);
+  const body = Buffer.concat(parts);
+  if (contentLength !== undefined && body.length !== contentLength) throw new StorageError("EIO", `S3 sent ${body.length} of the ${contentLength} bytes it announced`);
+  return body;
 }
 
 type StreamingBody = NonNullable<GetObjectCommandOutput["Body"]>;
@@ -200,6 +257,7 @@ function sliceToRange(body: Buffer, contentRange: string | undefined, range: Byt
 }
 
 function httpStatus(error: unknown): number | undefined {
+  if (error instanceof S3Failure) return error.status;
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
