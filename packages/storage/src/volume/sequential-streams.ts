@@ -29,7 +29,13 @@ export class SequentialStreams {
   /** Notes a read of [offset, end); returns its stream once that has `minReads` reads in a row before this one. */
   note(offset: number, end: number, minReads: number): ReadStream | undefined {
     const tick = ++this.#tick;
-    let stream = this.#streams.find((candidate) => candidate.end === offset);
+    let stream: ReadStream | undefined;
+    for (const candidate of this.#streams) {
+      if (candidate.end === offset) {
+        stream = candidate;
+        break;
+      }
+    }
     if (stream !== undefined) {
       stream.reads++;
     } else {
