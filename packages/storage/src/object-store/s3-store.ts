@@ -139,7 +139,11 @@ export class S3ObjectStore implements ObjectStore {
       const response = await this.requests!.get(key, range === undefined ? undefined : `bytes=${range.offset}-${range.offset + range.length - 1}`);
       if (response === undefined) return undefined;
       const announced = response.headers["content-length"];
-      const body = await receiveBody(response, announced === undefined ? undefined : Number(announced), options?.allocate);
+      // A body refused halfway is not read on: its connection goes, instead of waiting in the agent's pool.
+      const body = await receiveBody(response, announced === undefined ? undefined : Number(announced), options?.allocate).catch((error: unknown) => {
+        response.destroy();
+        throw error;
+      });
       const contentRange = response.headers["content-range"];
       return range === undefined ? body : sliceToRange(body, typeof contentRange === "string" ? contentRange : undefined, range);
     } catch (error) {
