@@ -888,6 +888,29 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await reopened.close();
     });
 
+    it("keeps read-ahead within the download concurrency, and goes on as downloads finish", async () => {
+      const { open, faulty, freshCacheDir } = setup();
+      const volume = await open();
+      const reference = seededBytes(volume.size, 99);
+      await volume.write(0, reference);
+      await volume.close();
+      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 8, uploadConcurrency: 3 });
+      const release = faulty.hold("get");
+      const targets = [0, 1, 2].map(() => Buffer.alloc(16 * KiB));
+      const reads = targets.map((target, i) => reopened.read(i * 16 * KiB, target)); // sequential: read-ahead starts
+      expect(faulty.heldCount("get")).toBe(3); // chunk 0 for the readers, then 2 ahead: not 9
+      release();
+      await Promise.all(reads);
+      targets.forEach((target, i) => expect(target.equals(reference.subarray(i * 16 * KiB, (i + 1) * 16 * KiB))).toBe(true));
+      // As the reader goes on, each of its reads tops read-ahead up again within the limit.
+      for (let offset = 3 * 16 * KiB; offset < 6 * CHUNK; offset += 16 * KiB) {
+        expect((await readAll(reopened, offset, 16 * KiB)).equals(reference.subarray(offset, offset + 16 * KiB))).toBe(true);
+      }
+      await waitFor(() => reopened.stats().cachedBytes >= 8 * CHUNK, "read-ahead past where the reader stopped");
+      expectCached(reopened, [7, 6], reference);
+      await reopened.close();
+    });
+
     it("reads back data 4x larger than a shared cache, staying within target + one dirty limit", async () => {
       const { open } = setup(32 * CHUNK);
       const budget = new CacheBudget({ targetBytes: 8 * CHUNK, dirtyLimitBytes: 4 * CHUNK });

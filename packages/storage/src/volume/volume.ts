@@ -395,6 +395,11 @@ export class Volume implements BlockDevice, BudgetMember {
     const last = Math.min(this.chunkCount - 1, next + this.readAheadChunks - 1);
     if (last <= stream.aheadUntil) return;
     for (let index = Math.max(next, stream.aheadUntil + 1); index <= last; index++) {
+      if (this.loading.size >= this.concurrency) {
+        // Enough downloads in flight (as many as uploads may run): this reader's next read goes on from here.
+        stream.aheadUntil = index - 1;
+        return;
+      }
       const ref = this.committed.get(index);
       if (ref === undefined || this.disk.get(index) !== undefined || this.disk.filling(index) !== undefined || this.loading.has(index)) continue;
       this.fetchChunk(index, ref.generation).catch((error: unknown) => {
