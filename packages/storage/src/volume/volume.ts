@@ -104,7 +104,7 @@ export interface VolumeOptions {
   onCommitted?: (committed: CommittedMap) => void | Promise<void>;
   /** The writer's fencing token mod 65536: generations are epoch * 65536 + salt (default 0). */
   generationSalt?: number;
-  /** Uploads in flight at once, and prefetches (default 16). */
+  /** Uploads in flight at once, prefetches, and the downloads read-ahead may keep in flight (default 16). */
   uploadConcurrency?: number;
   /** Chunks fetched ahead of a sequential reader (default 8). */
   readAheadChunks?: number;
