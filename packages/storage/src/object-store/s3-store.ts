@@ -121,7 +121,7 @@ export class S3ObjectStore implements ObjectStore {
         new GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Range: range === undefined ? undefined : `bytes=${range.offset}-${range.offset + range.length - 1}`,
+          Range: rangeHeader(range),
         }),
       );
       const body = await receiveBody(response.Body!, response.ContentLength, options?.allocate);
@@ -136,7 +136,7 @@ export class S3ObjectStore implements ObjectStore {
 
   private async getDirect(key: string, range: ByteRange | undefined, options: GetOptions | undefined): Promise<Buffer | undefined> {
     try {
-      const response = await this.requests!.get(key, range === undefined ? undefined : `bytes=${range.offset}-${range.offset + range.length - 1}`);
+      const response = await this.requests!.get(key, rangeHeader(range));
       if (response === undefined) return undefined;
       const announced = response.headers["content-length"];
       // A body refused halfway is not read on: its connection goes, instead of waiting in the agent's pool.
@@ -244,6 +244,11 @@ type StreamingBody = NonNullable<GetObjectCommandOutput["Body"]>;
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function";
+}
+
+/** The Range header of a ranged GET: always explicit first and last byte (see the top). */
+function rangeHeader(range: ByteRange | undefined): string | undefined {
+  return range === undefined ? undefined : `bytes=${range.offset}-${range.offset + range.length - 1}`;
 }
 
 /**

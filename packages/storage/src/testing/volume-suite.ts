@@ -79,6 +79,18 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     }
 
     /**
+     * Writes seeded bytes (`length`, default the whole volume), closes, and reopens with an empty
+     * cache (with `overrides`): every read of the reopened volume starts as a download.
+     */
+    async function reopenedCold(s: Setup, seed: number, overrides: Partial<VolumeOptions>, length?: number): Promise<{ reopened: Volume; reference: Buffer }> {
+      const volume = await s.open();
+      const reference = seededBytes(length ?? volume.size, seed);
+      await volume.write(0, reference);
+      await volume.close();
+      return { reopened: await s.open({ cacheDir: s.freshCacheDir(), ...overrides }), reference };
+    }
+
+    /**
      * Each chunk reads back from the cache synchronously (readNow never asks the store). Such a read
      * may continue a sequential reader and start read-ahead of its own: request counts would see it.
      */
@@ -500,13 +512,9 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("shares one fetch between concurrent misses, and cache() prefetches", async () => {
-      const { open, faulty, freshCacheDir } = setup();
-      const volume = await open();
-      const reference = seededBytes(4 * CHUNK, 61);
-      await volume.write(0, reference);
-      await volume.close();
-
-      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 0 });
+      const suite = setup();
+      const { faulty } = suite;
+      const { reopened, reference } = await reopenedCold(suite, 61, { readAheadChunks: 0 }, 4 * CHUNK);
       const before = faulty.calls.get;
       const targets = Array.from({ length: 10 }, () => Buffer.alloc(100));
       await Promise.all(targets.map((target, i) => reopened.read(i * 100, target)));
@@ -522,18 +530,15 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("keeps a fetched chunk's bytes for its readers until its cache file is written, while other fetches reuse memory", async () => {
-      const { open, faulty, freshCacheDir } = setup();
-      const volume = await open();
-      const reference = seededBytes(4 * CHUNK, 67);
-      await volume.write(0, reference);
-      await volume.close();
+      const suite = setup();
+      const { faulty } = suite;
 
       // Fills wait until released: chunk 0 is served from its fetched bytes meanwhile.
       const held: Array<() => Promise<void>> = [];
       let holding = true;
       const fillWriter: FillWriter = (fd, data) =>
         holding ? new Promise<void>((resolve, reject) => held.push(() => writeFileFully(fd, data).then(resolve, reject))) : writeFileFully(fd, data);
-      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 0, fillWriter });
+      const { reopened, reference } = await reopenedCold(suite, 67, { readAheadChunks: 0, fillWriter }, 4 * CHUNK);
       const first = Buffer.alloc(CHUNK);
       await reopened.read(0, first);
       expect(first.equals(reference.subarray(0, CHUNK))).toBe(true);
@@ -854,12 +859,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("reads ahead for sequential readers", async () => {
-      const { open, freshCacheDir } = setup();
-      const volume = await open();
-      const reference = seededBytes(volume.size, 97);
-      await volume.write(0, reference);
-      await volume.close();
-      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 4 });
+      const { reopened, reference } = await reopenedCold(setup(), 97, { readAheadChunks: 4 });
       for (let offset = 0; offset < 2 * CHUNK; offset += 16 * KiB) {
         expect((await readAll(reopened, offset, 16 * KiB)).equals(reference.subarray(offset, offset + 16 * KiB))).toBe(true);
       }
@@ -870,12 +870,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("reads ahead for each of two interleaved sequential readers", async () => {
-      const { open, freshCacheDir } = setup();
-      const volume = await open();
-      const reference = seededBytes(volume.size, 98);
-      await volume.write(0, reference);
-      await volume.close();
-      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 2 });
+      const { reopened, reference } = await reopenedCold(setup(), 98, { readAheadChunks: 2 });
       // Two copies' connections, or two programs: reads alternate between chunk 0 and chunk 8 on.
       for (let offset = 0; offset < CHUNK; offset += 16 * KiB) {
         for (const start of [0, 8 * CHUNK]) {
@@ -889,12 +884,9 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     });
 
     it("keeps read-ahead within the download concurrency, and goes on as downloads finish", async () => {
-      const { open, faulty, freshCacheDir } = setup();
-      const volume = await open();
-      const reference = seededBytes(volume.size, 99);
-      await volume.write(0, reference);
-      await volume.close();
-      const reopened = await open({ cacheDir: freshCacheDir(), readAheadChunks: 8, uploadConcurrency: 3 });
+      const suite = setup();
+      const { faulty } = suite;
+      const { reopened, reference } = await reopenedCold(suite, 99, { readAheadChunks: 8, uploadConcurrency: 3 });
       const release = faulty.hold("get");
       const targets = [0, 1, 2].map(() => Buffer.alloc(16 * KiB));
       const reads = targets.map((target, i) => reopened.read(i * 16 * KiB, target)); // sequential: read-ahead starts
