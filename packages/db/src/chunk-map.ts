@@ -1,8 +1,8 @@
 /**
  * The chunk map: which generation of each chunk is current. It moves forward only by commits, each
  * one transaction that
- *   1. advances volumes.commit_epoch from epoch-1 to epoch — only if nobody else committed since the
- *      caller loaded the map (and, when given, only if the caller still holds the fencing token),
+ *   1. advances volumes.commit_epoch from previousEpoch (default epoch-1) to epoch — only if nobody
+ *      else committed since the caller loaded the map (and, when given, only if the caller still holds the fencing token),
  *   2. upserts the chunks the commit wrote and deletes the ones it dropped (trimmed, zeroed), in
  *      batches of WRITE_BATCH_ROWS,
  *   3. records the generations the commit superseded in volume_garbage (for the GC job) and stamps
@@ -32,8 +32,13 @@ export interface ChunkMap {
 
 export interface ChunkMapCommit {
   volumeId: string;
-  /** The new epoch: exactly one more than the epoch the caller's map came from. */
+  /** The new epoch: greater than previousEpoch. */
   epoch: number;
+  /**
+   * The epoch the caller's map came from (default epoch - 1). Larger steps are allowed: a writer that
+   * uploads ahead of its commits names those objects with epochs it reserved.
+   */
+  previousEpoch?: number;
   /** When given, the commit is refused unless the volume's fencing token still equals it. */
   fencingToken?: number;
   /** Chunks written since the last commit and their new objects. */
@@ -87,11 +92,12 @@ export async function loadChunkMap(db: Db, volumeId: string): Promise<ChunkMap> 
 
 /**
  * Applies one commit atomically (see the top of this file). Throws COMMIT_CONFLICT — having changed
- * nothing — when the volume is not at epoch - 1, the fencing token is stale, or the volume is gone.
+ * nothing — when the volume is not at previousEpoch, the fencing token is stale, or the volume is gone.
  */
 export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<void> {
   validateCommit(commit);
   const { volumeId, epoch, fencingToken } = commit;
+  const previousEpoch = commit.previousEpoch ?? epoch - 1;
   await db.transaction(async (tx) => {
     // The guard and the epoch move are one statement, and the row lock it takes holds off any other
     // commit to this volume until ours ends: two commits of the same epoch cannot both pass.
@@ -101,7 +107,7 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
       .where(
         and(
           eq(volumes.id, volumeId),
-          eq(volumes.commitEpoch, epoch - 1),
+          eq(volumes.commitEpoch, previousEpoch),
           fencingToken === undefined ? undefined : eq(volumes.fencingToken, fencingToken),
         ),
       )
@@ -146,6 +152,10 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
 function validateCommit(commit: ChunkMapCommit): void {
   const invalid = (why: string) => new DbError("INVALID_ARGUMENT", `invalid commit to volume ${commit.volumeId}: ${why}`);
   if (!Number.isSafeInteger(commit.epoch) || commit.epoch < 1) throw invalid(`epoch ${commit.epoch} is not a positive integer`);
+  const previousEpoch = commit.previousEpoch ?? commit.epoch - 1;
+  if (!Number.isSafeInteger(previousEpoch) || previousEpoch < 0 || previousEpoch >= commit.epoch) {
+    throw invalid(`previous epoch ${previousEpoch} is not a non-negative integer below epoch ${commit.epoch}`);
+  }
   if (commit.fencingToken !== undefined && !Number.isSafeInteger(commit.fencingToken)) {
     throw invalid(`fencing token ${commit.fencingToken} is not an integer`);
   }
@@ -183,5 +193,5 @@ async function describeConflict(tx: Db, commit: ChunkMapCommit): Promise<DbError
   if (commit.fencingToken !== undefined && current.fencingToken !== commit.fencingToken) {
     return new DbError("COMMIT_CONFLICT", `${prefix}: fencing token ${commit.fencingToken} is stale (the volume's is ${current.fencingToken})`);
   }
-  return new DbError("COMMIT_CONFLICT", `${prefix}: the volume is at epoch ${current.epoch}, expected ${commit.epoch - 1}`);
+  return new DbError("COMMIT_CONFLICT", `${prefix}: the volume is at epoch ${current.epoch}, expected ${commit.previousEpoch ?? commit.epoch - 1}`);
 }

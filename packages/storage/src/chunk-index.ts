@@ -16,7 +16,13 @@ export interface ChunkIndexSnapshot {
 }
 
 export interface ChunkCommit {
-  /** The epoch this commit creates; must be exactly the current epoch + 1. */
+  /**
+   * The epoch the commit builds on: it is refused unless the index is still there. A commit may skip
+   * epochs (epoch > previousEpoch + 1): a volume that uploaded chunks ahead of a commit names them with
+   * generations of epochs it has reserved for that (see Volume, "write-behind").
+   */
+  previousEpoch: number;
+  /** The epoch this commit creates: greater than previousEpoch. */
   epoch: number;
   /** Chunks whose current generation changes. */
   set: ReadonlyArray<readonly [index: number, ref: ChunkRef]>;

@@ -28,6 +28,7 @@ export class DbChunkIndex implements ChunkIndex {
       await commitChunkMap(this.db, {
         volumeId: this.volumeId,
         epoch: commit.epoch,
+        previousEpoch: commit.previousEpoch,
         fencingToken: this.fencingToken,
         set: commit.set,
         remove: commit.remove,

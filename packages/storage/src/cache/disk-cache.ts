@@ -227,6 +227,22 @@ export class DiskCache {
   }
 
   /**
+   * A dirty chunk's current content and version, read synchronously (so atomically with respect to
+   * writes), for an upload ahead of its commit; null data for a dirty hole, undefined when the chunk
+   * is not dirty (any more).
+   */
+  readDirty(index: number, allocate: (length: number) => Buffer): { data: Buffer | null; version: number } | undefined {
+    this.assertOpen();
+    const entry = this.entries.get(index);
+    if (entry === undefined || !entry.dirty) return undefined;
+    if (entry.hole) return { data: null, version: entry.version };
+    const length = this.chunkLength(index);
+    const data = allocate(length);
+    this.readInto(entry, 0, data, 0, length);
+    return { data, version: entry.version };
+  }
+
+  /**
    * Starts caching a fetched clean chunk; returns whether it started. Its file is written off the
    * event loop into a spare name, then renamed into place and journalled clean (in that order,
    * on the event loop, after checking that nothing overtook it). Until then `filling(index)`

@@ -2,8 +2,8 @@ import type { ChunkCommit, ChunkIndex, ChunkIndexSnapshot, ChunkRef } from "../c
 import { StorageError } from "../errors";
 
 /**
- * A ChunkIndex in memory with the same rules as the database one: a commit must create exactly
- * the next epoch and applies all of its changes at once. Several Volumes opened one after
+ * A ChunkIndex in memory with the same rules as the database one: a commit must build on the
+ * current epoch, create a later one, and applies all of its changes at once. Several Volumes opened one after
  * another on the same instance see each other's commits, as after a gateway restart.
  */
 export class MemoryChunkIndex implements ChunkIndex {
@@ -19,8 +19,8 @@ export class MemoryChunkIndex implements ChunkIndex {
   }
 
   async commit(commit: ChunkCommit): Promise<void> {
-    if (commit.epoch !== this.epoch + 1) {
-      throw new StorageError("EIO", `commit for epoch ${commit.epoch} refused: the current epoch is ${this.epoch}`);
+    if (commit.previousEpoch !== this.epoch || !(commit.epoch > commit.previousEpoch)) {
+      throw new StorageError("EIO", `commit for epoch ${commit.epoch} on ${commit.previousEpoch} refused: the current epoch is ${this.epoch}`);
     }
     const next = new Map(this.chunks);
     for (const [index, ref] of commit.set) next.set(index, { ...ref });

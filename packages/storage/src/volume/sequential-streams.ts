@@ -6,12 +6,15 @@
  * Up to MAX_STREAMS streams are followed, each by where its last read ended; a read that starts where
  * one ended continues it, any other read starts a new one in place of the stream used longest ago.
  * A few comparisons per read and no allocation once full, since every read passes through here.
+ * Writes use their own instance the same way (write-behind: which chunks a sequential writer finished).
  */
 
 /** More than the connections a client opens (nbdcopy: 4) plus a few interleaved readers. */
 export const MAX_STREAMS = 8;
 
 export interface ReadStream {
+  /** Where the stream's first read began: it has covered [start, end) in order. */
+  start: number;
   /** Where the stream's last read ended. */
   end: number;
   /** Reads that continued it (0 for a stream's first read). */
@@ -40,6 +43,7 @@ export class SequentialStreams {
       stream.reads++;
     } else {
       stream = this.#replaceable();
+      stream.start = offset;
       stream.reads = 0;
       stream.aheadUntil = -1;
     }
@@ -50,7 +54,7 @@ export class SequentialStreams {
 
   #replaceable(): ReadStream {
     if (this.#streams.length < MAX_STREAMS) {
-      const stream: ReadStream = { end: -1, reads: 0, aheadUntil: -1, usedAt: 0 };
+      const stream: ReadStream = { start: -1, end: -1, reads: 0, aheadUntil: -1, usedAt: 0 };
       this.#streams.push(stream);
       return stream;
     }

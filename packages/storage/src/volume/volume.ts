@@ -42,6 +42,7 @@ import { SharedBufferPool } from "../codec/shared-buffers";
 import type { ChunkCodec } from "./chunk-codec";
 import { ChunkStore } from "./chunk-store";
 import { SequentialStreams } from "./sequential-streams";
+import { GENERATIONS_PER_EPOCH, WriteBehind, type UploadAhead } from "./write-behind";
 
 export type Durability = "local" | "cloud";
 
@@ -108,6 +109,8 @@ export interface VolumeOptions {
   uploadConcurrency?: number;
   /** Chunks fetched ahead of a sequential reader (default 8). */
   readAheadChunks?: number;
+  /** Upload chunks a sequential writer finished before their commit (default true; see write-behind.ts). */
+  writeBehind?: boolean;
   /** Tests: writes fetched chunks into their cache files (default: fs.write in the thread pool). */
   fillWriter?: FillWriter;
   logger?: VolumeLogger;
@@ -155,7 +158,6 @@ const MIN_CHUNK_SIZE = 512;
 const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
 /** BLOCK_STATUS answers cover at most this many chunks; clients ask again for the rest. */
 const MAX_STATUS_CHUNKS = 65_536;
-const GENERATIONS_PER_EPOCH = 65_536;
 const RESOLVED: Promise<void> = Promise.resolve();
 const ZEROS = Buffer.alloc(64 * 1024);
 
@@ -193,6 +195,7 @@ export class Volume implements BlockDevice, BudgetMember {
   /** In-flight fetches, one per chunk, tagged with the generation they fetch. */
   private readonly loading = new Map<number, { generation: number; promise: Promise<Buffer | undefined> }>();
   private readonly readStreams = new SequentialStreams();
+  private readonly writeBehind: WriteBehind;
 
   /** Local flushes are serialised: a later one must not return before an earlier one's fsyncs. */
   private syncTail: Promise<void> = RESOLVED;
@@ -247,6 +250,26 @@ export class Volume implements BlockDevice, BudgetMember {
       this.storedBytes += ref.storedSize;
       this.plainStoredBytes += this.chunkLength(index);
     }
+    this.writeBehind = new WriteBehind({
+      volumeId: this.volumeId,
+      size: this.size,
+      chunkSize: this.chunkSize,
+      salt: this.salt,
+      committedEpoch: this.epoch,
+      concurrency: this.concurrency,
+      enabled: options.writeBehind ?? true,
+      host: {
+        upload: (record) => this.uploader.upload({ volumeId: this.volumeId, commitId: record.id, index: record.index, generation: record.generation }),
+        isDirtyData: (index) => {
+          const entry = this.disk.get(index);
+          return entry !== undefined && entry.dirty && !entry.hole;
+        },
+        accepting: () => this.state === "open",
+        failed: (error, record) => {
+          if (this.state !== "closed") this.logger?.warn({ err: error, volumeId: this.volumeId, chunk: record.index }, "upload ahead of a commit failed; the commit uploads the chunk");
+        },
+      },
+    });
     this.budget = budget;
     this.privateDir = privateDir;
     this.disk = DiskCache.open(
@@ -537,6 +560,7 @@ export class Volume implements BlockDevice, BudgetMember {
       }
       position += pieceLength;
     }
+    if (source !== null) this.writeBehind.noteWrite(offset, end);
     return misses === undefined ? undefined : Promise.all(misses).then(() => undefined);
   }
 
@@ -732,13 +756,17 @@ export class Volume implements BlockDevice, BudgetMember {
 
   private async runCommit(frozenList: FrozenChunk[]): Promise<void> {
     if (frozenList.length === 0) return;
-    const epoch = this.epoch + 1;
+    const previousEpoch = this.epoch;
+    const frozenByIndex = new Map(frozenList.map((frozen) => [frozen.index, frozen]));
+    const { epoch, claimed, stale } = this.writeBehind.takeForCommit(previousEpoch, frozenByIndex);
+    // Uploads ahead of content written over since: their objects go once they settle (nothing claims them).
+    if (stale.length > 0) void this.track(this.deleteUploadsAhead(stale));
     const generation = epoch * GENERATIONS_PER_EPOCH + this.salt;
     const commit: RunningCommit = {
       id: `${this.volumeId}:${epoch}:${++this.commitSerial}`,
       epoch,
       generation,
-      frozen: new Map(frozenList.map((frozen) => [frozen.index, frozen])),
+      frozen: frozenByIndex,
       content: new Map(),
       running: new Map(),
     };
@@ -746,23 +774,40 @@ export class Volume implements BlockDevice, BudgetMember {
     const releaseAll = () => {
       for (const frozen of frozenList) this.disk.release(frozen);
     };
-    const uploads = frozenList.filter((frozen) => !frozen.hole);
+    const uploads = frozenList.filter((frozen) => !frozen.hole && !claimed.has(frozen.index));
     const startedAt = performance.now();
-    const stored = new Map<number, number>();
-    this.pendingUploads = uploads.length;
-    try {
-      await runLimited(uploads, this.concurrency, async (frozen) => {
-        const { storedSize } = await this.uploader.upload({ volumeId: this.volumeId, commitId: commit.id, index: frozen.index, generation });
-        stored.set(frozen.index, storedSize);
+    /** index -> the object the commit references (storedSize 0: no object, the chunk leaves the map). */
+    const stored = new Map<number, ChunkRef>();
+    this.pendingUploads = uploads.length + claimed.size;
+    const uploadFresh = async (frozen: FrozenChunk) => {
+      const { storedSize } = await this.uploader.upload({ volumeId: this.volumeId, commitId: commit.id, index: frozen.index, generation });
+      stored.set(frozen.index, { generation, storedSize });
+      this.pendingUploads--;
+    };
+    const awaitClaimed = async ([index, record]: [number, UploadAhead]) => {
+      const storedSize = await record.result;
+      if (storedSize !== undefined) {
+        stored.set(index, { generation: record.generation, storedSize });
         this.pendingUploads--;
-      });
+        return;
+      }
+      // It failed (its uploader gave up): try once more here. Same key, same bytes as any attempt of it that
+      // may still land: the frozen content.
+      const { storedSize: size } = await this.uploadAhead(record);
+      stored.set(index, { generation: record.generation, storedSize: size });
+      this.pendingUploads--;
+    };
+    try {
+      // Both run to the end before a failure counts, so every object stored is known for the cleanup.
+      const outcomes = await Promise.allSettled([runLimited(uploads, this.concurrency, uploadFresh), runLimited([...claimed], claimed.size, awaitClaimed)]);
+      for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
     } catch (error) {
       releaseAll();
       this.pendingUploads = 0;
       if (this.current === commit) this.current = undefined;
       // Nothing was committed: the chunks stay dirty and these uploads are unreferenced.
       if (this.state === "closed") throw asEio(error, `commit of ${this.volumeId}`); // abandoned: touch nothing
-      const orphans = [...stored].filter(([, size]) => size > 0).map(([index]) => [index, generation] as const);
+      const orphans = [...stored].filter(([, ref]) => ref.storedSize > 0).map(([index, ref]) => [index, ref.generation] as const);
       await this.chunks.deleteGenerations(orphans).catch((cleanupError: unknown) => {
         this.logger?.warn({ err: cleanupError, volumeId: this.volumeId }, "could not delete uploads of a failed commit");
       });
@@ -776,14 +821,15 @@ export class Volume implements BlockDevice, BudgetMember {
     const garbage: Array<[number, number]> = [];
     for (const frozen of frozenList) {
       const previous = this.committed.get(frozen.index);
-      const storedSize = stored.get(frozen.index) ?? 0;
-      if (storedSize > 0) set.push([frozen.index, { generation, storedSize }]);
+      const ref = stored.get(frozen.index);
+      if (ref !== undefined && ref.storedSize > 0) set.push([frozen.index, ref]);
       else if (previous !== undefined) remove.push(frozen.index);
       if (previous !== undefined) garbage.push([frozen.index, previous.generation]);
     }
+    if (set.length === 0 && remove.length === 0 && claimed.size === 0 && stale.length === 0) this.writeBehind.returnEpoch(epoch);
     if (set.length > 0 || remove.length > 0) {
       try {
-        await this.commitToIndex({ epoch, set, remove, garbage });
+        await this.commitToIndex({ previousEpoch, epoch, set, remove, garbage });
       } catch (error) {
         releaseAll();
         throw error;
@@ -840,6 +886,11 @@ export class Volume implements BlockDevice, BudgetMember {
    * Throws ENOTFOUND when that commit is no longer running.
    */
   async uploadFrozenChunk(commitId: string, index: number, generation: number): Promise<{ storedSize: number }> {
+    const ahead = this.writeBehind.find(commitId);
+    if (ahead !== undefined && ahead.index === index && ahead.generation === generation && this.state !== "closed") {
+      ahead.running ??= this.uploadAhead(ahead).finally(() => (ahead.running = undefined));
+      return ahead.running;
+    }
     const commit = this.current;
     const frozen = commit?.frozen.get(index);
     if (commit === undefined || commit.id !== commitId || commit.generation !== generation || frozen === undefined || this.state === "closed") {
@@ -868,6 +919,44 @@ export class Volume implements BlockDevice, BudgetMember {
     commit.content.delete(index);
     this.uploadBuffers.release(content);
     return { storedSize };
+  }
+
+  /**
+   * An upload ahead of the commit (write-behind.ts): reads the chunk's current content and version
+   * (or, when a freeze came first, the frozen content), encodes and stores it under its own generation.
+   */
+  private async uploadAhead(record: UploadAhead): Promise<{ storedSize: number }> {
+    if (record.content === undefined) {
+      // Given up before it read: a commit that failed released the frozen content, or the chunk is no longer data.
+      if (record.cancelled || record.frozen?.released) return { storedSize: 0 };
+      const allocate = (length: number) => this.uploadBuffers.acquire(length);
+      let data: Buffer | null;
+      if (record.frozen !== undefined) {
+        data = this.disk.readFrozen(record.frozen, allocate);
+        record.version = record.frozen.version;
+      } else {
+        const current = this.disk.readDirty(record.index, allocate);
+        data = current?.data ?? null;
+        record.version = current?.version ?? -1; // not dirty any more: matches no freeze
+      }
+      record.content = data === null || isAllZero(data) ? null : data;
+      if (record.content === null && data !== null) this.uploadBuffers.release(data);
+    }
+    if (record.content === null) return { storedSize: 0 };
+    const storedSize = await this.chunks.save(record.index, record.generation, record.content);
+    this.uploadBuffers.release(record.content);
+    record.content = null; // stored: a late second call stores nothing again
+    return { storedSize };
+  }
+
+  /** Deletes the objects of uploads ahead that no commit claimed, once each has settled. */
+  private async deleteUploadsAhead(records: readonly UploadAhead[]): Promise<void> {
+    const sizes = await Promise.all(records.map((record) => record.result));
+    const doomed = records.filter((_, i) => (sizes[i] ?? 0) > 0).map((record) => [record.index, record.generation] as const);
+    if (doomed.length === 0 || this.state === "closed") return;
+    await this.chunks.deleteGenerations(doomed).catch((error: unknown) => {
+      this.logger?.warn({ err: error, volumeId: this.volumeId }, "could not delete uploads ahead that were written over (the GC will)");
+    });
   }
 
   /**
@@ -938,7 +1027,7 @@ export class Volume implements BlockDevice, BudgetMember {
       chunksStored: this.committed.size,
       epoch: this.epoch,
       cachedBytes: this.disk.cachedBytes,
-      queueDepth: this.pendingUploads,
+      queueDepth: this.pendingUploads + this.writeBehind.running,
       lastCommitAt: this.lastCommitAt,
     };
   }

@@ -1,0 +1,252 @@
+/**
+ * Write-behind: a chunk that a sequential writer has finished is uploaded right away, before its
+ * commit, while the writer goes on. A large copy then reaches the bucket about when the copy ends
+ * instead of one whole upload later (s3backer overlaps the same way). The commit that follows
+ * reuses every such upload whose content is still the chunk's frozen content, and uploads only the
+ * rest. Nothing becomes visible early: an object is referenced only by the commit that claims it.
+ *
+ * Naming. A chunk object is `generation = epoch * 65536 + salt`, and a key is never written with two
+ * contents (a late retry of the first PUT could land over the second). An upload ahead of a commit
+ * simply take the next commit's epoch: the chunk may be written again and need a second upload
+ * first. So epochs come from one counter here: uploads ahead take a reserved epoch (a new one whenever
+ * a chunk would get its second upload at the current one), and a commit takes the latest of those, or
+ * the one after when a chunk it uploads itself already has an object there. A commit may therefore
+ * skip epochs (ChunkCommit.previousEpoch), as does the retry of a failed commit. The GC's orphan rule
+ * still holds: when a commit at epoch N lands, every upload ahead that it did not claim has been given
+ * up (stale: the volume deletes it) and every later one is named above N.
+ *
+ * Waste is bounded: only chunks a stream wrote in order from their first byte to their last are
+ * candidates; at most `concurrency` uploads ahead run at once (the rest wait as candidates, dropped at
+ * the next freeze: the commit uploads them); and once STALE_LIMIT uploads ahead were written over
+ * before a commit (a writer going round the same region), no more start until the next commit.
+ */
+import type { FrozenChunk } from "../cache/cache-entry";
+import { SequentialStreams } from "./sequential-streams";
+
+export const GENERATIONS_PER_EPOCH = 65_536;
+/** Uploads ahead written over before their commit, after which write-behind waits for the next commit. */
+export const STALE_LIMIT = 8;
+
+/** One chunk uploaded ahead of its commit. */
+export interface UploadAhead {
+  /** The upload task's commitId (the worker finds the record by it). */
+  readonly id: string;
+  readonly index: number;
+  readonly generation: number;
+  /** The chunk version the upload read; undefined until it did. */
+  version: number | undefined;
+  /** A freeze came before the upload read the chunk: it uploads this frozen content instead. */
+  frozen: FrozenChunk | undefined;
+  /** Nothing to upload any more (the chunk stopped being dirty data before the upload read it). */
+  cancelled: boolean;
+  /** The content read, kept until stored, so a retried attempt sends the same bytes. */
+  content: Buffer | null | undefined;
+  /** The attempt running now: a second call joins it. */
+  running: Promise<{ storedSize: number }> | undefined;
+  /** The stored size once the upload is over; undefined when it failed. Never rejects. */
+  result: Promise<number | undefined>;
+}
+
+/** What a commit takes over at its freeze. */
+export interface CommitHandOver {
+  /** The commit's epoch: above the committed one and every epoch uploads ahead used. */
+  epoch: number;
+  /** Uploads ahead holding exactly the frozen content: the commit waits for them instead of uploading. */
+  claimed: Map<number, UploadAhead>;
+  /** Uploads ahead of content written over since: their objects are to be deleted once they settle. */
+  stale: UploadAhead[];
+}
+
+export interface WriteBehindHost {
+  /** Starts the upload through the volume's ChunkUploader (which calls back into the volume). */
+  upload(record: UploadAhead): Promise<{ storedSize: number }>;
+  /** The chunk is dirty and holds data (not a hole): worth uploading ahead. */
+  isDirtyData(index: number): boolean;
+  /** The volume still takes writes (no uploads ahead start while it closes). */
+  accepting(): boolean;
+  failed(error: unknown, record: UploadAhead): void;
+}
+
+export interface WriteBehindOptions {
+  volumeId: string;
+  size: number;
+  chunkSize: number;
+  salt: number;
+  /** The committed epoch at open. */
+  committedEpoch: number;
+  /** Uploads ahead at once. */
+  concurrency: number;
+  /** False: no uploads ahead; commits still take their epochs here. */
+  enabled: boolean;
+  host: WriteBehindHost;
+}
+
+export class WriteBehind {
+  readonly #options: WriteBehindOptions;
+  readonly #streams = new SequentialStreams();
+  /** Uploads ahead begun since the last freeze, by chunk. */
+  readonly #pending = new Map<number, UploadAhead>();
+  /** Every upload ahead whose task has not settled, by id (a worker may call after the freeze took it). */
+  readonly #byId = new Map<string, UploadAhead>();
+  #stale: UploadAhead[] = [];
+  readonly #candidates = new Set<number>();
+  #running = 0;
+  #nextEpoch: number;
+  /** The epoch uploads ahead use now, and the chunks that already have one at it. */
+  #aheadEpoch: number | undefined;
+  readonly #usedAtAheadEpoch = new Set<number>();
+  #staleSinceFreeze = 0;
+  #pumpQueued = false;
+  #serial = 0;
+
+  constructor(options: WriteBehindOptions) {
+    this.#options = options;
+    this.#nextEpoch = options.committedEpoch + 1;
+  }
+
+  /** Uploads ahead running now (stats). */
+  get running(): number {
+    return this.#running;
+  }
+
+  get paused(): boolean {
+    return this.#staleSinceFreeze >= STALE_LIMIT;
+  }
+
+  /**
+   * Called for every data write of [offset, end) after it was applied: uploads ahead of chunks it
+   * changed become stale, and the chunks it finished (as part of an in-order run) become candidates.
+   */
+  noteWrite(offset: number, end: number): void {
+    if (!this.#options.enabled) return;
+    const { chunkSize, size } = this.#options;
+    if (this.#pending.size > 0) {
+      const last = Math.floor((end - 1) / chunkSize);
+      for (let index = Math.floor(offset / chunkSize); index <= last; index++) {
+        const record = this.#pending.get(index);
+        // Not read yet: it will read this write too.
+        if (record === undefined || record.version === undefined) continue;
+        this.#pending.delete(index);
+        this.#stale.push(record);
+        if (++this.#staleSinceFreeze === STALE_LIMIT) this.#candidates.clear();
+      }
+    }
+    const stream = this.#streams.note(offset, end, 0)!;
+    if (this.paused) return;
+    const first = Math.max(Math.floor(offset / chunkSize), Math.ceil(stream.start / chunkSize));
+    // The last chunk may be short: it is finished when the write reaches the volume's end.
+    const last = end === size ? Math.ceil(size / chunkSize) - 1 : Math.floor(end / chunkSize) - 1;
+    if (first > last) return;
+    for (let index = first; index <= last; index++) this.#candidates.add(index);
+    this.#queuePump();
+  }
+
+  /** The upload ahead with this task id, if its task has not settled. */
+  find(id: string): UploadAhead | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * At a commit's freeze: hands over every upload ahead (claimed when it holds the frozen content or
+   * has not read yet, else stale) and picks the commit's epoch. Candidates are dropped: the commit
+   * uploads them. The epoch is the one uploads ahead use now when no chunk the commit uploads itself
+   * already has an object at it (the usual case: every chunk written once, uploaded ahead once), so a
+   * commit still moves the epoch by one; else the next.
+   */
+  takeForCommit(committedEpoch: number, frozen: ReadonlyMap<number, FrozenChunk>): CommitHandOver {
+    const claimed = new Map<number, UploadAhead>();
+    const stale = this.#stale;
+    this.#stale = [];
+    for (const [index, record] of this.#pending) {
+      const chunk = frozen.get(index);
+      if (chunk === undefined || chunk.hole) {
+        if (record.version === undefined) record.cancelled = true;
+        stale.push(record);
+      } else if (record.version === undefined) {
+        record.frozen = chunk;
+        claimed.set(index, record);
+      } else if (record.version === chunk.version) {
+        claimed.set(index, record);
+      } else {
+        stale.push(record);
+      }
+    }
+    this.#pending.clear();
+    let epoch = Math.max(this.#nextEpoch, committedEpoch + 1);
+    if (this.#aheadEpoch !== undefined) {
+      epoch = this.#aheadEpoch;
+      for (const [index, chunk] of frozen) {
+        if (!chunk.hole && !claimed.has(index) && this.#usedAtAheadEpoch.has(index)) {
+          epoch = this.#aheadEpoch + 1;
+          break;
+        }
+      }
+    }
+    this.#nextEpoch = epoch + 1;
+    this.#aheadEpoch = undefined;
+    this.#usedAtAheadEpoch.clear();
+    this.#staleSinceFreeze = 0;
+    this.#candidates.clear();
+    return { epoch, claimed, stale };
+  }
+
+  /** A commit at `epoch` stored nothing and named nothing: its epoch is free for the next one. */
+  returnEpoch(epoch: number): void {
+    if (this.#nextEpoch === epoch + 1 && this.#aheadEpoch === undefined) this.#nextEpoch = epoch;
+  }
+
+  #queuePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    // Not on the write's own path: queueing an upload may cost a Redis round trip.
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    const { concurrency, host } = this.#options;
+    while (this.#running < concurrency && this.#candidates.size > 0 && !this.paused && host.accepting()) {
+      const index = this.#candidates.values().next().value as number;
+      this.#candidates.delete(index);
+      if (this.#pending.has(index) || !host.isDirtyData(index)) continue;
+      this.#start(index);
+    }
+  }
+
+  #start(index: number): void {
+    const { volumeId, salt, host } = this.#options;
+    if (this.#aheadEpoch === undefined || this.#usedAtAheadEpoch.has(index)) {
+      this.#aheadEpoch = this.#nextEpoch++;
+      this.#usedAtAheadEpoch.clear();
+    }
+    this.#usedAtAheadEpoch.add(index);
+    const record: UploadAhead = {
+      id: `${volumeId}:ahead:${++this.#serial}`,
+      index,
+      generation: this.#aheadEpoch * GENERATIONS_PER_EPOCH + salt,
+      version: undefined,
+      frozen: undefined,
+      cancelled: false,
+      content: undefined,
+      running: undefined,
+      result: Promise.resolve(undefined),
+    };
+    this.#pending.set(index, record);
+    this.#byId.set(record.id, record);
+    this.#running++;
+    record.result = host.upload(record).then(
+      ({ storedSize }) => storedSize,
+      (error: unknown) => {
+        host.failed(error, record);
+        return undefined;
+      },
+    );
+    void record.result.finally(() => {
+      this.#byId.delete(record.id);
+      this.#running--;
+      this.#queuePump();
+    });
+  }
+}
