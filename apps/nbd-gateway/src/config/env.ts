@@ -34,6 +34,7 @@ export interface GatewayConfig {
   commitIntervalMs: number;
   /** A commit follows once writes paused this long (at most commitIntervalMs). */
   commitIdleMs: number;
+  writeBehind: boolean;
   /** How long a superseded chunk generation stays in the bucket before the GC deletes it. */
   gcGraceMs: number;
   /** `redis://…` to use, or undefined: start a private redis-server on a unix socket in the data dir. */
@@ -109,6 +110,8 @@ const schema = z.object({
   // Default: 2s, or the interval when that is shorter.
   STRATUS_COMMIT_IDLE: duration.optional(),
   STRATUS_GC_GRACE: duration.default(10 * 60_000),
+  // Upload the chunks a sequential writer finished before their commit (see storage's write-behind.ts).
+  STRATUS_WRITE_BEHIND: bool.default(true),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
@@ -196,6 +199,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     dirtyLimitBytes: dirtyLimit,
     commitIntervalMs: e.STRATUS_COMMIT_INTERVAL,
     commitIdleMs: commitIdle,
+    writeBehind: e.STRATUS_WRITE_BEHIND,
     gcGraceMs: e.STRATUS_GC_GRACE,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,

@@ -66,6 +66,7 @@ export interface VolumeEnginesOptions {
   cacheBudget: CacheBudget;
   commitIntervalMs: number;
   commitIdleMs?: number;
+  writeBehind?: boolean;
   /** BullMQ in the gateway; undefined: in-process uploads (tests). */
   uploader?: ChunkUploader;
   uploadConcurrency?: number;
@@ -243,7 +244,7 @@ export class VolumeEngines implements ExportRegistry {
   }
 
   #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {
-    const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, uploader, uploadConcurrency } = this.options;
+    const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, writeBehind, uploader, uploadConcurrency } = this.options;
     const volumeLogger = logger.child({ volumeId: row.id });
     return Volume.open({
       volumeId: row.id,
@@ -257,6 +258,7 @@ export class VolumeEngines implements ExportRegistry {
       durability: row.durability,
       commitIntervalMs,
       commitIdleMs,
+      writeBehind,
       uploader,
       uploadConcurrency,
       generationSalt: row.fencingToken % 65536,

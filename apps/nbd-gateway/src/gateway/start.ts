@@ -117,6 +117,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       cacheBudget,
       commitIntervalMs: config.commitIntervalMs,
       commitIdleMs: config.commitIdleMs,
+      writeBehind: config.writeBehind,
       uploader,
       uploadConcurrency: config.uploadConcurrency,
       codecPool,

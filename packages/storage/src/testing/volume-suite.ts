@@ -656,6 +656,85 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
 
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+    // ---- write-behind (uploads ahead of the commit) ---------------------------------------------------
+
+    /** Writes `data` at `offset` in quarter-chunk pieces, in order, as a copy program does. */
+    async function writeInOrder(volume: Volume, offset: number, data: Buffer): Promise<void> {
+      for (let done = 0; done < data.length; done += CHUNK / 4) await volume.write(offset + done, data.subarray(done, Math.min(done + CHUNK / 4, data.length)));
+    }
+
+    it("write-behind: chunks a sequential writer finished reach the store before the flush, and the commit reuses them", async () => {
+      const s = setup();
+      const { open, faulty, index } = s;
+      const volume = await open({ durability: "cloud" });
+      const reference = seededBytes(8 * CHUNK, 101);
+      await writeInOrder(volume, 0, reference);
+      await waitFor(() => faulty.calls.put === 8, "the uploads ahead");
+      expect(index.snapshot().epoch).toBe(0); // stored, but no commit names them yet
+      await volume.flush();
+      expect(faulty.calls.put).toBe(8); // the commit uploaded nothing again
+      expect(index.commits).toHaveLength(1);
+      expect(index.snapshot().epoch).toBe(1);
+      await volume.close();
+      const reopened = await open({ cacheDir: s.freshCacheDir() });
+      expect((await readAll(reopened, 0, 8 * CHUNK)).equals(reference)).toBe(true);
+      await reopened.close();
+    });
+
+    it("write-behind: a chunk written again after its upload ahead is uploaded again, and the stale object is deleted", async () => {
+      const s = setup();
+      const { open, faulty, volumeId } = s;
+      const volume = await open({ durability: "cloud" });
+      const reference = seededBytes(4 * CHUNK, 102);
+      await writeInOrder(volume, 0, reference);
+      await waitFor(() => faulty.calls.put === 4, "the uploads ahead");
+      const patch = seededBytes(4096, 103);
+      await volume.write(CHUNK + 100, patch);
+      patch.copy(reference, CHUNK + 100);
+      await volume.flush();
+      expect(faulty.calls.put).toBe(5);
+      await volume.close(); // waits for the deletion
+      const keys = await keysOf(volumeId);
+      expect(keys.filter((key) => parseChunkKey(key)?.index === 1)).toHaveLength(1);
+      expect(keys.filter((key) => parseChunkKey(key) !== undefined)).toHaveLength(4);
+      const reopened = await open({ cacheDir: s.freshCacheDir() });
+      expect((await readAll(reopened, 0, 4 * CHUNK)).equals(reference)).toBe(true);
+      await reopened.close();
+    });
+
+    it("write-behind: a freeze before an upload ahead read its chunk gives it the frozen content, not later writes", async () => {
+      const s = setup();
+      const { open, faulty, index } = s;
+      // Uploads go through a gate, as through a job queue: the flush freezes while they wait.
+      let openGate!: () => void;
+      const gate = new Promise<void>((resolve) => (openGate = resolve));
+      let volume: Volume | undefined;
+      const uploader: ChunkUploader = {
+        upload: async (task) => {
+          await gate;
+          return volume!.uploadFrozenChunk(task.commitId, task.index, task.generation);
+        },
+      };
+      volume = await open({ durability: "cloud", uploader });
+      const reference = seededBytes(2 * CHUNK, 104);
+      await writeInOrder(volume, 0, reference);
+      await new Promise((resolve) => setImmediate(resolve)); // the uploads ahead are queued, not read
+      const flushed = volume.flush();
+      await volume.write(0, seededBytes(4096, 105)); // after the freeze: not part of this commit
+      openGate();
+      await flushed;
+      expect(faulty.calls.put).toBe(2); // the two uploads ahead, claimed by the commit
+      const [commit] = index.commits;
+      expect(commit!.set.map(([chunk]) => chunk)).toEqual([0, 1]);
+      await volume.close();
+      // Open the bucket as that commit left it: its objects hold the content as of the flush.
+      const atFlush = new MemoryChunkIndex();
+      await atFlush.commit({ previousEpoch: 0, epoch: commit!.epoch, set: commit!.set, remove: [], garbage: [] });
+      const reopened = await Volume.open({ volumeId: s.volumeId, size: 16 * CHUNK, chunkSize: CHUNK, store, index: atFlush, cacheDir: s.freshCacheDir() });
+      expect((await readAll(reopened, 0, 2 * CHUNK)).equals(reference)).toBe(true);
+      await reopened.close();
+    });
+
     it("commitIdleMs: a flushed burst is committed soon after it ends, without commit()", async () => {
       const { open, index } = setup();
       const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50 });

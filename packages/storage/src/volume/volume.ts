@@ -863,6 +863,7 @@ export class Volume implements BlockDevice, BudgetMember {
         volumeId: this.volumeId,
         epoch: this.epoch,
         uploaded: set.length,
+        uploadedAhead: claimed.size,
         removed: remove.length,
         uploadMs: Math.round(uploadedAt - startedAt),
         indexMs: Math.round(performance.now() - uploadedAt),
