@@ -708,14 +708,13 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       // Uploads go through a gate, as through a job queue: the flush freezes while they wait.
       let openGate!: () => void;
       const gate = new Promise<void>((resolve) => (openGate = resolve));
-      let volume: Volume | undefined;
       const uploader: ChunkUploader = {
         upload: async (task) => {
           await gate;
-          return volume!.uploadFrozenChunk(task.commitId, task.index, task.generation);
+          return volume.uploadFrozenChunk(task.commitId, task.index, task.generation);
         },
       };
-      volume = await open({ durability: "cloud", uploader });
+      const volume = await open({ durability: "cloud", uploader });
       const reference = seededBytes(2 * CHUNK, 104);
       await writeInOrder(volume, 0, reference);
       await new Promise((resolve) => setImmediate(resolve)); // the uploads ahead are queued, not read

@@ -66,11 +66,10 @@ describe("WriteBehind", () => {
     const { writeBehind, started, writeRun, frozen } = setup(5);
     writeRun(0, 3 * CHUNK);
     await nextTurn();
-    const [zero, one, two] = started;
+    const [zero, one] = started; // started[2] has not read yet: it will upload the frozen content
     zero!.version = 10; // read at version 10, unchanged since
     one!.version = 11; // read at 11, then written again (12)
     writeBehind.noteWrite(CHUNK + 4096, CHUNK + 8192);
-    // two has not read yet: it will upload the frozen content.
     const handOver = writeBehind.takeForCommit(5, new Map([frozen(0, 10), frozen(1, 12), frozen(2, 13)]));
     expect([...handOver.claimed.keys()].sort()).toEqual([0, 2]);
     expect(handOver.claimed.get(2)!.frozen).toMatchObject({ index: 2, version: 13 });
@@ -96,7 +95,7 @@ describe("WriteBehind", () => {
   });
 
   it("gives a chunk's second upload ahead a new epoch: a key is never written twice", async () => {
-    const { writeBehind, started, writeRun } = setup();
+    const { started, writeRun } = setup();
     writeRun(0, CHUNK);
     await nextTurn();
     started[0]!.version = 1;
