@@ -7,11 +7,12 @@
  *    Objects first, rows after: a crash in between leaves rows whose objects are already gone, and
  *    deleting a missing object is not an error.
  * 2. Orphans: chunk objects no commit references — uploads of a commit that never landed (crash, fenced
- *    writer). Safety rests on one snapshot taken BEFORE listing: the epoch E and every generation that is
- *    current or garbage. Commits only ever reference generations of a newer epoch (generation =
- *    epoch * 65536 + salt), so an object listed afterwards with generation < E * 65536 that the snapshot
- *    does not name can never be referenced again; anything at or above E * 65536 may belong to a commit in
- *    flight and is left alone.
+ *    writer, uploads ahead of a commit that a crash left). Safety rests on one snapshot taken BEFORE
+ *    listing: the epoch E and every generation that is current or garbage. Commits only ever reference
+ *    generations of a newer epoch than the one they build on (generation = epoch * 65536 + salt; uploads
+ *    ahead of a commit are named above the last landed epoch, see storage's write-behind.ts), so an object
+ *    listed afterwards with generation < E * 65536 that the snapshot does not name can never be referenced
+ *    again; anything at or above E * 65536 may belong to a commit in flight and is left alone.
  * Old manifests are pruned by writeManifest itself.
  */
 import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations, type Db } from "@stratus/db";

@@ -15,7 +15,8 @@
  * flush point; a write to a frozen chunk whose upload has not read it yet first copies the
  * frozen content aside, so the commit is exactly the volume at the freeze. Each frozen chunk is
  * uploaded as generation `epoch * 65536 + salt` through the ChunkUploader (all-zero chunks and
- * holes are not uploaded: they leave the map). Only when every upload succeeded does one
+ * holes are not uploaded: they leave the map), unless write-behind already uploaded exactly that
+ * content ahead of the commit (write-behind.ts), which the commit then names instead. Only when every upload succeeded does one
  * ChunkIndex commit move the map and epoch (with the superseded generations as garbage for GC);
  * then onCommitted; then chunks whose version did not move are journalled clean. A failing store
  * or index loses nothing: the chunks stay dirty and the commit loop retries with backoff.
@@ -133,7 +134,7 @@ export interface VolumeStats {
   dirtyBytes: number;
   /** Committed chunk objects. */
   chunksStored: number;
-  /** The chunk map's current epoch (commits so far). */
+  /** The chunk map's current epoch: grows with every commit (by more than one when write-behind or a failed attempt used epochs). */
   epoch: number;
   /** Bytes of chunk files in the local cache (clean and dirty). */
   cachedBytes: number;
