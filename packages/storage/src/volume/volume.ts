@@ -16,8 +16,8 @@
  * frozen content aside, so the commit is exactly the volume at the freeze. Each frozen chunk is
  * uploaded as generation `epoch * 65536 + salt` through the ChunkUploader (all-zero chunks and
  * holes are not uploaded: they leave the map), unless write-behind already uploaded exactly that
- * content ahead of the commit (write-behind.ts), which the commit then names instead. Only when every upload succeeded does one
- * ChunkIndex commit move the map and epoch (with the superseded generations as garbage for GC);
+ * content ahead of the commit (write-behind.ts), which the commit then names instead. Only when
+ * every upload succeeded does one ChunkIndex commit move the map and epoch (with the superseded generations as garbage for GC);
  * then onCommitted; then chunks whose version did not move are journalled clean. A failing store
  * or index loses nothing: the chunks stay dirty and the commit loop retries with backoff.
  * When to commit: at a *commit point* the loop runs at once if nothing was written since the last
@@ -794,7 +794,7 @@ export class Volume implements BlockDevice, BudgetMember {
       }
       // It failed (its uploader gave up): try once more here. Same key, same bytes as any attempt of it that
       // may still land: the frozen content.
-      const { storedSize: size } = await this.uploadAhead(record);
+      const { storedSize: size } = await this.runUploadAhead(record);
       stored.set(index, { generation: record.generation, storedSize: size });
       this.pendingUploads--;
     };
@@ -889,10 +889,7 @@ export class Volume implements BlockDevice, BudgetMember {
    */
   async uploadFrozenChunk(commitId: string, index: number, generation: number): Promise<{ storedSize: number }> {
     const ahead = this.writeBehind.find(commitId);
-    if (ahead !== undefined && ahead.index === index && ahead.generation === generation && this.state !== "closed") {
-      ahead.running ??= this.uploadAhead(ahead).finally(() => (ahead.running = undefined));
-      return ahead.running;
-    }
+    if (ahead !== undefined && ahead.index === index && ahead.generation === generation && this.state !== "closed") return this.runUploadAhead(ahead);
     const commit = this.current;
     const frozen = commit?.frozen.get(index);
     if (commit === undefined || commit.id !== commitId || commit.generation !== generation || frozen === undefined || this.state === "closed") {
@@ -927,7 +924,13 @@ export class Volume implements BlockDevice, BudgetMember {
    * An upload ahead of the commit (write-behind.ts): reads the chunk's current content and version
    * (or, when a freeze came first, the frozen content), encodes and stores it under its own generation.
    */
+  private runUploadAhead(record: UploadAhead): Promise<{ storedSize: number }> {
+    record.running ??= this.uploadAhead(record).finally(() => (record.running = undefined));
+    return record.running;
+  }
+
   private async uploadAhead(record: UploadAhead): Promise<{ storedSize: number }> {
+    if (record.storedSize !== undefined) return { storedSize: record.storedSize }; // done: a late call changes nothing
     if (record.content === undefined) {
       // Given up before it read: a commit that failed released the frozen content, or the chunk is no longer data.
       if (record.cancelled || record.frozen?.released) return { storedSize: 0 };
@@ -944,10 +947,11 @@ export class Volume implements BlockDevice, BudgetMember {
       record.content = data === null || isAllZero(data) ? null : data;
       if (record.content === null && data !== null) this.uploadBuffers.release(data);
     }
-    if (record.content === null) return { storedSize: 0 };
+    if (record.content === null) return { storedSize: (record.storedSize = 0) };
     const storedSize = await this.chunks.save(record.index, record.generation, record.content);
     this.uploadBuffers.release(record.content);
-    record.content = null; // stored: a late second call stores nothing again
+    record.content = undefined;
+    record.storedSize = storedSize;
     return { storedSize };
   }
 

@@ -41,6 +41,8 @@ export interface UploadAhead {
   cancelled: boolean;
   /** The content read, kept until stored, so a retried attempt sends the same bytes. */
   content: Buffer | null | undefined;
+  /** Set once stored (0: all zeros, no object): later calls answer this and store nothing. */
+  storedSize: number | undefined;
   /** The attempt running now: a second call joins it. */
   running: Promise<{ storedSize: number }> | undefined;
   /** The stored size once the upload is over; undefined when it failed. Never rejects. */
@@ -230,6 +232,7 @@ export class WriteBehind {
       frozen: undefined,
       cancelled: false,
       content: undefined,
+      storedSize: undefined,
       running: undefined,
       result: Promise.resolve(undefined),
     };
