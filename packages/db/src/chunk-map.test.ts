@@ -65,6 +65,21 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
       }
     }));
 
+  it("lets a commit skip epochs when it names the epoch it builds on", () =>
+    inRolledBackTransaction(current().db, async (db) => {
+      const volumeId = await createVolume(db);
+      await commitChunkMap(db, { volumeId, epoch: 1, set: [[1, entry(1)]], remove: [] });
+      // Epochs 2 and 3 went to uploads ahead of this commit: it builds on 1 and creates 4.
+      await commitChunkMap(db, { volumeId, previousEpoch: 1, epoch: 4, set: [[1, entry(4)]], remove: [] });
+      expect(await loadChunkMap(db, volumeId)).toMatchObject({ epoch: 4 });
+      const before = await loadChunkMap(db, volumeId);
+      const stale: unknown = await commitChunkMap(db, { volumeId, previousEpoch: 1, epoch: 6, set: [[1, entry(6)]], remove: [] }).catch((e) => e);
+      expect(isDbError(stale, "COMMIT_CONFLICT")).toBe(true);
+      expect((stale as Error).message).toContain("the volume is at epoch 4, expected 1");
+      await expect(commitChunkMap(db, { volumeId, previousEpoch: 4, epoch: 4, set: [], remove: [] })).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));
+      expect(await loadChunkMap(db, volumeId)).toEqual(before);
+    }));
+
   it("refuses a commit whose fencing token is stale and changes nothing", () =>
     inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);

@@ -15,7 +15,9 @@ import {
   listVolumes,
   parseVolumeName,
   setVolumeState,
+  takeFencingToken,
 } from "./volumes";
+import { commitChunkMap, loadChunkMap } from "./chunk-map";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -65,6 +67,22 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
       expect(await deleteVolumeRow(db, disk.id)).toBe(true);
       expect(await deleteVolumeRow(db, disk.id)).toBe(false); // a retried delete is harmless
       expect((await listVolumes(db)).map((v) => v.id)).toEqual([backup.id]);
+    }));
+
+  it("hands every engine a fencing token of its own; an earlier token commits nothing more", () =>
+    inRolledBackTransaction(current().db, async (db) => {
+      const owner = await ensureLocalAdmin(db);
+      const disk = await insertVolume(db, { ownerId: owner.id, name: "fenced", sizeBytes: GiB, chunkSize: MiB });
+      const first = await takeFencingToken(db, disk.id);
+      const second = await takeFencingToken(db, disk.id);
+      expect([first, second]).toEqual([1, 2]);
+      const entry = { generation: 65_536 + first, storedSize: 10 };
+      await expect(commitChunkMap(db, { volumeId: disk.id, epoch: 1, fencingToken: first, set: [[0, entry]], remove: [] })).rejects.toSatisfy((err) =>
+        isDbError(err, "COMMIT_CONFLICT"),
+      );
+      await commitChunkMap(db, { volumeId: disk.id, epoch: 1, fencingToken: second, set: [[0, { ...entry, generation: 65_536 + second }]], remove: [] });
+      expect((await loadChunkMap(db, disk.id)).chunks.get(0)?.generation).toBe(65_536 + second);
+      await expect(takeFencingToken(db, newId("volume"))).rejects.toSatisfy((err) => isDbError(err, "VOLUME_NOT_FOUND"));
     }));
 
   it("refuses a duplicate name for the same owner, and leaves the transaction usable", () =>

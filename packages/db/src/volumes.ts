@@ -138,6 +138,23 @@ export async function findVolumeById(db: Db, id: string): Promise<VolumeRow | un
   return row;
 }
 
+/**
+ * Moves the volume's fencing token on and returns the new one: every engine that opens the volume
+ * takes its own, so commits of an earlier engine (a fenced holder, a process that crashed with
+ * requests in flight) are refused, and the objects each engine uploads carry a salt of their own
+ * (generation = epoch * 65536 + token mod 65536): a restarted gateway never writes a key a crashed
+ * one may still have a PUT in flight for. A missing volume -> VOLUME_NOT_FOUND.
+ */
+export async function takeFencingToken(db: Db, id: string): Promise<number> {
+  const [row] = await db
+    .update(volumes)
+    .set({ fencingToken: sql`${volumes.fencingToken} + 1` })
+    .where(eq(volumes.id, id))
+    .returning({ fencingToken: volumes.fencingToken });
+  if (!row) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${id}`);
+  return row.fencingToken;
+}
+
 /** Returns the updated row; a missing volume -> VOLUME_NOT_FOUND. */
 export async function setVolumeState(db: Db, id: string, state: VolumeState): Promise<VolumeRow> {
   const [row] = await db.update(volumes).set({ state }).where(eq(volumes.id, id)).returning();

@@ -12,9 +12,10 @@
  * and a manifest write after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
-import { findVolumeByExportName, findVolumeById, listVolumes } from "@stratus/db";
+import { findVolumeByExportName, findVolumeById, listVolumes, takeFencingToken } from "@stratus/db";
 import {
   SealedCodec,
+  StorageError,
   Volume,
   writeManifest,
   type BlockDevice,
@@ -243,15 +244,20 @@ export class VolumeEngines implements ExportRegistry {
     return { volume, codec, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 } };
   }
 
-  #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {
+  async #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {
     const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, writeBehind, uploader, uploadConcurrency } = this.options;
     const volumeLogger = logger.child({ volumeId: row.id });
+    // A token of its own for this engine: an earlier one can commit nothing more, and no key this one
+    // writes can be one an earlier engine (say, a crashed process) may still have a PUT in flight for.
+    const fencingToken = await takeFencingToken(database.db, row.id).catch((error: unknown) => {
+      throw new StorageError("EIO", `could not take a fencing token for ${row.id}`, { cause: error });
+    });
     return Volume.open({
       volumeId: row.id,
       size: row.sizeBytes,
       chunkSize: row.chunkSize,
       store,
-      index: new DbChunkIndex(database.db, row.id, row.fencingToken),
+      index: new DbChunkIndex(database.db, row.id, fencingToken),
       codec,
       cacheDir,
       cacheBudget,
@@ -261,7 +267,7 @@ export class VolumeEngines implements ExportRegistry {
       writeBehind,
       uploader,
       uploadConcurrency,
-      generationSalt: row.fencingToken % 65536,
+      generationSalt: fencingToken % 65536,
       onCommitted: ({ epoch, chunks }) => writeManifest(store, sealed, row.id, epoch, chunks),
       logger: volumeLogger,
     });

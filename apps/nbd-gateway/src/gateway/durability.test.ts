@@ -197,6 +197,11 @@ print(json.dumps(0))`,
       `print(json.dumps([h.pread(4, 0).decode(), h.pread(4, 6 * ${CHUNK}).decode(), h.pread(4, 7 * ${CHUNK}).hex(), h.pread(14, 9 * ${CHUNK}).decode()]))`,
     );
     expect(read).toEqual(["EEEE", "EEEE", "00000000", "STRATUS-MARKER"]);
+    // Each engine takes a fencing token of its own: the first one's objects carry its salt (token 1),
+    // and the engine opened after the restart holds a later token, so it can never write their keys.
+    expect([...map.chunks.values()].map((ref) => ref.generation % 65536)).toEqual(Array.from({ length: 8 }, () => 1));
+    const [tokenRow] = await executeRows(database.db, sql`select fencing_token from volumes where id = ${volumeId}`);
+    expect(Number((tokenRow as { fencing_token: number | string }).fencing_token)).toBe(2);
 
     // Nothing in the bucket is plaintext.
     const store = bucket();
