@@ -18,7 +18,7 @@ export {
 } from "./volume/volume";
 export { CacheBudget, type CacheBudgetOptions } from "./cache/cache-budget";
 export { registerDormantCaches } from "./cache/disk-cache";
-export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, type ChunkKeyParts } from "./volume/chunk-layout";
+export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, GENERATIONS_PER_EPOCH, type ChunkKeyParts } from "./volume/chunk-layout";
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";
 export { deleteVolumeObjects } from "./volume/delete-volume-objects";

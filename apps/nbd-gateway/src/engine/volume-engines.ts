@@ -14,6 +14,7 @@
 import type { Database, VolumeRow } from "@stratus/db";
 import { findVolumeByExportName, findVolumeById, listVolumes, takeFencingToken } from "@stratus/db";
 import {
+  GENERATIONS_PER_EPOCH,
   SealedCodec,
   StorageError,
   Volume,
@@ -267,7 +268,7 @@ export class VolumeEngines implements ExportRegistry {
       writeBehind,
       uploader,
       uploadConcurrency,
-      generationSalt: fencingToken % 65536,
+      generationSalt: fencingToken % GENERATIONS_PER_EPOCH,
       onCommitted: ({ epoch, chunks }) => writeManifest(store, sealed, row.id, epoch, chunks),
       logger: volumeLogger,
     });

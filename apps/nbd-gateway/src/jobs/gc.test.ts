@@ -3,7 +3,8 @@ import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
 import { chunkKey, chunkPrefix, MemoryObjectStore, type ObjectStore } from "@stratus/storage";
 import { seededRandom } from "@stratus/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collectVolumeGarbage, GENERATIONS_PER_EPOCH } from "./gc";
+import { GENERATIONS_PER_EPOCH } from "@stratus/storage";
+import { collectVolumeGarbage } from "./gc";
 
 const MiB = 2 ** 20;
 const CHUNKS = 12;

@@ -16,10 +16,9 @@
  * Old manifests are pruned by writeManifest itself.
  */
 import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations, type Db } from "@stratus/db";
-import { chunkKey, chunkPrefix, parseChunkKey, type ObjectStore } from "@stratus/storage";
+import { chunkKey, chunkPrefix, GENERATIONS_PER_EPOCH, parseChunkKey, type ObjectStore } from "@stratus/storage";
 import type { GcResult } from "@stratus/control/jobs";
 
-export const GENERATIONS_PER_EPOCH = 65536;
 
 export interface GcOptions {
   db: Db;

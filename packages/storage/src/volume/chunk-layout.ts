@@ -7,6 +7,12 @@
 import { StorageError } from "../errors";
 
 const HEX_DIGITS = 16;
+
+/**
+ * generation = epoch * GENERATIONS_PER_EPOCH + salt (the writer's fencing token mod this): every
+ * writer names its objects apart, and generations sort by epoch first (the GC's orphan rule).
+ */
+export const GENERATIONS_PER_EPOCH = 65_536;
 const CHUNK_KEY = /^vol\/([^/]+)\/c\/([0-9a-f]{16})\/([0-9a-f]{16})$/;
 
 export interface ChunkKeyParts {

@@ -43,7 +43,8 @@ import { SharedBufferPool } from "../codec/shared-buffers";
 import type { ChunkCodec } from "./chunk-codec";
 import { ChunkStore } from "./chunk-store";
 import { SequentialStreams } from "./sequential-streams";
-import { GENERATIONS_PER_EPOCH, WriteBehind, type UploadAhead } from "./write-behind";
+import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
+import { WriteBehind, type UploadAhead } from "./write-behind";
 
 export type Durability = "local" | "cloud";
 

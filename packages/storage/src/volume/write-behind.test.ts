@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { FrozenChunk } from "../cache/cache-entry";
-import { GENERATIONS_PER_EPOCH, STALE_LIMIT, WriteBehind, type UploadAhead } from "./write-behind";
+import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
+import { STALE_LIMIT, WriteBehind, type UploadAhead } from "./write-behind";
 
 const CHUNK = 1024 * 1024;
 const SALT = 7;

@@ -21,9 +21,9 @@
  * before a commit (a writer going round the same region), no more start until the next commit.
  */
 import type { FrozenChunk } from "../cache/cache-entry";
+import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
 import { SequentialStreams } from "./sequential-streams";
 
-export const GENERATIONS_PER_EPOCH = 65_536;
 /** Uploads ahead written over before their commit, after which write-behind waits for the next commit. */
 export const STALE_LIMIT = 8;
 
