@@ -108,7 +108,7 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
   });
   cleanup.push("stratus cloud gateway", () => gateway.stop());
 
-  const warmUp = await prepareWarmUp(gateway, work);
+  const warmUp = await prepareWarmUp(config, gateway, work);
 
   const rounds: CloudRound[] = [];
   const ceilingRounds: CloudResults["ceilingRounds"] = [];
@@ -277,17 +277,26 @@ interface WarmUp {
   image: string;
 }
 
-async function prepareWarmUp(gateway: Gateway, work: string): Promise<WarmUp> {
+async function prepareWarmUp(config: BenchConfig, gateway: Gateway, work: string): Promise<WarmUp> {
   const name = "warm-up";
   const { path: image } = await makeSparseImage(path.join(work, "warm-up.img"), { size: 128 * 2 ** 20, seed: 3, dataFraction: 1 });
-  await createVolume(gateway, name, { size: "128M", chunkSize: "1M" });
+  await createVolume(gateway, name, { size: "128M", chunkSize: "1M", durability: config.cloudDurability });
   return { name, image };
 }
 
-/** Copies `image` into the volume with a final FLUSH, then waits until nothing is left to commit. */
-async function writeCommitted(gateway: Gateway, image: string, name: string): Promise<void> {
+/**
+ * Copies `image` into the volume with a final FLUSH and returns the seconds until the bucket held
+ * it: for a cloud volume, until the FLUSH returned (it returns after the commit landed); for a
+ * local one, until the commit that follows the FLUSH landed. Then waits until nothing is left to
+ * commit and the volume closed (the cloud volume's cache is synced at close, off the client's path).
+ */
+async function writeCommitted(gateway: Gateway, image: string, name: string, durability: "cloud" | "local"): Promise<number> {
+  const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
   await runOk("nbdcopy", ["--flush", image, gateway.uri(name)], { timeoutMs: 60 * 60_000 });
+  const flushed = seconds();
   await waitForCommitted(gateway, name, { timeoutMs: 60 * 60_000 });
+  return durability === "cloud" ? flushed : seconds();
 }
 
 async function benchStratus(
@@ -302,12 +311,10 @@ async function benchStratus(
   s3: S3TestServer,
 ): Promise<CloudRound> {
   const name = `cloud-${round}`;
-  const volume = await createVolume(gateway, name, { size: `${volumeBytes / 2 ** 20}M`, chunkSize: "1M" });
-  await writeCommitted(gateway, warmUp.image, warmUp.name);
+  const volume = await createVolume(gateway, name, { size: `${volumeBytes / 2 ** 20}M`, chunkSize: "1M", durability: config.cloudDurability });
+  await writeCommitted(gateway, warmUp.image, warmUp.name, config.cloudDurability);
   proxy.resetStats();
-  let started = process.hrtime.bigint();
-  await writeCommitted(gateway, image, name);
-  const committedWriteMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+  const committedWriteMBps = volumeBytes / MB / (await writeCommitted(gateway, image, name, config.cloudDurability));
   const write = counts(proxy.stats());
 
   // Cold: the cache folder goes away with a restart (the database and bucket stay).
@@ -316,7 +323,7 @@ async function benchStratus(
   await gateway.restart();
   await runOk("nbdcopy", [gateway.uri(warmUp.name), "null:"], { timeoutMs: 60 * 60_000 });
   proxy.resetStats();
-  started = process.hrtime.bigint();
+  const started = process.hrtime.bigint();
   await runOk("nbdcopy", [gateway.uri(name), "null:"], { timeoutMs: 60 * 60_000 });
   const coldReadMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
   const coldRead = counts(proxy.stats());

@@ -34,6 +34,12 @@ export interface BenchConfig {
   sections: SectionName[];
   /** Size of the volume the cloud section writes, reads cold and reads warm. */
   cloudSize: string;
+  /**
+   * Durability of the cloud section's volume. cloud (default): the write is timed until the
+   * copy's FLUSH returns, which is when the bucket holds it; local: until the commit that follows
+   * the FLUSH (which synced the local disk) landed.
+   */
+  cloudDurability: "cloud" | "local";
   /** STRATUS_DIRTY_LIMIT of the warm section's gateway: above the fio region, so "warm" writes stay in the cache. */
   dirtyLimit: string;
 }
@@ -57,6 +63,7 @@ const schema = z.object({
   BENCH_SECTIONS: list(SECTION_NAMES).default([...SECTION_NAMES]),
   BENCH_CLOUD_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 512M or 1G").default("512M"),
   BENCH_DIRTY_LIMIT: z.string().regex(/^\d+[MG]$/, "a size like 2G").default("2G"),
+  BENCH_CLOUD_DURABILITY: z.enum(["cloud", "local"]).default("cloud"),
 });
 
 export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
@@ -78,6 +85,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     workRoot: c.BENCH_DIR,
     sections: c.BENCH_SECTIONS,
     cloudSize: c.BENCH_CLOUD_SIZE,
+    cloudDurability: c.BENCH_CLOUD_DURABILITY,
     dirtyLimit: c.BENCH_DIRTY_LIMIT,
   };
 }

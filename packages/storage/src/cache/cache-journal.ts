@@ -138,17 +138,7 @@ export class CacheJournal {
     }
     state.writeUInt32BE(STATE_MAGIC, 0);
     state.writeUInt32BE(crc32(state.subarray(8)), 4);
-    const temp = path.join(this.dir, "state.tmp");
-    const fd = openSync(temp, "w");
-    try {
-      let written = 0;
-      while (written < state.length) written += writeSync(fd, state, written, state.length - written, written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path.join(this.dir, "state"));
-    fsyncDirectory(this.dir);
+    writeFileDurably(path.join(this.dir, "state"), state);
     ftruncateSync(this.fd, 0);
     this.position = 0;
     this.records = 0;
@@ -168,4 +158,19 @@ export function fsyncDirectory(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Replaces `file` with `data` atomically and durably: a temp file, fsync, rename, directory fsync. */
+export function writeFileDurably(file: string, data: Buffer): void {
+  const temp = `${file}.tmp`;
+  const fd = openSync(temp, "w");
+  try {
+    let written = 0;
+    while (written < data.length) written += writeSync(fd, data, written, data.length - written, written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, file);
+  fsyncDirectory(path.dirname(file));
 }

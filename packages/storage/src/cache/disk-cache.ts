@@ -26,6 +26,7 @@ import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
 import { openFile, writeFileFully, type FillWriter } from "./fill-writer";
+import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
 
 export interface DiskCacheOptions {
   /** This volume's cache directory (created if missing). */
@@ -40,6 +41,14 @@ export interface DiskCacheOptions {
   maxFillingBytes?: number;
   /** Writes a fill's file off the event loop (default: fs.write in the thread pool; tests hold it). */
   fillWriter?: FillWriter;
+  /**
+   * The owner syncs only at close, not at every flush (cloud durability): the cache is then kept
+   * under a reboot marker (see reboot-marker.ts) and starts empty after a reboot that found it
+   * unsynced. Ignored where the boot cannot be told (`syncsLazily` then says false).
+   */
+  lazySync?: boolean;
+  /** This boot's id (default: the kernel's; null: unknown). Tests set it to play a reboot. */
+  bootId?: string | null;
 }
 
 /** A fetched chunk on its way into the cache; `data` serves readers until its file is in place. */
@@ -97,13 +106,20 @@ export class DiskCache {
   private fillingBytes = 0;
   private readonly maxFillingBytes: number;
   private readonly fillWriter: FillWriter;
+  /** Flushes do not sync this cache; its reboot marker is in place. */
+  readonly syncsLazily: boolean;
+  /** Opened after a reboot that found it unsynced: it started empty. */
+  discardedAfterReboot = false;
+  /** A marker left by a lazy owner in this boot: the next sync covers every file, then removes it. */
+  private rebootMarkerToClear = false;
   /** Bytes of chunk files (clean + dirty) and of dirty chunks, for this volume. */
   cachedBytes = 0;
   dirtyBytes = 0;
   private dirtyChunks = 0;
 
-  private constructor(options: DiskCacheOptions, journal: CacheJournal) {
+  private constructor(options: DiskCacheOptions, journal: CacheJournal, syncsLazily: boolean) {
     this.dir = options.dir;
+    this.syncsLazily = syncsLazily;
     this.budget = options.budget;
     this.maxFrozenMemory = options.maxFrozenMemoryBytes ?? DEFAULT_MAX_FROZEN_MEMORY;
     this.maxFillingBytes = options.maxFillingBytes ?? DEFAULT_MAX_FILLING;
@@ -123,6 +139,9 @@ export class DiskCache {
   static open(options: DiskCacheOptions, keepClean: (index: number, generation: number) => boolean): DiskCache {
     // Counted as dormant while closed; from here on its entries count themselves.
     options.budget.removeDormant(options.dir);
+    const bootId = options.bootId === undefined ? kernelBootId() : (options.bootId ?? undefined);
+    mkdirSync(options.dir, { recursive: true });
+    const discarded = discardIfRebooted(options.dir, bootId);
     const chunkDir = path.join(options.dir, "c");
     const frozenDir = path.join(options.dir, "frozen");
     mkdirSync(chunkDir, { recursive: true });
@@ -131,7 +150,8 @@ export class DiskCache {
     const spareDir = path.join(options.dir, "spare");
     mkdirSync(spareDir, { recursive: true });
     const { journal, chunks } = CacheJournal.open(options.dir);
-    const cache = new DiskCache(options, journal);
+    const cache = new DiskCache(options, journal, options.lazySync === true && bootId !== undefined);
+    cache.discardedAfterReboot = discarded;
     // Spare inodes survive restarts; emptied again in case a crash cut a createFile short.
     for (const name of readdirSync(spareDir)) {
       const spare = path.join(spareDir, name);
@@ -184,6 +204,15 @@ export class DiskCache {
     // Files the journal does not name: fills torn by a crash before their record.
     for (const stray of files) rmSync(path.join(chunkDir, stray), { force: true });
     journal.compact(cache.journalState());
+    const marked = readRebootMarker(options.dir); // this boot's, if any: discardIfRebooted took another's
+    if (cache.syncsLazily) {
+      if (marked === undefined) writeRebootMarker(options.dir, bootId!);
+    } else if (marked !== undefined) {
+      // A lazy owner wrote here in this boot: what it left unsynced is synced by the first flush.
+      for (const entry of cache.entries.values()) if (!entry.hole) cache.markUnsynced(entry);
+      cache.directoryChanged = true;
+      cache.rebootMarkerToClear = true;
+    }
     options.budget.evictToTarget();
     return cache;
   }
@@ -346,6 +375,8 @@ export class DiskCache {
     entry.bytes = fill.data.length;
     entry.fd = fd;
     this.entries.set(index, entry);
+    // A lazy cache's clean close syncs every file before it drops its reboot marker: this one too.
+    if (this.syncsLazily) this.markUnsynced(entry);
     this.budget.fileOpened(entry);
     this.account(entry, +1);
     this.budget.addClean(entry);
@@ -720,6 +751,10 @@ export class DiskCache {
       if (directoryChanged) await fsyncFile(this.chunkDir);
       if (this.closed) throw new StorageError("ESHUTDOWN", `cache ${this.dir} is closed`);
       await fsyncFile(path.join(this.dir, "journal"));
+      if (this.rebootMarkerToClear && !this.closed) {
+        removeRebootMarker(this.dir);
+        this.rebootMarkerToClear = false;
+      }
     } catch (error) {
       // Try again next time: these may still be unsynced.
       for (const entry of batch) this.markUnsynced(entry);
@@ -849,6 +884,8 @@ export class DiskCache {
   close(compact: boolean): void {
     if (this.closed) return;
     if (compact) this.journal.compact(this.journalState());
+    // Synced to the last file (the owner's close synced; nothing came since): a reboot may keep it.
+    if (compact && this.syncsLazily && this.unsynced.length === 0 && !this.directoryChanged) removeRebootMarker(this.dir);
     this.closed = true;
     // Fills still writing are abandoned: each then closes its descriptor and deletes its own file.
     for (const index of [...this.fills.keys()]) this.cancelFill(index);
@@ -929,7 +966,7 @@ function applyUndo(data: Buffer, frozen: FrozenChunk): void {
  * target covers them before any is opened. Returns the volume ids whose cache holds uncommitted
  * data: the gateway must open those and commit them, client or no client.
  */
-export function registerDormantCaches(root: string, budget: CacheBudget): string[] {
+export function registerDormantCaches(root: string, budget: CacheBudget, bootId = kernelBootId()): string[] {
   const withDirtyData: string[] = [];
   let names: string[];
   try {
@@ -940,6 +977,7 @@ export function registerDormantCaches(root: string, budget: CacheBudget): string
   for (const name of names) {
     const dir = path.join(root, name);
     if (!existsSync(path.join(dir, "c"))) continue;
+    if (discardIfRebooted(dir, bootId)) continue; // unsynced before a reboot: nothing in it is kept
     const { journal, chunks } = CacheJournal.open(dir);
     journal.close();
     let dirty = false;

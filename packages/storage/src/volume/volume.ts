@@ -9,7 +9,9 @@
  * read-ahead, and cache() prefetches.
  *
  * FLUSH: `local` durability fsyncs the chunk files written since the last flush and the journal;
- * `cloud` also commits a freeze taken at that flush and waits for it.
+ * `cloud` commits a freeze taken at that flush and waits for it, and leaves the local disk
+ * unsynced until close (the bucket holds what the flush promised; a cache found unsynced after a
+ * reboot starts empty: cache/reboot-marker.ts).
  *
  * Commit cycle (one at a time per volume): *freeze* every dirty chunk (chunk -> version) at a
  * flush point; a write to a frozen chunk whose upload has not read it yet first copies the
@@ -115,6 +117,8 @@ export interface VolumeOptions {
   writeBehind?: boolean;
   /** Tests: writes fetched chunks into their cache files (default: fs.write in the thread pool). */
   fillWriter?: FillWriter;
+  /** Tests: this boot's id, to play a reboot (default: the kernel's; see cache/reboot-marker.ts). */
+  bootId?: string | null;
   logger?: VolumeLogger;
 }
 
@@ -275,9 +279,21 @@ export class Volume implements BlockDevice, BudgetMember {
     this.budget = budget;
     this.privateDir = privateDir;
     this.disk = DiskCache.open(
-      { dir, budget, chunkCount: this.chunkCount, chunkLength: (index) => this.chunkLength(index), fillWriter: options.fillWriter },
+      {
+        dir,
+        budget,
+        chunkCount: this.chunkCount,
+        chunkLength: (index) => this.chunkLength(index),
+        fillWriter: options.fillWriter,
+        // A cloud flush's promise is kept by the bucket: the cache is synced only at close.
+        lazySync: this.durability === "cloud",
+        bootId: options.bootId,
+      },
       (index, generation) => this.committed.get(index)?.generation === generation,
     );
+    if (this.disk.discardedAfterReboot) {
+      this.logger?.warn({ volumeId: this.volumeId }, "the cache was not synced before a reboot: it starts empty, and reads come from the bucket again");
+    }
     budget.register(this);
     this.capabilities = {
       readOnly: false,
@@ -592,9 +608,10 @@ export class Volume implements BlockDevice, BudgetMember {
       this.commitOverdue = false;
       cycle = this.commitCycle(); // freezes now, at this flush, unless a cycle is running
     }
-    const synced = this.syncLocal();
     // A failed commit is retried in the background either way; a cloud flush also reports it.
     cycle?.catch((error: unknown) => this.commitFailed(error));
+    // A cloud flush is kept by the bucket; the local disk is synced too only where a reboot cannot be told.
+    const synced = this.disk.syncsLazily ? RESOLVED : this.syncLocal();
     if (this.durability === "cloud") return this.track(Promise.all([synced, cycle]).then(() => undefined));
     return synced;
   }
