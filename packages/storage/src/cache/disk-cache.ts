@@ -205,16 +205,22 @@ export class DiskCache {
     for (const stray of files) rmSync(path.join(chunkDir, stray), { force: true });
     journal.compact(cache.journalState());
     const marked = readRebootMarker(options.dir); // this boot's, if any: discardIfRebooted took another's
-    if (cache.syncsLazily) {
-      if (marked === undefined) writeRebootMarker(options.dir, bootId!);
-    } else if (marked !== undefined) {
-      // A lazy owner wrote here in this boot: what it left unsynced is synced by the first flush.
+    if (marked !== undefined) {
+      // A lazy owner that did not close cleanly wrote here in this boot: the next sync covers all it
+      // may have left unsynced (for a lazy owner, at close; else at the first flush, which then drops the marker).
       for (const entry of cache.entries.values()) if (!entry.hole) cache.markUnsynced(entry);
       cache.directoryChanged = true;
-      cache.rebootMarkerToClear = true;
+      cache.rebootMarkerToClear = !cache.syncsLazily;
+    } else if (cache.syncsLazily) {
+      writeRebootMarker(options.dir, bootId!);
     }
     options.budget.evictToTarget();
     return cache;
+  }
+
+  /** Chunk files written since the last sync (or, after a crash of a lazy owner, since its last one). */
+  get unsyncedCount(): number {
+    return this.unsynced.length;
   }
 
   get(index: number): CacheEntry | undefined {

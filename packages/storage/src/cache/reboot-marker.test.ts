@@ -123,6 +123,23 @@ describe("cloud durability and reboots", () => {
     await local.close();
   });
 
+  it("a lazy owner restarted after a kill -9 in the same boot syncs the files the dead one left unsynced before its close drops the marker", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "stratus-reboot-"));
+    roots.push(dir);
+    const options = { dir, chunkCount: 4, chunkLength: () => CHUNK, lazySync: true, bootId: "boot-1" };
+    const first = DiskCache.open({ ...options, budget: new CacheBudget({ targetBytes: 64 * CHUNK, dirtyLimitBytes: 64 * CHUNK }) }, () => true);
+    expect(first.write(0, 0, CHUNK, seededBytes(CHUNK, 9), 0, false)).toBe(true);
+    expect(first.write(1, 0, CHUNK, seededBytes(CHUNK, 10), 0, false)).toBe(true);
+    first.close(false); // kill -9
+
+    const second = DiskCache.open({ ...options, budget: new CacheBudget({ targetBytes: 64 * CHUNK, dirtyLimitBytes: 64 * CHUNK }) }, () => true);
+    expect(second.unsyncedCount).toBe(2);
+    await second.sync();
+    expect(second.unsyncedCount).toBe(0);
+    second.close(true);
+    expect(existsSync(path.join(dir, "unsynced"))).toBe(false);
+  });
+
   it("syncs at every flush where the boot cannot be told", async () => {
     const { open, marker } = setup();
     const sync = vi.spyOn(DiskCache.prototype, "sync");
