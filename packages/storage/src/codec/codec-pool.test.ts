@@ -27,6 +27,14 @@ describe("CodecPool", () => {
     opened.forEach((plain, i) => expect(plain.equals(chunks[i]!)).toBe(true));
   });
 
+  it("hashes nothing for a store that does not sign bodies", async () => {
+    const plain = randomBytes(MiB);
+    const upload = await pooled.encodeForUpload(plain, context(8), { sha256: false });
+    expect(upload.sha256).toBeUndefined();
+    expect(sealed.decode(upload.body, context(8)).equals(plain)).toBe(true);
+    upload.release?.();
+  });
+
   it("reads shared memory in place and leaves it as it was", async () => {
     const buffers = new SharedBufferPool();
     const plain = buffers.acquire(MiB);

@@ -78,18 +78,18 @@ export class CodecPool {
    * Seals `plain` for `place`: copied, or read in place when it is shared memory (left unchanged
    * either way). The body is written into reused shared memory; `release()` it once uploaded.
    */
-  async seal(keyId: number, plain: Buffer, place: Place): Promise<SealedBody> {
+  async seal(keyId: number, plain: Buffer, place: Place, sha256 = true): Promise<SealedBody> {
     const output = this.#outputs.acquire(plain.length + HEADER_BYTES + TAG_BYTES);
     let reply: Extract<WorkerReply, { ok: true }>;
     try {
-      reply = await this.#request({ type: "seal", id: 0, keyId, data: plain, place, output });
+      reply = await this.#request({ type: "seal", id: 0, keyId, data: plain, place, output, sha256 });
     } catch (error) {
       this.#outputs.release(output); // the worker is done with it: it answered, died or was stopped
       throw error;
     }
     if (reply.written === undefined) {
       this.#outputs.release(output);
-      return { body: asBuffer(reply.data!), sha256: reply.sha256! };
+      return { body: asBuffer(reply.data!), sha256: reply.sha256 };
     }
     let released = false;
     const release = () => {
@@ -97,7 +97,7 @@ export class CodecPool {
       released = true;
       this.#outputs.release(output);
     };
-    return { body: output.subarray(0, reply.written), sha256: reply.sha256!, release };
+    return { body: output.subarray(0, reply.written), sha256: reply.sha256, release };
   }
 
   /**

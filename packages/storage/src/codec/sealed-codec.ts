@@ -52,10 +52,10 @@ export class SealedCodec implements ChunkCodec {
     return this.seal(plain, { kind: "chunk", ...context });
   }
 
-  /** The sealed body with its SHA-256, so an S3 upload need not hash it again. */
-  async encodeForUpload(plain: Buffer, context: ChunkContext): Promise<EncodedChunk> {
+  /** The sealed body with its SHA-256 (unless `sha256: false`), so an S3 upload need not hash it again. */
+  async encodeForUpload(plain: Buffer, context: ChunkContext, options?: { sha256?: boolean }): Promise<EncodedChunk> {
     const body = this.encode(plain, context);
-    return { body, sha256: sha256Hex(body) };
+    return options?.sha256 === false ? { body } : { body, sha256: sha256Hex(body) };
   }
 
   decode(stored: Buffer, context: ChunkContext): Buffer {
@@ -111,8 +111,8 @@ export class PooledSealedCodec implements ChunkCodec {
     return (await this.encodeForUpload(plain, context)).body;
   }
 
-  encodeForUpload(plain: Buffer, context: ChunkContext): Promise<SealedBody> {
-    return this.#pool.seal(this.#keyId, plain, { kind: "chunk", ...context });
+  encodeForUpload(plain: Buffer, context: ChunkContext, options?: { sha256?: boolean }): Promise<SealedBody> {
+    return this.#pool.seal(this.#keyId, plain, { kind: "chunk", ...context }, options?.sha256 !== false);
   }
 
   decode(stored: Buffer, context: ChunkContext, output?: Buffer): Promise<Buffer> {

@@ -25,6 +25,7 @@ export interface DirectoryObjectStoreOptions {
 }
 
 export class DirectoryObjectStore implements ObjectStore {
+  readonly signsPayload = false;
   private readonly root: string;
 
   /** `new DirectoryObjectStore("/data/bucket")` or `new DirectoryObjectStore({ root })`. */

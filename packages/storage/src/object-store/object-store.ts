@@ -4,6 +4,11 @@
  * byte order of the key so a caller can resume with `startAfter`.
  */
 export interface ObjectStore {
+  /**
+   * Whether put() signs the body's SHA-256 (S3's SigV4). false: it never looks at
+   * PutOptions.sha256, so a caller need not compute one. Unset: assume it does.
+   */
+  readonly signsPayload?: boolean;
   /** Stores `body` under `key`, replacing any previous object. Visible to `get` once resolved. */
   put(key: string, body: Uint8Array, options?: PutOptions): Promise<void>;
   /** The object's bytes (or `range` of them), or `undefined` when no object has that key. */

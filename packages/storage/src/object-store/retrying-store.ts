@@ -117,6 +117,10 @@ export class RetryingObjectStore implements ObjectStore {
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
   private closed = false;
 
+  get signsPayload(): boolean | undefined {
+    return this.inner.signsPayload;
+  }
+
   constructor(
     readonly inner: ObjectStore,
     options: RetryingObjectStoreOptions = {},

@@ -17,6 +17,10 @@ export class FaultyObjectStore implements ObjectStore {
 
   constructor(readonly inner: ObjectStore) {}
 
+  get signsPayload(): boolean | undefined {
+    return this.inner.signsPayload;
+  }
+
   /** Fails the next `times` calls of `operation` (default: until heal()). */
   fail(operation: StoreOperation, times = Number.POSITIVE_INFINITY): void {
     this.failures.set(operation, times);

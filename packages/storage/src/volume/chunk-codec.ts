@@ -10,10 +10,10 @@ export interface ChunkContext {
   generation: number;
 }
 
-/** An encoded chunk with the SHA-256 of its body (hex), which S3 uploads sign as the payload hash. */
+/** An encoded chunk with the SHA-256 of its body (hex, when asked for), which S3 uploads sign as the payload hash. */
 export interface EncodedChunk {
   body: Uint8Array;
-  sha256: string;
+  sha256?: string;
   /** Hands the body's memory back for reuse once nothing reads it (the upload's body is released). */
   release?(): void;
 }
@@ -23,8 +23,11 @@ export interface ChunkCodec {
   readonly name: string;
   /** Plain chunk bytes -> object body. Must not keep or modify `plain`. */
   encode(plain: Buffer, context: ChunkContext): Promise<Uint8Array> | Uint8Array;
-  /** encode() plus the body's SHA-256, when the codec can compute it more cheaply than the store (off-thread). */
-  encodeForUpload?(plain: Buffer, context: ChunkContext): Promise<EncodedChunk>;
+  /**
+   * encode() plus the body's SHA-256, when the codec can compute it more cheaply than the store
+   * (off-thread). `sha256: false`: the store does not sign bodies, so none is computed.
+   */
+  encodeForUpload?(plain: Buffer, context: ChunkContext, options?: { sha256?: boolean }): Promise<EncodedChunk>;
   /** Lets go of what the codec holds outside itself (a key in worker threads) once its volume closed. */
   release?(): void;
   /**

@@ -43,7 +43,7 @@ export class ChunkStore {
   async save(index: number, generation: number, plain: Buffer): Promise<number> {
     const context = { volumeId: this.volumeId, index, generation };
     const encoded: Partial<EncodedChunk> & { body: Uint8Array } = this.codec.encodeForUpload
-      ? await this.codec.encodeForUpload(plain, context)
+      ? await this.codec.encodeForUpload(plain, context, { sha256: this.store.signsPayload !== false })
       : { body: await this.codec.encode(plain, context) };
     const body = encoded.body.buffer === plain.buffer ? Buffer.from(encoded.body) : encoded.body;
     // The codec's body memory goes back to it once the store no longer reads it (abandoned attempts included).
