@@ -25,7 +25,7 @@ export interface DirectoryObjectStoreOptions {
 }
 
 export class DirectoryObjectStore implements ObjectStore {
-  readonly signsPayload = false;
+  readonly signsPayload: boolean = false;
   private readonly root: string;
 
   /** `new DirectoryObjectStore("/data/bucket")` or `new DirectoryObjectStore({ root })`. */

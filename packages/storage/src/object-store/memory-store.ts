@@ -6,7 +6,7 @@ import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOpti
  * is checked against. Bodies are copied on the way in and out so callers can reuse buffers.
  */
 export class MemoryObjectStore implements ObjectStore {
-  readonly signsPayload = false;
+  readonly signsPayload: boolean = false;
   private readonly objects = new Map<string, Buffer>();
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {

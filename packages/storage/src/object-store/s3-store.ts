@@ -45,7 +45,7 @@ export interface S3ObjectStoreOptions {
 }
 
 export class S3ObjectStore implements ObjectStore {
-  readonly signsPayload = true;
+  readonly signsPayload: boolean = true;
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly agents: { httpAgent: http.Agent; httpsAgent: https.Agent };
