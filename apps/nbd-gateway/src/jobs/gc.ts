@@ -19,7 +19,6 @@ import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGen
 import { chunkKey, chunkPrefix, GENERATIONS_PER_EPOCH, parseChunkKey, type ObjectStore } from "@stratus/storage";
 import type { GcResult } from "@stratus/control/jobs";
 
-
 export interface GcOptions {
   db: Db;
   store: ObjectStore;

@@ -9,7 +9,7 @@
  * in the bucket, and the volume reads it from there again. A clean close syncs everything and
  * removes the marker, so an orderly reboot keeps the warm cache.
  */
-import { existsSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { fsyncDirectory, writeFileDurably } from "./cache-journal";
 
@@ -49,13 +49,13 @@ export function removeRebootMarker(dir: string): void {
 
 /**
  * Empties the cache in `dir` if it was written without syncing in a boot other than `bootId`:
- * chunk files, journal and snapshot go, then (last, so a crash in between discards again) the
- * marker. Returns whether it did.
+ * everything in it goes, then (last, so a crash in between discards again) the marker. Returns
+ * whether it did.
  */
 export function discardIfRebooted(dir: string, bootId: string | undefined): boolean {
   const marked = readRebootMarker(dir);
   if (marked === undefined || marked === bootId) return false;
-  for (const name of ["c", "frozen", "spare", "journal", "state", "state.tmp"]) rmSync(path.join(dir, name), { recursive: true, force: true });
+  for (const name of readdirSync(dir)) if (name !== MARKER) rmSync(path.join(dir, name), { recursive: true, force: true });
   fsyncDirectory(dir);
   removeRebootMarker(dir);
   return true;
