@@ -43,16 +43,30 @@ function setup(committedEpoch = 0, chunks = 64, concurrency = 4) {
 }
 
 describe("WriteBehind", () => {
-  it("uploads only chunks a stream wrote in order from their first byte to their last", async () => {
+  it("uploads only chunks written whole since the last freeze, in whatever order their pieces came", async () => {
     const { writeBehind, started, writeRun } = setup();
     writeRun(0, 2 * CHUNK); // chunks 0 and 1, whole
     writeBehind.noteWrite(5 * CHUNK + 4096, 6 * CHUNK); // reaches chunk 5's end, but began inside it
     writeRun(8 * CHUNK + CHUNK / 2, 10 * CHUNK); // chunk 8 from its middle: only 9 is whole
     writeBehind.noteWrite(20 * CHUNK, 20 * CHUNK + 4096); // a 4k write
+    // Chunk 12 in four pieces from interleaved connections: the last piece first.
+    for (const piece of [3, 0, 2, 1]) writeBehind.noteWrite(12 * CHUNK + (piece * CHUNK) / 4, 12 * CHUNK + ((piece + 1) * CHUNK) / 4);
     await nextTurn();
-    expect(started.map((record) => record.index).sort((a, b) => a - b)).toEqual([0, 1, 9]);
+    expect(started.map((record) => record.index).sort((a, b) => a - b)).toEqual([0, 1, 9, 12]);
     // All at the first epoch after the committed one, under this writer's salt.
     expect(new Set(started.map((record) => record.generation))).toEqual(new Set([1 * GENERATIONS_PER_EPOCH + SALT]));
+  });
+
+  it("starts counting afresh at a freeze: half a chunk before it and half after is not a whole chunk", async () => {
+    const { writeBehind, started } = setup();
+    writeBehind.noteWrite(30 * CHUNK, 30 * CHUNK + CHUNK / 2);
+    writeBehind.takeForCommit(0, new Map()); // the commit uploads chunk 30 as it is
+    writeBehind.noteWrite(30 * CHUNK + CHUNK / 2, 31 * CHUNK);
+    await nextTurn();
+    expect(started).toEqual([]);
+    writeBehind.noteWrite(30 * CHUNK, 30 * CHUNK + CHUNK / 2);
+    await nextTurn();
+    expect(started.map((record) => record.index)).toEqual([30]);
   });
 
   it("keeps at most `concurrency` uploads ahead running; the rest wait as candidates", async () => {

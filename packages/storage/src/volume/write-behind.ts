@@ -1,6 +1,6 @@
 /**
- * Write-behind: a chunk that a sequential writer has finished is uploaded right away, before its
- * commit, while the writer goes on. A large copy then reaches the bucket about when the copy ends
+ * Write-behind: a chunk that has been written whole (every byte, in any order: chunk-coverage.ts) is
+ * uploaded right away, before its commit, while the writer goes on. A large copy then reaches the bucket about when the copy ends
  * instead of one whole upload later (s3backer overlaps the same way). The commit that follows
  * reuses every such upload whose content is still the chunk's frozen content, and uploads only the
  * rest. Nothing becomes visible early: an object is referenced only by the commit that claims it.
@@ -15,14 +15,14 @@
  * still holds: when a commit at epoch N lands, every upload ahead that it did not claim has been given
  * up (stale: the volume deletes it) and every later one is named above N.
  *
- * Waste is bounded: only chunks a stream wrote in order from their first byte to their last are
- * candidates; at most `concurrency` uploads ahead run at once (the rest wait as candidates, dropped at
- * the next freeze: the commit uploads them); and once STALE_LIMIT uploads ahead were written over
+ * Waste is bounded: only chunks written whole since the last freeze are candidates; at most
+ * `concurrency` uploads ahead run at once (the rest wait as candidates, dropped at the next freeze:
+ * the commit uploads them); and once STALE_LIMIT uploads ahead were written over
  * before a commit (a writer going round the same region), no more start until the next commit.
  */
 import type { FrozenChunk } from "../cache/cache-entry";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
-import { SequentialStreams } from "./sequential-streams";
+import { ChunkCoverage } from "./chunk-coverage";
 
 /** Uploads ahead written over before their commit, after which write-behind waits for the next commit. */
 export const STALE_LIMIT = 8;
@@ -85,7 +85,7 @@ export interface WriteBehindOptions {
 
 export class WriteBehind {
   readonly #options: WriteBehindOptions;
-  readonly #streams = new SequentialStreams();
+  readonly #coverage: ChunkCoverage;
   /** Uploads ahead begun since the last freeze, by chunk. */
   readonly #pending = new Map<number, UploadAhead>();
   /** Every upload ahead whose task has not settled, by id (a worker may call after the freeze took it). */
@@ -103,6 +103,7 @@ export class WriteBehind {
 
   constructor(options: WriteBehindOptions) {
     this.#options = options;
+    this.#coverage = new ChunkCoverage({ chunkSize: options.chunkSize, size: options.size });
     this.#nextEpoch = options.committedEpoch + 1;
   }
 
@@ -117,11 +118,11 @@ export class WriteBehind {
 
   /**
    * Called for every data write of [offset, end) after it was applied: uploads ahead of chunks it
-   * changed become stale, and the chunks it finished (as part of an in-order run) become candidates.
+   * changed become stale, and the chunks it completed (every byte written since the last freeze) become candidates.
    */
   noteWrite(offset: number, end: number): void {
     if (!this.#options.enabled) return;
-    const { chunkSize, size } = this.#options;
+    const { chunkSize } = this.#options;
     if (this.#pending.size > 0) {
       const last = Math.floor((end - 1) / chunkSize);
       for (let index = Math.floor(offset / chunkSize); index <= last; index++) {
@@ -133,13 +134,9 @@ export class WriteBehind {
         if (++this.#staleSinceFreeze === STALE_LIMIT) this.#candidates.clear();
       }
     }
-    const stream = this.#streams.note(offset, end, 0)!;
-    if (this.paused) return;
-    const first = Math.max(Math.floor(offset / chunkSize), Math.ceil(stream.start / chunkSize));
-    // The last chunk may be short: it is finished when the write reaches the volume's end.
-    const last = end === size ? Math.ceil(size / chunkSize) - 1 : Math.floor(end / chunkSize) - 1;
-    if (first > last) return;
-    for (let index = first; index <= last; index++) this.#candidates.add(index);
+    const completed = this.#coverage.note(offset, end);
+    if (completed.length === 0 || this.paused) return;
+    for (const index of completed) this.#candidates.add(index);
     this.#queuePump();
   }
 
@@ -189,6 +186,7 @@ export class WriteBehind {
     this.#usedAtAheadEpoch.clear();
     this.#staleSinceFreeze = 0;
     this.#candidates.clear();
+    this.#coverage.reset();
     return { epoch, claimed, stale };
   }
 

@@ -1,0 +1,94 @@
+/**
+ * Which chunks have been written whole, every byte in any order, since the tracker last handed them
+ * out or was reset: write-behind's candidates. "Written in order from the first byte to the last"
+ * is not enough: a client with several connections and many requests in flight (nbdcopy: four
+ * connections, 64 requests each) delivers a chunk's pieces out of order, and a copy then uploaded
+ * almost nothing ahead while it wrote.
+ *
+ * Coverage is counted in blocks of 4 KiB (or the chunk size, when smaller): a write marks the blocks
+ * it covers entirely, and a chunk's short last block once the write reaches the chunk's end. A
+ * writer whose requests are not block aligned may therefore never complete a chunk here; that chunk
+ * is uploaded by its commit instead, which only forgoes the head start.
+ *
+ * Memory is bounded: at most `maxTracked` partly written chunks keep a bitmap (random small writes
+ * over a large volume would otherwise hold one per chunk they touched); past that the chunk tracked
+ * longest is forgotten.
+ */
+const BLOCK_SIZE = 4096;
+
+interface Partial {
+  bits: Uint32Array;
+  covered: number;
+}
+
+export class ChunkCoverage {
+  readonly #chunkSize: number;
+  readonly #size: number;
+  readonly #block: number;
+  readonly #maxTracked: number;
+  /** Partly written chunks, oldest first (a Map keeps insertion order). */
+  readonly #partial = new Map<number, Partial>();
+
+  constructor(options: { chunkSize: number; size: number; maxTracked?: number }) {
+    this.#chunkSize = options.chunkSize;
+    this.#size = options.size;
+    this.#block = Math.min(BLOCK_SIZE, options.chunkSize);
+    this.#maxTracked = options.maxTracked ?? 4096;
+  }
+
+  /** Partly written chunks tracked now (tests). */
+  get tracked(): number {
+    return this.#partial.size;
+  }
+
+  /** Notes a write of [offset, end); returns the chunks it completed, in ascending order. */
+  note(offset: number, end: number): number[] {
+    const completed: number[] = [];
+    const chunkSize = this.#chunkSize;
+    const block = this.#block;
+    for (let index = Math.floor(offset / chunkSize); index * chunkSize < end; index++) {
+      const chunkStart = index * chunkSize;
+      const length = Math.min(chunkSize, this.#size - chunkStart);
+      if (length <= 0) break;
+      const from = Math.max(offset, chunkStart) - chunkStart;
+      const to = Math.min(end, chunkStart + length) - chunkStart;
+      const blocks = Math.ceil(length / block);
+      const first = Math.ceil(from / block);
+      const stop = to === length ? blocks : Math.floor(to / block); // exclusive
+      if (first >= stop) continue;
+      if (first === 0 && stop === blocks) {
+        this.#partial.delete(index);
+        completed.push(index);
+        continue;
+      }
+      const entry = this.#partial.get(index) ?? this.#track(index, blocks);
+      const { bits } = entry;
+      for (let b = first; b < stop; b++) {
+        const word = b >>> 5;
+        const mask = 1 << (b & 31);
+        const value = bits[word]!;
+        if ((value & mask) === 0) {
+          bits[word] = value | mask;
+          entry.covered++;
+        }
+      }
+      if (entry.covered === blocks) {
+        this.#partial.delete(index);
+        completed.push(index);
+      }
+    }
+    return completed;
+  }
+
+  /** Forgets all partial coverage (a commit froze every dirty chunk: what follows starts afresh). */
+  reset(): void {
+    this.#partial.clear();
+  }
+
+  #track(index: number, blocks: number): Partial {
+    if (this.#partial.size >= this.#maxTracked) this.#partial.delete(this.#partial.keys().next().value as number);
+    const entry = { bits: new Uint32Array(Math.ceil(blocks / 32)), covered: 0 };
+    this.#partial.set(index, entry);
+    return entry;
+  }
+}
