@@ -2,6 +2,9 @@
  * The NBD server against real clients over TCP on 127.0.0.1: nbdinfo, nbdsh (libnbd) and
  * qemu-io, with in-memory devices behind a test registry.
  */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryDevice } from "../testing/memory-device";
@@ -9,6 +12,7 @@ import { MemoryExportRegistry } from "../testing/memory-export-registry";
 import { nbdsh, run, runOk, seededRandom, waitFor } from "../testing/nbd-tools";
 import { createNbdServer } from "./nbd-server";
 import type { NbdServer } from "./nbd-server";
+import { TurnBudget } from "./turn-budget";
 
 const MiB = 1024 * 1024;
 const UNIT = 64 * 1024;
@@ -223,5 +227,43 @@ print(json.dumps(out))
     const result = await run("nbdinfo", [`${base}/missing`]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/missing/);
+  });
+});
+
+describe("NBD server taking in a fast copy a few bytes per event-loop turn", () => {
+  /** Counts the turns a connection had to wait for. */
+  class CountingBudget extends TurnBudget {
+    waits = 0;
+    override waitForNextTurn(resume: () => void): void {
+      this.waits++;
+      super.waitForNextTurn(resume);
+    }
+  }
+
+  it("yields between turns and still takes in every byte, in order, over four connections under backpressure", async () => {
+    const budget = new CountingBudget(256 * 1024);
+    const random = seededRandom(11);
+    const device = new MemoryDevice({ size: 24 * MiB, allocationUnit: UNIT, delay: () => (random() < 0.3 ? Math.floor(random() * 3) : 0) });
+    const registry = new MemoryExportRegistry().add("copy", device, "written by nbdcopy");
+    // Little room in flight, so pauses for pressure and for the turn budget overlap.
+    const server = createNbdServer({ registry, logger: pino({ level: "silent" }), turnBudget: budget, maxInFlightBytes: 2 * MiB });
+    const { port } = await server.listen(0, "127.0.0.1");
+    const dir = await mkdtemp(path.join(tmpdir(), "nbd-turns-"));
+    try {
+      const source = path.join(dir, "source");
+      const data = Buffer.alloc(24 * MiB);
+      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
+      await writeFile(source, data);
+      const uri = `nbd://127.0.0.1:${port}/copy`;
+      await runOk("nbdcopy", ["--connections=4", "--requests=16", "--flush", source, uri], 60_000);
+      expect(budget.waits).toBeGreaterThan(0);
+      const copy = path.join(dir, "copy");
+      await runOk("nbdcopy", [uri, copy], 60_000);
+      expect((await readFile(copy)).equals(data)).toBe(true);
+      await waitFor(() => registry.openCount === 0, "clients to disconnect");
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

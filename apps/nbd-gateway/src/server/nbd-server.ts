@@ -13,6 +13,7 @@ import { negotiate } from "./handshake";
 import { readAcceptedSocket } from "./socket-reads";
 import type { HandshakeIo, Negotiated } from "./handshake";
 import { TransmissionSession } from "./transmission";
+import { sharedTurnBudget, type TurnBudget } from "./turn-budget";
 
 export interface NbdServerOptions {
   registry: ExportRegistry;
@@ -25,6 +26,8 @@ export interface NbdServerOptions {
   maxInFlightBytes?: number;
   /** Requests in flight per connection before the server stops reading (default 512). */
   maxInFlightRequests?: number;
+  /** Request bytes all connections take in per event-loop turn (default: turn-budget.ts, shared). */
+  turnBudget?: TurnBudget;
 }
 
 export interface NbdServer {
@@ -74,7 +77,7 @@ class NbdConnection implements HandshakeIo {
     if (transient) this.reader.pushTransient(chunk);
     else this.reader.push(chunk);
     try {
-      if (this.session) this.session.onData();
+      if (this.session) this.session.onData(chunk.length);
       else this.wake();
     } finally {
       this.reader.keepRemainder();
@@ -125,6 +128,7 @@ class NbdConnection implements HandshakeIo {
         maxPayload: this.options.maxPayload,
         maxInFlightBytes: this.options.maxInFlightBytes,
         maxInFlightRequests: this.options.maxInFlightRequests,
+        turnBudget: this.options.turnBudget,
       });
       // Requests the client pipelined behind GO may already be buffered.
       this.session.onData();
@@ -173,6 +177,7 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
     maxPayload: DEFAULT_MAX_PAYLOAD,
     maxInFlightBytes: 128 * 1024 * 1024,
     maxInFlightRequests: 512,
+    turnBudget: sharedTurnBudget,
     ...options,
   };
   if (!Number.isInteger(resolved.maxPayload) || resolved.maxPayload < 4096 || resolved.maxPayload > 0xffff_fff0) {

@@ -54,6 +54,7 @@ import { toNbdErrno } from "./errno";
 import type { Negotiated } from "./handshake";
 import { PayloadBufferPool } from "./payload-buffers";
 import { ReplyBufferPool } from "./reply-buffers";
+import { sharedTurnBudget, type TurnBudget } from "./turn-budget";
 import { validateRequest } from "./validate";
 import type { ValidationContext } from "./validate";
 
@@ -64,6 +65,8 @@ export interface TransmissionOptions {
   maxInFlightBytes: number;
   /** ... or this many requests. */
   maxInFlightRequests: number;
+  /** Request bytes per event-loop turn, shared with the other connections (default: the process's). */
+  turnBudget?: TurnBudget;
 }
 
 /** More descriptors than this in one BLOCK_STATUS reply are cut ("MAY return fewer descriptors"). */
@@ -94,6 +97,9 @@ export class TransmissionSession {
   private inFlight = 0;
   private inFlightBytes = 0;
   private paused = false;
+  /** Not reading until the next event-loop turn: this turn's budget is spent (turn-budget.ts). */
+  private yielded = false;
+  private readonly turnBudget: TurnBudget;
   /** No more requests are read (DISC, framing error, server shutdown). */
   private stopping = false;
   private socketClosed = false;
@@ -122,6 +128,7 @@ export class TransmissionSession {
       maxPayload: options.maxPayload,
     };
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.turnBudget = options.turnBudget ?? sharedTurnBudget;
     socket.on("drain", this.onDrain);
   }
 
@@ -129,24 +136,42 @@ export class TransmissionSession {
    * New bytes are in the reader. Replies answered synchronously while parsing them go out in one
    * write at the end of this callback, not a loop phase later (QD1 latency).
    */
-  onData(): void {
+  onData(received = 0): void {
     if (this.stopping) {
       this.reader.skip(this.reader.available);
       return;
     }
+    this.turnBudget.spend(received);
     if (this.corked) {
       this.pump();
-      return;
+    } else {
+      this.corked = true;
+      this.socket.cork();
+      try {
+        this.pump();
+      } finally {
+        this.corked = false;
+        if (!this.socket.destroyed) this.socket.uncork();
+      }
     }
-    this.corked = true;
-    this.socket.cork();
-    try {
-      this.pump();
-    } finally {
-      this.corked = false;
-      if (!this.socket.destroyed) this.socket.uncork();
-    }
+    if (this.turnBudget.exhausted) this.yieldTurn();
   }
+
+  /** This turn's budget is spent: stop reading until the next turn (what is in the reader stays there). */
+  private yieldTurn(): void {
+    if (this.yielded || this.paused || this.stopping || this.socketClosed) return;
+    this.yielded = true;
+    this.socket.pause();
+    this.turnBudget.waitForNextTurn(this.endYield);
+  }
+
+  private readonly endYield = (): void => {
+    this.yielded = false;
+    // Paused for pressure meanwhile: maybeResume() resumes. Stopping: stopReading() resumed already.
+    if (this.paused || this.stopping || this.socketClosed || this.socket.destroyed) return;
+    this.socket.resume();
+    this.pump();
+  };
 
   /** The socket is gone: nothing more is read or written; finish when in-flight requests settle. */
   onClose(): void {
@@ -542,6 +567,7 @@ export class TransmissionSession {
       return;
     }
     this.paused = false;
+    if (this.yielded) return; // endYield() resumes at the next turn
     this.socket.resume();
     this.pump();
   }
@@ -554,7 +580,7 @@ export class TransmissionSession {
   private stopReading(): void {
     this.stopping = true;
     this.reader.skip(this.reader.available);
-    if (this.paused) {
+    if (this.paused || this.yielded) {
       this.paused = false;
       this.socket.resume();
     }
