@@ -89,7 +89,8 @@ const MB = 1e6;
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
 export async function runCloudBench(config: BenchConfig, work: string, image: string, volumeBytes: number, cleanup: CleanupStack): Promise<CloudResults> {
-  const s3 = await startS3TestServer({ bucket: "bench-cloud" });
+  // In the work folder, not /tmp: see bench/README.md, "Where the bench works".
+  const s3 = await startS3TestServer({ bucket: "bench-cloud", parentDir: work });
   cleanup.push("s3rver", () => s3.stop());
 
   const target = { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) };

@@ -31,7 +31,10 @@ try {
 }
 
 async function main(): Promise<void> {
-  const work = await mkdtemp(path.join(config.workRoot ?? os.tmpdir(), "stratus-bench-"));
+  // Not /tmp by default: creating a file there costs 10-20x more on these machines (bench/README.md).
+  const root = config.workRoot ?? path.join(REPO_ROOT, "bench", ".work");
+  await mkdir(root, { recursive: true });
+  const work = await mkdtemp(path.join(root, "stratus-bench-"));
   cleanup.push("work folder", () => (config.keep ? say(`kept ${work}`) : rm(work, { recursive: true, force: true })));
   const local = config.sections.includes("local") ? await localSection(work) : undefined;
   const cloud = config.sections.includes("cloud") ? await cloudSection(work) : undefined;

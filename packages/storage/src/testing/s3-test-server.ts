@@ -27,13 +27,15 @@ export interface S3TestServerOptions {
   bucket?: string;
   /** How long to wait for the server to answer (default 30 s). */
   startTimeoutMs?: number;
+  /** Where its data directory is made (default: the system's temporary directory). */
+  parentDir?: string;
 }
 
 export async function startS3TestServer(options: S3TestServerOptions = {}): Promise<S3TestServer> {
   const bucket = options.bucket ?? "stratus-test";
   const region = "us-east-1";
   const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
-  const directory = await mkdtemp(path.join(tmpdir(), "stratus-s3rver-"));
+  const directory = await mkdtemp(path.join(options.parentDir ?? tmpdir(), "stratus-s3rver-"));
   const script = fileURLToPath(new URL("./s3rver-child.mjs", import.meta.url));
   const child = spawn(
     process.execPath,
