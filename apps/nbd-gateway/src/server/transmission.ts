@@ -5,7 +5,8 @@
  * requests"). Each reply is one Buffer (header + data, the device reads straight into it, reused
  * once the socket wrote it; a failed read's buffer is not, since other pieces of that read may still
  * land in it) and replies produced in the same event-loop turn are corked into one socket write.
- * Reading from the socket stops while too many request bytes are in flight.
+ * Reading from the socket stops while too many request bytes are in flight, and for the rest of an
+ * event-loop turn once the connections together took in that turn's budget (turn-budget.ts).
  * Bytes arrive in a read buffer reused after each read (socket-reads.ts): a WRITE payload is used
  * from it directly when it arrived whole and the device takes it synchronously, else gathered into
  * a pooled buffer as it arrives; nothing else of it is kept past the read callback.
