@@ -55,7 +55,7 @@ import { toNbdErrno } from "./errno";
 import type { Negotiated } from "./handshake";
 import { PayloadBufferPool } from "./payload-buffers";
 import { ReplyBufferPool } from "./reply-buffers";
-import { sharedTurnBudget, type TurnBudget } from "./turn-budget";
+import type { TurnBudget } from "./turn-budget";
 import { validateRequest } from "./validate";
 import type { ValidationContext } from "./validate";
 
@@ -66,8 +66,8 @@ export interface TransmissionOptions {
   maxInFlightBytes: number;
   /** ... or this many requests. */
   maxInFlightRequests: number;
-  /** Request bytes per event-loop turn, shared with the other connections (default: the process's). */
-  turnBudget?: TurnBudget;
+  /** Request bytes per event-loop turn, shared with the other connections. */
+  turnBudget: TurnBudget;
 }
 
 /** More descriptors than this in one BLOCK_STATUS reply are cut ("MAY return fewer descriptors"). */
@@ -100,7 +100,6 @@ export class TransmissionSession {
   private paused = false;
   /** Not reading until the next event-loop turn: this turn's budget is spent (turn-budget.ts). */
   private yielded = false;
-  private readonly turnBudget: TurnBudget;
   /** No more requests are read (DISC, framing error, server shutdown). */
   private stopping = false;
   private socketClosed = false;
@@ -129,7 +128,6 @@ export class TransmissionSession {
       maxPayload: options.maxPayload,
     };
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    this.turnBudget = options.turnBudget ?? sharedTurnBudget;
     socket.on("drain", this.onDrain);
   }
 
@@ -142,7 +140,7 @@ export class TransmissionSession {
       this.reader.skip(this.reader.available);
       return;
     }
-    this.turnBudget.spend(received);
+    this.options.turnBudget.spend(received);
     if (this.corked) {
       this.pump();
     } else {
@@ -155,7 +153,7 @@ export class TransmissionSession {
         if (!this.socket.destroyed) this.socket.uncork();
       }
     }
-    if (this.turnBudget.exhausted) this.yieldTurn();
+    if (this.options.turnBudget.exhausted) this.yieldTurn();
   }
 
   /** This turn's budget is spent: stop reading until the next turn (what is in the reader stays there). */
@@ -163,7 +161,7 @@ export class TransmissionSession {
     if (this.yielded || this.paused || this.stopping || this.socketClosed) return;
     this.yielded = true;
     this.socket.pause();
-    this.turnBudget.waitForNextTurn(this.endYield);
+    this.options.turnBudget.waitForNextTurn(this.endYield);
   }
 
   private readonly endYield = (): void => {

@@ -108,7 +108,7 @@ export class PooledSealedCodec implements ChunkCodec {
   }
 
   async encode(plain: Buffer, context: ChunkContext): Promise<Buffer> {
-    return (await this.encodeForUpload(plain, context)).body;
+    return (await this.encodeForUpload(plain, context, { sha256: false })).body;
   }
 
   encodeForUpload(plain: Buffer, context: ChunkContext, options?: { sha256?: boolean }): Promise<SealedBody> {

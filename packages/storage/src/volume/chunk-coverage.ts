@@ -15,6 +15,8 @@
  * longest is forgotten.
  */
 const BLOCK_SIZE = 4096;
+/** What note() returns for the usual write that completes nothing: no array per write. */
+const NONE: readonly number[] = Object.freeze([]);
 
 interface Partial {
   bits: Uint32Array;
@@ -42,8 +44,8 @@ export class ChunkCoverage {
   }
 
   /** Notes a write of [offset, end); returns the chunks it completed, in ascending order. */
-  note(offset: number, end: number): number[] {
-    const completed: number[] = [];
+  note(offset: number, end: number): readonly number[] {
+    let completed: number[] | undefined;
     const chunkSize = this.#chunkSize;
     const block = this.#block;
     for (let index = Math.floor(offset / chunkSize); index * chunkSize < end; index++) {
@@ -58,7 +60,7 @@ export class ChunkCoverage {
       if (first >= stop) continue;
       if (first === 0 && stop === blocks) {
         this.#partial.delete(index);
-        completed.push(index);
+        (completed ??= []).push(index);
         continue;
       }
       const entry = this.#partial.get(index) ?? this.#track(index, blocks);
@@ -74,10 +76,10 @@ export class ChunkCoverage {
       }
       if (entry.covered === blocks) {
         this.#partial.delete(index);
-        completed.push(index);
+        (completed ??= []).push(index);
       }
     }
-    return completed;
+    return completed ?? NONE;
   }
 
   /** Forgets all partial coverage (a commit froze every dirty chunk: what follows starts afresh). */

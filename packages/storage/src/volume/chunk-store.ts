@@ -42,7 +42,7 @@ export class ChunkStore {
    */
   async save(index: number, generation: number, plain: Buffer): Promise<number> {
     const context = { volumeId: this.volumeId, index, generation };
-    const encoded: Partial<EncodedChunk> & { body: Uint8Array } = this.codec.encodeForUpload
+    const encoded: EncodedChunk = this.codec.encodeForUpload
       ? await this.codec.encodeForUpload(plain, context, { sha256: this.store.signsPayload !== false })
       : { body: await this.codec.encode(plain, context) };
     const body = encoded.body.buffer === plain.buffer ? Buffer.from(encoded.body) : encoded.body;

@@ -1,7 +1,7 @@
 /**
  * Write-behind: a chunk that has been written whole (every byte, in any order: chunk-coverage.ts) is
- * uploaded right away, before its commit, while the writer goes on. A large copy then reaches the bucket about when the copy ends
- * instead of one whole upload later (s3backer overlaps the same way). The commit that follows
+ * uploaded right away, before its commit, while the writer goes on. A large copy then reaches the
+ * bucket about when the copy ends instead of one whole upload later (s3backer overlaps the same way). The commit that follows
  * reuses every such upload whose content is still the chunk's frozen content, and uploads only the
  * rest. Nothing becomes visible early: an object is referenced only by the commit that claims it.
  *
@@ -118,7 +118,8 @@ export class WriteBehind {
 
   /**
    * Called for every data write of [offset, end) after it was applied: uploads ahead of chunks it
-   * changed become stale, and the chunks it completed (every byte written since the last freeze) become candidates.
+   * changed become stale, and the chunks it completed (every byte written since the last freeze)
+   * become candidates.
    */
   noteWrite(offset: number, end: number): void {
     if (!this.#options.enabled) return;
