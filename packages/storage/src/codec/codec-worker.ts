@@ -37,21 +37,19 @@ function answer(request: Extract<WorkerRequest, { type: "seal" | "open" }>): [Wo
     if (entry === undefined) throw new Error(`codec worker has no key ${request.keyId}`);
     const input = Buffer.from(request.data.buffer, request.data.byteOffset, request.data.byteLength);
     const place: Place = request.place;
-    if (request.type === "seal") {
-      const body = sealObject(entry.key, entry.compression, input, place);
-      const sha256 = request.sha256 ? sha256Hex(body) : undefined;
-      if (request.output !== undefined && body.length <= request.output.length) {
-        request.output.set(body);
-        return [{ id: request.id, ok: true, written: body.length, sha256 }, []];
-      }
-      return [{ id: request.id, ok: true, data: body, sha256 }, transferable(body)];
+    // Shared output memory is written in place; a body or plain chunk that does not fit comes back
+    // as its own buffer, moved rather than copied.
+    const output = request.output === undefined ? undefined : Buffer.from(request.output.buffer, request.output.byteOffset, request.output.byteLength);
+    const result = request.type === "seal" ? sealObject(entry.key, entry.compression, input, place, output) : openObject(entry.key, input, place, output);
+    const sha256 = request.type === "seal" && request.sha256 ? sha256Hex(result) : undefined;
+    if (output !== undefined && result.buffer === output.buffer && result.byteOffset === output.byteOffset) {
+      return [{ id: request.id, ok: true, written: result.length, sha256 }, []];
     }
-    const plain = openObject(entry.key, input, place);
-    if (request.output !== undefined && plain.length <= request.output.length) {
-      request.output.set(plain);
-      return [{ id: request.id, ok: true, written: plain.length }, []];
+    if (output !== undefined && result.length <= output.length) {
+      output.set(result); // opened from zstd: decompressed into zstd's own buffer
+      return [{ id: request.id, ok: true, written: result.length, sha256 }, []];
     }
-    return [{ id: request.id, ok: true, data: plain }, transferable(plain)];
+    return [{ id: request.id, ok: true, data: result, sha256 }, transferable(result)];
   } catch (error) {
     const code = isStorageError(error) ? error.code : "EIO";
     return [{ id: request.id, ok: false, code, message: error instanceof Error ? error.message : String(error) }, []];

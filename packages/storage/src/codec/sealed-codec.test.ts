@@ -37,7 +37,7 @@ async function expectEio(run: () => unknown, message: RegExp) {
 
 describe("SealedCodec", () => {
   it("round-trips random, text-like and mostly-zero chunks", () => {
-    for (const plain of [seededBytes(MiB, 1), textLike(MiB), Buffer.alloc(MiB), Buffer.alloc(0), Buffer.from("x")]) {
+    for (const plain of [seededBytes(MiB, 1), seededBytes(3 * 65536 + 123, 4), textLike(MiB), Buffer.alloc(MiB), Buffer.alloc(0), Buffer.from("x")]) {
       const stored = codec.encode(plain, at);
       expect(codec.decode(stored, at).equals(plain)).toBe(true);
     }
@@ -80,6 +80,16 @@ describe("SealedCodec", () => {
       const bad = Buffer.from(stored);
       bad[position]! ^= 0x10;
       await expectEio(() => codec.decode(bad, at), /magic|version|kind|compression|flags|authentication/);
+    }
+  });
+
+  it("fails with EIO on a flipped bit in any slice of a plain-stored object (the cipher runs in 64 KiB slices)", async () => {
+    const stored = codec.encode(seededBytes(3 * 65536 + 123, 5), at);
+    expect(stored[6]).toBe(0); // compression byte: stored plain, so it is decrypted slice by slice
+    for (const position of [30, 65536 + 30, 2 * 65536 + 4000, 3 * 65536 + 40, stored.length - 1]) {
+      const bad = Buffer.from(stored);
+      bad[position]! ^= 0x01;
+      await expectEio(() => codec.decode(bad, at), /authentication/);
     }
   });
 
