@@ -7,13 +7,15 @@
  * - cold sequential read with an empty cache (Stratus: restarted with its cache folder removed;
  *   s3backer: a fresh mount);
  * - warm 4k random read at queue depth 1 (fio nbd engine / fio psync on s3backer's file);
- * - PUT/GET/DELETE requests and bytes, counted by one fault proxy per system in pass-through mode,
- *   and the bytes the bucket holds afterwards;
+ * - PUT/GET/DELETE requests and body bytes, counted by s3rver itself for each system's key prefix
+ *   ("vol" for Stratus, "s3b-N" for s3backer), and the bytes the bucket holds afterwards;
  * - s3rver's own PUT/GET ceiling with 1 MiB objects at 16 in flight, measured in every round right
  *   before the systems (it moves with the machine's load as much as they do: 150 to 240 MiB/s of PUTs
- *   in one afternoon), both straight to s3rver and through a pass-through proxy like the systems'
- *   (the proxy's copying takes CPU from the same two cores). The ceiling ratios are the median of the
- *   per-round ratios to the proxied ceiling: like for like, same round.
+ *   in one afternoon). The ceiling ratios are the median of the per-round ratios: same round.
+ *
+ * Everything talks to s3rver directly. Counting through a pass-through proxy (as the bench did until
+ * 2026-12-06) cost 0.3-0.4 of this machine's two cores while a system ran: CPU taken from the
+ * systems and s3rver alike, for bookkeeping s3rver can do itself.
  *
  * Stratus runs on Node.js: a process that has just started spends a good share of its first seconds
  * compiling (V8's optimizing compiler was ~30% of the gateway's CPU in a 5 s write right after start).
@@ -26,7 +28,7 @@ import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { S3ObjectStore } from "@stratus/storage";
-import { startFaultProxy, startS3TestServer, type FaultProxy, type FaultProxyStats, type S3TestServer } from "@stratus/storage/testing";
+import { startS3TestServer, type S3RequestCounts, type S3TestServer } from "@stratus/storage/testing";
 import {
   CleanupStack,
   createVolume,
@@ -76,10 +78,10 @@ export interface Ceiling {
 
 export interface CloudResults {
   volumeBytes: number;
-  /** Medians over the rounds: straight to s3rver, and through a pass-through proxy (the systems' path). */
-  ceiling: { direct: Ceiling; proxied: Ceiling };
-  ceilingRounds: Array<{ round: number; direct: Ceiling; proxied: Ceiling }>;
-  /** Median over rounds of Stratus's figure / that round's proxied ceiling (MiB/s over MiB/s). */
+  /** Medians over the rounds. */
+  ceiling: Ceiling;
+  ceilingRounds: Array<{ round: number; ceiling: Ceiling }>;
+  /** Median over rounds of Stratus's figure / that round's ceiling (MiB/s over MiB/s). */
   ceilingRatios: { committedWrite: number; coldRead: number };
   rounds: CloudRound[];
   medians: Record<CloudSystem, Omit<CloudRound, "round" | "system" | "write" | "coldRead"> & { write: RequestCounts; coldRead: RequestCounts }>;
@@ -93,43 +95,31 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
   const s3 = await startS3TestServer({ bucket: "bench-cloud", parentDir: work });
   cleanup.push("s3rver", () => s3.stop());
 
-  const target = { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) };
-  const proxies: Record<CloudSystem | "ceiling", FaultProxy> = {
-    stratus: await startFaultProxy({ target }),
-    s3backer: await startFaultProxy({ target }),
-    ceiling: await startFaultProxy({ target }),
-  };
-  cleanup.push("proxies", () => Promise.all(Object.values(proxies).map((p) => p.close())));
-
   const gateway = await startGateway({
     dataDir: path.join(work, "stratus-cloud"),
     // The gateway's default cache (20G, dirty limit 2G): the volume fits in it, as it fits in s3backer's
     // block cache (as many blocks as the volume has).
-    env: { ...s3GatewayEnv(s3, proxies.stratus.endpoint), ...stratusOverrides() },
+    env: { ...s3GatewayEnv(s3), ...stratusOverrides() },
   });
   cleanup.push("stratus cloud gateway", () => gateway.stop());
 
   const warmUp = await prepareWarmUp(config, gateway, work);
   // One untimed pass first: s3rver's own first requests run cold (V8 compiling it), and the gateway
   // has just started; round 1's ceiling would come out low and flatter round 1's ratios.
-  await s3Ceiling(s3, proxies.ceiling.endpoint);
+  await s3Ceiling(s3);
 
   const rounds: CloudRound[] = [];
   const ceilingRounds: CloudResults["ceilingRounds"] = [];
   for (let round = 1; round <= config.rounds; round++) {
-    const direct = await s3Ceiling(s3, s3.endpoint);
-    const proxied = await s3Ceiling(s3, proxies.ceiling.endpoint);
-    ceilingRounds.push({ round, direct, proxied });
-    say(
-      `  round ${round} s3rver ceiling, 1 MiB objects, 16 in flight: PUT ${direct.putMiBps.toFixed(0)} MiB/s, GET ${direct.getMiBps.toFixed(0)} MiB/s; ` +
-        `through a proxy: PUT ${proxied.putMiBps.toFixed(0)}, GET ${proxied.getMiBps.toFixed(0)}`,
-    );
+    const ceiling = await s3Ceiling(s3);
+    ceilingRounds.push({ round, ceiling });
+    say(`  round ${round} s3rver ceiling, 1 MiB objects, 16 in flight: PUT ${ceiling.putMiBps.toFixed(0)} MiB/s, GET ${ceiling.getMiBps.toFixed(0)} MiB/s`);
     const order: CloudSystem[] = round % 2 === 1 ? ["stratus", "s3backer"] : ["s3backer", "stratus"];
     for (const system of order) {
       const result =
         system === "stratus"
-          ? await benchStratus(config, work, image, volumeBytes, round, gateway, warmUp, proxies.stratus, s3)
-          : await benchS3backer(config, work, volumeBytes, round, proxies.s3backer, s3, cleanup);
+          ? await benchStratus(config, work, image, volumeBytes, round, gateway, warmUp, s3)
+          : await benchS3backer(config, work, volumeBytes, round, s3, cleanup);
       rounds.push(result);
       say(
         `  round ${round} ${system.padEnd(9)} committed write ${result.committedWriteMBps.toFixed(0)} MB/s, cold read ${result.coldReadMBps.toFixed(0)} MB/s, ` +
@@ -165,17 +155,17 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
       ];
     }),
   ) as CloudResults["medians"];
-  const ceilingMedian = (pick: (r: CloudResults["ceilingRounds"][number]) => Ceiling): Ceiling => ({
-    putMiBps: median(ceilingRounds.map((r) => pick(r).putMiBps)),
-    getMiBps: median(ceilingRounds.map((r) => pick(r).getMiBps)),
-  });
+  const ceiling: Ceiling = {
+    putMiBps: median(ceilingRounds.map((r) => r.ceiling.putMiBps)),
+    getMiBps: median(ceilingRounds.map((r) => r.ceiling.getMiBps)),
+  };
   const perRound = (pick: (r: CloudRound, c: Ceiling) => number) =>
-    median(rounds.filter((r) => r.system === "stratus").map((r) => pick(r, ceilingRounds.find((c) => c.round === r.round)!.proxied)));
+    median(rounds.filter((r) => r.system === "stratus").map((r) => pick(r, ceilingRounds.find((c) => c.round === r.round)!.ceiling)));
   const ceilingRatios = {
     committedWrite: perRound((r, c) => mibps(r.committedWriteMBps) / c.putMiBps),
     coldRead: perRound((r, c) => mibps(r.coldReadMBps) / c.getMiBps),
   };
-  return { volumeBytes, ceiling: { direct: ceilingMedian((r) => r.direct), proxied: ceilingMedian((r) => r.proxied) }, ceilingRounds, ceilingRatios, rounds, medians };
+  return { volumeBytes, ceiling, ceilingRounds, ceilingRatios, rounds, medians };
 }
 
 const mibps = (mbps: number) => (mbps * MB) / 2 ** 20;
@@ -208,15 +198,29 @@ function ratio(a: number, b: number): string {
   return b > 0 ? `${(a / b).toFixed(2)}x` : "-";
 }
 
-function counts(stats: FaultProxyStats): RequestCounts {
-  const r = stats.requests;
+/** Seconds `work` took. */
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Counts what s3rver answered for `group` (the first segment of the keys) while `work` ran. */
+async function counted<T>(s3: S3TestServer, group: string, work: () => Promise<T>): Promise<{ result: T; counts: RequestCounts }> {
+  const before = (await s3.requestCounts())[group];
+  const result = await work();
+  const after = (await s3.requestCounts())[group];
+  const delta = (pick: (c: S3RequestCounts) => number) => (after === undefined ? 0 : pick(after)) - (before === undefined ? 0 : pick(before));
   return {
-    PUT: r.PUT,
-    GET: r.GET,
-    DELETE: r.DELETE,
-    other: r.POST + r.HEAD + r.OTHER,
-    bytesUp: stats.bytesFromClients,
-    bytesDown: stats.bytesToClients,
+    result,
+    counts: {
+      PUT: delta((c) => c.PUT),
+      GET: delta((c) => c.GET),
+      DELETE: delta((c) => c.DELETE),
+      other: delta((c) => c.POST + c.HEAD + c.OTHER),
+      bytesUp: delta((c) => c.bodyBytesIn),
+      bytesDown: delta((c) => c.bodyBytesOut),
+    },
   };
 }
 
@@ -230,19 +234,19 @@ async function stored(s3: S3TestServer, prefix: string): Promise<{ bytes: number
   }
 }
 
-function direct(s3: S3TestServer, endpoint = s3.endpoint): S3ObjectStore {
+function direct(s3: S3TestServer): S3ObjectStore {
   return new S3ObjectStore({
     bucket: s3.bucket,
-    endpoint,
+    endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
   });
 }
 
-/** s3rver's own throughput at `endpoint` (itself, or a proxy): 256 x 1 MiB PUTs then GETs, 16 in flight. */
-async function s3Ceiling(s3: S3TestServer, endpoint: string): Promise<Ceiling> {
-  const store = direct(s3, endpoint);
+/** s3rver's own throughput: 256 x 1 MiB PUTs then GETs, 16 in flight. */
+async function s3Ceiling(s3: S3TestServer): Promise<Ceiling> {
+  const store = direct(s3);
   const body = Buffer.alloc(2 ** 20, 0x5a);
   const keys = Array.from({ length: 256 }, (_, i) => `ceiling/${String(i).padStart(4, "0")}`);
   const timed = async (op: (key: string) => Promise<unknown>) => {
@@ -311,26 +315,21 @@ async function benchStratus(
   round: number,
   gateway: Gateway,
   warmUp: WarmUp,
-  proxy: FaultProxy,
   s3: S3TestServer,
 ): Promise<CloudRound> {
   const name = `cloud-${round}`;
   const volume = await createVolume(gateway, name, { size: `${volumeBytes / 2 ** 20}M`, chunkSize: "1M", durability: config.cloudDurability });
   await writeCommitted(gateway, warmUp.image, warmUp.name, config.cloudDurability);
-  proxy.resetStats();
-  const committedWriteMBps = volumeBytes / MB / (await writeCommitted(gateway, image, name, config.cloudDurability));
-  const write = counts(proxy.stats());
+  const { result: writeSeconds, counts: write } = await counted(s3, "vol", () => writeCommitted(gateway, image, name, config.cloudDurability));
+  const committedWriteMBps = volumeBytes / MB / writeSeconds;
 
   // Cold: the cache folder goes away with a restart (the database and bucket stay).
   await gateway.stop();
   await rm(path.join(gateway.dataDir, "cache"), { recursive: true, force: true });
   await gateway.restart();
   await runOk("nbdcopy", [gateway.uri(warmUp.name), "null:"], { timeoutMs: 60 * 60_000 });
-  proxy.resetStats();
-  const started = process.hrtime.bigint();
-  await runOk("nbdcopy", [gateway.uri(name), "null:"], { timeoutMs: 60 * 60_000 });
-  const coldReadMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
-  const coldRead = counts(proxy.stats());
+  const { result: readSeconds, counts: coldRead } = await counted(s3, "vol", () => timed(() => runOk("nbdcopy", [gateway.uri(name), "null:"], { timeoutMs: 60 * 60_000 })));
+  const coldReadMBps = volumeBytes / MB / readSeconds;
 
   const warmRandRead4kIops = await randRead4k(config, work, `stratus-${round}`, ["--ioengine=nbd", `--uri=${gateway.uri(name)}`, `--size=${volumeBytes}`]);
   const inBucket = await stored(s3, `vol/${volume.id}/`);
@@ -342,37 +341,37 @@ async function benchS3backer(
   work: string,
   volumeBytes: number,
   round: number,
-  proxy: FaultProxy,
   s3: S3TestServer,
   cleanup: CleanupStack,
 ): Promise<CloudRound> {
-  const prefix = `s3b-${round}/`;
+  const group = `s3b-${round}`;
+  const prefix = `${group}/`;
   const mountDir = path.join(work, `s3backer-${round}`);
   await mkdir(mountDir, { recursive: true });
   const accessFile = path.join(work, "s3backer-access");
   await writeFile(accessFile, `${s3.accessKeyId}:${s3.secretAccessKey}\n`, { mode: 0o600 });
   const blocks = volumeBytes / 2 ** 20;
-  const mount = () => mountS3backer(proxy.endpoint, s3.bucket, accessFile, prefix, volumeBytes, blocks, mountDir, cleanup);
+  const mount = () => mountS3backer(s3.endpoint, s3.bucket, accessFile, prefix, volumeBytes, blocks, mountDir, cleanup);
   const file = path.join(mountDir, "file");
 
-  proxy.resetStats();
-  let unmount = await mount();
-  let started = process.hrtime.bigint();
-  await runFio(
-    ["--name=s3backer-write", "--ioengine=psync", "--direct=1", `--filename=${file}`, "--rw=write", "--bs=1m", `--size=${volumeBytes}`, "--randseed=42", "--refill_buffers"],
-    path.join(work, `fio-s3backer-write-${round}.json`),
-    60 * 60_000,
-  );
-  await unmount(); // its block cache reaches the bucket only now
-  const committedWriteMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
-  const write = counts(proxy.stats());
+  const { result: writeSeconds, counts: write } = await counted(s3, group, async () => {
+    const unmountWritten = await mount();
+    return timed(async () => {
+      await runFio(
+        ["--name=s3backer-write", "--ioengine=psync", "--direct=1", `--filename=${file}`, "--rw=write", "--bs=1m", `--size=${volumeBytes}`, "--randseed=42", "--refill_buffers"],
+        path.join(work, `fio-s3backer-write-${round}.json`),
+        60 * 60_000,
+      );
+      await unmountWritten(); // its block cache reaches the bucket only now
+    });
+  });
+  const committedWriteMBps = volumeBytes / MB / writeSeconds;
 
-  unmount = await mount(); // a fresh process: an empty block cache
-  proxy.resetStats();
-  started = process.hrtime.bigint();
-  await runOk("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "iflag=direct"], { timeoutMs: 60 * 60_000 });
-  const coldReadMBps = volumeBytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
-  const coldRead = counts(proxy.stats());
+  const unmount = await mount(); // a fresh process: an empty block cache
+  const { result: readSeconds, counts: coldRead } = await counted(s3, group, () =>
+    timed(() => runOk("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "iflag=direct"], { timeoutMs: 60 * 60_000 })),
+  );
+  const coldReadMBps = volumeBytes / MB / readSeconds;
 
   const warmRandRead4kIops = await randRead4k(config, work, `s3backer-${round}`, ["--ioengine=psync", "--direct=1", `--filename=${file}`, `--size=${volumeBytes}`]);
   await unmount();

@@ -1,4 +1,4 @@
-export { startS3TestServer, type S3TestServer, type S3TestServerOptions } from "./s3-test-server";
+export { startS3TestServer, type S3RequestCounts, type S3TestServer, type S3TestServerOptions } from "./s3-test-server";
 export { MemoryChunkIndex } from "./memory-chunk-index";
 export { FaultyObjectStore, waitFor, type StoreOperation } from "./faulty-object-store";
 export { seededRandom, seededBytes } from "./seeded-random";

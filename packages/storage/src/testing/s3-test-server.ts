@@ -18,8 +18,26 @@ export interface S3TestServer {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /**
+   * Requests the server has answered since it started, grouped by the first segment of the object
+   * key ("(bucket)" for bucket-level requests such as a list or a multi-object delete). Diff two
+   * snapshots to count a stretch of work.
+   */
+  requestCounts(): Promise<Record<string, S3RequestCounts>>;
   /** Kills the server and removes its data directory. */
   stop(): Promise<void>;
+}
+
+export interface S3RequestCounts {
+  PUT: number;
+  GET: number;
+  DELETE: number;
+  POST: number;
+  HEAD: number;
+  OTHER: number;
+  /** Request bodies received (by Content-Length) and response bodies sent. */
+  bodyBytesIn: number;
+  bodyBytesOut: number;
 }
 
 export interface S3TestServerOptions {
@@ -42,9 +60,11 @@ export async function startS3TestServer(options: S3TestServerOptions = {}): Prom
     [script, directory, bucket],
     {
       env: { ...process.env, NODE_OPTIONS: "--openssl-legacy-provider" },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
     },
   );
+  // The IPC channel must not keep the test process alive; it is referenced only while a question waits.
+  child.channel?.unref();
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
 
@@ -58,11 +78,43 @@ export async function startS3TestServer(options: S3TestServerOptions = {}): Prom
     const port = await waitForListeningPort(child, options.startTimeoutMs ?? 30_000);
     const endpoint = `http://127.0.0.1:${port}`;
     await waitForBucket(endpoint, bucket, region, credentials, options.startTimeoutMs ?? 30_000);
-    return { endpoint, bucket, region, ...credentials, stop };
+    return { endpoint, bucket, region, ...credentials, requestCounts: () => askCounts(child), stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+let nextQuestion = 0;
+
+/** Asks the child (s3rver-child.mjs) for its request counts. */
+function askCounts(child: ChildProcess): Promise<Record<string, S3RequestCounts>> {
+  const id = ++nextQuestion;
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: { type?: string; id?: number; counts?: Record<string, S3RequestCounts> }) => {
+      if (message.type !== "counts" || message.id !== id) return;
+      finish();
+      resolve(message.counts ?? {});
+    };
+    const onExit = () => {
+      finish();
+      reject(new Error("s3rver exited before it reported its request counts"));
+    };
+    const finish = () => {
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+      child.channel?.unref();
+    };
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+    child.channel?.ref();
+    child.send({ type: "counts", id }, (error) => {
+      if (error) {
+        finish();
+        reject(error);
+      }
+    });
+  });
 }
 
 /** The child prints "listening on 127.0.0.1:PORT" once its HTTP server is bound. */
