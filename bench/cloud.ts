@@ -14,7 +14,7 @@
  *   in one afternoon). The ceiling ratios are the median of the per-round ratios: same round.
  *
  * Everything talks to s3rver directly. Counting through a pass-through proxy (as the bench did until
- * 2026-12-06) cost 0.3-0.4 of this machine's two cores while a system ran: CPU taken from the
+ * 2026-12-05) cost 0.3-0.4 of this machine's two cores while a system ran: CPU taken from the
  * systems and s3rver alike, for bookkeeping s3rver can do itself.
  *
  * Stratus runs on Node.js: a process that has just started spends a good share of its first seconds
