@@ -43,6 +43,7 @@ import {
   type Gateway,
 } from "../e2e/harness";
 import type { BenchConfig } from "./config";
+import { measureCpu, type CpuUse } from "./cpu-usage";
 import { median } from "./report";
 import { stratusOverrides } from "./servers";
 
@@ -57,6 +58,9 @@ export interface CloudRound {
   warmRandRead4kIops: number;
   write: RequestCounts;
   coldRead: RequestCounts;
+  /** CPU while the write (until committed and closed) and the cold read ran. */
+  writeCpu: CpuUse;
+  coldReadCpu: CpuUse;
   /** Bytes the bucket holds for this system's copy of the volume. */
   storedBytes: number;
   storedObjects: number;
@@ -84,7 +88,16 @@ export interface CloudResults {
   /** Median over rounds of Stratus's figure / that round's ceiling (MiB/s over MiB/s). */
   ceilingRatios: { committedWrite: number; coldRead: number };
   rounds: CloudRound[];
-  medians: Record<CloudSystem, Omit<CloudRound, "round" | "system" | "write" | "coldRead"> & { write: RequestCounts; coldRead: RequestCounts }>;
+  medians: Record<CloudSystem, Omit<CloudRound, "round" | "system" | "write" | "coldRead" | "writeCpu" | "coldReadCpu"> & { write: RequestCounts; coldRead: RequestCounts; writeCpu: CpuFigures; coldReadCpu: CpuFigures }>;
+}
+
+/** A phase's CPU as the table shows it (medians over rounds). */
+export interface CpuFigures {
+  /** Average cores busy on the whole machine, and used by s3rver. */
+  machineCores: number;
+  s3rverCores: number;
+  /** CPU-seconds per GiB moved outside s3rver: the system, its client and the kernel work they cause. */
+  restSecondsPerGiB: number;
 }
 
 const MB = 1e6;
@@ -124,7 +137,8 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
       say(
         `  round ${round} ${system.padEnd(9)} committed write ${result.committedWriteMBps.toFixed(0)} MB/s, cold read ${result.coldReadMBps.toFixed(0)} MB/s, ` +
           `warm 4k randread QD1 ${result.warmRandRead4kIops.toFixed(0)} IOPS; write PUT ${result.write.PUT} GET ${result.write.GET} DELETE ${result.write.DELETE}, ` +
-          `cold read GET ${result.coldRead.GET}; stored ${(result.storedBytes / 2 ** 20).toFixed(0)} MiB in ${result.storedObjects} objects`,
+          `cold read GET ${result.coldRead.GET}; stored ${(result.storedBytes / 2 ** 20).toFixed(0)} MiB in ${result.storedObjects} objects; ` +
+          `cores busy / s3rver's: write ${cores(result.writeCpu)}, cold read ${cores(result.coldReadCpu)}`,
       );
     }
   }
@@ -141,6 +155,11 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
         bytesUp: m((r) => pick(r).bytesUp),
         bytesDown: m((r) => pick(r).bytesDown),
       });
+      const cpu = (pick: (r: CloudRound) => CpuUse): CpuFigures => ({
+        machineCores: m((r) => pick(r).machine / pick(r).seconds),
+        s3rverCores: m((r) => pick(r).s3rver / pick(r).seconds),
+        restSecondsPerGiB: m((r) => (pick(r).machine - pick(r).s3rver) / (volumeBytes / 2 ** 30)),
+      });
       return [
         system,
         {
@@ -151,6 +170,8 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
           storedObjects: m((r) => r.storedObjects),
           write: counts((r) => r.write),
           coldRead: counts((r) => r.coldRead),
+          writeCpu: cpu((r) => r.writeCpu),
+          coldReadCpu: cpu((r) => r.coldReadCpu),
         },
       ];
     }),
@@ -170,6 +191,10 @@ export async function runCloudBench(config: BenchConfig, work: string, image: st
 
 const mibps = (mbps: number) => (mbps * MB) / 2 ** 20;
 
+function cores(use: CpuUse): string {
+  return `${(use.machine / use.seconds).toFixed(2)}/${(use.s3rver / use.seconds).toFixed(2)}`;
+}
+
 export function formatCloudTable(results: CloudResults): string {
   const s = results.medians.stratus;
   const b = results.medians.s3backer;
@@ -187,6 +212,14 @@ export function formatCloudTable(results: CloudResults): string {
     ["cold read: MiB received", (s.coldRead.bytesDown / 2 ** 20).toFixed(0), (b.coldRead.bytesDown / 2 ** 20).toFixed(0), ratio(s.coldRead.bytesDown, b.coldRead.bytesDown), ""],
     ["stored MiB", (s.storedBytes / 2 ** 20).toFixed(0), (b.storedBytes / 2 ** 20).toFixed(0), ratio(s.storedBytes, b.storedBytes), "random data: no compression gain expected"],
     ["stored objects", String(s.storedObjects), String(b.storedObjects), ratio(s.storedObjects, b.storedObjects), ""],
+    ...(["write", "cold read"] as const).flatMap((phase) => {
+      const [sc, bc] = phase === "write" ? [s.writeCpu, b.writeCpu] : [s.coldReadCpu, b.coldReadCpu];
+      return [
+        [`${phase}: machine cores busy`, sc.machineCores.toFixed(2), bc.machineCores.toFixed(2), "-", "of 2"],
+        [`${phase}: s3rver cores`, sc.s3rverCores.toFixed(2), bc.s3rverCores.toFixed(2), ratio(sc.s3rverCores, bc.s3rverCores), "what the bucket's server got"],
+        [`${phase}: CPU-s per GiB outside s3rver`, sc.restSecondsPerGiB.toFixed(2), bc.restSecondsPerGiB.toFixed(2), ratio(sc.restSecondsPerGiB, bc.restSecondsPerGiB), "system + client + kernel"],
+      ];
+    }),
   ];
   const header = ["cloud (medians)", "stratus", "s3backer", "stratus/s3backer", "note"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -205,14 +238,18 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-/** Counts what s3rver answered for `group` (the first segment of the keys) while `work` ran. */
-async function counted<T>(s3: S3TestServer, group: string, work: () => Promise<T>): Promise<{ result: T; counts: RequestCounts }> {
+/**
+ * Runs `work` and says what s3rver answered for `group` (the first segment of the keys) meanwhile,
+ * and the CPU the machine and s3rver spent.
+ */
+async function observed<T>(s3: S3TestServer, group: string, work: () => Promise<T>): Promise<{ result: T; counts: RequestCounts; cpu: CpuUse }> {
   const before = (await s3.requestCounts())[group];
-  const result = await work();
+  const { result, cpu } = await measureCpu(s3.pid, work);
   const after = (await s3.requestCounts())[group];
   const delta = (pick: (c: S3RequestCounts) => number) => (after === undefined ? 0 : pick(after)) - (before === undefined ? 0 : pick(before));
   return {
     result,
+    cpu,
     counts: {
       PUT: delta((c) => c.PUT),
       GET: delta((c) => c.GET),
@@ -320,7 +357,7 @@ async function benchStratus(
   const name = `cloud-${round}`;
   const volume = await createVolume(gateway, name, { size: `${volumeBytes / 2 ** 20}M`, chunkSize: "1M", durability: config.cloudDurability });
   await writeCommitted(gateway, warmUp.image, warmUp.name, config.cloudDurability);
-  const { result: writeSeconds, counts: write } = await counted(s3, "vol", () => writeCommitted(gateway, image, name, config.cloudDurability));
+  const { result: writeSeconds, counts: write, cpu: writeCpu } = await observed(s3, "vol", () => writeCommitted(gateway, image, name, config.cloudDurability));
   const committedWriteMBps = volumeBytes / MB / writeSeconds;
 
   // Cold: the cache folder goes away with a restart (the database and bucket stay).
@@ -328,12 +365,12 @@ async function benchStratus(
   await rm(path.join(gateway.dataDir, "cache"), { recursive: true, force: true });
   await gateway.restart();
   await runOk("nbdcopy", [gateway.uri(warmUp.name), "null:"], { timeoutMs: 60 * 60_000 });
-  const { result: readSeconds, counts: coldRead } = await counted(s3, "vol", () => timed(() => runOk("nbdcopy", [gateway.uri(name), "null:"], { timeoutMs: 60 * 60_000 })));
+  const { result: readSeconds, counts: coldRead, cpu: coldReadCpu } = await observed(s3, "vol", () => timed(() => runOk("nbdcopy", [gateway.uri(name), "null:"], { timeoutMs: 60 * 60_000 })));
   const coldReadMBps = volumeBytes / MB / readSeconds;
 
   const warmRandRead4kIops = await randRead4k(config, work, `stratus-${round}`, ["--ioengine=nbd", `--uri=${gateway.uri(name)}`, `--size=${volumeBytes}`]);
   const inBucket = await stored(s3, `vol/${volume.id}/`);
-  return { round, system: "stratus", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
+  return { round, system: "stratus", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, writeCpu, coldReadCpu, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
 }
 
 async function benchS3backer(
@@ -354,7 +391,7 @@ async function benchS3backer(
   const mount = () => mountS3backer(s3.endpoint, s3.bucket, accessFile, prefix, volumeBytes, blocks, mountDir, cleanup);
   const file = path.join(mountDir, "file");
 
-  const { result: writeSeconds, counts: write } = await counted(s3, group, async () => {
+  const { result: writeSeconds, counts: write, cpu: writeCpu } = await observed(s3, group, async () => {
     const unmountWritten = await mount();
     return timed(async () => {
       await runFio(
@@ -368,7 +405,7 @@ async function benchS3backer(
   const committedWriteMBps = volumeBytes / MB / writeSeconds;
 
   const unmount = await mount(); // a fresh process: an empty block cache
-  const { result: readSeconds, counts: coldRead } = await counted(s3, group, () =>
+  const { result: readSeconds, counts: coldRead, cpu: coldReadCpu } = await observed(s3, group, () =>
     timed(() => runOk("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "iflag=direct"], { timeoutMs: 60 * 60_000 })),
   );
   const coldReadMBps = volumeBytes / MB / readSeconds;
@@ -376,7 +413,7 @@ async function benchS3backer(
   const warmRandRead4kIops = await randRead4k(config, work, `s3backer-${round}`, ["--ioengine=psync", "--direct=1", `--filename=${file}`, `--size=${volumeBytes}`]);
   await unmount();
   const inBucket = await stored(s3, prefix);
-  return { round, system: "s3backer", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
+  return { round, system: "s3backer", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, writeCpu, coldReadCpu, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
 }
 
 /** Mounts s3backer (FUSE, foreground, block cache as large as the volume); returns its unmount. */

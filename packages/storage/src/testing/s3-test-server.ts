@@ -14,6 +14,8 @@ import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
 export interface S3TestServer {
   /** e.g. http://127.0.0.1:41234 */
   endpoint: string;
+  /** The server's process (the bench reads its CPU time). */
+  pid: number;
   bucket: string;
   region: string;
   accessKeyId: string;
@@ -78,7 +80,7 @@ export async function startS3TestServer(options: S3TestServerOptions = {}): Prom
     const port = await waitForListeningPort(child, options.startTimeoutMs ?? 30_000);
     const endpoint = `http://127.0.0.1:${port}`;
     await waitForBucket(endpoint, bucket, region, credentials, options.startTimeoutMs ?? 30_000);
-    return { endpoint, bucket, region, ...credentials, requestCounts: () => askCounts(child), stop };
+    return { endpoint, pid: child.pid!, bucket, region, ...credentials, requestCounts: () => askCounts(child), stop };
   } catch (error) {
     await stop();
     throw error;
