@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { gatewayProcessEnv } from "../apps/nbd-gateway/bin/gateway-env.mjs";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const web = path.join(root, "apps/web");
@@ -41,6 +42,11 @@ if (!args.includes("--no-web")) {
   }
 }
 
-const gateway = spawn(process.execPath, [path.join(root, "apps/nbd-gateway/bin/stratus.mjs"), "gateway", ...args], { cwd: root, stdio: "inherit" });
+// The gateway is a process of its own so that settings read at a process's start apply (gateway-env.mjs).
+const gateway = spawn(process.execPath, [path.join(root, "apps/nbd-gateway/bin/stratus.mjs"), "gateway", ...args], {
+  cwd: root,
+  stdio: "inherit",
+  env: gatewayProcessEnv(process.env),
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => gateway.kill(signal));
 gateway.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { gatewayProcessEnv } from "../../apps/nbd-gateway/bin/gateway-env.mjs";
 import { runOk } from "./exec";
 import { freePort } from "./ports";
 import { REPO_ROOT, STRATUS_BIN } from "./repo";
@@ -88,8 +89,9 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   let webPort = 0;
   let current: Run | undefined;
 
+  // As `npm start` starts it (gateway-env.mjs): settings read at process start.
   const environment = (): NodeJS.ProcessEnv => ({
-    ...inheritedEnv(),
+    ...gatewayProcessEnv(inheritedEnv()),
     STRATUS_LOG_LEVEL: "info",
     ...options.env,
     STRATUS_DATA_DIR: dataDir,

@@ -1,0 +1,2 @@
+export declare const GATEWAY_MALLOC_TUNABLES: string;
+export declare function gatewayProcessEnv<T extends Record<string, string | undefined>>(env: T): T & { GLIBC_TUNABLES: string };
