@@ -32,12 +32,14 @@ FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key
 };
 
 /** Requests answered so far: group -> { PUT, GET, DELETE, POST, HEAD, OTHER, bodyBytesIn, bodyBytesOut }. */
-const counts = {};
+const counts = Object.create(null);
 const METHODS = new Set(["PUT", "GET", "DELETE", "POST", "HEAD"]);
 
 function countRequest(request, response) {
   // Path-style: /bucket/first/rest...; a bucket-level request (list, multi-object delete) has no key.
-  const key = decodeURIComponent(request.url.split("?")[0]).split("/").slice(2);
+  const key = request.url.split("?")[0].split("/").slice(2);
+  // Keys' first segments are compared as sent (percent-encoded): the bench's are plain ASCII, and a
+  // malformed escape must not throw in this listener and take the server down.
   const group = key.length > 0 && key[0] !== "" ? key[0] : "(bucket)";
   const entry = (counts[group] ??= { PUT: 0, GET: 0, DELETE: 0, POST: 0, HEAD: 0, OTHER: 0, bodyBytesIn: 0, bodyBytesOut: 0 });
   entry[METHODS.has(request.method) ? request.method : "OTHER"] += 1;
