@@ -1,0 +1,15 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { GATEWAY_MALLOC_TUNABLES, gatewayProcessEnv } from "../../bin/gateway-env.mjs";
+
+describe("the gateway process's environment (bin/gateway-env.mjs)", () => {
+  it("adds the malloc settings, and a GLIBC_TUNABLES the caller set wins", () => {
+    expect(gatewayProcessEnv({ PATH: "/bin" })).toEqual({ PATH: "/bin", GLIBC_TUNABLES: GATEWAY_MALLOC_TUNABLES });
+    expect(gatewayProcessEnv({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).GLIBC_TUNABLES).toBe("glibc.malloc.arena_max=2");
+  });
+
+  it("is what the Docker image sets too (the Dockerfile cannot import it)", () => {
+    const dockerfile = readFileSync(new URL("../../../../Dockerfile", import.meta.url), "utf8");
+    expect(dockerfile).toContain(`ENV GLIBC_TUNABLES=${GATEWAY_MALLOC_TUNABLES}\n`);
+  });
+});
