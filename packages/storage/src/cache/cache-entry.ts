@@ -18,6 +18,11 @@ export class CacheEntry {
   bytes = 0;
   /** Written since the last FLUSH: its file must be fsynced by the next one. */
   unsynced = false;
+  /**
+   * The file's pages may not be in the page cache (written with O_DIRECT, or found at open): a read
+   * could wait on the disk, so the volume warms it (DiskCache.warm) off the event loop first.
+   */
+  cold = false;
   /** Set while a commit holds this chunk frozen and its upload has not read it yet. */
   frozen: FrozenChunk | undefined;
 

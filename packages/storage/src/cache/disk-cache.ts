@@ -17,15 +17,16 @@
  * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
  * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
  */
-import { closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { open as openHandle, rm } from "node:fs/promises";
+import { isPageAligned } from "./direct-io-buffers";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
-import { openFile, writeFileFully, type FillWriter } from "./fill-writer";
+import { openFile, readAt, writeFileFully, type FillWriter } from "./fill-writer";
 import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
 
 export interface DiskCacheOptions {
@@ -37,10 +38,17 @@ export interface DiskCacheOptions {
   chunkCount: number;
   /** Memory for frozen content before it goes to side files (default 64 MiB; tests lower it). */
   maxFrozenMemoryBytes?: number;
-  /** Bytes of fetched chunks being written into the cache at once (default 64 MiB, at least one chunk). */
+  /** Bytes of fetched chunks held back or being written into the cache (default 96 MiB, at least one chunk). */
   maxFillingBytes?: number;
   /** Writes a fill's file off the event loop (default: fs.write in the thread pool; tests hold it). */
   fillWriter?: FillWriter;
+  /**
+   * Fills whose bytes are page-aligned (see direct-io-buffers.ts) are written with O_DIRECT, after
+   * a delay (default true where the file system takes O_DIRECT). See fillClean.
+   */
+  directFills?: boolean;
+  /** Bytes of direct fills held back before the oldest is written (default 32 MiB). */
+  fillDelayBytes?: number;
   /**
    * The owner syncs only at close, not at every flush (cloud durability): the cache is then kept
    * under a reboot marker (see reboot-marker.ts) and starts empty after a reboot that found it
@@ -55,8 +63,13 @@ export interface DiskCacheOptions {
 interface PendingFill {
   readonly generation: number;
   readonly data: Buffer;
+  /** Written with O_DIRECT (its bytes are page-aligned), once held back long enough (see fillClean). */
+  readonly direct: boolean;
+  /** Its file is being written (a direct fill waits for that; others start at once). */
+  started: boolean;
   /** Resolves once the fill is in place or discarded and its file and descriptor are dealt with. */
-  settled: Promise<void>;
+  readonly settled: Promise<void>;
+  readonly settle: () => void;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
@@ -72,7 +85,19 @@ const MAX_SPARES = 64;
  * Fills in flight hold their fetched buffers: this bounds that memory (and their descriptors,
  * which are outside the budget's fd LRU until the fill lands) when the disk is slower than the store.
  */
-const DEFAULT_MAX_FILLING = 64 * 1024 * 1024;
+const DEFAULT_MAX_FILLING = 96 * 1024 * 1024;
+/**
+ * Held back direct fills (see fillClean): more than the read-ahead keeps in flight (16 chunks by
+ * default), well under DEFAULT_MAX_FILLING so that the ones being written still fit beside them
+ * (a fill refused for room is fetched again by the reader that wanted it).
+ */
+const DEFAULT_FILL_DELAY = 32 * 1024 * 1024;
+/** Held fills are written anyway once no new fill came for this long (a reader stopped). */
+const FILL_HOLD_MS = 2000;
+/** Absent where the platform has no O_DIRECT (then every fill is buffered). */
+const O_DIRECT: number | undefined = fsConstants.O_DIRECT;
+/** Warming reads a cold file in pieces of at most this. */
+const WARM_PIECE = 1024 * 1024;
 
 export class DiskCache {
   readonly dir: string;
@@ -106,6 +131,17 @@ export class DiskCache {
   private fillingBytes = 0;
   private readonly maxFillingBytes: number;
   private readonly fillWriter: FillWriter;
+  /** Cleared for good by the first refusal of O_DIRECT (a file system without it). */
+  private directFills: boolean;
+  private readonly fillDelayBytes: number;
+  /** Bytes of direct fills not started yet. */
+  private delayedFillBytes = 0;
+  private lastHeldAt = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
+  /** Warm-ups in progress, one per entry; they run one at a time through `warmScratch`. */
+  private readonly warming = new Map<CacheEntry, Promise<void>>();
+  private warmQueue: Promise<void> = RESOLVED;
+  private warmScratch: Buffer | undefined;
   /** Flushes do not sync this cache; its reboot marker is in place. */
   readonly syncsLazily: boolean;
   /** Opened after a reboot that found it unsynced: it started empty. */
@@ -124,6 +160,8 @@ export class DiskCache {
     this.maxFrozenMemory = options.maxFrozenMemoryBytes ?? DEFAULT_MAX_FROZEN_MEMORY;
     this.maxFillingBytes = options.maxFillingBytes ?? DEFAULT_MAX_FILLING;
     this.fillWriter = options.fillWriter ?? writeFileFully;
+    this.directFills = options.directFills !== false && O_DIRECT !== undefined;
+    this.fillDelayBytes = options.fillDelayBytes ?? DEFAULT_FILL_DELAY;
     this.chunkDir = path.join(options.dir, "c");
     this.frozenDir = path.join(options.dir, "frozen");
     this.spareDir = path.join(options.dir, "spare");
@@ -193,6 +231,8 @@ export class DiskCache {
         if (size === length && keepClean(index, state.generation)) {
           entry.generation = state.generation;
           entry.bytes = length;
+          // After a reboot (or a direct fill) its pages are on disk only: the first read warms them.
+          entry.cold = true;
           cache.entries.set(index, entry);
           cache.account(entry, +1);
           options.budget.addClean(entry);
@@ -286,11 +326,20 @@ export class DiskCache {
    * discarded), when the cache closes meanwhile, or when `maxFillingBytes` are in flight already.
    * The bytes count toward the budget from the start: eviction makes room before the write, and
    * a fill that would still leave the budget past its target (dirty data, other fills) is skipped.
+   *
+   * Page-aligned bytes (see direct-io-buffers.ts) are written with O_DIRECT: the kernel then takes
+   * them straight from `data` instead of copying them into new page-cache pages, which cost about as
+   * much CPU as the whole rest of a cold read on these VMs (memory new to the guest). Such a fill is
+   * held back until `fillDelayBytes` of them wait: a sequential reader, served from `data`
+   * meanwhile, has usually read the chunk by then, so it need not come back from the disk. The chunk
+   * lands cold (see CacheEntry.cold).
    */
   fillClean(index: number, generation: number, data: Buffer): boolean {
     if (this.closed || this.entries.has(index) || this.fills.has(index)) return false;
     if (this.fillingBytes > 0 && this.fillingBytes + data.length > this.maxFillingBytes) return false;
-    const fill: PendingFill = { generation, data, settled: RESOLVED };
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const fill: PendingFill = { generation, data, direct: this.directFills && isPageAligned(data), started: false, settled, settle };
     this.fills.set(index, fill);
     this.fillingBytes += data.length;
     this.budget.addCached(data.length);
@@ -300,11 +349,46 @@ export class DiskCache {
       this.cancelFill(index, fill);
       return false;
     }
-    const settled = this.writeFill(index, fill, this.claimFillFile());
-    fill.settled = settled;
     this.fillsInFlight.add(settled);
     void settled.then(() => this.fillsInFlight.delete(settled));
+    if (!fill.direct) {
+      this.startFill(index, fill);
+    } else {
+      this.delayedFillBytes += data.length;
+      this.startDelayedFills(this.fillDelayBytes);
+      this.lastHeldAt = Date.now();
+      this.holdTimer ??= setTimeout(() => this.heldTooLong(), FILL_HOLD_MS).unref();
+    }
     return true;
+  }
+
+  private heldTooLong(): void {
+    this.holdTimer = undefined;
+    if (this.closed || this.delayedFillBytes === 0) return;
+    const waited = Date.now() - this.lastHeldAt;
+    if (waited >= FILL_HOLD_MS) this.startHeldFills();
+    else this.holdTimer = setTimeout(() => this.heldTooLong(), FILL_HOLD_MS - waited).unref();
+  }
+
+  /** Starts the oldest delayed fills until at most `keepBytes` of them wait. */
+  private startDelayedFills(keepBytes: number): void {
+    if (this.delayedFillBytes <= keepBytes) return;
+    for (const [index, fill] of this.fills) {
+      if (fill.started) continue;
+      this.startFill(index, fill);
+      if (this.delayedFillBytes <= keepBytes) return;
+    }
+  }
+
+  /** Writes every fill still held back (a closing volume keeps them for its next open). */
+  startHeldFills(): void {
+    this.startDelayedFills(0);
+  }
+
+  private startFill(index: number, fill: PendingFill): void {
+    fill.started = true;
+    if (fill.direct) this.delayedFillBytes -= fill.data.length;
+    void this.writeFill(index, fill, this.claimFillFile()).then(fill.settle);
   }
 
   /** The content of a chunk whose fill is in flight (always its current content), if any. */
@@ -312,13 +396,17 @@ export class DiskCache {
     return this.fills.get(index)?.data;
   }
 
-  /** Resolves once the fill of `index` (if any) has landed or been discarded. */
+  /** Resolves once the fill of `index` (if any) has landed or been discarded; a held-back one starts now. */
   fillSettled(index: number): Promise<void> {
-    return this.fills.get(index)?.settled ?? RESOLVED;
+    const fill = this.fills.get(index);
+    if (fill === undefined) return RESOLVED;
+    if (!fill.started) this.startFill(index, fill);
+    return fill.settled;
   }
 
-  /** Resolves once every fill started so far is done with its file, even those close abandoned. */
+  /** Starts the fills held back, then resolves once every fill is done with its file, even those close abandoned. */
   async fillsSettled(): Promise<void> {
+    this.startHeldFills();
     while (this.fillsInFlight.size > 0) await Promise.all([...this.fillsInFlight]);
   }
 
@@ -346,10 +434,15 @@ export class DiskCache {
     let fd = -1;
     let written = false;
     try {
-      fd = await openFile(file.path, file.exists ? "r+" : "w+");
-      if (this.fills.get(index) === fill) {
-        await this.fillWriter(fd, fill.data);
-        written = true;
+      if (fill.direct && this.directFills) {
+        fd = await this.writeDirect(index, fill, file);
+        written = fd >= 0;
+      } else {
+        fd = await openFile(file.path, file.exists ? "r+" : "w+");
+        if (this.fills.get(index) === fill) {
+          await this.fillWriter(fd, fill.data);
+          written = true;
+        }
       }
     } catch {
       // ENOSPC or another refusal: the chunk stays uncached; its reader had the data already.
@@ -359,6 +452,63 @@ export class DiskCache {
     if (fd >= 0) closeSync(fd);
     // After close the directory may belong to a new instance, but this name is ours alone.
     await rm(file.path, { force: true }).catch(() => {});
+  }
+
+  /**
+   * Writes a direct fill through an O_DIRECT descriptor, then opens the file again without it for
+   * the entry (the hot path's reads and writes are not page-aligned). Returns that descriptor, or
+   * -1 when the fill was cancelled meanwhile. The first EINVAL (a file system without O_DIRECT, or
+   * alignment it will not take) turns direct fills off for this cache: this fill is then skipped.
+   */
+  private async writeDirect(index: number, fill: PendingFill, file: { path: string; exists: boolean }): Promise<number> {
+    const flags = fsConstants.O_RDWR | O_DIRECT! | (file.exists ? 0 : fsConstants.O_CREAT | fsConstants.O_TRUNC);
+    let direct = -1;
+    try {
+      direct = await openFile(file.path, flags);
+      if (this.fills.get(index) !== fill) return -1;
+      await this.fillWriter(direct, fill.data);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EINVAL") this.directFills = false;
+      throw error;
+    } finally {
+      if (direct >= 0) closeSync(direct);
+    }
+    return openFile(file.path, "r+");
+  }
+
+  /**
+   * Reads a cold chunk's file once off the event loop (through the thread pool, into a scratch
+   * buffer), so its pages are in the page cache when the hot path reads it synchronously. One
+   * warm-up runs at a time; callers of the same entry share it.
+   */
+  warm(entry: CacheEntry): Promise<void> {
+    if (!entry.cold) return RESOLVED;
+    const running = this.warming.get(entry);
+    if (running !== undefined) return running;
+    const done = this.warmQueue.then(() => this.readThrough(entry));
+    this.warmQueue = done;
+    this.warming.set(entry, done);
+    void done.then(() => this.warming.delete(entry));
+    return done;
+  }
+
+  private async readThrough(entry: CacheEntry): Promise<void> {
+    if (!entry.cold) return;
+    try {
+      if (this.entries.get(entry.index) === entry && !entry.hole) {
+        const fd = this.fdOf(entry);
+        const length = this.chunkLength(entry.index);
+        this.warmScratch ??= Buffer.allocUnsafe(WARM_PIECE);
+        for (let offset = 0; offset < length; ) {
+          const { bytesRead } = await readAt(fd, this.warmScratch, 0, Math.min(WARM_PIECE, length - offset), offset);
+          if (bytesRead === 0) break;
+          offset += bytesRead;
+        }
+      }
+    } catch {
+      // Evicted or closed meanwhile, or a failing disk: the synchronous read reports what is wrong.
+    }
+    entry.cold = false;
   }
 
   /** Puts a written fill in place: renamed, journalled clean, then an entry. False: discard it. */
@@ -379,6 +529,7 @@ export class DiskCache {
     const entry = new CacheEntry(this, index);
     entry.generation = fill.generation;
     entry.bytes = fill.data.length;
+    entry.cold = fill.direct;
     entry.fd = fd;
     this.entries.set(index, entry);
     // A lazy cache's clean close syncs every file before it drops its reboot marker: this one too.
@@ -397,6 +548,12 @@ export class DiskCache {
     this.fills.delete(index);
     this.fillingBytes -= fill.data.length;
     this.budget.removeCached(fill.data.length);
+    if (!fill.started) {
+      // Never written: nothing on disk to deal with.
+      if (fill.direct) this.delayedFillBytes -= fill.data.length;
+      fill.started = true;
+      fill.settle();
+    }
   }
 
   // ---- writes ----------------------------------------------------------------------------------
@@ -893,6 +1050,8 @@ export class DiskCache {
     // Synced to the last file (the owner's close synced; nothing came since): a reboot may keep it.
     if (compact && this.syncsLazily && this.unsynced.length === 0 && !this.directoryChanged) removeRebootMarker(this.dir);
     this.closed = true;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     // Fills still writing are abandoned: each then closes its descriptor and deletes its own file.
     for (const index of [...this.fills.keys()]) this.cancelFill(index);
     // The files stay for the next open; until then the budget counts them as a dormant cache,

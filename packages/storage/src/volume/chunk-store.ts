@@ -4,6 +4,7 @@
  */
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
+import { DirectIoBufferPool } from "../cache/direct-io-buffers";
 import { SharedBufferPool } from "../codec/shared-buffers";
 import { identityCodec, type ChunkCodec, type EncodedChunk } from "./chunk-codec";
 import { chunkKey } from "./chunk-layout";
@@ -24,6 +25,8 @@ export class ChunkStore {
    */
   private readonly buffers = new SharedBufferPool({ maxFree: 64 });
   private readonly receiveInto = (length: number): Buffer => this.buffers.acquire(length);
+  /** Decoded chunks land in page-aligned memory: the disk cache writes them with O_DIRECT. */
+  private readonly plainBuffers = new DirectIoBufferPool();
 
   constructor(options: ChunkStoreOptions) {
     this.store = options.store;
@@ -63,14 +66,14 @@ export class ChunkStore {
       throw asEio(error, `download of chunk ${index} generation ${generation}`);
     });
     if (stored === undefined) return undefined;
-    const output = this.buffers.acquire(length);
+    const output = this.plainBuffers.acquire(length);
     let plain: Buffer | undefined;
     try {
       plain = await this.codec.decode(stored, context, output);
     } finally {
       // Decoded (or refused): the stored bytes are read no more, unless the codec returned them as is.
       if (plain === undefined || plain.buffer !== stored.buffer) this.buffers.release(stored);
-      if (plain === undefined || plain.buffer !== output.buffer) this.buffers.release(output);
+      if (plain === undefined || plain.buffer !== output.buffer || plain.byteOffset !== output.byteOffset) this.plainBuffers.release(output);
     }
     if (plain.length !== length) {
       throw new StorageError("EIO", `chunk ${index} generation ${generation} holds ${plain.length} bytes, expected ${length}`);
@@ -83,6 +86,8 @@ export class ChunkStore {
    * reads it any more: the next download overwrites it. Anything else is ignored.
    */
   recycle(plain: Buffer): void {
+    // Each pool ignores memory it did not lend: a codec may return the stored bytes themselves.
+    this.plainBuffers.release(plain);
     this.buffers.release(plain);
   }
 

@@ -397,7 +397,7 @@ export class Volume implements BlockDevice, BudgetMember {
   private copyOut(index: number, within: number, target: Uint8Array, targetOffset: number, length: number, holes = true): boolean {
     const entry = this.disk.get(index);
     if (entry !== undefined) {
-      if (entry.hole && !holes) return false;
+      if ((entry.hole && !holes) || entry.cold) return false; // a cold one is warmed first (readMiss)
       this.disk.readInto(entry, within, target, targetOffset, length);
       return true;
     }
@@ -416,6 +416,12 @@ export class Volume implements BlockDevice, BudgetMember {
   private async readMiss(index: number, within: number, target: Uint8Array, targetOffset: number, length: number): Promise<void> {
     for (;;) {
       if (this.copyOut(index, within, target, targetOffset, length)) return;
+      const cold = this.disk.get(index);
+      if (cold?.cold) {
+        await this.disk.warm(cold);
+        if (this.state === "closed") throw new StorageError("ESHUTDOWN", `volume ${this.volumeId} is closed`);
+        continue;
+      }
       const generation = this.committed.get(index)!.generation;
       const data = await this.fetchChunk(index, generation);
       // The cache may have moved on while we waited (a write, a commit): it is at least as new.
@@ -1068,6 +1074,7 @@ export class Volume implements BlockDevice, BudgetMember {
     this.budget.wake(); // writes waiting for room are refused now
     this.closing = (async () => {
       try {
+        this.disk.startHeldFills(); // the next open finds them cached
         while (this.active.size > 0) await Promise.allSettled([...this.active]);
         while (this.disk.dirtyCount > 0) await this.commitCycle();
         await this.syncLocal();

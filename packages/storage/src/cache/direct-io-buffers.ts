@@ -1,0 +1,92 @@
+/**
+ * Reusable chunk buffers whose memory is page-aligned, so the disk cache can write them with
+ * O_DIRECT (see DiskCache's fills), and shared, so the codec workers decode into them in place.
+ *
+ * JavaScript cannot ask for aligned memory, and a SharedArrayBuffer's bytes start wherever malloc
+ * put them (16-byte aligned here). A shared WebAssembly.Memory is mapped whole by V8, so its first
+ * byte is page-aligned: one such slab is carved into slots of one capacity (a multiple of 64 KiB).
+ * The slab is reserved (virtual memory) up front and costs RAM only for slots that were used.
+ *
+ * Like SharedBufferPool: a buffer is acquired, used and released exactly once, and the caller must be
+ * sure nobody reads it after release. When every slot is lent (or a length outgrows the slab) the
+ * pool hands out a plain SharedArrayBuffer instead: correct, only not aligned (`isPageAligned` says).
+ */
+
+/** Bytes of one slab; its slots are `capacity` each (at least one slot, however large). */
+const SLAB_BYTES = 96 * 1024 * 1024;
+const WASM_PAGE = 64 * 1024;
+/** Alignment O_DIRECT may demand of address and length (the logical block size is at most this). */
+export const DIRECT_IO_ALIGNMENT = 4096;
+
+/** Node's WebAssembly global (the project's TypeScript libs do not declare it). */
+const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+
+/** Slab memories, to tell an aligned buffer from a plain one. */
+const slabs = new WeakSet<SharedArrayBuffer>();
+
+/** True when `buffer`'s bytes start on a page and its length is whole pages: an O_DIRECT write can take it. */
+export function isPageAligned(buffer: Buffer): boolean {
+  const memory = buffer.buffer;
+  return memory instanceof SharedArrayBuffer && slabs.has(memory) && buffer.byteOffset % DIRECT_IO_ALIGNMENT === 0 && buffer.length % DIRECT_IO_ALIGNMENT === 0;
+}
+
+interface Slab {
+  readonly memory: SharedArrayBuffer;
+  readonly capacity: number;
+  /** Slot offsets free for use, most recently released last (reused first: its pages are warm). */
+  readonly free: number[];
+  /** Slot offsets lent out. */
+  readonly lent: Set<number>;
+}
+
+export class DirectIoBufferPool {
+  /** One slab per capacity, made on first use; null where one could not be made. */
+  readonly #slabs = new Map<number, Slab | null>();
+
+  /** A buffer of exactly `length` bytes (contents undefined), page-aligned while the slab has room. */
+  acquire(length: number): Buffer {
+    const capacity = Math.max(WASM_PAGE, Math.ceil(length / WASM_PAGE) * WASM_PAGE);
+    const slab = this.#slab(capacity);
+    const offset = slab?.free.pop();
+    if (slab === undefined || slab === null || offset === undefined) return Buffer.from(new SharedArrayBuffer(length));
+    slab.lent.add(offset);
+    return Buffer.from(slab.memory, offset, length);
+  }
+
+  /** Hands a slot back; anything else (a plain fallback buffer, a second release) is ignored. */
+  release(buffer: Buffer | null | undefined): void {
+    if (buffer === null || buffer === undefined) return;
+    const memory = buffer.buffer;
+    if (!(memory instanceof SharedArrayBuffer) || !slabs.has(memory)) return;
+    for (const slab of this.#slabs.values()) {
+      if (slab === null || slab.memory !== memory || !slab.lent.delete(buffer.byteOffset)) continue;
+      slab.free.push(buffer.byteOffset);
+      return;
+    }
+  }
+
+  /** Slots lent out now (tests). */
+  get lentCount(): number {
+    let count = 0;
+    for (const slab of this.#slabs.values()) count += slab?.lent.size ?? 0;
+    return count;
+  }
+
+  #slab(capacity: number): Slab | null | undefined {
+    let slab = this.#slabs.get(capacity);
+    if (slab !== undefined) return slab;
+    const slots = Math.max(1, Math.floor(SLAB_BYTES / capacity));
+    const pages = (slots * capacity) / WASM_PAGE;
+    try {
+      const memory = new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+      slabs.add(memory);
+      // Popped from the end: slot 0 first.
+      const free = Array.from({ length: slots }, (_, slot) => (slots - 1 - slot) * capacity);
+      slab = { memory, capacity, free, lent: new Set() };
+    } catch {
+      slab = null; // no address space for it (a ulimit -v): plain buffers, buffered fills
+    }
+    this.#slabs.set(capacity, slab);
+    return slab;
+  }
+}
