@@ -11,21 +11,25 @@
  * - a fetched chunk's file is written in full BEFORE it is journalled (a torn fill is a stray
  *   file, deleted on open); an evicted file is unlinked before its drop is journalled.
  * Hot path: reads and writes of cached chunks are positional readSync/writeSync on an fd kept
- * open in the budget's LRU; page-cached data never pays a thread-pool hop.
+ * open in the budget's LRU; page-cached data never pays a thread-pool hop. A chunk whose pages may
+ * be on disk only (`CacheEntry.cold`: written by a direct fill, or found at open) is first read
+ * once through the thread pool (warm), so a synchronous read does not wait on the disk; a write
+ * smaller than a page into a cold chunk may still read that page synchronously.
  * Fills of fetched chunks are the exception: writing a fresh file costs 1-2.5 ms per MiB here, so
- * it goes through the thread pool (see fillClean) while readers are served the fetched bytes.
+ * it goes through the thread pool (see fillClean) while readers are served the fetched bytes,
+ * with O_DIRECT where the bytes are page-aligned.
  * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
  * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
  */
 import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { open as openHandle, rm } from "node:fs/promises";
-import { isPageAligned } from "./direct-io-buffers";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
+import { isPageAligned } from "./direct-io-buffers";
 import { openFile, readAt, writeFileFully, type FillWriter } from "./fill-writer";
 import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
 
