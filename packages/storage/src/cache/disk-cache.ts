@@ -437,8 +437,10 @@ export class DiskCache {
   private async writeFill(index: number, fill: PendingFill, file: { path: string; exists: boolean }): Promise<void> {
     let fd = -1;
     let written = false;
+    // Decided here, not at fillClean: the first refusal of O_DIRECT turns it off for fills held meanwhile.
+    const direct = fill.direct && this.directFills;
     try {
-      if (fill.direct && this.directFills) {
+      if (direct) {
         fd = await this.writeDirect(index, fill, file);
         written = fd >= 0;
       } else {
@@ -451,7 +453,7 @@ export class DiskCache {
     } catch {
       // ENOSPC or another refusal: the chunk stays uncached; its reader had the data already.
     }
-    if (written && this.fills.get(index) === fill && this.landFill(index, fill, file.path, fd)) return;
+    if (written && this.fills.get(index) === fill && this.landFill(index, fill, file.path, fd, direct)) return;
     this.cancelFill(index, fill);
     if (fd >= 0) closeSync(fd);
     // After close the directory may belong to a new instance, but this name is ours alone.
@@ -515,8 +517,8 @@ export class DiskCache {
     entry.cold = false;
   }
 
-  /** Puts a written fill in place: renamed, journalled clean, then an entry. False: discard it. */
-  private landFill(index: number, fill: PendingFill, from: string, fd: number): boolean {
+  /** Puts a written fill in place: renamed, journalled clean, then an entry (`cold`: written with O_DIRECT). False: discard it. */
+  private landFill(index: number, fill: PendingFill, from: string, fd: number, cold: boolean): boolean {
     const file = this.filePath(index);
     try {
       renameSync(from, file);
@@ -533,7 +535,7 @@ export class DiskCache {
     const entry = new CacheEntry(this, index);
     entry.generation = fill.generation;
     entry.bytes = fill.data.length;
-    entry.cold = fill.direct;
+    entry.cold = cold;
     entry.fd = fd;
     this.entries.set(index, entry);
     // A lazy cache's clean close syncs every file before it drops its reboot marker: this one too.

@@ -19,13 +19,13 @@ export class ChunkStore {
   readonly store: ObjectStore;
   readonly volumeId: string;
   private readonly codec: ChunkCodec;
-  /**
-   * Downloaded objects land in these, shared with the codec workers (no copy to them), and decoded
-   * chunks too (see recycle). Room for the fills a cold read keeps in flight (64 MiB by default).
-   */
+  /** Downloaded objects land in these, shared with the codec workers (no copy to them). */
   private readonly buffers = new SharedBufferPool({ maxFree: 64 });
   private readonly receiveInto = (length: number): Buffer => this.buffers.acquire(length);
-  /** Decoded chunks land in page-aligned memory: the disk cache writes them with O_DIRECT. */
+  /**
+   * Decoded chunks land in page-aligned shared memory (the codec workers write into it; the disk
+   * cache writes it with O_DIRECT), held until recycle(): room for the fills a cold read keeps.
+   */
   private readonly plainBuffers = new DirectIoBufferPool();
 
   constructor(options: ChunkStoreOptions) {
