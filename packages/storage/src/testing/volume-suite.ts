@@ -705,25 +705,17 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await expectColdReadBack(s, reference);
     });
 
-    it("write-behind: a freeze before an upload ahead read its chunk gives it the frozen content, not later writes", async () => {
+    it("write-behind: a write after the freeze, while uploads ahead are in flight, is not part of the commit", async () => {
       const s = setup();
       const { open, faulty, index } = s;
-      // Uploads go through a gate, as through a job queue: the flush freezes while they wait.
-      let openGate!: () => void;
-      const gate = new Promise<void>((resolve) => (openGate = resolve));
-      const uploader: ChunkUploader = {
-        upload: async (task) => {
-          await gate;
-          return volume.uploadFrozenChunk(task.commitId, task.index, task.generation);
-        },
-      };
-      const volume = await open({ durability: "cloud", uploader });
+      const volume = await open({ durability: "cloud" });
+      const releasePuts = faulty.hold("put");
       const reference = seededBytes(2 * CHUNK, 104);
       await writeInOrder(volume, 0, reference);
-      await new Promise((resolve) => setImmediate(resolve)); // the uploads ahead are queued, not read
+      await waitFor(() => faulty.heldCount("put") === 2, "the uploads ahead, parked");
       const flushed = volume.flush();
       await volume.write(0, seededBytes(4096, 105)); // after the freeze: not part of this commit
-      openGate();
+      releasePuts();
       await flushed;
       expect(faulty.calls.put).toBe(2); // the two uploads ahead, claimed by the commit
       const [commit] = index.commits;
@@ -735,6 +727,33 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       const reopened = await Volume.open({ volumeId: s.volumeId, size: 16 * CHUNK, chunkSize: CHUNK, store, index: atFlush, cacheDir: s.freshCacheDir() });
       expect((await readAll(reopened, 0, 2 * CHUNK)).equals(reference)).toBe(true);
       await reopened.close();
+    });
+
+    it("write-behind: uploads ahead run in-process; one that failed is retried by its commit through the ChunkUploader", async () => {
+      const s = setup();
+      const { open, faulty, index } = s;
+      const tasks: UploadTask[] = [];
+      const uploader: ChunkUploader = {
+        upload: (task) => {
+          tasks.push(task);
+          return volume.uploadFrozenChunk(task.commitId, task.index, task.generation);
+        },
+      };
+      const volume = await open({ durability: "cloud", uploader });
+      faulty.failNext("put", 1); // the first upload ahead fails (no retrying store below the volume here)
+      const reference = seededBytes(3 * CHUNK, 106);
+      await writeInOrder(volume, 0, reference);
+      await waitFor(() => faulty.calls.put === 3, "the uploads ahead");
+      expect(tasks).toEqual([]); // none of them was a queued task
+      await volume.flush();
+      // Only the failed one went through the uploader, under its own upload-ahead generation.
+      expect(tasks).toHaveLength(1);
+      expect(tasks[0]!.commitId).toMatch(/:ahead:/);
+      expect(faulty.calls.put).toBe(4);
+      const [commit] = index.commits;
+      expect(commit!.set.map(([chunk, ref]) => [chunk, ref.generation])).toContainEqual([tasks[0]!.index, tasks[0]!.generation]);
+      await volume.close();
+      await expectColdReadBack(s, reference);
     });
 
     it("commitIdleMs: a flushed burst is committed soon after it ends, without commit()", async () => {

@@ -158,6 +158,8 @@ interface RunningCommit {
   content: Map<number, Buffer | null>;
   /** Uploads running now: a second call for the same chunk joins it (its content buffer has one user). */
   running: Map<number, Promise<{ storedSize: number }>>;
+  /** Claimed uploads ahead that failed, by task id, while the ChunkUploader retries them. */
+  retriedAhead: Map<string, UploadAhead>;
 }
 
 const MIN_CHUNK_SIZE = 512;
@@ -265,7 +267,8 @@ export class Volume implements BlockDevice, BudgetMember {
       concurrency: this.concurrency,
       enabled: options.writeBehind ?? true,
       host: {
-        upload: (record) => this.uploader.upload({ volumeId: this.volumeId, commitId: record.id, index: record.index, generation: record.generation }),
+        // In-process, not a queued job: see write-behind.ts (a failure is retried by the commit, as a job).
+        upload: (record) => this.runUploadAhead(record),
         isDirtyData: (index) => {
           const entry = this.disk.get(index);
           return entry !== undefined && entry.dirty && !entry.hole;
@@ -794,6 +797,7 @@ export class Volume implements BlockDevice, BudgetMember {
       frozen: frozenByIndex,
       content: new Map(),
       running: new Map(),
+      retriedAhead: new Map(),
     };
     this.current = commit;
     const releaseAll = () => {
@@ -816,9 +820,12 @@ export class Volume implements BlockDevice, BudgetMember {
         this.pendingUploads--;
         return;
       }
-      // It failed (its uploader gave up): try once more here. Same key, same bytes as any attempt of it that
-      // may still land: the frozen content.
-      const { storedSize: size } = await this.runUploadAhead(record);
+      // It failed (the store's own retries gave up): now as a queued job, retried with backoff like the
+      // commit's own uploads. Same key, same bytes as any attempt of it that may still land: the frozen content.
+      commit.retriedAhead.set(record.id, record);
+      const { storedSize: size } = await this.uploader
+        .upload({ volumeId: this.volumeId, commitId: record.id, index, generation: record.generation })
+        .finally(() => commit.retriedAhead.delete(record.id));
       stored.set(index, { generation: record.generation, storedSize: size });
       this.pendingUploads--;
     };
@@ -912,7 +919,7 @@ export class Volume implements BlockDevice, BudgetMember {
    * Throws ENOTFOUND when that commit is no longer running.
    */
   async uploadFrozenChunk(commitId: string, index: number, generation: number): Promise<{ storedSize: number }> {
-    const ahead = this.writeBehind.find(commitId);
+    const ahead = this.current?.retriedAhead.get(commitId);
     if (ahead !== undefined && ahead.index === index && ahead.generation === generation && this.state !== "closed") return this.runUploadAhead(ahead);
     const commit = this.current;
     const frozen = commit?.frozen.get(index);

@@ -19,6 +19,13 @@
  * `concurrency` uploads ahead run at once (the rest wait as candidates, dropped at the next freeze:
  * the commit uploads them); and once STALE_LIMIT uploads ahead were written over
  * before a commit (a writer going round the same region), no more start until the next commit.
+ *
+ * Uploads ahead run in this process (the volume's own upload), not as queued jobs. They are
+ * speculative (nothing references them until a commit claims them), and a job costs several Redis
+ * round trips that wait behind the incoming write on the event loop: during a 512 MiB copy, a job
+ * waited 80-480 ms to start, so only ~70 of 512 chunks went ahead and the bucket sat idle while the
+ * copy streamed in. One that fails after the store's own retries is retried by the commit that
+ * claims it, as a queued job with backoff like the commit's own uploads.
  */
 import type { FrozenChunk } from "../cache/cache-entry";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
@@ -29,7 +36,7 @@ export const STALE_LIMIT = 8;
 
 /** One chunk uploaded ahead of its commit. */
 export interface UploadAhead {
-  /** The upload task's commitId (the worker finds the record by it). */
+  /** The upload task's commitId, should the commit retry it as a queued job (the worker finds the record by it). */
   readonly id: string;
   readonly index: number;
   readonly generation: number;
@@ -60,7 +67,7 @@ export interface CommitHandOver {
 }
 
 export interface WriteBehindHost {
-  /** Starts the upload through the volume's ChunkUploader (which calls back into the volume). */
+  /** Reads the chunk and stores it (the volume, in-process). */
   upload(record: UploadAhead): Promise<{ storedSize: number }>;
   /** The chunk is dirty and holds data (not a hole): worth uploading ahead. */
   isDirtyData(index: number): boolean;
@@ -88,8 +95,6 @@ export class WriteBehind {
   readonly #coverage: ChunkCoverage;
   /** Uploads ahead begun since the last freeze, by chunk. */
   readonly #pending = new Map<number, UploadAhead>();
-  /** Every upload ahead whose task has not settled, by id (a worker may call after the freeze took it). */
-  readonly #byId = new Map<string, UploadAhead>();
   #stale: UploadAhead[] = [];
   readonly #candidates = new Set<number>();
   #running = 0;
@@ -139,11 +144,6 @@ export class WriteBehind {
     if (completed.length === 0 || this.paused) return;
     for (const index of completed) this.#candidates.add(index);
     this.#queuePump();
-  }
-
-  /** The upload ahead with this task id, if its task has not settled. */
-  find(id: string): UploadAhead | undefined {
-    return this.#byId.get(id);
   }
 
   /**
@@ -236,7 +236,6 @@ export class WriteBehind {
       result: Promise.resolve(undefined),
     };
     this.#pending.set(index, record);
-    this.#byId.set(record.id, record);
     this.#running++;
     record.result = host.upload(record).then(
       ({ storedSize }) => storedSize,
@@ -246,7 +245,6 @@ export class WriteBehind {
       },
     );
     void record.result.finally(() => {
-      this.#byId.delete(record.id);
       this.#running--;
       this.#queuePump();
     });
