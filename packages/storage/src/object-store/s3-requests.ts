@@ -6,6 +6,9 @@
  * way. On a gateway that shares its cores with the work it waits for, that is throughput. Everything
  * else (HEAD, LIST, DeleteObjects) stays with the SDK: rare, and their XML is the SDK's business.
  *
+ * On a plain-http endpoint GETs go through HttpGetInto instead of node:http, so a chunk object's
+ * body is read from the socket straight into the buffer it is decoded from (see http-get-into.ts).
+ *
  * Errors keep the S3ObjectStore's shape: S3Failure carries the S3 error code from the response body
  * (or the socket error's code) and the HTTP status, never a credential or a signed URL.
  */
@@ -13,6 +16,7 @@ import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { HttpGetFailure, HttpGetInto } from "./http-get-into";
 
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 
@@ -52,6 +56,8 @@ export class S3Requests {
   readonly #signer: SignatureV4;
   readonly #transport: typeof http | typeof https;
   readonly #agent: http.Agent;
+  /** GETs that read bodies in place; undefined for https (TLS stays with node:https). */
+  readonly #getInto: HttpGetInto | undefined;
 
   constructor(target: S3RequestTarget) {
     this.#target = target;
@@ -59,6 +65,45 @@ export class S3Requests {
     const secure = target.endpoint.protocol === "https:";
     this.#transport = secure ? https : http;
     this.#agent = secure ? target.agents.httpsAgent : target.agents.httpAgent;
+    this.#getInto = secure
+      ? undefined
+      : new HttpGetInto({
+          host: target.endpoint.hostname.replace(/^\[|\]$/g, ""),
+          port: target.endpoint.port === "" ? 80 : Number(target.endpoint.port),
+          maxSockets: Number.isFinite(this.#agent.maxSockets) ? this.#agent.maxSockets : 64,
+          timeoutMs: target.requestTimeoutMs,
+        });
+  }
+
+  /** Whether getInto() is available (a plain-http endpoint). */
+  get readsInPlace(): boolean {
+    return this.#getInto !== undefined;
+  }
+
+  /**
+   * GET of `key` (with `range` as "bytes=a-b") whose body is read from the socket straight into
+   * `allocate(Content-Length)`: the body and the Content-Range answered, or undefined for a missing
+   * key. Throws NeedsFallback when the server answered without a length (then use get()).
+   */
+  async getInto(key: string, range: string | undefined, allocate: (length: number) => Buffer): Promise<{ body: Buffer; contentRange: string | undefined } | undefined> {
+    const headers: Record<string, string> = { "x-amz-content-sha256": EMPTY_SHA256 };
+    if (range !== undefined) headers.range = range;
+    const { path, signedHeaders } = await this.#sign("GET", key, headers);
+    let response;
+    try {
+      response = await this.#getInto!.get(path, signedHeaders, allocate);
+    } catch (error) {
+      if (error instanceof HttpGetFailure) throw new S3Failure(error.name, undefined);
+      throw error;
+    }
+    if (response.status === 200 || response.status === 206) return { body: response.body, contentRange: response.headers.get("content-range") };
+    const refused = failureFrom(response.status, response.body);
+    if (refused.status === 404 && refused.name !== "NoSuchBucket") return undefined;
+    throw refused;
+  }
+
+  close(): void {
+    this.#getInto?.close();
   }
 
   /** Stores `body` under `key`; `sha256` (hex) is signed as the payload hash instead of hashing the body here. */
@@ -83,7 +128,8 @@ export class S3Requests {
     throw refused;
   }
 
-  async #send(method: "PUT" | "GET", key: string, headers: Record<string, string>, body?: Uint8Array): Promise<IncomingMessage> {
+  /** The request's path and its headers, Host and SigV4 signature included. */
+  async #sign(method: "PUT" | "GET", key: string, headers: Record<string, string>): Promise<{ path: string; signedHeaders: Record<string, string> }> {
     const { endpoint, bucket, forcePathStyle } = this.#target;
     const objectPath = key.split("/").map(escapeSegment).join("/");
     const hostname = forcePathStyle ? endpoint.hostname : `${bucket}.${endpoint.hostname}`;
@@ -91,9 +137,15 @@ export class S3Requests {
     const basePath = endpoint.pathname.replace(/\/$/, "");
     const path = forcePathStyle ? `${basePath}/${bucket}/${objectPath}` : `${basePath}/${objectPath}`;
     const signed = await this.#signer.sign({ method, protocol: endpoint.protocol, hostname, port: endpoint.port === "" ? undefined : Number(endpoint.port), path, query: {}, headers: { ...headers, host } });
+    return { path, signedHeaders: signed.headers };
+  }
+
+  async #send(method: "PUT" | "GET", key: string, headers: Record<string, string>, body?: Uint8Array): Promise<IncomingMessage> {
+    const { endpoint } = this.#target;
+    const { path, signedHeaders } = await this.#sign(method, key, headers);
     return new Promise<IncomingMessage>((resolve, reject) => {
       const request = this.#transport.request(
-        { agent: this.#agent, protocol: endpoint.protocol, hostname: endpoint.hostname.replace(/^\[|\]$/g, ""), port: endpoint.port, method, path, headers: signed.headers, setHost: false },
+        { agent: this.#agent, protocol: endpoint.protocol, hostname: endpoint.hostname.replace(/^\[|\]$/g, ""), port: endpoint.port, method, path, headers: signedHeaders, setHost: false },
         resolve,
       );
       request.setTimeout(this.#target.requestTimeoutMs, () => request.destroy(new S3Failure("TimeoutError", undefined)));
@@ -116,10 +168,16 @@ async function failure(response: IncomingMessage): Promise<S3Failure> {
   } catch {
     // The body broke off: the status alone still says what happened.
   }
-  const code = /<Code>([^<]{1,100})<\/Code>/.exec(Buffer.concat(parts).toString("utf8"))?.[1];
-  const status = response.statusCode ?? 0;
+  return failureFrom(response.statusCode ?? 0, Buffer.concat(parts));
+}
+
+/** The S3 error code in an error response's body, or the status named when it has none. */
+function failureFrom(status: number, body: Buffer): S3Failure {
+  const code = /<Code>([^<]{1,100})<\/Code>/.exec(body.toString("utf8"))?.[1];
   return new S3Failure(code ?? (status === 404 ? "NotFound" : `HTTP${status}`), status);
 }
+
+
 
 /** RFC 3986 unreserved characters stay, everything else is percent-encoded (as S3's canonical URI wants). */
 function escapeSegment(segment: string): string {
