@@ -6,8 +6,10 @@
  * way. On a gateway that shares its cores with the work it waits for, that is throughput. Everything
  * else (HEAD, LIST, DeleteObjects) stays with the SDK: rare, and their XML is the SDK's business.
  *
- * On a plain-http endpoint GETs go through HttpGetInto instead of node:http, so a chunk object's
- * body is read from the socket straight into the buffer it is decoded from (see http-get-into.ts).
+ * On a plain-http endpoint both go through PlainHttpClient instead of node:http, so a chunk object's
+ * body is read from the socket straight into the buffer it is decoded from, and a PUT skips
+ * node:http's per-request machinery (see plain-http-client.ts). A server that answers without a
+ * Content-Length gets node:http from then on.
  *
  * Errors keep the S3ObjectStore's shape: S3Failure carries the S3 error code from the response body
  * (or the socket error's code) and the HTTP status, never a credential or a signed URL.
@@ -16,7 +18,7 @@ import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { HttpGetFailure, HttpGetInto } from "./http-get-into";
+import { NeedsFallback, PlainHttpClient, PlainHttpFailure, type PlainHttpResponse } from "./plain-http-client";
 
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 
@@ -56,8 +58,10 @@ export class S3Requests {
   readonly #signer: SignatureV4;
   readonly #transport: typeof http | typeof https;
   readonly #agent: http.Agent;
-  /** GETs that read bodies in place; undefined for https (TLS stays with node:https). */
-  readonly #getInto: HttpGetInto | undefined;
+  /** GETs that read bodies in place, and PUTs; undefined for https (TLS stays with node:https). */
+  readonly #plain: PlainHttpClient | undefined;
+  /** The server answered without Content-Length once: node:http from then on. */
+  #unsized = false;
 
   constructor(target: S3RequestTarget) {
     this.#target = target;
@@ -65,9 +69,9 @@ export class S3Requests {
     const secure = target.endpoint.protocol === "https:";
     this.#transport = secure ? https : http;
     this.#agent = secure ? target.agents.httpsAgent : target.agents.httpAgent;
-    this.#getInto = secure
+    this.#plain = secure
       ? undefined
-      : new HttpGetInto({
+      : new PlainHttpClient({
           host: target.endpoint.hostname.replace(/^\[|\]$/g, ""),
           port: target.endpoint.port === "" ? 80 : Number(target.endpoint.port),
           maxSockets: Number.isFinite(this.#agent.maxSockets) ? this.#agent.maxSockets : 64,
@@ -75,9 +79,9 @@ export class S3Requests {
         });
   }
 
-  /** Whether getInto() is available (a plain-http endpoint). */
-  get readsInPlace(): boolean {
-    return this.#getInto !== undefined;
+  /** Whether GET (getInto) and PUT go through PlainHttpClient: a plain-http endpoint whose answers carry their length. */
+  get usesPlainHttp(): boolean {
+    return this.#plain !== undefined && !this.#unsized;
   }
 
   /**
@@ -89,13 +93,7 @@ export class S3Requests {
     const headers: Record<string, string> = { "x-amz-content-sha256": EMPTY_SHA256 };
     if (range !== undefined) headers.range = range;
     const { path, signedHeaders } = await this.#sign("GET", key, headers);
-    let response;
-    try {
-      response = await this.#getInto!.get(path, signedHeaders, allocate);
-    } catch (error) {
-      if (error instanceof HttpGetFailure) throw new S3Failure(error.name, undefined);
-      throw error;
-    }
+    const response = await this.#plainly(() => this.#plain!.get(path, signedHeaders, allocate));
     if (response.status === 200 || response.status === 206) return { body: response.body, contentRange: response.headers.get("content-range") };
     const refused = failureFrom(response.status, response.body);
     if (refused.status === 404 && refused.name !== "NoSuchBucket") return undefined;
@@ -103,13 +101,31 @@ export class S3Requests {
   }
 
   close(): void {
-    this.#getInto?.close();
+    this.#plain?.close();
+  }
+
+  /** A PlainHttpClient request, its failures in S3Failure's shape; NeedsFallback also switches to node:http. */
+  async #plainly(request: () => Promise<PlainHttpResponse>): Promise<PlainHttpResponse> {
+    try {
+      return await request();
+    } catch (error) {
+      if (error instanceof NeedsFallback) this.#unsized = true;
+      if (error instanceof PlainHttpFailure) throw new S3Failure(error.name, undefined);
+      throw error;
+    }
   }
 
   /** Stores `body` under `key`; `sha256` (hex) is signed as the payload hash instead of hashing the body here. */
   async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
     const payloadHash = sha256 ?? createHash("sha256").update(body).digest("hex");
-    const response = await this.#send("PUT", key, { "content-length": String(body.length), "x-amz-content-sha256": payloadHash }, body);
+    const headers = { "content-length": String(body.length), "x-amz-content-sha256": payloadHash };
+    if (this.usesPlainHttp) {
+      const { path, signedHeaders } = await this.#sign("PUT", key, headers);
+      const response = await this.#plainly(() => this.#plain!.put(path, signedHeaders, body));
+      if (response.status !== 200) throw failureFrom(response.status, response.body);
+      return;
+    }
+    const response = await this.#send("PUT", key, headers, body);
     if (response.statusCode !== 200) throw await failure(response);
     response.resume();
   }

@@ -23,7 +23,7 @@ import {
 import { StorageError } from "../errors";
 import type { ByteRange, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 import { validateListLimit, validateRange } from "./object-store-helpers";
-import { NeedsFallback } from "./http-get-into";
+import { NeedsFallback } from "./plain-http-client";
 import { S3Failure, S3Requests } from "./s3-requests";
 
 /** S3 DeleteObjects takes at most 1000 keys per request. */
@@ -52,8 +52,6 @@ export class S3ObjectStore implements ObjectStore {
   private readonly agents: { httpAgent: http.Agent; httpsAgent: https.Agent };
   /** PUT and GET without the SDK's middleware, when the credentials are known (see the top). */
   private readonly requests: S3Requests | undefined;
-  /** The server answered a GET without Content-Length: GETs go through node:http (see getDirect). */
-  private unsizedAnswers = false;
 
   constructor(options: S3ObjectStoreOptions) {
     this.bucket = options.bucket;
@@ -139,16 +137,15 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   private async getDirect(key: string, range: ByteRange | undefined, options: GetOptions | undefined): Promise<Buffer | undefined> {
-    if (this.requests!.readsInPlace && !this.unsizedAnswers) {
+    if (this.requests!.usesPlainHttp) {
       try {
         const answer = await this.requests!.getInto(key, rangeHeader(range), options?.allocate ?? Buffer.allocUnsafeSlow);
         if (answer === undefined) return undefined;
         return range === undefined ? answer.body : sliceToRange(answer.body, answer.contentRange, range);
       } catch (error) {
         if (httpStatus(error) === 416) return (await this.head(key)) === undefined ? undefined : Buffer.alloc(0);
+        // A server that streams bodies without a length: this GET again through node:http (and all after it).
         if (!(error instanceof NeedsFallback)) throw wrapS3Error(error, `get ${key}`);
-        // A server that streams bodies without a length: node:http from now on.
-        this.unsizedAnswers = true;
       }
     }
     try {

@@ -1,10 +1,10 @@
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { S3ObjectStore } from "./s3-store";
-import { HttpGetFailure, HttpGetInto, NeedsFallback } from "./http-get-into";
+import { PlainHttpFailure, PlainHttpClient, NeedsFallback } from "./plain-http-client";
 
 /** A scripted HTTP server on 127.0.0.1: `answer` gets each request's head and the socket to reply on. */
-async function scriptedServer(answer: (request: string, socket: net.Socket, serial: number) => void): Promise<{ port: number; connections: () => number; maxOpen: () => number; close(): Promise<void> }> {
+async function scriptedServer(answer: (request: string, socket: net.Socket, serial: number, body: Buffer) => void): Promise<{ port: number; connections: () => number; maxOpen: () => number; close(): Promise<void> }> {
   let connections = 0;
   let open = 0;
   let maxOpen = 0;
@@ -19,13 +19,16 @@ async function scriptedServer(answer: (request: string, socket: net.Socket, seri
       sockets.delete(socket);
     });
     socket.on("error", () => {});
-    let pending = "";
+    let pending = Buffer.alloc(0);
     socket.on("data", (data) => {
-      pending += data.toString("latin1");
+      pending = Buffer.concat([pending, data]);
       for (let end = pending.indexOf("\r\n\r\n"); end >= 0; end = pending.indexOf("\r\n\r\n")) {
-        const request = pending.slice(0, end);
-        pending = pending.slice(end + 4);
-        answer(request, socket, ++serial);
+        const request = pending.toString("latin1", 0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(request)?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return; // the body is still on its way
+        const body = pending.subarray(end + 4, end + 4 + length);
+        pending = pending.subarray(end + 4 + length);
+        answer(request, socket, ++serial, body);
       }
     });
   });
@@ -45,14 +48,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const bytes = (length: number, seed: number) => Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) & 0xff));
 const okHead = (length: number, extra = "") => `HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\n${extra}\r\n`;
 
-describe("HttpGetInto", () => {
+describe("PlainHttpClient", () => {
   const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
   async function setup(answer: Parameters<typeof scriptedServer>[0], options: { maxSockets?: number; timeoutMs?: number; idleMs?: number } = {}) {
     const server = await scriptedServer(answer);
-    const client = new HttpGetInto({ host: "127.0.0.1", port: server.port, timeoutMs: options.timeoutMs ?? 5000, maxSockets: options.maxSockets, idleMs: options.idleMs });
+    const client = new PlainHttpClient({ host: "127.0.0.1", port: server.port, timeoutMs: options.timeoutMs ?? 5000, maxSockets: options.maxSockets, idleMs: options.idleMs });
     cleanups.push(() => server.close(), () => client.close());
     return { server, client };
   }
@@ -139,18 +142,40 @@ describe("HttpGetInto", () => {
       else socket.write(okHead(2) + "abcdef");
     });
     const cut = await client.get("/k", {}, (n) => Buffer.alloc(n)).catch((error: unknown) => error);
-    expect(cut).toBeInstanceOf(HttpGetFailure);
-    expect((cut as HttpGetFailure).name).toBe("ECONNRESET");
+    expect(cut).toBeInstanceOf(PlainHttpFailure);
+    expect((cut as PlainHttpFailure).name).toBe("ECONNRESET");
     const extra = await client.get("/k", {}, (n) => Buffer.alloc(n)).catch((error: unknown) => error);
-    expect((extra as HttpGetFailure).name).toBe("EPROTO");
+    expect((extra as PlainHttpFailure).name).toBe("EPROTO");
   });
 
   it("fails with TimeoutError when the server stalls", async () => {
     const { client } = await setup((_request, socket) => socket.write(okHead(10) + "abc"), { timeoutMs: 200 });
     const started = Date.now();
     const stalled = await client.get("/k", {}, (n) => Buffer.alloc(n)).catch((error: unknown) => error);
-    expect((stalled as HttpGetFailure).name).toBe("TimeoutError");
+    expect((stalled as PlainHttpFailure).name).toBe("TimeoutError");
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("sends a PUT's body from the caller's memory and reads its answer; a kept socket the server dropped is replaced", async () => {
+    const received: Buffer[] = [];
+    const { server, client } = await setup((request, socket, serial, body) => {
+      expect(request).toMatch(/^PUT \/b\/k HTTP\/1\.1\r\ncontent-length: 200000$/);
+      received.push(Buffer.from(body));
+      socket.write(serial === 2 ? "HTTP/1.1 403 Forbidden\r\nContent-Length: 35\r\n\r\n<Error><Code>Denied</Code></Error>." : 'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 0\r\n\r\n');
+      if (serial === 2) setTimeout(() => socket.destroy(), 5);
+    });
+    const body = bytes(200_000, 9);
+    const stored = await client.put("/b/k", { "content-length": String(body.length) }, body);
+    expect(stored.status).toBe(200);
+    expect(stored.headers.get("etag")).toBe('"x"');
+    const refused = await client.put("/b/k", { "content-length": String(body.length) }, body);
+    expect(refused.status).toBe(403);
+    expect(refused.body.toString()).toContain("<Code>Denied</Code>");
+    await sleep(50);
+    expect((await client.put("/b/k", { "content-length": String(body.length) }, body)).status).toBe(200);
+    expect(received).toHaveLength(3);
+    for (const copy of received) expect(copy.equals(body)).toBe(true);
+    expect(server.connections()).toBe(2);
   });
 
   it("keeps at most maxSockets requests in flight", async () => {
@@ -161,7 +186,7 @@ describe("HttpGetInto", () => {
   });
 });
 
-describe("S3ObjectStore GETs through HttpGetInto", () => {
+describe("S3ObjectStore GETs through PlainHttpClient", () => {
   it("falls back to node:http when the server streams a body without a length, and keeps the answer right", async () => {
     const server = await scriptedServer((request, socket) => {
       const chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";

@@ -1,7 +1,8 @@
 /**
- * HTTP/1.1 GETs over plain keep-alive TCP sockets that read each response body straight into the
- * caller's buffer: the socket reads into memory we choose (net's `onread`), so the kernel copies a
- * chunk object's bytes once, into the buffer the codec decodes from.
+ * HTTP/1.1 GETs and PUTs over plain keep-alive TCP sockets. A GET's response body is read straight
+ * into the caller's buffer: the socket reads into memory we choose (net's `onread`), so the kernel
+ * copies a chunk object's bytes once, into the buffer the codec decodes from. A PUT's body is written
+ * from the caller's memory as is.
  *
  * Why not node:http for the GETs that carry chunk data: it reads every socket into a fresh 64 KiB
  * buffer, hands it through a stream, and the caller copies it again. Fresh buffers are V8 "external
@@ -9,14 +10,17 @@
  * ~50 scavenges and 3 full mark-compacts for nothing else. Measured here (s3rver, 1 MiB objects, 16 in
  * flight): node:http plus the copy cost the client 0.9-1.5 CPU-seconds per GiB, this 0.3-0.4.
  *
- * Deliberately narrow: one request per socket at a time (no pipelining), GET only, http: only (TLS
- * stays with node:https). A successful response must carry Content-Length; one without it (chunked)
- * throws NeedsFallback and the caller asks again through node:http. Error responses are read (up to
- * 64 KiB) so the S3 error code in them can be reported.
+ * PUTs come along because node:http's per-request machinery cost the gateway's main thread ~0.7-1.0
+ * ms of CPU per request (as measured for S3Requests), on the thread that takes in the writes.
+ *
+ * Deliberately narrow: one request per socket at a time (no pipelining), GET and PUT only, http: only
+ * (TLS stays with node:https). A successful GET must come with Content-Length; one without it
+ * (chunked) throws NeedsFallback and the caller asks again through node:http. Other bodies (errors,
+ * PUT answers) are read whole, up to 64 KiB, so the S3 error code in them can be reported.
  */
 import net from "node:net";
 
-export interface HttpGetIntoOptions {
+export interface PlainHttpOptions {
   host: string;
   port: number;
   /** Requests in flight at once; more wait for a socket (default 64). */
@@ -27,11 +31,11 @@ export interface HttpGetIntoOptions {
   idleMs?: number;
 }
 
-export interface HttpGetIntoResponse {
+export interface PlainHttpResponse {
   status: number;
   /** Lower-case names; a repeated header keeps its last value. */
   headers: Map<string, string>;
-  /** 2xx: exactly Content-Length bytes, in memory from `allocate`. Otherwise the first bytes (at most 64 KiB) of the body. */
+  /** A GET's 2xx: exactly Content-Length bytes, in memory from `allocate`. Otherwise the first bytes (at most 64 KiB) of the body. */
   body: Buffer;
 }
 
@@ -41,7 +45,7 @@ export class NeedsFallback extends Error {
 }
 
 /** A request that failed on the way: `name` is the socket error's code (ECONNRESET, ...) or TimeoutError. */
-export class HttpGetFailure extends Error {
+export class PlainHttpFailure extends Error {
   constructor(override readonly name: string, message: string) {
     super(message);
   }
@@ -71,8 +75,9 @@ class Exchange {
   chunked = false;
 
   constructor(
-    readonly allocate: Allocate,
-    readonly resolve: (response: HttpGetIntoResponse) => void,
+    /** A 2xx body goes here, and must come with Content-Length (GET); undefined: read like an error body (PUT). */
+    readonly allocate: Allocate | undefined,
+    readonly resolve: (response: PlainHttpResponse) => void,
     readonly reject: (error: Error) => void,
   ) {}
 }
@@ -96,24 +101,27 @@ class Connection {
       noDelay: true,
       onread: { buffer: () => this.nextBuffer(), callback: (bytes: number) => this.onBytes(bytes) },
     });
-    this.socket.on("error", (error: NodeJS.ErrnoException) => this.fail(new HttpGetFailure(error.code ?? error.name, error.message)));
-    this.socket.on("end", () => this.fail(new HttpGetFailure("ECONNRESET", "the server closed the connection")));
+    this.socket.on("error", (error: NodeJS.ErrnoException) => this.fail(new PlainHttpFailure(error.code ?? error.name, error.message)));
+    this.socket.on("end", () => this.fail(new PlainHttpFailure("ECONNRESET", "the server closed the connection")));
     this.socket.on("close", () => {
       this.closed = true;
-      this.fail(new HttpGetFailure("ECONNRESET", "the connection closed"));
+      this.fail(new PlainHttpFailure("ECONNRESET", "the connection closed"));
       this.pool.closed(this);
     });
     this.socket.on("timeout", () => {
       if (this.exchange === undefined) this.destroy();
-      else this.fail(new HttpGetFailure("TimeoutError", "no answer from the server in time"));
+      else this.fail(new PlainHttpFailure("TimeoutError", "no answer from the server in time"));
     });
   }
 
-  send(head: string, exchange: Exchange, timeoutMs: number): void {
+  send(head: string, body: Uint8Array | undefined, exchange: Exchange, timeoutMs: number): void {
     this.exchange = exchange;
     this.sawBytes = false;
     this.socket.setTimeout(timeoutMs);
+    this.socket.cork();
     this.socket.write(head);
+    if (body !== undefined && body.length > 0) this.socket.write(body);
+    this.socket.uncork();
   }
 
   idle(idleMs: number): void {
@@ -162,12 +170,12 @@ class Connection {
   private parseHead(exchange: Exchange): void {
     const end = this.scratch.subarray(0, exchange.headLength).indexOf(HEAD_END);
     if (end < 0) {
-      if (exchange.headLength >= HEAD_ROOM) throw new HttpGetFailure("EPROTO", `response head longer than ${HEAD_ROOM} bytes`);
+      if (exchange.headLength >= HEAD_ROOM) throw new PlainHttpFailure("EPROTO", `response head longer than ${HEAD_ROOM} bytes`);
       return;
     }
     const lines = this.scratch.toString("latin1", 0, end).split("\r\n");
     const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
-    if (!status) throw new HttpGetFailure("EPROTO", "not an HTTP/1.1 response");
+    if (!status) throw new PlainHttpFailure("EPROTO", "not an HTTP/1.1 response");
     const extraStart = end + HEAD_END.length;
     const extra = exchange.headLength - extraStart;
     exchange.status = Number(status[1]);
@@ -185,7 +193,7 @@ class Connection {
     const lengthHeader = exchange.headers.get("content-length");
     const chunked = /chunked/i.test(exchange.headers.get("transfer-encoding") ?? "");
     const length = lengthHeader !== undefined && !chunked && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    if (exchange.status >= 200 && exchange.status < 300) {
+    if (exchange.status >= 200 && exchange.status < 300 && exchange.allocate !== undefined) {
       if (length === undefined) throw new NeedsFallback(`HTTP ${exchange.status} without Content-Length`);
       exchange.expected = length;
       exchange.body = exchange.allocate(length);
@@ -205,7 +213,7 @@ class Connection {
     this.scratch.copy(exchange.body, 0, extraStart, extraStart + taken);
     exchange.received = taken;
     // More bytes than the body: the server answered something we did not ask for.
-    if (extra > taken && exchange.expected >= 0) throw new HttpGetFailure("EPROTO", "the server sent more than the response's length");
+    if (extra > taken && exchange.expected >= 0) throw new PlainHttpFailure("EPROTO", "the server sent more than the response's length");
   }
 
   private finishIfComplete(exchange: Exchange): void {
@@ -234,7 +242,7 @@ class Connection {
   /** The exchange in flight (if any) fails; the socket is not used again. */
   fail(error: Error): void {
     const exchange = this.exchange;
-    if (exchange !== undefined && exchange.body !== undefined && exchange.expected < 0 && !exchange.chunked && error instanceof HttpGetFailure && error.name === "ECONNRESET") {
+    if (exchange !== undefined && exchange.body !== undefined && exchange.expected < 0 && !exchange.chunked && error instanceof PlainHttpFailure && error.name === "ECONNRESET") {
       // An error body that ends with the connection: it is complete now.
       this.closed = true;
       this.complete(exchange, exchange.body.subarray(0, exchange.received));
@@ -246,25 +254,41 @@ class Connection {
   }
 }
 
-export class HttpGetInto {
-  readonly #options: Required<HttpGetIntoOptions>;
+export class PlainHttpClient {
+  readonly #options: Required<PlainHttpOptions>;
   readonly #idle: Connection[] = [];
   #active = 0;
   readonly #waiting: Array<() => void> = [];
   #closed = false;
 
-  constructor(options: HttpGetIntoOptions) {
+  constructor(options: PlainHttpOptions) {
     this.#options = { ...options, maxSockets: options.maxSockets ?? 64, idleMs: options.idleMs ?? 4000 };
   }
 
   /**
    * Sends `GET path` with `headers` (the Host header included by the caller: it is signed) and
-   * answers once the whole response is in. A socket that had answered before and fails before any
-   * byte of this answer (the server closed it while idle) is replaced once, transparently.
+   * answers once the whole response is in, a 2xx body in `allocate(Content-Length)`.
    */
-  async get(path: string, headers: Record<string, string>, allocate: Allocate): Promise<HttpGetIntoResponse> {
-    if (this.#closed) throw new HttpGetFailure("ECONNABORTED", "the client is closed");
-    let head = `GET ${path} HTTP/1.1\r\n`;
+  get(path: string, headers: Record<string, string>, allocate: Allocate): Promise<PlainHttpResponse> {
+    return this.#request("GET", path, headers, undefined, allocate);
+  }
+
+  /**
+   * Sends `PUT path` with `headers` (Content-Length included by the caller: it is signed) and
+   * `body`, written from the caller's memory; the caller keeps it unchanged until this settles.
+   */
+  put(path: string, headers: Record<string, string>, body: Uint8Array): Promise<PlainHttpResponse> {
+    return this.#request("PUT", path, headers, body, undefined);
+  }
+
+  /**
+   * One request and its whole response. A socket that had answered before and fails before any byte
+   * of this answer (the server closed it while idle) is replaced once, transparently: both methods
+   * are safe to repeat (a PUT stores the same bytes under the same key).
+   */
+  async #request(method: "GET" | "PUT", path: string, headers: Record<string, string>, body: Uint8Array | undefined, allocate: Allocate | undefined): Promise<PlainHttpResponse> {
+    if (this.#closed) throw new PlainHttpFailure("ECONNABORTED", "the client is closed");
+    let head = `${method} ${path} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
     head += "\r\n";
     await this.#slot();
@@ -272,9 +296,9 @@ export class HttpGetInto {
       for (let attempt = 0; ; attempt++) {
         const connection = this.#idle.pop() ?? new Connection(this.#options, this.#pool);
         try {
-          return await new Promise<HttpGetIntoResponse>((resolve, reject) => connection.send(head, new Exchange(allocate, resolve, reject), this.#options.timeoutMs));
+          return await new Promise<PlainHttpResponse>((resolve, reject) => connection.send(head, body, new Exchange(allocate, resolve, reject), this.#options.timeoutMs));
         } catch (error) {
-          const stale = connection.reused && !connection.sawBytes && error instanceof HttpGetFailure && error.name !== "TimeoutError";
+          const stale = connection.reused && !connection.sawBytes && error instanceof PlainHttpFailure && error.name !== "TimeoutError";
           if (!stale || attempt > 0) throw error;
         }
       }
