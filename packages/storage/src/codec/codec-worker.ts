@@ -9,6 +9,7 @@ import { isStorageError } from "../errors";
 import type { Compression } from "./compression";
 import { openObject, sealObject, sha256Hex, type Place } from "./seal";
 import type { WorkerReply, WorkerRequest } from "./codec-protocol";
+import { copyBytes } from "../util/copy-bytes";
 
 const port = parentPort;
 if (port === null) throw new Error("codec-worker.ts runs as a worker thread (see codec-pool.ts)");
@@ -46,7 +47,7 @@ function answer(request: Extract<WorkerRequest, { type: "seal" | "open" }>): [Wo
       return [{ id: request.id, ok: true, written: result.length, sha256 }, []];
     }
     if (output !== undefined && result.length <= output.length) {
-      output.set(result); // opened from zstd: decompressed into zstd's own buffer
+      copyBytes(result, output); // opened from zstd: decompressed into zstd's own buffer
       return [{ id: request.id, ok: true, written: result.length, sha256 }, []];
     }
     return [{ id: request.id, ok: true, data: result, sha256 }, transferable(result)];

@@ -8,6 +8,7 @@ import { createCipheriv, createDecipheriv, createHash, randomFillSync, type KeyO
 import { StorageError } from "../errors";
 import { compressPayload, decompressPayload, type Compression } from "./compression";
 import { COMPRESSION_ID, HEADER_BYTES, NONCE_BYTES, OBJECT_KIND, TAG_BYTES, additionalData, readObjectHeader, writeObjectHeader, type ObjectKind } from "./object-header";
+import { copyBytes } from "../util/copy-bytes";
 
 /** Where an object belongs: all of it is bound into the GCM tag. */
 export interface Place {
@@ -30,9 +31,9 @@ const CIPHER_SLICE = 64 * 1024;
 function cipherInto(cipher: { update(data: Buffer): Buffer; final(): Buffer }, input: Buffer, target: Buffer, at: number): number {
   let written = at;
   for (let from = 0; from < input.length; from += CIPHER_SLICE) {
-    written += cipher.update(input.subarray(from, from + CIPHER_SLICE)).copy(target, written);
+    written += copyBytes(cipher.update(input.subarray(from, from + CIPHER_SLICE)), target, written);
   }
-  return written + cipher.final().copy(target, written); // final() is empty for GCM
+  return written + copyBytes(cipher.final(), target, written); // final() is empty for GCM
 }
 
 /**

@@ -47,6 +47,7 @@ import { ChunkStore } from "./chunk-store";
 import { SequentialStreams } from "./sequential-streams";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
 import { WriteBehind, type UploadAhead } from "./write-behind";
+import { copyBytes } from "../util/copy-bytes";
 
 export type Durability = "local" | "cloud";
 
@@ -406,7 +407,7 @@ export class Volume implements BlockDevice, BudgetMember {
     }
     const filling = this.disk.filling(index);
     if (filling !== undefined) {
-      filling.copy(target, targetOffset, within, within + length);
+      copyBytes(filling, target, targetOffset, within, within + length);
       return true;
     }
     if (!this.committed.has(index) && holes) {
@@ -430,7 +431,7 @@ export class Volume implements BlockDevice, BudgetMember {
       // The cache may have moved on while we waited (a write, a commit): it is at least as new.
       if (this.copyOut(index, within, target, targetOffset, length)) return;
       if (data !== undefined && this.committed.get(index)?.generation === generation) {
-        data.copy(target, targetOffset, within, within + length);
+        copyBytes(data, target, targetOffset, within, within + length);
         return;
       }
     }
