@@ -102,6 +102,11 @@ const FILL_HOLD_MS = 2000;
 const O_DIRECT: number | undefined = fsConstants.O_DIRECT;
 /** Warming reads a cold file in pieces of at most this. */
 const WARM_PIECE = 1024 * 1024;
+/**
+ * Warm-ups at once: a reader that meets a run of cold chunks (every chunk is cold after a restart)
+ * waits for each in turn, and the thread pool has 4 threads; one at a time left 3 idle.
+ */
+const WARM_PARALLEL = 4;
 
 export class DiskCache {
   readonly dir: string;
@@ -142,10 +147,12 @@ export class DiskCache {
   private delayedFillBytes = 0;
   private lastHeldAt = 0;
   private holdTimer: NodeJS.Timeout | undefined;
-  /** Warm-ups in progress, one per entry; they run one at a time through `warmScratch`. */
+  /** Warm-ups in progress or waiting, one per entry; at most WARM_PARALLEL run, each through a scratch buffer of `warmScratch`. */
   private readonly warming = new Map<CacheEntry, Promise<void>>();
-  private warmQueue: Promise<void> = RESOLVED;
-  private warmScratch: Buffer | undefined;
+  private warmsRunning = 0;
+  private readonly warmWaiting: Array<() => void> = [];
+  /** Free scratch buffers of warm-ups (at most WARM_PARALLEL are ever made). */
+  private readonly warmScratch: Buffer[] = [];
   /** Flushes do not sync this cache; its reboot marker is in place. */
   readonly syncsLazily: boolean;
   /** Opened after a reboot that found it unsynced: it started empty. */
@@ -484,29 +491,42 @@ export class DiskCache {
 
   /**
    * Reads a cold chunk's file once off the event loop (through the thread pool, into a scratch
-   * buffer), so its pages are in the page cache when the hot path reads it synchronously. One
-   * warm-up runs at a time; callers of the same entry share it.
+   * buffer), so its pages are in the page cache when the hot path reads it synchronously. Up to
+   * WARM_PARALLEL run at once; callers of the same entry share one.
    */
   warm(entry: CacheEntry): Promise<void> {
     if (!entry.cold) return RESOLVED;
     const running = this.warming.get(entry);
     if (running !== undefined) return running;
-    const done = this.warmQueue.then(() => this.readThrough(entry));
-    this.warmQueue = done;
+    const done = this.warmSlot().then(async () => {
+      const scratch = this.warmScratch.pop() ?? Buffer.allocUnsafe(WARM_PIECE);
+      try {
+        await this.readThrough(entry, scratch);
+      } finally {
+        this.warmScratch.push(scratch);
+        this.warmsRunning--;
+        this.warmWaiting.shift()?.();
+      }
+    });
     this.warming.set(entry, done);
     void done.then(() => this.warming.delete(entry));
     return done;
   }
 
-  private async readThrough(entry: CacheEntry): Promise<void> {
+  /** Waits until fewer than WARM_PARALLEL warm-ups run, then counts this one. */
+  private async warmSlot(): Promise<void> {
+    while (this.warmsRunning >= WARM_PARALLEL) await new Promise<void>((resolve) => this.warmWaiting.push(resolve));
+    this.warmsRunning++;
+  }
+
+  private async readThrough(entry: CacheEntry, scratch: Buffer): Promise<void> {
     if (!entry.cold) return;
     try {
       if (this.entries.get(entry.index) === entry && !entry.hole) {
         const fd = this.fdOf(entry);
         const length = this.chunkLength(entry.index);
-        this.warmScratch ??= Buffer.allocUnsafe(WARM_PIECE);
         for (let offset = 0; offset < length; ) {
-          const { bytesRead } = await readAt(fd, this.warmScratch, 0, Math.min(WARM_PIECE, length - offset), offset);
+          const { bytesRead } = await readAt(fd, scratch, 0, Math.min(WARM_PIECE, length - offset), offset);
           if (bytesRead === 0) break;
           offset += bytesRead;
         }

@@ -985,6 +985,28 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       await reopened.close();
     });
 
+    it("warms ahead for a sequential reader of cold cached chunks (after a restart), with no request", async () => {
+      const s = setup();
+      const volume = await s.open();
+      const reference = seededBytes(volume.size, 96);
+      await volume.write(0, reference);
+      await volume.close();
+      const reopened = await s.open({ readAheadChunks: 4 });
+      for (let offset = 0; offset < 2 * CHUNK; offset += 16 * KiB) {
+        expect((await readAll(reopened, offset, 16 * KiB)).equals(reference.subarray(offset, offset + 16 * KiB))).toBe(true);
+      }
+      // Chunks 2..5 were warmed ahead: served synchronously now, never read by the client before.
+      const probe = Buffer.alloc(4096);
+      await waitFor(() => reopened.readNow(5 * CHUNK, probe), "warm-ahead");
+      for (const index of [2, 3, 4, 5]) {
+        expect(reopened.readNow(index * CHUNK, probe)).toBe(true);
+        expect(probe.equals(reference.subarray(index * CHUNK, index * CHUNK + 4096))).toBe(true);
+      }
+      expect(reopened.readNow(7 * CHUNK, probe)).toBe(false); // past the window: still cold
+      expect(s.faulty.calls.get).toBe(0);
+      await reopened.close();
+    });
+
     it("reads ahead for each of two interleaved sequential readers", async () => {
       const { reopened, reference } = await reopenedCold(setup(), 98, { readAheadChunks: 2 });
       // Two copies' connections, or two programs: reads alternate between chunk 0 and chunk 8 on.

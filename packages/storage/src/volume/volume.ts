@@ -452,7 +452,10 @@ export class Volume implements BlockDevice, BudgetMember {
         return;
       }
       const ref = this.committed.get(index);
-      if (ref === undefined || this.disk.get(index) !== undefined || this.disk.filling(index) !== undefined || this.loading.has(index)) continue;
+      const cached = this.disk.get(index);
+      // A cached chunk that is cold (after a restart, or a direct fill) is warmed ahead instead of fetched.
+      if (cached?.cold) void this.disk.warm(cached);
+      if (ref === undefined || cached !== undefined || this.disk.filling(index) !== undefined || this.loading.has(index)) continue;
       this.fetchChunk(index, ref.generation).catch((error: unknown) => {
         this.logger?.debug({ err: error, volumeId: this.volumeId, index }, "read-ahead failed");
       });
