@@ -21,4 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
+# The gateways the bench starts serve the API its CLI calls (volume create): that needs the
+# dashboard's production build, as `npm start` does.
+if [ ! -f apps/web/.next/BUILD_ID ]; then
+  echo "bench: building the dashboard (next build) for the gateways' API" >&2
+  npm run build >&2
+fi
+
 exec npx tsx bench/run.ts "$@"

@@ -18,6 +18,8 @@ have nbdkit       || need_pkgs+=(nbdkit)
 have fio          || need_pkgs+=(fio)
 have fusermount3  || need_pkgs+=(fuse3)
 have mkfs.ext4    || need_pkgs+=(e2fsprogs)
+# fincore: the disk-cache tests check which file pages the kernel caches (O_DIRECT writes leave none).
+have fincore      || need_pkgs+=(util-linux-extra)
 have redis-server || need_pkgs+=(redis-server)
 have pg_ctlcluster || need_pkgs+=(postgresql)
 python3 -c 'import nbd' 2>/dev/null || need_pkgs+=(python3-libnbd)

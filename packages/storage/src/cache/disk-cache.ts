@@ -17,7 +17,9 @@
  * smaller than a page into a cold chunk may still read that page synchronously.
  * Fills of fetched chunks are the exception: writing a fresh file costs 1-2.5 ms per MiB here, so
  * it goes through the thread pool (see fillClean) while readers are served the fetched bytes,
- * with O_DIRECT where the bytes are page-aligned.
+ * with O_DIRECT where the bytes are page-aligned. For the same reason, on a cloud-durability volume
+ * (directWrites), a large page-aligned write into a chunk that is new or cold goes to the disk with
+ * O_DIRECT (direct-pieces.ts) and leaves it cold, and an upload reads a cold chunk back with O_DIRECT.
  * A full disk (ENOSPC) first evicts every clean chunk and tries again, then fails the write
  * with StorageError("ENOSPC"): the journal and every other chunk stay as they were.
  */
@@ -30,6 +32,7 @@ import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
 import { isPageAligned } from "./direct-io-buffers";
+import { DirectPieces } from "./direct-pieces";
 import { openFile, readAt, writeFileFully, type FillWriter } from "./fill-writer";
 import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
 
@@ -51,6 +54,14 @@ export interface DiskCacheOptions {
    * a delay (default true where the file system takes O_DIRECT). See fillClean.
    */
   directFills?: boolean;
+  /**
+   * Large page-aligned writes into a new or cold chunk, and an upload's read of a cold chunk, use
+   * O_DIRECT where the file system takes it (default false). See direct-pieces.ts: it saves the
+   * CPU of new page-cache pages, and costs a disk wait per write and a cold chunk, so it suits a
+   * volume whose writes wait for the bucket anyway (cloud durability), not one whose writes should
+   * come back at memory speed and be read back warm.
+   */
+  directWrites?: boolean;
   /** Bytes of direct fills held back before the oldest is written (default 32 MiB). */
   fillDelayBytes?: number;
   /**
@@ -140,6 +151,8 @@ export class DiskCache {
   private fillingBytes = 0;
   private readonly maxFillingBytes: number;
   private readonly fillWriter: FillWriter;
+  /** O_DIRECT for large writes into cold chunks and for uploads' reads of them. */
+  private readonly directPieces: DirectPieces;
   /** Cleared for good by the first refusal of O_DIRECT (a file system without it). */
   private directFills: boolean;
   private readonly fillDelayBytes: number;
@@ -172,6 +185,7 @@ export class DiskCache {
     this.maxFillingBytes = options.maxFillingBytes ?? DEFAULT_MAX_FILLING;
     this.fillWriter = options.fillWriter ?? writeFileFully;
     this.directFills = options.directFills !== false && O_DIRECT !== undefined;
+    this.directPieces = new DirectPieces(options.directWrites === true);
     this.fillDelayBytes = options.fillDelayBytes ?? DEFAULT_FILL_DELAY;
     this.chunkDir = path.join(options.dir, "c");
     this.frozenDir = path.join(options.dir, "frozen");
@@ -313,6 +327,21 @@ export class DiskCache {
   }
 
   /**
+   * A whole chunk into `data`: a cold one with O_DIRECT (its pages are not cached: reading it
+   * buffered would fill new page-cache pages only to upload them), else through readInto.
+   */
+  private readWhole(entry: CacheEntry, data: Buffer): void {
+    if (entry.cold && !entry.hole) {
+      try {
+        if (this.directPieces.read(this.fdOf(entry), data, 0, data.length, 0)) return;
+      } catch (error) {
+        throw fileError(error, `reading cached chunk ${entry.index}`);
+      }
+    }
+    this.readInto(entry, 0, data, 0, data.length);
+  }
+
+  /**
    * A dirty chunk's current content and version, read synchronously (so atomically with respect to
    * writes), for an upload ahead of its commit; null data for a dirty hole, undefined when the chunk
    * is not dirty (any more).
@@ -324,7 +353,7 @@ export class DiskCache {
     if (entry.hole) return { data: null, version: entry.version };
     const length = this.chunkLength(index);
     const data = allocate(length);
-    this.readInto(entry, 0, data, 0, length);
+    this.readWhole(entry, data);
     return { data, version: entry.version };
   }
 
@@ -684,7 +713,9 @@ export class DiskCache {
       if (source === null) return; // zeros into a hole
       this.makeDirty(entry);
       // The piece is written before the file takes the chunk's name: a refused write leaves the hole.
-      this.materialize(entry, (fd) => writeFully(fd, source, sourceOffset, length, within));
+      let direct = false;
+      this.materialize(entry, (fd) => (direct = this.writePiece(fd, source, sourceOffset, length, within, true)));
+      entry.cold = direct;
     } else if (source !== null && entry.frozen !== undefined && within === 0 && length === this.chunkLength(index)) {
       this.makeDirty(entry);
       this.replaceFrozen(entry, source, sourceOffset);
@@ -699,11 +730,22 @@ export class DiskCache {
           done += n;
         }
       } else {
-        writeFully(fd, source, sourceOffset, length, within);
+        this.writePiece(fd, source, sourceOffset, length, within, entry.cold);
       }
     }
     entry.version = ++this.versions;
     this.markUnsynced(entry);
+  }
+
+  /**
+   * Writes a piece of a chunk's file: with O_DIRECT when the file's pages are not cached (`cold`: a
+   * new file, or a cold chunk) and the piece is large and page-aligned, else buffered. True: it went
+   * direct (the file stays cold).
+   */
+  private writePiece(fd: number, source: Buffer, sourceOffset: number, length: number, within: number, cold: boolean): boolean {
+    if (cold && this.directPieces.takes(within, length) && this.directPieces.write(fd, source, sourceOffset, length, within)) return true;
+    writeFully(fd, source, sourceOffset, length, within);
+    return false;
   }
 
   /** Clean -> dirty: journalled before the file is touched. */
@@ -861,9 +903,8 @@ export class DiskCache {
       data = readFileSync(frozen.sidePath);
     } else {
       const entry = frozen.entry;
-      const length = this.chunkLength(entry.index);
-      data = allocate(length);
-      this.readInto(entry, 0, data, 0, length);
+      data = allocate(this.chunkLength(entry.index));
+      this.readWhole(entry, data);
       if (entry.frozen === frozen) entry.frozen = undefined;
     }
     applyUndo(data, frozen);

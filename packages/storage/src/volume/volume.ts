@@ -291,6 +291,8 @@ export class Volume implements BlockDevice, BudgetMember {
         fillWriter: options.fillWriter,
         // A cloud flush's promise is kept by the bucket: the cache is synced only at close.
         lazySync: this.durability === "cloud",
+        // Its writes wait for the bucket, not the disk: large ones skip the page cache (direct-pieces.ts).
+        directWrites: this.durability === "cloud",
         bootId: options.bootId,
       },
       (index, generation) => this.committed.get(index)?.generation === generation,
