@@ -33,7 +33,9 @@ describe("disk cache on a full disk", () => {
     }
   });
 
-  it("refuses the write with ENOSPC, keeps every acknowledged write, and recovers after a commit", async () => {
+  // A cloud volume's whole-chunk writes take the O_DIRECT way to the disk (direct-pieces.ts; tmpfs
+  // takes O_DIRECT since Linux 6.6), a local one's the buffered way: both must refuse cleanly.
+  it.each(["local", "cloud"] as const)("refuses the write with ENOSPC, keeps every acknowledged write, and recovers after a commit (durability %s)", async (durability) => {
     const store = new MemoryObjectStore();
     const index = new MemoryChunkIndex();
     const size = 128 * CHUNK; // 8 MiB of data through a 4 MiB disk
@@ -45,7 +47,7 @@ describe("disk cache on a full disk", () => {
         store,
         index,
         cacheDir: mountPoint,
-        durability: "local",
+        durability,
         cacheBytes: 1024 * CHUNK, // neither the target nor the dirty limit stops us: the disk does
         dirtyLimitBytes: 1024 * CHUNK,
         commitIntervalMs: 3_600_000,
