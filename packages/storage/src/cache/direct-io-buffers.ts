@@ -12,6 +12,8 @@
  * pool hands out a plain SharedArrayBuffer instead: correct, only not aligned (`isPageAligned` says).
  */
 
+import { constants as fsConstants } from "node:fs";
+
 /** Bytes of one slab; its slots are `capacity` each (at least one slot, however large). */
 const SLAB_BYTES = 96 * 1024 * 1024;
 const WASM_PAGE = 64 * 1024;
@@ -20,6 +22,19 @@ export const DIRECT_IO_ALIGNMENT = 4096;
 
 /** Node's WebAssembly global (the project's TypeScript libs do not declare it). */
 const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+
+/** Absent where the platform has no O_DIRECT (then every cache write and fill is buffered). */
+export const O_DIRECT: number | undefined = fsConstants.O_DIRECT;
+
+/** `pages` x 64 KiB of shared memory whose first byte is page-aligned (V8 maps a WebAssembly.Memory whole). */
+function alignedMemory(pages: number): SharedArrayBuffer {
+  return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+}
+
+/** One page-aligned buffer of `bytes` (a multiple of 64 KiB), outside any pool: a bounce buffer for O_DIRECT. */
+export function pageAlignedBuffer(bytes: number): Buffer {
+  return Buffer.from(alignedMemory(Math.ceil(bytes / WASM_PAGE)), 0, bytes);
+}
 
 /** Slab memories, to tell an aligned buffer from a plain one. */
 const slabs = new WeakSet<SharedArrayBuffer>();
@@ -78,7 +93,7 @@ export class DirectIoBufferPool {
     const slots = Math.max(1, Math.floor(SLAB_BYTES / capacity));
     const pages = (slots * capacity) / WASM_PAGE;
     try {
-      const memory = new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+      const memory = alignedMemory(pages);
       slabs.add(memory);
       // Popped from the end: slot 0 first.
       const free = Array.from({ length: slots }, (_, slot) => (slots - 1 - slot) * capacity);

@@ -14,31 +14,24 @@
  * Only whole pages at page offsets, at least MIN_DIRECT_BYTES of them, are written this way; the
  * caller writes anything else buffered. The descriptor given is the entry's own (buffered): an
  * O_DIRECT one is opened beside it through /proc/self/fd for the duration of the call. The first
- * EINVAL (a file system without O_DIRECT, such as tmpfs) turns this off for good.
+ * EINVAL (a file system without O_DIRECT; tmpfs takes it since Linux 6.6) turns this off for good.
  */
 import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from "node:fs";
 import { copyBytes } from "../util/copy-bytes";
-import { DIRECT_IO_ALIGNMENT } from "./direct-io-buffers";
+import { DIRECT_IO_ALIGNMENT, O_DIRECT, pageAlignedBuffer } from "./direct-io-buffers";
 
 /** Smaller writes stay buffered: each direct write waits for the disk, which a 4 KiB write should not. */
 export const MIN_DIRECT_BYTES = 64 * 1024;
 /** The bounce buffer: pieces are moved this much at a time. */
 const BOUNCE_BYTES = 1024 * 1024;
-const O_DIRECT: number | undefined = fsConstants.O_DIRECT;
-/** Node's WebAssembly global (the project's TypeScript libs do not declare it). */
-const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
 
 export class DirectPieces {
   #enabled: boolean;
-  /** Page-aligned (a WebAssembly memory is mapped whole), made on first use. */
+  /** Page-aligned, made on first use. */
   #bounce: Buffer | undefined;
 
   constructor(enabled: boolean) {
     this.#enabled = enabled && O_DIRECT !== undefined;
-  }
-
-  get enabled(): boolean {
-    return this.#enabled;
   }
 
   /** Whether a piece of `length` bytes at `position` of a file is written this way. */
@@ -101,7 +94,7 @@ export class DirectPieces {
       throw error;
     }
     try {
-      this.#bounce ??= Buffer.from(new wasm.Memory({ initial: BOUNCE_BYTES / 65536, maximum: BOUNCE_BYTES / 65536 }).buffer);
+      this.#bounce ??= pageAlignedBuffer(BOUNCE_BYTES);
       work(direct, this.#bounce);
       return true;
     } catch (error) {

@@ -31,7 +31,7 @@ import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
 import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
-import { isPageAligned } from "./direct-io-buffers";
+import { isPageAligned, O_DIRECT } from "./direct-io-buffers";
 import { DirectPieces } from "./direct-pieces";
 import { openFile, readAt, writeFileFully, type FillWriter } from "./fill-writer";
 import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
@@ -109,8 +109,6 @@ const DEFAULT_MAX_FILLING = 96 * 1024 * 1024;
 const DEFAULT_FILL_DELAY = 32 * 1024 * 1024;
 /** Held fills are written anyway once no new fill came for this long (a reader stopped). */
 const FILL_HOLD_MS = 2000;
-/** Absent where the platform has no O_DIRECT (then every fill is buffered). */
-const O_DIRECT: number | undefined = fsConstants.O_DIRECT;
 /** Warming reads a cold file in pieces of at most this. */
 const WARM_PIECE = 1024 * 1024;
 /**
