@@ -5,6 +5,11 @@
  * external memory each time (more major GCs) and, on these VMs, touch fresh pages, which costs
  * ~2.5 ms per MiB (bench/README.md). The engine copies a payload into its cache before the write
  * resolves, so nothing holds a payload once it is released.
+ *
+ * One pool serves every connection of the process (`sharedPayloadBuffers`): a pool per connection
+ * started empty, and a client opens new connections for each job (nbdcopy: 4 connections with 64
+ * requests of 256 KiB in flight each, 64 MiB of buffers), so every copy paid for fresh pages
+ * again: 0.76 ms per 256 KiB buffer filled for the first time here, 0.02 ms reused.
  */
 const SMALLEST_POOLED = 64 * 1024;
 
@@ -33,3 +38,6 @@ export class PayloadBufferPool {
     this.#freeBytes += size;
   }
 }
+
+/** WRITE payloads of all connections. */
+export const sharedPayloadBuffers = new PayloadBufferPool(64 * 1024 * 1024);

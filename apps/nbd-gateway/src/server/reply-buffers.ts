@@ -6,7 +6,9 @@
  *
  * - Small replies (a 4 KiB read and its header) are slices of 256 KiB slabs. A slab counts the
  *   slices still out; once it is full and all came back, it is used again from the start.
- * - Larger replies come from a pool by exact size (clients read with one request size).
+ * - Larger replies come from a pool by exact size (clients read with one request size), one for
+ *   the whole process: each connection starting its own paid for fresh pages on every new
+ *   connection (see payload-buffers.ts).
  *
  * A buffer that is never released (a failed read, a socket that died) is simply left to the GC.
  */
@@ -16,6 +18,8 @@ const SLAB_SIZE = 256 * 1024;
 const LARGEST_SLICED = 64 * 1024;
 /** Full slabs kept for reuse once all their slices came back. */
 const MAX_SPARE_SLABS = 8;
+/** Replies above LARGEST_SLICED, of every connection. */
+const largeReplyBuffers = new PayloadBufferPool(64 * 1024 * 1024);
 
 interface Slab {
   buffer: Buffer;
@@ -29,10 +33,9 @@ export class ReplyBufferPool {
   readonly #spare: Slab[] = [];
   /** A slice's slab, by the memory they share. */
   readonly #slabOf = new WeakMap<ArrayBufferLike, Slab>();
-  readonly #large = new PayloadBufferPool(64 * 1024 * 1024);
 
   alloc(size: number): Buffer {
-    if (size > LARGEST_SLICED) return this.#large.acquire(size);
+    if (size > LARGEST_SLICED) return largeReplyBuffers.acquire(size);
     let slab = this.#slab;
     if (slab === undefined || slab.used + size > SLAB_SIZE) slab = this.#slab = this.#freshSlab(slab);
     const buf = slab.buffer.subarray(slab.used, slab.used + size);
@@ -44,7 +47,7 @@ export class ReplyBufferPool {
   /** `buf` came from alloc() and nothing reads it any more (its socket write completed). */
   release(buf: Buffer): void {
     if (buf.length > LARGEST_SLICED) {
-      this.#large.release(buf);
+      largeReplyBuffers.release(buf);
       return;
     }
     const slab = this.#slabOf.get(buf.buffer);

@@ -53,7 +53,7 @@ import {
 import type { BlockStatusDescriptor, RequestHeader } from "../protocol/transmission-frames";
 import { toNbdErrno } from "./errno";
 import type { Negotiated } from "./handshake";
-import { PayloadBufferPool } from "./payload-buffers";
+import { sharedPayloadBuffers } from "./payload-buffers";
 import { ReplyBufferPool } from "./reply-buffers";
 import type { TurnBudget } from "./turn-budget";
 import { validateRequest } from "./validate";
@@ -94,7 +94,7 @@ export class TransmissionSession {
   private readonly structured: boolean;
   private readonly metaContextId: number;
   private readonly pool = new ReplyBufferPool();
-  private readonly payloads = new PayloadBufferPool();
+  private readonly payloads = sharedPayloadBuffers;
   private inFlight = 0;
   private inFlightBytes = 0;
   private paused = false;

@@ -4,8 +4,7 @@
  */
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
-import { DirectIoBufferPool } from "../cache/direct-io-buffers";
-import { SharedBufferPool } from "../codec/shared-buffers";
+import { decodedChunkBuffers, downloadBuffers } from "./chunk-buffers";
 import { identityCodec, type ChunkCodec, type EncodedChunk } from "./chunk-codec";
 import { chunkKey } from "./chunk-layout";
 
@@ -19,14 +18,8 @@ export class ChunkStore {
   readonly store: ObjectStore;
   readonly volumeId: string;
   private readonly codec: ChunkCodec;
-  /** Downloaded objects land in these, shared with the codec workers (no copy to them). */
-  private readonly buffers = new SharedBufferPool({ maxFree: 64 });
-  private readonly receiveInto = (length: number): Buffer => this.buffers.acquire(length);
-  /**
-   * Decoded chunks land in page-aligned shared memory (the codec workers write into it; the disk
-   * cache writes it with O_DIRECT), held until recycle(): room for the fills a cold read keeps.
-   */
-  private readonly plainBuffers = new DirectIoBufferPool();
+  /** Downloaded objects land in shared memory the codec workers decode from (no copy to them). */
+  private readonly receiveInto = (length: number): Buffer => downloadBuffers.acquire(length);
 
   constructor(options: ChunkStoreOptions) {
     this.store = options.store;
@@ -66,14 +59,14 @@ export class ChunkStore {
       throw asEio(error, `download of chunk ${index} generation ${generation}`);
     });
     if (stored === undefined) return undefined;
-    const output = this.plainBuffers.acquire(length);
+    const output = decodedChunkBuffers.acquire(length);
     let plain: Buffer | undefined;
     try {
       plain = await this.codec.decode(stored, context, output);
     } finally {
       // Decoded (or refused): the stored bytes are read no more, unless the codec returned them as is.
-      if (plain === undefined || plain.buffer !== stored.buffer) this.buffers.release(stored);
-      if (plain === undefined || plain.buffer !== output.buffer || plain.byteOffset !== output.byteOffset) this.plainBuffers.release(output);
+      if (plain === undefined || plain.buffer !== stored.buffer) downloadBuffers.release(stored);
+      if (plain === undefined || plain.buffer !== output.buffer || plain.byteOffset !== output.byteOffset) decodedChunkBuffers.release(output);
     }
     if (plain.length !== length) {
       throw new StorageError("EIO", `chunk ${index} generation ${generation} holds ${plain.length} bytes, expected ${length}`);
@@ -87,8 +80,8 @@ export class ChunkStore {
    */
   recycle(plain: Buffer): void {
     // Each pool ignores memory it did not lend: a codec may return the stored bytes themselves.
-    this.plainBuffers.release(plain);
-    this.buffers.release(plain);
+    decodedChunkBuffers.release(plain);
+    downloadBuffers.release(plain);
   }
 
   async deleteGenerations(chunks: ReadonlyArray<readonly [index: number, generation: number]>): Promise<void> {

@@ -41,8 +41,8 @@ import type { FillWriter } from "../cache/fill-writer";
 import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";
 import { StorageError, isStorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
-import { SharedBufferPool } from "../codec/shared-buffers";
 import type { ChunkCodec } from "./chunk-codec";
+import { uploadBuffers } from "./chunk-buffers";
 import { ChunkStore } from "./chunk-store";
 import { SequentialStreams } from "./sequential-streams";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
@@ -184,8 +184,6 @@ export class Volume implements BlockDevice, BudgetMember {
   private readonly privateDir: string | undefined;
   private readonly logger: VolumeLogger | undefined;
   private readonly concurrency: number;
-  /** Frozen content read for upload lands in these (shared with the codec workers, reused). */
-  private readonly uploadBuffers: SharedBufferPool;
   private readonly readAheadChunks: number;
   private readonly chunkCount: number;
   private readonly commitIntervalMs: number;
@@ -245,7 +243,6 @@ export class Volume implements BlockDevice, BudgetMember {
     this.chunks = new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec });
     this.logger = options.logger;
     this.concurrency = Math.max(1, options.uploadConcurrency ?? 16);
-    this.uploadBuffers = new SharedBufferPool({ maxFree: this.concurrency * 2 });
     this.readAheadChunks = Math.max(0, options.readAheadChunks ?? 8);
     this.chunkCount = Math.ceil(this.size / this.chunkSize);
     this.commitIntervalMs = Math.max(1, options.commitIntervalMs ?? 5_000);
@@ -943,9 +940,9 @@ export class Volume implements BlockDevice, BudgetMember {
     const index = frozen.index;
     let content = commit.content.get(index);
     if (content === undefined) {
-      const data = this.disk.readFrozen(frozen, (length) => this.uploadBuffers.acquire(length));
+      const data = this.disk.readFrozen(frozen, (length) => uploadBuffers.acquire(length));
       content = data === null || isAllZero(data) ? null : data;
-      if (content === null) this.uploadBuffers.release(data);
+      if (content === null) uploadBuffers.release(data);
       commit.content.set(index, content);
     }
     if (content === null) return { storedSize: 0 };
@@ -953,7 +950,7 @@ export class Volume implements BlockDevice, BudgetMember {
     // Uploaded: nothing reads this content any more (a failed upload keeps it for the retry; a commit
     // that fails as a whole leaves its buffers to the garbage collector).
     commit.content.delete(index);
-    this.uploadBuffers.release(content);
+    uploadBuffers.release(content);
     return { storedSize };
   }
 
@@ -971,7 +968,7 @@ export class Volume implements BlockDevice, BudgetMember {
     if (record.content === undefined) {
       // Given up before it read: a commit that failed released the frozen content, or the chunk is no longer data.
       if (record.cancelled || record.frozen?.released) return { storedSize: 0 };
-      const allocate = (length: number) => this.uploadBuffers.acquire(length);
+      const allocate = (length: number) => uploadBuffers.acquire(length);
       let data: Buffer | null;
       if (record.frozen !== undefined) {
         data = this.disk.readFrozen(record.frozen, allocate);
@@ -982,11 +979,11 @@ export class Volume implements BlockDevice, BudgetMember {
         record.version = current?.version ?? -1; // not dirty any more: matches no freeze
       }
       record.content = data === null || isAllZero(data) ? null : data;
-      if (record.content === null && data !== null) this.uploadBuffers.release(data);
+      if (record.content === null && data !== null) uploadBuffers.release(data);
     }
     if (record.content === null) return { storedSize: (record.storedSize = 0) };
     const storedSize = await this.chunks.save(record.index, record.generation, record.content);
-    this.uploadBuffers.release(record.content);
+    uploadBuffers.release(record.content);
     record.content = undefined;
     record.storedSize = storedSize;
     return { storedSize };
