@@ -201,6 +201,30 @@ print(json.dumps(out))
     expect(out.match(/^read /gm)?.length).toBe(34);
   });
 
+  it("qemu-io: pipelined writes of mixed sizes (large payloads are read straight into their buffers) all land", async () => {
+    const uri = `${base}/shared`;
+    // Sizes around the 64 KiB line where payloads stop being copied out of the shared read buffer,
+    // large ones back to back (the header-only read after each), small ones and reads in between.
+    const sizes = [1024 * 1024, 65536, 65536 - 512, 4096, 1024 * 1024 + 4096, 512, 256 * 1024, 65536 + 512, 2 * 1024 * 1024];
+    const commands: string[] = [];
+    let offset = 0;
+    const written: Array<[number, number, number]> = [];
+    for (let round = 0; round < 3; round++) {
+      for (const [n, size] of sizes.entries()) {
+        const pattern = ((round * sizes.length + n) % 250) + 1;
+        commands.push("-c", `aio_write -P ${pattern} ${offset} ${size}`);
+        if (n % 3 === 2 && written.length > 0) commands.push("-c", `aio_read -P ${written[0]![2]} ${written[0]![0]} ${written[0]![1]}`);
+        written.push([offset, size, pattern]);
+        offset += size;
+      }
+    }
+    commands.push("-c", "aio_flush");
+    for (const [at, size, pattern] of written) commands.push("-c", `read -P ${pattern} ${at} ${size}`);
+    const out = await runOk("qemu-io", ["-f", "raw", uri, ...commands]);
+    expect(out).not.toMatch(/fail|error|Pattern verification/i);
+    expect(out.match(/^read /gm)?.length).toBe(written.length + 9);
+  });
+
   it("several connections share one device and see each other's writes", async () => {
     const uri = `${base}/shared`;
     const writers = [0, 1, 2, 3].map((n) =>

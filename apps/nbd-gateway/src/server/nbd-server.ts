@@ -84,6 +84,16 @@ class NbdConnection implements HandshakeIo {
     }
   }
 
+  /** Where the socket's next read goes (see socket-reads.ts): only a transmission session has a say. */
+  nextReadTarget(): Buffer | number | undefined {
+    return this.session?.nextReadTarget();
+  }
+
+  /** Bytes read into the target nextReadTarget() gave. */
+  onTargetRead(bytes: number): void {
+    this.session?.onPayloadRead(bytes);
+  }
+
   readExact(n: number): Promise<Buffer> {
     if (this.reader.available >= n) return Promise.resolve(this.reader.take(n));
     if (this.closed) return Promise.reject(new ConnectionClosedError());
@@ -188,17 +198,23 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
   let nextId = 1;
 
   const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
-    // Bytes cannot arrive before this callback returns, so `connection` is set by then.
-    const socket = readAcceptedSocket(accepted, (chunk, transient) => connection.onBytes(chunk, transient));
-    const connection = new NbdConnection(
+    // Bytes cannot arrive before this callback returns, so `connection` is set by then (the first
+    // read's buffer is chosen while the socket is made: the shared one).
+    let connection: NbdConnection | undefined;
+    const socket = readAcceptedSocket(accepted, (chunk, transient) => connection!.onBytes(chunk, transient), {
+      next: () => connection?.nextReadTarget(),
+      onTargetRead: (bytes) => connection!.onTargetRead(bytes),
+    });
+    const opened = new NbdConnection(
       socket,
       resolved,
       logger.child({ connection: nextId++, remote: `${socket.remoteAddress}:${socket.remotePort}` }),
     );
-    connections.add(connection);
-    void connection.done
+    connection = opened;
+    connections.add(opened);
+    void opened.done
       .catch((err: unknown) => logger.error({ err }, "nbd connection crashed"))
-      .finally(() => connections.delete(connection));
+      .finally(() => connections.delete(opened));
   });
 
   return {

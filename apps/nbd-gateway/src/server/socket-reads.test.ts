@@ -55,4 +55,50 @@ describe("readAcceptedSocket", () => {
     });
     expect(Buffer.concat(received).equals(sent)).toBe(true);
   });
+
+  it("reads into the buffers a connection names, or cut short, and keeps every byte in order", async () => {
+    const sent = randomBytes(4 * 1024 * 1024 + 5);
+    const received: Buffer[] = [];
+    const counts = { target: 0, short: 0, shared: 0 };
+    // Cycles through: a 28-byte read, a 300 KiB target of our own, the shared buffer.
+    let step = 0;
+    let target: Buffer | undefined;
+    await new Promise<void>((resolve) => {
+      const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+        const socket = readAcceptedSocket(
+          accepted,
+          (chunk, transient) => {
+            expect(transient).toBe(true);
+            if (chunk.length <= 28) counts.short++;
+            else counts.shared++;
+            received.push(Buffer.from(chunk));
+          },
+          {
+            next: () => {
+              step = (step + 1) % 3;
+              if (step === 0) return 28;
+              if (step === 1) return (target = Buffer.alloc(300 * 1024));
+              return undefined;
+            },
+            onTargetRead: (bytes) => {
+              counts.target++;
+              received.push(Buffer.from(target!.subarray(0, bytes)));
+            },
+          },
+        );
+        socket.on("end", () => {
+          socket.end();
+          server.close(() => resolve());
+        });
+      });
+      server.listen(0, "127.0.0.1", () => {
+        const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1", () => client.end(sent));
+        client.resume();
+      });
+    });
+    expect(Buffer.concat(received).equals(sent)).toBe(true);
+    expect(counts.target).toBeGreaterThan(0);
+    expect(counts.short).toBeGreaterThan(0);
+    expect(counts.shared).toBeGreaterThan(0);
+  });
 });

@@ -73,6 +73,13 @@ export interface TransmissionOptions {
 /** More descriptors than this in one BLOCK_STATUS reply are cut ("MAY return fewer descriptors"). */
 const MAX_BLOCK_STATUS_DESCRIPTORS = 1 << 16;
 
+/**
+ * WRITE payloads at least this large are read straight into their own buffer, and after one of
+ * them the next read takes only a request header (see nextReadTarget). Smaller ones come with
+ * their header in the shared read buffer: a separate read each would cost more than their copy.
+ */
+const DIRECT_PAYLOAD_BYTES = 64 * 1024;
+
 /** After ending our side, how long the client has to close its side. */
 const END_GRACE_MS = 2_000;
 
@@ -110,6 +117,8 @@ export class TransmissionSession {
   private readonly headerScratch = Buffer.alloc(NBD_REQUEST_SIZE);
   /** Bytes of a refused WRITE's payload still to discard. */
   private skipRemaining = 0;
+  /** The last request header was a WRITE of at least DIRECT_PAYLOAD_BYTES: another may follow. */
+  private largeWrites = false;
 
   constructor(
     private readonly socket: Socket,
@@ -231,6 +240,7 @@ export class TransmissionSession {
         this.replyError(req, rejection.errno, rejection.reason);
         continue;
       }
+      this.largeWrites = req.type === NBD_CMD_WRITE && req.length >= DIRECT_PAYLOAD_BYTES;
       if (req.type === NBD_CMD_WRITE && req.length > 0) {
         this.pendingWrite = { req, payload: undefined, received: 0 };
         continue;
@@ -266,6 +276,31 @@ export class TransmissionSession {
     this.pendingWrite = undefined;
     this.begin(req, pending.payload);
     return true;
+  }
+
+  /**
+   * Where the socket's next read should land (socket-reads.ts), asked after every read: the rest of
+   * a large WRITE payload being gathered goes straight into its pooled buffer, which saves copying
+   * it out of the shared read buffer; right after a large WRITE the next read takes just one request
+   * header, so the payload of the next large WRITE is read in place whole. Anything else: the shared
+   * buffer. Only when the reader holds nothing (what it holds comes first).
+   */
+  nextReadTarget(): Buffer | number | undefined {
+    if (this.stopping || this.skipRemaining > 0 || this.reader.available > 0) return undefined;
+    const pending = this.pendingWrite;
+    if (pending !== undefined) {
+      const rest = pending.req.length - pending.received;
+      return pending.payload !== undefined && pending.req.length >= DIRECT_PAYLOAD_BYTES && rest > 0 ? pending.payload.subarray(pending.received, pending.req.length) : undefined;
+    }
+    return this.largeWrites ? NBD_REQUEST_SIZE : undefined;
+  }
+
+  /** `bytes` of the pending WRITE's payload were read into the buffer nextReadTarget() gave. */
+  onPayloadRead(bytes: number): void {
+    const pending = this.pendingWrite;
+    if (pending === undefined || pending.payload === undefined) return; // cannot happen: the target was its payload
+    pending.received += bytes;
+    this.onData(bytes);
   }
 
   private underPressure(): boolean {
