@@ -200,17 +200,17 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
   const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
     // Bytes cannot arrive before this callback returns, so `connection` is set by then (the first
     // read's buffer is chosen while the socket is made: the shared one).
-    let connection: NbdConnection | undefined;
-    const socket = readAcceptedSocket(accepted, (chunk, transient) => connection!.onBytes(chunk, transient), {
-      next: () => connection?.nextReadTarget(),
-      onTargetRead: (bytes) => connection!.onTargetRead(bytes),
+    const made: { connection?: NbdConnection } = {};
+    const socket = readAcceptedSocket(accepted, (chunk, transient) => made.connection!.onBytes(chunk, transient), {
+      next: () => made.connection?.nextReadTarget(),
+      onTargetRead: (bytes) => made.connection!.onTargetRead(bytes),
     });
     const opened = new NbdConnection(
       socket,
       resolved,
       logger.child({ connection: nextId++, remote: `${socket.remoteAddress}:${socket.remotePort}` }),
     );
-    connection = opened;
+    made.connection = opened;
     connections.add(opened);
     void opened.done
       .catch((err: unknown) => logger.error({ err }, "nbd connection crashed"))
