@@ -15,3 +15,17 @@ export const GATEWAY_MALLOC_TUNABLES = "glibc.malloc.trim_threshold=268435456:gl
 export function gatewayProcessEnv(env) {
   return env.GLIBC_TUNABLES === undefined ? { ...env, GLIBC_TUNABLES: GATEWAY_MALLOC_TUNABLES } : env;
 }
+
+/**
+ * What the gateway logs when it runs on Linux without GLIBC_TUNABLES (started as bare `stratus
+ * gateway`, not through `npm start` or the Docker image), else undefined: glibc reads the variable
+ * only when a process starts, so the gateway can only say so.
+ */
+export function mallocSettingsWarning(env, platform) {
+  if (platform !== "linux" || env.GLIBC_TUNABLES !== undefined) return undefined;
+  return (
+    "GLIBC_TUNABLES is not set, so freed memory goes back to the kernel at once and each chunk sealed or opened " +
+    `costs several times the CPU on a virtual machine: start the gateway with GLIBC_TUNABLES=${GATEWAY_MALLOC_TUNABLES} ` +
+    "(npm start and the Docker image do)"
+  );
+}

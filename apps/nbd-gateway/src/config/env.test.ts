@@ -12,6 +12,11 @@ describe("loadGatewayConfig", () => {
     expect(config.store).toEqual({ kind: "directory", root: path.resolve(".stratus/bucket") });
   });
 
+  it.runIf(process.platform === "linux")("warns when started without the malloc settings (bare `stratus gateway`), not with them", () => {
+    expect(loadGatewayConfig({}).warnings).toEqual([expect.stringContaining("GLIBC_TUNABLES is not set")]);
+    expect(loadGatewayConfig({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).warnings).toEqual([]);
+  });
+
   it("uses PostgreSQL and S3 when configured", () => {
     const config = loadGatewayConfig({
       DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db",

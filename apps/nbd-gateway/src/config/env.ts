@@ -9,6 +9,7 @@ import { z } from "zod";
 import { createHash } from "node:crypto";
 import { parseDuration, parseSize } from "@stratus/control";
 import { defaultCodecThreads } from "@stratus/storage/codec-pool";
+import { mallocSettingsWarning } from "../../bin/gateway-env.mjs";
 
 export interface GatewayConfig {
   dataDir: string;
@@ -53,6 +54,8 @@ export interface GatewayConfig {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Signs dashboard sessions: AUTH_SECRET, or undefined: read or generate <dataDir>/auth-secret. */
   authSecret: string | undefined;
+  /** Settings that work but cost (logged at start), e.g. no GLIBC_TUNABLES. */
+  warnings?: string[];
 }
 
 export class ConfigError extends Error {
@@ -208,6 +211,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     masterKey: e.STRATUS_MASTER_KEY,
     logLevel: e.STRATUS_LOG_LEVEL,
     authSecret: e.AUTH_SECRET,
+    warnings: [mallocSettingsWarning(env, process.platform)].filter((warning): warning is string => warning !== undefined),
   };
 }
 

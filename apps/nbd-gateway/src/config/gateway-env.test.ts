@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { GATEWAY_MALLOC_TUNABLES, gatewayProcessEnv } from "../../bin/gateway-env.mjs";
+import { GATEWAY_MALLOC_TUNABLES, gatewayProcessEnv, mallocSettingsWarning } from "../../bin/gateway-env.mjs";
 
 describe("the gateway process's environment (bin/gateway-env.mjs)", () => {
   it("adds the malloc settings, and a GLIBC_TUNABLES the caller set wins", () => {
@@ -11,5 +11,11 @@ describe("the gateway process's environment (bin/gateway-env.mjs)", () => {
   it("is what the Docker image sets too (the Dockerfile cannot import it)", () => {
     const dockerfile = readFileSync(new URL("../../../../Dockerfile", import.meta.url), "utf8");
     expect(dockerfile).toContain(`ENV GLIBC_TUNABLES=${GATEWAY_MALLOC_TUNABLES}\n`);
+  });
+
+  it("a gateway on Linux started without them says so, with the value to set; with any value, or elsewhere, it does not", () => {
+    expect(mallocSettingsWarning({ PATH: "/bin" }, "linux")).toContain(`GLIBC_TUNABLES=${GATEWAY_MALLOC_TUNABLES}`);
+    expect(mallocSettingsWarning({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }, "linux")).toBeUndefined();
+    expect(mallocSettingsWarning({}, "darwin")).toBeUndefined();
   });
 });

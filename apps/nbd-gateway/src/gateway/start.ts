@@ -204,6 +204,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       "stratus ready",
     );
     if (webUrl) logger.info({ webUrl }, `dashboard: ${webUrl}`);
+    for (const warning of config.warnings ?? []) logger.warn(warning);
     return { nbdUrl, webUrl, runtime, localAdminId: owner.id, stop: cleanup };
   } catch (error) {
     await cleanup();
