@@ -202,7 +202,7 @@ export function formatCloudTable(results: CloudResults): string {
   const rows: string[][] = [
     ["committed seq write (MB/s)", s.committedWriteMBps.toFixed(0), b.committedWriteMBps.toFixed(0), ratio(s.committedWriteMBps, b.committedWriteMBps), `${x(results.ceilingRatios.committedWrite)} of PUT ceiling (goal >= 0.8x, >= 1.5x s3backer)`],
     ["cold seq read (MB/s)", s.coldReadMBps.toFixed(0), b.coldReadMBps.toFixed(0), ratio(s.coldReadMBps, b.coldReadMBps), `${x(results.ceilingRatios.coldRead)} of GET ceiling (goal >= 0.8x, >= 1.0x s3backer)`],
-    ["warm 4k randread QD1 (IOPS)", s.warmRandRead4kIops.toFixed(0), b.warmRandRead4kIops.toFixed(0), ratio(s.warmRandRead4kIops, b.warmRandRead4kIops), ""],
+    ["warm 4k randread QD1 (IOPS)", s.warmRandRead4kIops.toFixed(0), b.warmRandRead4kIops.toFixed(0), ratio(s.warmRandRead4kIops, b.warmRandRead4kIops), "an NBD round trip over loopback TCP vs a FUSE call; for nbdkit file over NBD see the local section, QD1"],
     ["write: PUT", String(s.write.PUT), String(b.write.PUT), ratio(s.write.PUT, b.write.PUT), `${(results.volumeBytes / 2 ** 20).toFixed(0)} chunks of 1 MiB written (goal <= 1 PUT per chunk per commit)`],
     ["write: GET", String(s.write.GET), String(b.write.GET), "-", ""],
     ["write: DELETE", String(s.write.DELETE), String(b.write.DELETE), "-", ""],
