@@ -101,7 +101,6 @@ export class TransmissionSession {
   private readonly structured: boolean;
   private readonly metaContextId: number;
   private readonly pool = new ReplyBufferPool();
-  private readonly payloads = sharedPayloadBuffers;
   private inFlight = 0;
   private inFlightBytes = 0;
   private paused = false;
@@ -267,7 +266,7 @@ export class TransmissionSession {
           return true;
         }
       }
-      pending.payload = this.payloads.acquire(req.length);
+      pending.payload = sharedPayloadBuffers.acquire(req.length);
     }
     const count = Math.min(reader.available, req.length - pending.received);
     reader.copyInto(pending.payload, pending.received, count);
@@ -319,17 +318,17 @@ export class TransmissionSession {
     this.inFlight++;
     if (req.type === NBD_CMD_READ || req.type === NBD_CMD_WRITE) this.inFlightBytes += req.length;
     if (this.answerNow(req, payload)) {
-      if (payload !== undefined && !inReadBuffer) this.payloads.release(payload);
+      if (payload !== undefined && !inReadBuffer) sharedPayloadBuffers.release(payload);
       this.complete(req);
       return;
     }
     let kept = payload;
     if (payload !== undefined && inReadBuffer) {
-      kept = this.payloads.acquire(payload.length);
+      kept = sharedPayloadBuffers.acquire(payload.length);
       payload.copy(kept);
     }
     void this.execute(req, kept).finally(() => {
-      if (kept !== undefined) this.payloads.release(kept);
+      if (kept !== undefined) sharedPayloadBuffers.release(kept);
     });
   }
 
