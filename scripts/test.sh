@@ -22,6 +22,9 @@ have mkfs.ext4    || need_pkgs+=(e2fsprogs)
 have fincore      || need_pkgs+=(util-linux-extra)
 have redis-server || need_pkgs+=(redis-server)
 have pg_ctlcluster || need_pkgs+=(postgresql)
+# TLS attach commands: a throwaway CA (openssl) and nbd-client's own --help to check its flags.
+have openssl      || need_pkgs+=(openssl)
+have nbd-client   || need_pkgs+=(nbd-client)
 python3 -c 'import nbd' 2>/dev/null || need_pkgs+=(python3-libnbd)
 # The Playwright dashboard test drives Debian's Chromium (/usr/bin/chromium; no browser download here).
 [ -x "${STRATUS_CHROMIUM:-/usr/bin/chromium}" ] || need_pkgs+=(chromium)

@@ -19,3 +19,6 @@ export * from "./volumes/recover";
 export * from "./keys/auth-secret";
 export * from "./keys/master-key-file";
 export * from "./open-store";
+export * from "./attach/shell-words";
+export * from "./attach/device-files";
+export * from "./attach/attach-commands";
