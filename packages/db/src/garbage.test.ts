@@ -5,7 +5,7 @@ import type { Db } from "./client";
 import { isDbError } from "./errors";
 import { countGarbage, deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations } from "./garbage";
 import { newId } from "./ids";
-import { volumeGarbage } from "./schema";
+import { volumeGarbage, type StoredKeySlot } from "./schema";
 import { useTestDatabase } from "./testing/per-database";
 import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
@@ -13,7 +13,7 @@ import { findVolumeById, insertRecoveredVolume, insertVolume, updateVolumeKeySlo
 
 const MiB = 1024 * 1024;
 const entry = (generation: number): ChunkEntry => ({ generation, storedSize: 100 + generation });
-const slot = { kind: "master", masterKeyId: "0011223344556677", nonce: "bm9uY2U=", wrapped: "d3JhcHBlZA==" };
+const slot: StoredKeySlot = { kind: "master", masterKeyId: "0011223344556677", nonce: "bm9uY2U=", wrapped: "d3JhcHBlZA==" };
 
 async function createVolume(db: Db, name = "vol"): Promise<string> {
   const owner = await ensureLocalAdmin(db);
@@ -98,7 +98,7 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
       const volumeId = await createVolume(db);
       const row = await findVolumeById(db, volumeId);
       expect(row).toMatchObject({ keySlots: [slot], durability: "local", compression: "zstd" });
-      const passphraseSlot = { kind: "passphrase", kdf: { name: "scrypt", N: 1024, r: 8, p: 1, salt: "c2FsdA==" }, nonce: "bg==", wrapped: "dw==" };
+      const passphraseSlot: StoredKeySlot = { kind: "passphrase", kdf: { name: "scrypt", N: 1024, r: 8, p: 1, salt: "c2FsdA==" }, nonce: "bg==", wrapped: "dw==" };
       expect((await updateVolumeKeySlots(db, volumeId, [passphraseSlot, slot])).keySlots).toEqual([passphraseSlot, slot]);
       await expect(updateVolumeKeySlots(db, newId("volume"), [slot])).rejects.toSatisfy((err) => isDbError(err, "VOLUME_NOT_FOUND"));
       await expect(updateVolumeKeySlots(db, volumeId, [])).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));

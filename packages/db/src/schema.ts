@@ -34,7 +34,9 @@ export type VolumeCompression = (typeof VOLUME_COMPRESSIONS)[number];
  * It holds a KDF's salt and parameters, a nonce and the data key encrypted under a passphrase-derived
  * or master key: never a passphrase or a plain key.
  */
-export type StoredKeySlot = { kind: string } & Record<string, unknown>;
+export type StoredKeySlot =
+  | { kind: "passphrase"; kdf: { name: "scrypt"; N: number; r: number; p: number; salt: string }; nonce: string; wrapped: string }
+  | { kind: "master"; masterKeyId: string; nonce: string; wrapped: string };
 
 export const volumes = pgTable(
   "volumes",

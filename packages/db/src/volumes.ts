@@ -38,7 +38,11 @@ export function parseVolumeName(name: string): string {
 const MIN_CHUNK_SIZE = 4096;
 const MAX_CHUNK_SIZE = 2 ** 30; // fits the integer column with room to spare
 
-const keySlotSchema = z.looseObject({ kind: z.string().min(1) });
+// The slot's full shape is checked by packages/storage; here only that it is one of the two kinds.
+const keySlotSchema = z.custom<StoredKeySlot>(
+  (slot) => typeof slot === "object" && slot !== null && ["passphrase", "master"].includes(String((slot as { kind?: unknown }).kind)),
+  { message: "is not a key slot" },
+);
 
 const newVolumeSchema = z.object({
   id: z
@@ -95,7 +99,7 @@ export async function insertVolume(db: Db, input: NewVolume): Promise<VolumeRow>
     // enclosing transaction, an empty RETURNING does not.
     inserted = await db
       .insert(volumes)
-      .values({ id: id ?? newId("volume"), name, ...rest, keySlots: (keySlots ?? []) as StoredKeySlot[] })
+      .values({ id: id ?? newId("volume"), name, ...rest, keySlots: keySlots ?? [] })
       .onConflictDoNothing({ target: [volumes.ownerId, volumes.name] })
       .returning();
   } catch (err) {

@@ -3,7 +3,7 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, loadClientConfig, loadGatewayConfig } from "../config/env";
-import { formatSize, parseSize, SizeParseError, StartupError } from "@stratus/control";
+import { formatSize, MIN_PASSPHRASE_LENGTH, parseSize, SizeParseError, StartupError } from "@stratus/control";
 import { startGateway } from "../gateway/start";
 import { createLogger } from "../logger";
 import type { DeleteProgress, DeleteStarted, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
@@ -13,7 +13,13 @@ import { readPassphrases } from "./passphrase-input";
 const program = new Command()
   .name("stratus")
   .description("Disks that live in object storage: run the NBD gateway and manage volumes.")
+  .option("--insecure", "allow a plain-http STRATUS_URL to another machine (the API token then crosses the network unencrypted)")
   .showHelpAfterError();
+
+/** The client for the server the environment names; --insecure is a program-wide option. */
+function apiClient(): ApiClient {
+  return new ApiClient(loadClientConfig(undefined, { insecure: program.opts<{ insecure?: boolean }>().insecure === true }));
+}
 
 program
   .command("gateway")
@@ -44,9 +50,9 @@ volume
     ) => {
       const wantPassphrase = options.passphrase && (options.passphraseStdin || options.askPassphrase || process.stdin.isTTY || !options.autoUnlock);
       const passphrase = wantPassphrase
-        ? (await readPassphrases({ fromStdin: !!options.passphraseStdin, prompts: ["passphrase for the new volume: "], confirm: true }))[0]
+        ? (await readPassphrases({ fromStdin: !!options.passphraseStdin, prompts: ["passphrase for the new volume: "], confirm: true, minLength: MIN_PASSPHRASE_LENGTH }))[0]
         : undefined;
-      const client = new ApiClient(loadClientConfig());
+      const client = apiClient();
       const created = await client.request<VolumeView>("POST", "/api/v1/volumes", {
         name,
         size: options.size,
@@ -70,7 +76,7 @@ volume
   .description("unlock a volume with its passphrase so it can be attached (until the gateway restarts)")
   .action(async (name: string, options: { passphraseStdin?: boolean }) => {
     const [passphrase] = await readPassphrases({ fromStdin: !!options.passphraseStdin, prompts: [`passphrase for ${name}: `] });
-    const client = new ApiClient(loadClientConfig());
+    const client = apiClient();
     await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/unlock`, { passphrase });
     print(`unlocked volume ${name}`);
   });
@@ -86,9 +92,10 @@ volume
       prompts: [`current passphrase for ${name} (empty if it has none): `, "new passphrase: "],
       confirm: true,
       allowEmptyFirst: true,
+      minLength: MIN_PASSPHRASE_LENGTH,
     });
     const [oldPassphrase, newPassphrase] = answers.length === 1 ? [undefined, answers[0]] : answers;
-    const client = new ApiClient(loadClientConfig());
+    const client = apiClient();
     await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/passphrase`, {
       oldPassphrase: oldPassphrase || undefined,
       newPassphrase,
@@ -104,7 +111,7 @@ volume
   .description("restore volumes from the bucket alone into this server's (empty) database")
   .action(async (options: { passphraseStdin?: boolean; json?: boolean }) => {
     const passphrase = options.passphraseStdin ? (await readPassphrases({ fromStdin: true, prompts: [""] }))[0] : undefined;
-    const client = new ApiClient(loadClientConfig());
+    const client = apiClient();
     const outcome = await client.request<RecoverOutcome>("POST", "/api/v1/recover", { passphrase });
     if (options.json) return print(JSON.stringify(outcome, null, 2));
     for (const v of outcome.recovered) print(`recovered ${v.name} (${v.id}) at epoch ${v.epoch}, ${v.chunks} chunks`);
@@ -117,7 +124,7 @@ volume
   .option("--json", "print JSON")
   .description("list volumes")
   .action(async (options: { json?: boolean }) => {
-    const client = new ApiClient(loadClientConfig());
+    const client = apiClient();
     const { volumes } = await client.request<{ volumes: VolumeView[] }>("GET", "/api/v1/volumes");
     if (options.json) return print(JSON.stringify(volumes, null, 2));
     if (volumes.length === 0) return print("no volumes yet: stratus volume create NAME --size 10G");
@@ -142,7 +149,7 @@ volume
   .option("--json", "print the volume as JSON")
   .description("grow a volume (clients see the new size when they reconnect), or shrink it with --shrink")
   .action(async (name: string, options: { size: number; shrink?: boolean; json?: boolean }) => {
-    const client = new ApiClient(loadClientConfig());
+    const client = apiClient();
     const outcome = await client.request<ResizeOutcome>("PATCH", `/api/v1/volumes/${encodeURIComponent(name)}`, {
       size: options.size,
       confirmShrink: options.shrink ? name : undefined,
@@ -158,7 +165,7 @@ volume
   .option("--no-wait", "return once the delete is queued")
   .description("delete a volume and every object it has in the bucket")
   .action(async (name: string, options: { wait: boolean }) => {
-    const client = new ApiClient(loadClientConfig());
+    const client = apiClient();
     const started = await client.request<DeleteStarted>("DELETE", `/api/v1/volumes/${encodeURIComponent(name)}`);
     if (!options.wait) return print(`deleting volume ${name} (id ${started.volumeId}) in the background`);
     let reported = -1;

@@ -13,6 +13,8 @@ export interface ReadPassphrasesOptions {
   confirm?: boolean;
   /** The first may be empty (passwd of a volume that had none). */
   allowEmptyFirst?: boolean;
+  /** Fewest characters of the last one (a passphrase being set), checked before anything is sent. */
+  minLength?: number;
 }
 
 export async function readPassphrases(options: ReadPassphrasesOptions): Promise<string[]> {
@@ -22,7 +24,7 @@ export async function readPassphrases(options: ReadPassphrasesOptions): Promise<
     while (wanted.length > 1 && wanted.at(-1) === "") wanted.pop();
     const answers = wanted.length > 1 || options.prompts.length === 1 ? wanted : wanted.slice(0, 1);
     if (answers.length === 0 || answers.at(-1) === "") throw new CliError("no passphrase on standard input");
-    return answers;
+    return checkLength(answers, options.minLength);
   }
   const answers: string[] = [];
   for (const [i, prompt] of options.prompts.entries()) {
@@ -30,9 +32,17 @@ export async function readPassphrases(options: ReadPassphrasesOptions): Promise<
     if (!answer && !(i === 0 && options.allowEmptyFirst && options.prompts.length > 1)) throw new CliError("the passphrase is empty");
     answers.push(answer);
   }
+  checkLength(answers, options.minLength);
   if (options.confirm) {
     const again = await promptHidden("again: ");
     if (again !== answers.at(-1)) throw new CliError("the passphrases do not match");
+  }
+  return answers;
+}
+
+function checkLength(answers: string[], minLength: number | undefined): string[] {
+  if (minLength !== undefined && (answers.at(-1) ?? "").length < minLength) {
+    throw new CliError(`the passphrase needs at least ${minLength} characters`);
   }
   return answers;
 }

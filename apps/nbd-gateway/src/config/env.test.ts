@@ -115,7 +115,18 @@ describe("loadClientConfig", () => {
       url: "http://127.0.0.1:4000",
       token: undefined,
       tokenFile: "/tmp/x/cli-token",
+      loopback: true,
     });
-    expect(loadClientConfig({ STRATUS_URL: "https://stratus.example/", STRATUS_TOKEN: "t" }).url).toBe("https://stratus.example");
+    expect(loadClientConfig({ STRATUS_URL: "https://stratus.example/", STRATUS_TOKEN: "t" })).toMatchObject({ url: "https://stratus.example", loopback: false });
+    for (const url of ["http://localhost:3000", "http://127.0.0.5:80", "http://[::1]:3000"]) expect(loadClientConfig({ STRATUS_URL: url }).loopback).toBe(true);
+  });
+
+  it("refuses a plain-http STRATUS_URL to another machine unless --insecure, naming the variable", () => {
+    for (const url of ["http://stratus.example", "http://10.1.2.3:3000", "http://127.0.0.1.evil.example", "http://[::2]"]) {
+      expect(() => loadClientConfig({ STRATUS_URL: url, STRATUS_TOKEN: "t" })).toThrow(/STRATUS_URL .* is plain http to another machine.*--insecure/);
+      expect(loadClientConfig({ STRATUS_URL: url, STRATUS_TOKEN: "t" }, { insecure: true })).toMatchObject({ loopback: false });
+    }
+    expect(() => loadClientConfig({ STRATUS_URL: "ftp://stratus.example" })).toThrow(/STRATUS_URL must be an http/);
+    expect(() => loadClientConfig({ STRATUS_URL: "not a url" })).toThrow(/STRATUS_URL must be an http/);
   });
 });

@@ -220,14 +220,36 @@ export interface ClientConfig {
   url: string;
   token: string | undefined;
   tokenFile: string;
+  /** The server is on this machine: only then may the local token file be sent to it. */
+  loopback: boolean;
 }
 
-export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
+/**
+ * Where the CLI sends requests. A token crosses the network only over https: a plain-http STRATUS_URL
+ * to another machine is refused unless the user said `--insecure`.
+ */
+export function loadClientConfig(env: NodeJS.ProcessEnv = process.env, options: { insecure?: boolean } = {}): ClientConfig {
   const dataDir = path.resolve(env.STRATUS_DATA_DIR || "./.stratus");
   const webPort = env.STRATUS_WEB_PORT || "3000";
-  return {
-    url: (env.STRATUS_URL || `http://127.0.0.1:${webPort}`).replace(/\/+$/, ""),
-    token: env.STRATUS_TOKEN || undefined,
-    tokenFile: path.join(dataDir, "cli-token"),
-  };
+  const url = (env.STRATUS_URL || `http://127.0.0.1:${webPort}`).replace(/\/+$/, "");
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError([`STRATUS_URL must be an http:// or https:// URL (got ${JSON.stringify(url)})`]);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError([`STRATUS_URL must be an http:// or https:// URL (got ${parsed.protocol})`]);
+  const loopback = isLoopbackHost(parsed.hostname);
+  if (parsed.protocol === "http:" && !loopback && !options.insecure) {
+    throw new ConfigError([
+      `STRATUS_URL ${parsed.origin} is plain http to another machine: the API token would cross the network readable; use https://, or pass --insecure to send it anyway`,
+    ]);
+  }
+  return { url, token: env.STRATUS_TOKEN || undefined, tokenFile: path.join(dataDir, "cli-token"), loopback };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses that never leave this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -229,7 +229,7 @@ export class VolumeEngines implements ExportRegistry {
     // The previous engine's final commit must land before this one loads the chunk map.
     const unclosed = await this.#closing.get(row.id);
     if (unclosed) return unclosed;
-    const slots = row.keySlots as unknown as KeySlot[];
+    const slots: KeySlot[] = row.keySlots;
     const dataKey = await keys.dataKeyFor(row.id, slots);
     const sealed = new SealedCodec({ dataKey, compression: row.compression as Compression });
     const codec: ChunkCodec = this.options.codecPool === undefined ? sealed : sealed.pooled(this.options.codecPool);

@@ -169,7 +169,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       write: true,
       targetsA: true,
       call: (who) =>
-        passphraseRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/passphrase`, { oldPassphrase: PASS, newPassphrase: "another one" }), params()),
+        passphraseRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/passphrase`, { oldPassphrase: PASS, newPassphrase: "another passphrase" }), params()),
     },
     {
       name: "GET /volumes/:name/delete-progress",

@@ -7,7 +7,7 @@
 import { createVolume, issueApiToken, signUp, verifyCredentials, type ServiceContext } from "@stratus/control";
 import { openTestRuntime, type TestRuntime } from "@stratus/control/testing";
 import { executeRows, findVolumeByName } from "@stratus/db";
-import { unlockDataKey, type KeySlot } from "@stratus/storage";
+import { unlockDataKey } from "@stratus/storage";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as trpcRoute from "@/app/api/trpc/[trpc]/route";
@@ -119,7 +119,7 @@ describe("security", () => {
     expect((await call(passphraseRoute, "/api/v1/volumes/secret-vol/passphrase", { oldPassphrase: PASS1, newPassphrase: PASS2 })).status).toBe(200);
 
     const row = await findVolumeByName(t.runtime.database.db, "secret-vol", userId);
-    const dataKey = await unlockDataKey({ volumeId: row!.id, slots: row!.keySlots as unknown as KeySlot[], passphrase: PASS2 });
+    const dataKey = await unlockDataKey({ volumeId: row!.id, slots: row!.keySlots, passphrase: PASS2 });
     const master = t.runtime.masterKey.key;
     const secrets = {
       password: PASSWORD,

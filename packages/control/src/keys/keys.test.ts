@@ -27,4 +27,19 @@ describe("passwords", () => {
     expect(await verifyPassword("a long password 2", hash)).toBe(false);
     expect(await verifyPassword("x", "not a hash")).toBe(false);
   });
+
+  it("hash at N=2^17 by default; older cheaper hashes still verify; a hostile stored cost is refused without deriving", async () => {
+    const hash = await hashPassword("a long password 3");
+    expect(hash).toMatch(/^scrypt\$131072\$8\$1\$/);
+    expect(await verifyPassword("a long password 3", hash)).toBe(true);
+    const old = await hashPassword("a long password 4", { N: 2 ** 15 });
+    expect(await verifyPassword("a long password 4", old)).toBe(true);
+    const [, , , , salt, key] = hash.split("$");
+    const started = performance.now();
+    for (const cost of ["1073741824$8$1", "1048576$32$1", "131072$8$1000", "1000$8$1", "131072$8$0"]) {
+      expect(await verifyPassword("a long password 3", `scrypt$${cost}$${salt}$${key}`)).toBe(false);
+    }
+    // Refused before deriving: one default-cost derivation alone takes longer than all five.
+    expect(performance.now() - started).toBeLessThan(250);
+  });
 });

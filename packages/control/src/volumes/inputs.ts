@@ -17,7 +17,16 @@ export const sizeInput = z.union([z.number().int().positive(), z.string()]).tran
   }
 });
 
+/** An existing passphrase (unlock, the old one at passwd): any length it was set with. */
 export const passphraseInput = z.string().min(1, "the passphrase is empty").max(1024, "at most 1024 characters");
+/** Fewest characters a new passphrase may have: the bucket header lets anyone who reads it guess offline. */
+export const MIN_PASSPHRASE_LENGTH = 12;
+/** A passphrase being set (create, passwd). */
+export const newPassphraseInput = z
+  .string()
+  .min(1, "the passphrase is empty")
+  .min(MIN_PASSPHRASE_LENGTH, `the passphrase needs at least ${MIN_PASSPHRASE_LENGTH} characters`)
+  .max(1024, "at most 1024 characters");
 export const volumeNameInput = volumeNameSchema;
 /** Names of existing volumes are looked up, not validated: a wrong one is simply NOT_FOUND. */
 export const existingVolumeName = z.string().min(1).max(200);
@@ -28,7 +37,7 @@ export const createVolumeInput = z.object({
   chunkSize: sizeInput.optional(),
   durability: z.enum(["local", "cloud"]).optional(),
   compression: z.enum(["zstd", "none"]).optional(),
-  passphrase: passphraseInput.optional(),
+  passphrase: newPassphraseInput.optional(),
   /** Default true; false needs a passphrase. */
   autoUnlock: z.boolean().optional(),
 });
@@ -46,7 +55,7 @@ export const resizeVolumeInput = z.object({
 export const changePassphraseInput = z.object({
   name: existingVolumeName,
   oldPassphrase: passphraseInput.optional(),
-  newPassphrase: passphraseInput,
+  newPassphrase: newPassphraseInput,
 });
 
 export const unlockVolumeInput = z.object({ name: existingVolumeName, passphrase: passphraseInput });

@@ -3,7 +3,7 @@
  * given passphrase, and its newest manifest that decodes. Volumes already in the database are skipped.
  * Admins only: recovered volumes become the caller's.
  */
-import { DbError, findUserById, findVolumeById, insertRecoveredVolume, type StoredKeySlot } from "@stratus/db";
+import { DbError, findUserById, findVolumeById, insertRecoveredVolume } from "@stratus/db";
 import { listVolumeHeaders, readLatestManifest, SealedCodec, StorageError, unlockDataKey } from "@stratus/storage";
 import { z } from "zod";
 import { recordActivity } from "../activity/activity";
@@ -59,7 +59,7 @@ export async function recoverVolumes(ctx: ServiceContext, rawInput: z.input<type
           chunkSize: header.chunkSize,
           durability: header.durability,
           compression: header.compression,
-          keySlots: header.slots as unknown as StoredKeySlot[],
+          keySlots: header.slots,
           epoch: manifest?.epoch ?? 0,
           chunks,
         });

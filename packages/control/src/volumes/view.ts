@@ -49,7 +49,7 @@ export interface VolumeView {
   liveAt: string | null;
 }
 
-export const slotsOf = (row: VolumeRow) => row.keySlots as unknown as KeySlot[];
+export const slotsOf = (row: VolumeRow): KeySlot[] => row.keySlots;
 
 export async function volumeViews(runtime: Runtime, rows: VolumeRow[]): Promise<VolumeView[]> {
   const ids = rows.map((row) => row.id);

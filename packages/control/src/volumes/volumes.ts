@@ -14,7 +14,6 @@ import {
   newId,
   resizeVolumeRow,
   updateVolumeKeySlots,
-  type StoredKeySlot,
   type VolumeRow,
 } from "@stratus/db";
 import { changePassphrase, createKeySlots, unlockDataKey, type KeySlot } from "@stratus/storage";
@@ -94,7 +93,7 @@ export async function createVolume(ctx: ServiceContext, rawInput: CreateVolumeIn
       chunkSize,
       durability: input.durability ?? "local",
       compression: input.compression ?? "zstd",
-      keySlots: slots as unknown as StoredKeySlot[],
+      keySlots: slots,
     });
   } catch (error) {
     throw translateDbError(error);
@@ -245,7 +244,7 @@ export async function changeVolumePassphrase(ctx: ServiceContext, rawInput: z.in
   } catch (error) {
     throw translateKeyError(error, row.name, "oldPassphrase");
   }
-  const updated = await updateVolumeKeySlots(runtime.database.db, row.id, newSlots as unknown as StoredKeySlot[]);
+  const updated = await updateVolumeKeySlots(runtime.database.db, row.id, newSlots);
   await writeHeader(runtime.store, updated, newSlots);
   await recordActivity(ctx, { ownerId: row.ownerId, volumeId: row.id, volumeName: row.name, action: "volume.passphrase" });
   runtime.logger.info({ volumeId: row.id, volume: row.name }, "volume passphrase changed");

@@ -5,8 +5,15 @@
  */
 import { z } from "zod";
 
-/** scrypt cost bounds accepted from a slot, so a hostile header cannot ask for gigabytes. */
-export const SCRYPT_LIMITS = { maxN: 2 ** 20, maxR: 32, maxP: 16 } as const;
+/**
+ * scrypt cost bounds accepted from a slot (a volume header is not authenticated), checked before any
+ * derivation: scrypt needs 128 * N * r bytes, so a hostile header could otherwise ask for gigabytes.
+ * 256 MiB is twice the default cost's memory; p multiplies only time, and is bounded too.
+ */
+export const SCRYPT_LIMITS = { maxN: 2 ** 20, maxR: 32, maxP: 4, maxMemoryBytes: 256 * 2 ** 20 } as const;
+
+/** The memory one scrypt derivation needs (its V array), in bytes. */
+export const scryptMemoryBytes = (cost: { N: number; r: number }): number => 128 * cost.N * cost.r;
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64");
 
@@ -16,6 +23,8 @@ export const scryptParamsSchema = z.object({
   r: z.number().int().min(1).max(SCRYPT_LIMITS.maxR),
   p: z.number().int().min(1).max(SCRYPT_LIMITS.maxP),
   salt: base64,
+}).refine((kdf) => scryptMemoryBytes(kdf) <= SCRYPT_LIMITS.maxMemoryBytes, {
+  message: `scrypt N * r asks for more than ${SCRYPT_LIMITS.maxMemoryBytes / 2 ** 20} MiB`,
 });
 
 export const passphraseSlotSchema = z.object({

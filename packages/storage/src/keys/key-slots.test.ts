@@ -1,9 +1,18 @@
-import { randomBytes } from "node:crypto";
+import * as crypto from "node:crypto";
 import { inspect } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { StorageError } from "../errors";
+import { decodeVolumeHeader } from "../format/volume-header";
+import { SCRYPT_LIMITS } from "./key-slot";
 import { addMasterSlot, changePassphrase, createKeySlots, removeMasterSlots, unlockDataKey } from "./key-slots";
 import { formatMasterKey, generateMasterKey, masterKeyId, parseMasterKey } from "./master-key";
+
+// Counts scrypt derivations, to show a hostile slot is refused before one starts (and allocates).
+vi.mock("node:crypto", async (importOriginal) => {
+  const original = await importOriginal<typeof import("node:crypto")>();
+  return { ...original, scrypt: vi.fn(original.scrypt) };
+});
+const { randomBytes } = crypto;
 
 // Cheap scrypt for tests; the default cost is covered once below.
 const kdf = { N: 2 ** 10 };
@@ -82,12 +91,42 @@ describe("key slots", () => {
     expect(addMasterSlot({ volumeId, slots: again, dataKey, masterKey }).filter((slot) => slot.kind === "master")).toHaveLength(1);
   });
 
-  it("stores scrypt parameters (default N=2^15, r=8, p=1) and refuses hostile ones", async () => {
+  it("stores scrypt parameters (default N=2^17, r=8, p=1); slots made at the old default still open", async () => {
     const { dataKey, slots } = await createKeySlots({ volumeId, passphrase: "default cost" });
-    expect(slots[0]).toMatchObject({ kind: "passphrase", kdf: { name: "scrypt", N: 2 ** 15, r: 8, p: 1 } });
+    expect(slots[0]).toMatchObject({ kind: "passphrase", kdf: { name: "scrypt", N: 2 ** 17, r: 8, p: 1 } });
     expect((await unlockDataKey({ volumeId, slots, passphrase: "default cost" })).equals(dataKey)).toBe(true);
-    const hostile = [{ ...slots[0]!, kdf: { ...(slots[0] as { kdf: object }).kdf, N: 2 ** 30 } }];
-    expect((await rejection(unlockDataKey({ volumeId, slots: hostile as never, passphrase: "default cost" }))).code).toBe("EINVAL");
+    const old = await createKeySlots({ volumeId, passphrase: "old default", kdf: { N: 2 ** 15 } });
+    expect(old.slots[0]).toMatchObject({ kdf: { N: 2 ** 15 } });
+    expect((await unlockDataKey({ volumeId, slots: old.slots, passphrase: "old default" })).equals(old.dataKey)).toBe(true);
+  });
+
+  it("refuses hostile scrypt parameters from a slot or a bucket header before deriving anything", async () => {
+    const { slots } = await createKeySlots({ volumeId, passphrase: "hostile", kdf });
+    const slot = slots[0] as Extract<(typeof slots)[number], { kind: "passphrase" }>;
+    const hostile = [
+      { N: 2 ** 30, r: 8, p: 1 }, // 1 TiB
+      { N: 2 ** 20, r: 32, p: 1 }, // 4 GiB, each field within its own bound
+      { N: 2 ** 18, r: 16, p: 1 }, // 512 MiB
+      { N: 2 ** 10, r: 8, p: 1000 },
+      { N: 1000, r: 8, p: 1 },
+    ];
+    const scrypt = vi.mocked(crypto.scrypt);
+    scrypt.mockClear();
+    for (const cost of hostile) {
+      const forged = [{ ...slot, kdf: { ...slot.kdf, ...cost } }];
+      const refused = await rejection(unlockDataKey({ volumeId, slots: forged, passphrase: "hostile" }));
+      expect(refused.code).toBe("EINVAL");
+      const header = { format: 1, volumeId, name: "v", sizeBytes: 2 ** 20, chunkSize: 2 ** 20, compression: "zstd", durability: "local", createdAt: "2026-01-01T00:00:00Z", slots: forged };
+      expect(() => decodeVolumeHeader(Buffer.from(JSON.stringify(header)))).toThrow(/invalid/);
+    }
+    expect(scrypt).not.toHaveBeenCalled();
+    // The bound still admits twice the default cost's memory.
+    expect(128 * 2 ** 18 * 8).toBeLessThanOrEqual(SCRYPT_LIMITS.maxMemoryBytes);
+    expect((await rejection(createKeySlots({ volumeId, passphrase: "x", kdf: { N: 2 ** 20, r: 32 } }))).code).toBe("EINVAL");
+    expect(scrypt).not.toHaveBeenCalled();
+    // The counter does see a derivation: the genuine slot still opens.
+    await unlockDataKey({ volumeId, slots, passphrase: "hostile" });
+    expect(scrypt).toHaveBeenCalledTimes(1);
     expect((await rejection(createKeySlots({ volumeId, passphrase: "x", kdf: { N: 1000 } }))).code).toBe("EINVAL");
     expect((await rejection(createKeySlots({ volumeId, passphrase: "" }))).code).toBe("EINVAL");
     expect((await rejection(createKeySlots({ volumeId }))).code).toBe("EINVAL");

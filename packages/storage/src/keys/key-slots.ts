@@ -12,10 +12,13 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCallback
 import { StorageError } from "../errors";
 import { DATA_KEY_BYTES } from "../codec/sealed-codec";
 import { checkMasterKey, masterKeyId } from "./master-key";
-import { keySlotSchema, scryptParamsSchema, type KeySlot, type MasterSlot, type PassphraseSlot, type ScryptParams } from "./key-slot";
+import { keySlotSchema, scryptMemoryBytes, scryptParamsSchema, type KeySlot, type MasterSlot, type PassphraseSlot, type ScryptParams } from "./key-slot";
 
-/** Default scrypt cost: N=2^15, r=8, p=1 (32 MiB, ~0.1 s here). Tests pass a lower N. */
-export const DEFAULT_SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
+/**
+ * Default scrypt cost for new slots: N=2^17, r=8, p=1 (128 MiB, ~0.4 s here). Slots made at a lower
+ * cost still open (each slot keeps its parameters). Tests pass a lower N through `kdf`.
+ */
+export const DEFAULT_SCRYPT = { N: 2 ** 17, r: 8, p: 1 } as const;
 export type ScryptCost = Partial<Pick<ScryptParams, "N" | "r" | "p">>;
 
 const SALT_BYTES = 16;
@@ -144,7 +147,8 @@ function masterSlot(volumeId: string, dataKey: Buffer, masterKey: Buffer): Maste
 function deriveKey(passphrase: string, kdf: ScryptParams): Promise<Buffer> {
   // NFC so the same passphrase typed on different systems derives the same key.
   const secret = Buffer.from(passphrase.normalize("NFC"), "utf8");
-  const maxmem = 256 * kdf.N * kdf.r * kdf.p + 32 * 1024 * 1024;
+  // The slot was parsed (bounded) before this: maxmem only lifts node's 32 MiB default cap.
+  const maxmem = scryptMemoryBytes(kdf) + 2 ** 20;
   return new Promise((resolve, reject) => {
     scryptCallback(secret, Buffer.from(kdf.salt, "base64"), DATA_KEY_BYTES, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem }, (error, key) => {
       if (error) reject(new StorageError("EINVAL", "scrypt failed for the slot's parameters", { cause: error }));
