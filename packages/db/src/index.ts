@@ -11,3 +11,4 @@ export * from "./tokens";
 export * from "./activity";
 export * from "./samples";
 export * from "./resize";
+export * from "./devices";

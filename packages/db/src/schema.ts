@@ -7,7 +7,7 @@
  * epoch or generation we will reach.
  */
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from "drizzle-orm/pg-core";
 
 export const users = pgTable("users", {
   id: text("id").primaryKey(), // usr_…
@@ -228,6 +228,54 @@ export const volumeSamples = pgTable(
   (t) => [primaryKey({ name: "volume_samples_pkey", columns: [t.volumeId, t.at] }), index("volume_samples_at_idx").on(t.at)],
 );
 
+/**
+ * Device credentials: how one device of a user attaches over NBD with TLS. Each works as a TLS-PSK
+ * identity (the id; the key is derived from the deployment's master key, so it is never stored) and as a
+ * client certificate signed by the deployment's NBD CA (only its fingerprint and serial are kept).
+ * Nothing here is secret.
+ */
+export const deviceCredentials = pgTable(
+  "device_credentials",
+  {
+    id: text("id").primaryKey(), // dev_… (also the PSK identity and the certificate's CN)
+    // restrict: a user is deleted only after their credentials (as with volumes).
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    name: text("name").notNull(),
+    // null: every volume of the user, now and later; else the only volume ids this device may list and open.
+    volumeIds: jsonb("volume_ids").$type<string[]>(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+    // Written at most once a minute per credential (a handshake must not always write).
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+    // Lowercase hex SHA-256 of the client certificate's DER: how a presented certificate finds its row.
+    certFingerprintSha256: text("cert_fingerprint_sha256").notNull().unique(),
+    certSerial: text("cert_serial").notNull(),
+  },
+  (t) => [
+    // A name tells a user's live devices apart; a revoked one frees its name.
+    uniqueIndex("device_credentials_user_name_live_idx").on(t.userId, t.name).where(sql`${t.revokedAt} is null`),
+    // "a user's credentials, newest first" (the Devices page), and the restrict check on user delete.
+    index("device_credentials_user_created_idx").on(t.userId, t.createdAt),
+  ],
+);
+
+/**
+ * Deployment-wide key material kept in the database so every gateway and web process sharing
+ * DATABASE_URL and the master key shares it. One row per kind (today: 'nbd-ca'). `sealed_key` is the
+ * private key encrypted with a key derived from the master key (AES-256-GCM): useless without it.
+ */
+export const deploymentKeys = pgTable("deployment_keys", {
+  kind: text("kind").primaryKey(),
+  certPem: text("cert_pem").notNull(),
+  sealedKey: text("sealed_key").notNull(),
+  // Lowercase hex SHA-256 of the certificate's DER (shown so users can check what they trust).
+  fingerprintSha256: text("fingerprint_sha256").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
 // "Row" names: packages/storage's Volume is the engine, these are records.
 export type UserRow = typeof users.$inferSelect;
 export type VolumeRow = typeof volumes.$inferSelect;
@@ -236,3 +284,5 @@ export type VolumeGarbageRow = typeof volumeGarbage.$inferSelect;
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type ActivityRow = typeof activityLog.$inferSelect;
 export type VolumeSampleRow = typeof volumeSamples.$inferSelect;
+export type DeviceCredentialRow = typeof deviceCredentials.$inferSelect;
+export type DeploymentKeyRow = typeof deploymentKeys.$inferSelect;
