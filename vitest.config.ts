@@ -37,6 +37,8 @@ export default defineConfig({
       {
         // The web app's server side (routers, REST handlers, auth) driven without a browser.
         resolve: { alias: { "@": fileURLToPath(new URL("./apps/web/src", import.meta.url)) } },
+        // Pages are .tsx with "jsx": "preserve" for Next; tests that import one need it compiled.
+        oxc: { jsx: { runtime: "automatic" } },
         test: {
           name: "web",
           root: "apps/web",

@@ -6,6 +6,7 @@
 import NextAuth, { CredentialsSignin } from "next-auth";
 import Credentials from "next-auth/providers/credentials";
 import { isServiceError, verifyCredentials } from "@stratus/control";
+import { safeRedirectUrl } from "@/lib/safe-callback";
 import { requestMetaOf } from "@/server/context";
 import { webEnv } from "@/server/env";
 import { getRegistered } from "@/server/runtime";
@@ -52,6 +53,8 @@ export const { handlers, auth, signIn, signOut } = NextAuth(async () => {
       }),
     ],
     callbacks: {
+      // Only this site: next-auth's own check lets `/\evil.com` through as a path.
+      redirect: ({ url, baseUrl }) => safeRedirectUrl(url, baseUrl),
       jwt: ({ token, user }) => {
         if (user?.id) token.sub = user.id;
         return token;

@@ -87,6 +87,8 @@ export async function startStack(): Promise<RunningStack> {
       AUTH_SECRET: randomBytes(32).toString("base64"),
       AUTH_URL: webUrl,
       AUTH_TRUST_HOST: "true",
+      // The web process's scrypt cost for passwords and passphrases, lowered for test speed only.
+      STRATUS_KDF_N: "1024",
       NEXT_TELEMETRY_DISABLED: "1",
     };
 
