@@ -27,3 +27,4 @@ export * from "./open-store";
 export * from "./attach/shell-words";
 export * from "./attach/device-files";
 export * from "./attach/attach-commands";
+export * from "./attach/device-attach";

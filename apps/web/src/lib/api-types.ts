@@ -7,3 +7,5 @@ export type RouterInputs = inferRouterInputs<AppRouter>;
 export type VolumeItem = RouterOutputs["volume"]["list"][number];
 export type VolumeDetail = RouterOutputs["volume"]["get"];
 export type TokenItem = RouterOutputs["token"]["list"][number];
+export type DeviceItem = RouterOutputs["devices"]["list"][number];
+export type CreatedDevice = RouterOutputs["devices"]["create"];

@@ -5,7 +5,7 @@
  * same code path as /api/trpc), REST handlers with real Request objects.
  */
 import { DATABASE_KINDS } from "@stratus/db/testing";
-import { issueApiToken, signUp, createVolume, type CreatedApiToken, type ServiceContext } from "@stratus/control";
+import { createDeviceCredential, issueApiToken, signUp, createVolume, type CreatedApiToken, type ServiceContext } from "@stratus/control";
 import { openTestRuntime, type TestRuntime } from "@stratus/control/testing";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +16,10 @@ import * as passphraseRoute from "@/app/api/v1/volumes/[name]/passphrase/route";
 import * as progressRoute from "@/app/api/v1/volumes/[name]/delete-progress/route";
 import * as recoverRoute from "@/app/api/v1/recover/route";
 import * as healthRoute from "@/app/api/v1/health/route";
+import * as devicesRoute from "@/app/api/v1/devices/route";
+import * as deviceRoute from "@/app/api/v1/devices/[id]/route";
+import * as nbdCaRoute from "@/app/api/v1/nbd-ca/route";
+import * as attachCommandsRoute from "@/app/api/v1/volumes/[name]/attach-commands/route";
 import { contextFromRequest } from "./context";
 import { appRouter } from "./root-router";
 import { makeRequest, registerRuntime, sessionCookie, type Caller } from "./testing";
@@ -31,6 +35,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
   const callers = {} as Record<Who | "A session", Caller>;
   let aWrite: CreatedApiToken;
   let aVolumeId: string;
+  let aDeviceId: string;
 
   beforeAll(async () => {
     t = await openTestRuntime(kind);
@@ -40,6 +45,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     const b = await signUp(anon, { email: "b@example.com", password: "b-password-123" });
     const ctxA: ServiceContext = { runtime: t.runtime, actor: { userId: a.id, via: "session", scope: "write" } };
     aVolumeId = (await createVolume(ctxA, { name: VOL, size: "1M", chunkSize: "64K", passphrase: PASS, autoUnlock: false })).id;
+    aDeviceId = (await createDeviceCredential(ctxA, { name: "a laptop" })).credential.id;
     const db = t.runtime.database.db;
     aWrite = await issueApiToken(db, a.id, { name: "a write", scope: "write", expiresAt: null });
     const aRead = await issueApiToken(db, a.id, { name: "a read", scope: "read", expiresAt: null });
@@ -89,6 +95,11 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     { name: "token.list", write: false, targetsA: false, call: (c) => c.token.list() },
     { name: "token.create", write: true, targetsA: false, call: (c) => c.token.create({ name: "x", scope: "read" }) },
     { name: "token.revoke", write: true, targetsA: true, call: (c) => c.token.revoke({ id: aWrite.token.id }) },
+    { name: "devices.list", write: false, targetsA: false, call: (c) => c.devices.list() },
+    { name: "devices.create", write: true, targetsA: false, call: (c) => c.devices.create({ name: `device ${++fresh}` }) },
+    { name: "devices.revoke", write: true, targetsA: true, call: (c) => c.devices.revoke({ id: aDeviceId }) },
+    { name: "devices.ca", write: false, targetsA: false, call: (c) => c.devices.ca() },
+    { name: "devices.attachCommands", write: false, targetsA: true, call: (c) => c.devices.attachCommands({ name: VOL, device: aDeviceId }) },
   ];
 
   async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -125,6 +136,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     for (const procedure of procedures.filter((p) => p.targetsA)) expect(await codeOf(procedure.call(c)), procedure.name).toBe("NOT_FOUND");
     expect((await c.volume.list()).map((v) => v.id)).not.toContain(aVolumeId);
     expect((await c.token.list()).map((tok) => tok.id)).not.toContain(aWrite.token.id);
+    expect((await c.devices.list()).map((d) => d.id)).not.toContain(aDeviceId);
     expect((await c.account.me()).email).toBe("b@example.com");
   });
 
@@ -178,6 +190,26 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       call: (who) => progressRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/delete-progress`), params()),
     },
     { name: "POST /recover", write: true, targetsA: true, call: (who) => recoverRoute.POST(makeRequest(callers[who], "POST", "/api/v1/recover", {})) },
+    { name: "GET /devices", write: false, targetsA: false, call: (who) => devicesRoute.GET(makeRequest(callers[who], "GET", "/api/v1/devices")) },
+    {
+      name: "POST /devices",
+      write: true,
+      targetsA: false,
+      call: (who) => devicesRoute.POST(makeRequest(callers[who], "POST", "/api/v1/devices", { name: `rest device ${++fresh}` })),
+    },
+    {
+      name: "DELETE /devices/:id",
+      write: true,
+      targetsA: true,
+      call: (who) => deviceRoute.DELETE(makeRequest(callers[who], "DELETE", `/api/v1/devices/${aDeviceId}`), { params: Promise.resolve({ id: aDeviceId }) }),
+    },
+    { name: "GET /nbd-ca", write: false, targetsA: false, call: (who) => nbdCaRoute.GET(makeRequest(callers[who], "GET", "/api/v1/nbd-ca")) },
+    {
+      name: "GET /volumes/:name/attach-commands",
+      write: false,
+      targetsA: true,
+      call: (who) => attachCommandsRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/attach-commands?device=${aDeviceId}`), params()),
+    },
   ];
   const params = () => ({ params: Promise.resolve({ name: VOL }) });
 
@@ -214,6 +246,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     expect((await a.volume.unlock({ name: VOL, passphrase: PASS })).unlocked).toBe(true);
     const tokens = await a.token.list();
     expect(tokens.find((tok) => tok.id === aWrite.token.id)?.status).toBe("active");
+    expect((await a.devices.list()).map((d) => [d.id, d.status])).toEqual([[aDeviceId, "active"]]);
     const activity = await a.volume.activity({ name: VOL });
     expect(activity.map((entry) => entry.action)).toEqual(["volume.unlock", "volume.create"]);
   });

@@ -3,6 +3,7 @@
  * docs/control-plane-design.md; the dashboard imports only the AppRouter type.
  */
 import { accountRouter } from "./routers/account";
+import { devicesRouter } from "./routers/devices";
 import { tokenRouter } from "./routers/token";
 import { volumeRouter } from "./routers/volume";
 import { publicProcedure, router } from "./trpc";
@@ -12,6 +13,7 @@ export const appRouter = router({
   account: accountRouter,
   volume: volumeRouter,
   token: tokenRouter,
+  devices: devicesRouter,
 });
 
 export type AppRouter = typeof appRouter;
