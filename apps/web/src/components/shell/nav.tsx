@@ -10,6 +10,7 @@ import { Logo } from "./logo";
 
 const SECTIONS = [
   { href: "/volumes", label: "Volumes" },
+  { href: "/devices", label: "Devices" },
   { href: "/tokens", label: "API tokens" },
 ] as const;
 

@@ -7,19 +7,13 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
+import { EXPIRY_OPTIONS } from "@/components/ui/credential-status";
 import { SelectField, TextField } from "@/components/ui/field";
 import { Notice } from "@/components/ui/notice";
 import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
 import { useTRPC } from "@/lib/trpc";
 import { OneTimeSecret } from "./one-time-secret";
 
-const EXPIRY = [
-  { value: "", label: "Never" },
-  { value: "7", label: "In 7 days" },
-  { value: "30", label: "In 30 days" },
-  { value: "90", label: "In 90 days" },
-  { value: "365", label: "In 1 year" },
-] as const;
 const FIELDS = ["name", "scope", "expiresInDays"] as const;
 
 export function CreateTokenForm() {
@@ -82,7 +76,7 @@ export function CreateTokenForm() {
           hint="Read-only tokens can list and inspect, not change."
           error={fieldError(problem, "scope")}
         />
-        <SelectField label="Expires" name="expiry" defaultValue="" options={EXPIRY} error={fieldError(problem, "expiresInDays")} />
+        <SelectField label="Expires" name="expiry" defaultValue="" options={EXPIRY_OPTIONS} error={fieldError(problem, "expiresInDays")} />
       </div>
       <Button type="submit" busy={create.isPending}>
         Create token

@@ -20,6 +20,7 @@ import { ActivityLog } from "./activity-log";
 import { AttachCommands } from "./attach-commands";
 import { AttachedCell } from "./attached-cell";
 import { DeleteVolume } from "./delete-volume";
+import { DeviceAttachCommands } from "./device-attach-commands";
 import { PassphraseForm } from "./passphrase-form";
 import { ResizeForm } from "./resize-form";
 import { UnlockForm } from "./unlock-form";
@@ -115,6 +116,12 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         {!deleting && v.unlocked === false && (
           <Card id="unlock" title="Unlock" description="This volume has no auto-unlock: enter its passphrase after each gateway restart so clients can attach.">
             <UnlockForm name={v.name} />
+          </Card>
+        )}
+
+        {!deleting && (
+          <Card id="attach-tls" title="Attach from a device" description="NBD over TLS with a device credential: run one of these on that machine.">
+            <DeviceAttachCommands name={v.name} />
           </Card>
         )}
 
