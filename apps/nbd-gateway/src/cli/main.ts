@@ -8,6 +8,9 @@ import { startGateway } from "../gateway/start";
 import { createLogger } from "../logger";
 import type { DeleteProgress, DeleteStarted, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
 import { ApiClient, CliError } from "./api-client";
+import { registerAttachCommands } from "./devices/attach-cli";
+import { registerDeviceCommands } from "./devices/device-cli";
+import { print, printTable } from "./output";
 import { readPassphrases } from "./passphrase-input";
 
 const program = new Command()
@@ -179,6 +182,9 @@ volume
     }
   });
 
+registerDeviceCommands(program, apiClient);
+registerAttachCommands(program, apiClient);
+
 async function runGateway(options: { web: boolean }): Promise<void> {
   const config = loadGatewayConfig();
   const logger = createLogger(config.logLevel);
@@ -214,15 +220,6 @@ function sizeOption(value: string): number {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
-}
-
-function print(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) print(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
 }
 
 try {
