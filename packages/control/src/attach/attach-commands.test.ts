@@ -54,7 +54,17 @@ describe("the printed commands", () => {
       "-P",
       "/run/p.pid",
       "/mnt/db1/disk.img",
-      "nbds://dev_3kT9x@nbd.example.com:10809/db1?tls-psk-file=/home/ada/.config/stratus/devices/laptop/keys.psk",
+      "--command",
+      "nbdkit",
+      "-s",
+      "--exit-with-parent",
+      "nbd",
+      "hostname=nbd.example.com",
+      "port=10809",
+      "export=db1",
+      "tls=require",
+      "tls-psk=/home/ada/.config/stratus/devices/laptop/keys.psk",
+      "tls-username=dev_3kT9x",
     ]);
   });
 

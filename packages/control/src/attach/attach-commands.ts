@@ -93,9 +93,29 @@ export function nbdClientWords(endpoint: NbdEndpoint, exportName: string, device
   ];
 }
 
-/** nbdfuse exposing the volume as MOUNTDIR/disk.img (TLS-PSK: works without a server-name check). */
+/**
+ * nbdfuse exposing the volume as MOUNTDIR/disk.img over TLS-PSK. libnbd 1.14 refuses file paths in a
+ * URI (tls-psk-file, tls-certificates) unless the program allows them; nbdinfo and nbdcopy do, nbdfuse
+ * does not. So nbdfuse talks to nbdkit's nbd plugin over a socket pair, and that makes the TLS connection
+ * with the PSK file given as a parameter (--exit-with-parent: it goes when nbdfuse does).
+ */
 export function nbdfuseWords(endpoint: NbdEndpoint, exportName: string, device: DeviceCredentialRef, mountDir: Word, pidFile?: string): Word[] {
-  return ["nbdfuse", ...(pidFile ? ["-P", pidFile] : []), concat(mountDir, "/disk.img"), tlsUri(endpoint, exportName, device, "psk")];
+  return [
+    "nbdfuse",
+    ...(pidFile ? ["-P", pidFile] : []),
+    concat(mountDir, "/disk.img"),
+    "--command",
+    "nbdkit",
+    "-s",
+    "--exit-with-parent",
+    "nbd",
+    `hostname=${endpoint.host}`,
+    `port=${endpoint.port}`,
+    `export=${exportName}`,
+    "tls=require",
+    concat("tls-psk=", file(device.dir, DEVICE_FILE_NAMES.psk)),
+    `tls-username=${device.id}`,
+  ];
 }
 
 /** Every command for one volume and device, PSK first (it needs no server-name check). */
