@@ -1,20 +1,24 @@
 /**
  * Issue 4 acceptance 1, one flow in a real browser against the production build: sign up -> create
- * an encrypted volume -> copy its attach commands and run them (nbdinfo, then nbdcopy of seeded
- * random data with --flush) -> the list shows it attached and its stored bytes rising -> resize ->
+ * an encrypted volume -> copy its attach commands; plaintext NBD serves only the local admin, so they
+ * are refused for this user, who attaches over TLS with a device credential (nbdinfo, then nbdcopy of
+ * seeded random data with --flush) -> the list shows it attached and its stored bytes rising -> resize ->
  * change the passphrase -> an API token used by the CLI, then revoked and refused -> sign out and in
  * -> delete, and the bucket holds none of its objects. Every page is screenshotted
  * (e2e/web/screenshots/) and its HTML, every API answer and both processes' logs are grepped for the
  * password, the passphrases and the token secret (allowed only on its one-time display).
  */
 import { mkdirSync, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type Response } from "@playwright/test";
+import { argv, tlsAttachCommands, tlsUri } from "@stratus/control";
 import { S3ObjectStore } from "@stratus/storage";
 import { listObjects } from "../harness/bucket";
 import { run, runOk } from "../harness/exec";
 import { REPO_ROOT, STRATUS_BIN } from "../harness/repo";
+import { createTestDevice, type TestDevice } from "./support/device-credential";
 import { startNbdcopy } from "./support/nbdcopy";
 import { SecretGuard } from "./support/secrets";
 import { seededBytes } from "./support/seeded-data";
@@ -103,22 +107,30 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
 
   const volumeId = (await page.getByTestId("volume-id").innerText()).trim();
   expect(volumeId).toMatch(/^vol_/);
+  // This user is not the local admin: their volumes are served over TLS, to a device credential.
+  const device: TestDevice = await createTestDevice(stack, EMAIL, "web e2e laptop");
+  guard.add("device PSK", device.pskKeyHex);
+  const endpoint = { host: "127.0.0.1", port: stack.nbdPort };
+  const tlsCommand = (id: string) => tlsAttachCommands(endpoint, VOLUME, device).find((c) => c.id === id)!.command;
+  const [pskUri] = argv([tlsUri(endpoint, VOLUME, device, "psk")], os.homedir());
 
-  await test.step("copy the attach commands and attach with exactly them", async () => {
+  await test.step("copy the attach commands; plaintext is refused to this user, TLS with a device credential attaches", async () => {
     await page.getByRole("button", { name: "Copy the Inspect (libnbd nbdinfo) command" }).click();
     await expect(page.getByRole("button", { name: "Copy the Inspect (libnbd nbdinfo) command" })).toContainText("Copied");
     const nbdinfo = await clipboard();
     expect(nbdinfo).toBe((await page.getByTestId("attach-command-nbdinfo").innerText()).trim());
-    const info = await runOk("bash", ["-c", nbdinfo], { timeoutMs: 30_000 });
+    // Plaintext NBD serves only the local admin's volumes: this one answers as unknown.
+    expect((await run("bash", ["-c", nbdinfo], { timeoutMs: 30_000 })).code).not.toBe(0);
+    const info = await runOk("bash", ["-c", tlsCommand("nbdinfo-psk")], { timeoutMs: 30_000 });
     expect(info).toContain(`export="${VOLUME}"`);
     expect(info).toMatch(new RegExp(`export-size: ${10 * GiB}\\b`));
 
     await page.getByRole("button", { name: "Copy the Copy an image in (libnbd nbdcopy) command" }).click();
     const nbdcopy = await clipboard();
     expect(nbdcopy).toMatch(/^nbdcopy disk\.img nbd:\/\//);
-    // The copied command with standard input as its image, so the client stays attached while the
+    // The TLS command with standard input as its image, so the client stays attached while the
     // page is checked; --flush makes the data durable before it exits.
-    const copy = startNbdcopy(nbdcopy.replace(/^nbdcopy disk\.img /, "nbdcopy --flush - "), { asCommand: true });
+    const copy = startNbdcopy(tlsCommand("nbdcopy-psk").replace(/^nbdcopy disk\.img /, "nbdcopy --flush - "), { asCommand: true });
     try {
       await copy.write(seededBytes("web e2e", DATA_BYTES));
 
@@ -144,7 +156,7 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
     await expect.poll(async () => parseShownBytes(await page.getByTestId("detail-stored-bytes").innerText()) ?? 0).toBeGreaterThanOrEqual(DATA_BYTES);
     await expect(page.getByRole("region", { name: "Activity" })).toContainText("Created");
     // The same data again, with the client left attached until the gateway has sampled it twice.
-    const client = startNbdcopy(`nbd://127.0.0.1:${stack.nbdPort}/${VOLUME}`);
+    const client = startNbdcopy(pskUri!);
     try {
       await client.write(seededBytes("web e2e", DATA_BYTES));
       await expect(page.getByTestId("detail-attached")).toContainText("1 connection");
@@ -168,7 +180,7 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
     await resize.getByRole("button", { name: "Resize" }).click();
     await expect(resize.getByText("Resized to 20 GiB.")).toBeVisible();
     await expect(page.getByRole("heading", { level: 1 }).locator("..")).toContainText("20 GiB");
-    const info = await runOk("nbdinfo", ["--size", `nbd://127.0.0.1:${stack.nbdPort}/${VOLUME}`], { timeoutMs: 30_000 });
+    const info = await runOk("nbdinfo", ["--size", pskUri!], { timeoutMs: 30_000 });
     expect(Number(info.trim())).toBe(20 * GiB);
   });
 

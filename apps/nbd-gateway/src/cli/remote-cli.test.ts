@@ -2,16 +2,19 @@
  * The scaled-out shape end to end: `next start` (the production build of apps/web) and
  * `stratus gateway --no-web` side by side on PostgreSQL, Redis and the S3 test server. A person signs up
  * and makes an API token over HTTP (tRPC + next-auth); the CLI, given only STRATUS_URL and STRATUS_TOKEN,
- * creates, lists, resizes, re-keys and deletes a volume (attached meanwhile through the gateway, which
- * opens it with the unlock grant the web process left); once the token is revoked the CLI is refused.
+ * creates, lists, resizes, re-keys and deletes a volume (attached meanwhile through the gateway over
+ * TLS with a device credential of the user, which opens it with the unlock grant the web process left;
+ * plaintext NBD serves only the local admin); once the token is revoked the CLI is refused.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createDeviceCredential, openRuntime } from "@stratus/control";
+import { findUserByEmail } from "@stratus/db";
 import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
 import { S3ObjectStore, volumePrefix } from "@stratus/storage";
 import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
@@ -46,6 +49,7 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
   let prefix: string;
   let webUrl: string;
   let nbdPort: number;
+  let shared: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     // Reuse the production build when scripts/test.sh (or npm start) made one; build it otherwise.
@@ -59,7 +63,7 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
     const webPort = await freePort();
     nbdPort = await freePort();
     webUrl = `http://127.0.0.1:${webPort}`;
-    const shared: NodeJS.ProcessEnv = {
+    shared = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       DATABASE_URL: (fixture.options as { url: string }).url,
@@ -120,6 +124,27 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
     return session.split(";")[0]!;
   }
 
+  /** A device credential of the user, created through the control verb with the deployment's settings; returns its PSK identity. */
+  async function deviceCredentialFor(email: string): Promise<string> {
+    const runtime = await openRuntime({
+      dataDir: path.join(dataDir, "device-maker"),
+      database: fixture.options,
+      store: { kind: "s3", endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true },
+      redisUrl: "redis://127.0.0.1:6379",
+      masterKey: Buffer.from(shared.STRATUS_MASTER_KEY!, "base64"),
+      settings: { prefix, gcGraceMs: 0, nbd: { host: "127.0.0.1", port: nbdPort, tls: true }, embedded: false },
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    });
+    try {
+      const user = await findUserByEmail(runtime.database.db, email);
+      const created = await createDeviceCredential({ runtime, actor: { userId: user!.id, via: "session", scope: "write" } }, { name: "test laptop" });
+      await writeFile(path.join(dataDir, "device.psk"), created.secret.pskFile, { mode: 0o600 });
+      return created.secret.pskIdentity;
+    } finally {
+      await runtime.close();
+    }
+  }
+
   const cli = (token: string, args: string[], input?: string) =>
     exec(process.execPath, [STRATUS_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, STRATUS_URL: webUrl, STRATUS_TOKEN: token }, input });
 
@@ -132,11 +157,17 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
     expect(created.stderr).toBe("");
     expect(created.stdout).toMatch(/created volume rdisk \(4 MiB, 64 KiB chunks.*keys: passphrase\)/);
 
-    // The gateway (another process) opens it with the grant the web process left in Redis.
-    const info = await run("nbdinfo", ["--json", `nbd://127.0.0.1:${nbdPort}/rdisk`]);
+    // Plaintext NBD serves only the local admin: this user's volume is not there.
+    expect((await run("nbdinfo", ["--json", `nbd://127.0.0.1:${nbdPort}/rdisk`])).code).not.toBe(0);
+    // Over TLS with a device credential of the user, made as the web process would make it. The gateway
+    // (another process) opens the volume with the grant the web process left in Redis.
+    const uri = `nbds://${await deviceCredentialFor("remote@example.com")}@127.0.0.1:${nbdPort}/rdisk?tls-psk-file=${path.join(dataDir, "device.psk")}`;
+    const info = await run("nbdinfo", ["--json", uri]);
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout).exports[0]["export-size"]).toBe(4 * 2 ** 20);
-    const wrote = await run("nbdsh", ["-u", `nbd://127.0.0.1:${nbdPort}/rdisk`, "-c", "h.pwrite(b'remote!' * 1000, 0)", "-c", "h.flush()"]);
+    // nbdsh -u refuses URIs that name local files (the PSK file): connect in a script instead.
+    const connect = `h.set_uri_allow_local_file(True); h.connect_uri(${JSON.stringify(uri)})`;
+    const wrote = await run("nbdsh", ["-c", connect, "-c", "h.pwrite(b'remote!' * 1000, 0)", "-c", "h.flush()"]);
     expect(wrote.code, wrote.stderr).toBe(0);
 
     const listed = JSON.parse((await cli(secret, ["volume", "list", "--json"])).stdout) as Array<{ name: string; sizeBytes: number; unlocked: boolean }>;

@@ -5,7 +5,7 @@ import { ConfigError, loadClientConfig, loadGatewayConfig } from "./env";
 describe("loadGatewayConfig", () => {
   it("defaults to the embedded setup on loopback", () => {
     const config = loadGatewayConfig({});
-    expect(config.nbd).toEqual({ host: "127.0.0.1", port: 10809 });
+    expect(config.nbd).toEqual({ host: "127.0.0.1", port: 10809, publicHost: "127.0.0.1", tls: { mode: "optional" } });
     expect(config.web).toEqual({ host: "127.0.0.1", port: 3000 });
     expect(config.dataDir).toBe(path.resolve(".stratus"));
     expect(config.database).toEqual({ kind: "pglite", dataDir: path.resolve(".stratus/db") });
@@ -93,8 +93,27 @@ describe("loadGatewayConfig", () => {
     expect(message).not.toContain(bad);
   });
 
-  it("refuses to serve NBD to a network without TLS", () => {
-    expect(() => loadGatewayConfig({ STRATUS_NBD_HOST: "0.0.0.0" })).toThrow(/not a loopback address/);
+  it("requires TLS for NBD beyond loopback and refuses to serve a network without it", () => {
+    expect(loadGatewayConfig({ STRATUS_NBD_HOST: "0.0.0.0", STRATUS_NBD_PUBLIC_HOST: "nbd.example.com" }).nbd).toEqual({
+      host: "0.0.0.0",
+      port: 10809,
+      publicHost: "nbd.example.com",
+      tls: { mode: "require" },
+    });
+    for (const mode of ["off", "optional"]) {
+      expect(() => loadGatewayConfig({ STRATUS_NBD_HOST: "10.1.2.3", STRATUS_NBD_TLS: mode })).toThrow(/not a loopback address; use require/);
+    }
+    expect(loadGatewayConfig({ STRATUS_NBD_TLS: "off" }).nbd.tls).toEqual({ mode: "off" });
+    expect(() => loadGatewayConfig({ STRATUS_NBD_TLS: "maybe" })).toThrow(/STRATUS_NBD_TLS/);
+  });
+
+  it("takes a server certificate and key together", () => {
+    expect(loadGatewayConfig({ STRATUS_NBD_TLS_CERT: "/etc/c.pem", STRATUS_NBD_TLS_KEY: "k.pem" }).nbd.tls).toEqual({
+      mode: "optional",
+      certFile: "/etc/c.pem",
+      keyFile: path.resolve("k.pem"),
+    });
+    expect(() => loadGatewayConfig({ STRATUS_NBD_TLS_CERT: "/etc/c.pem" })).toThrow(/go together/);
   });
 
   it("wants the whole S3 configuration, and never echoes the secret", () => {

@@ -13,7 +13,13 @@ import { mallocSettingsWarning } from "../../bin/gateway-env.mjs";
 
 export interface GatewayConfig {
   dataDir: string;
-  nbd: { host: string; port: number };
+  nbd: {
+    host: string;
+    port: number;
+    /** The name clients reach NBD by: the server certificate is made for it (and the bind address). */
+    publicHost: string;
+    tls: NbdTlsConfig;
+  };
   web: { host: string; port: number };
   database: { kind: "pglite"; dataDir: string } | { kind: "postgres"; url: string };
   store:
@@ -58,6 +64,19 @@ export interface GatewayConfig {
   warnings?: string[];
 }
 
+export const NBD_TLS_MODES = ["off", "optional", "require"] as const;
+
+/**
+ * off: no STARTTLS (loopback only). optional: plaintext clients get the local admin's volumes, TLS
+ * clients their device credential's (loopback only). require: TLS before anything else.
+ */
+export interface NbdTlsConfig {
+  mode: (typeof NBD_TLS_MODES)[number];
+  /** PEM files of a certificate to serve (e.g. from a public CA); absent: one made from the deployment CA. */
+  certFile?: string;
+  keyFile?: string;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
@@ -88,6 +107,11 @@ const schema = z.object({
   STRATUS_DATA_DIR: z.string().min(1).default("./.stratus"),
   STRATUS_NBD_HOST: z.string().min(1).default("127.0.0.1"),
   STRATUS_NBD_PORT: port.default(10809),
+  STRATUS_NBD_PUBLIC_HOST: z.string().min(1).optional(),
+  // Default: require, unless STRATUS_NBD_HOST is a loopback address (then optional).
+  STRATUS_NBD_TLS: z.enum(NBD_TLS_MODES).optional(),
+  STRATUS_NBD_TLS_CERT: z.string().min(1).optional(),
+  STRATUS_NBD_TLS_KEY: z.string().min(1).optional(),
   STRATUS_WEB_HOST: z.string().min(1).default("127.0.0.1"),
   STRATUS_WEB_PORT: port.default(3000),
   DATABASE_URL: z
@@ -141,8 +165,6 @@ const schema = z.object({
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   // Empty strings count as unset: `STRATUS_S3_ENDPOINT= npm start` should mean "no S3".
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
@@ -153,13 +175,17 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const e = parsed.data;
   const problems: string[] = [];
 
-  // Until NBD STARTTLS and client authentication land, the gateway must not be reachable from a
-  // network: anyone who can connect can read and write every volume.
-  if (!LOOPBACK.test(e.STRATUS_NBD_HOST)) {
-    problems.push(
-      `STRATUS_NBD_HOST: ${e.STRATUS_NBD_HOST} is not a loopback address; serving NBD to a network needs TLS and client authentication, which this version does not have yet`,
-    );
+  // Anyone who reaches a network address can try to connect: there, NBD is TLS from the first option
+  // on, each client proving a device credential. Plaintext stays on loopback (the local admin's CLI).
+  const loopbackNbd = isLoopbackHost(e.STRATUS_NBD_HOST);
+  const tlsMode = e.STRATUS_NBD_TLS ?? (loopbackNbd ? "optional" : "require");
+  if (!loopbackNbd && tlsMode !== "require") {
+    problems.push(`STRATUS_NBD_TLS: ${tlsMode} serves NBD without TLS on ${e.STRATUS_NBD_HOST}, which is not a loopback address; use require (the default there)`);
   }
+  if ((e.STRATUS_NBD_TLS_CERT === undefined) !== (e.STRATUS_NBD_TLS_KEY === undefined)) {
+    problems.push("STRATUS_NBD_TLS_CERT and STRATUS_NBD_TLS_KEY go together: set both or neither");
+  }
+  if (tlsMode === "off" && e.STRATUS_NBD_TLS_CERT !== undefined) problems.push("STRATUS_NBD_TLS_CERT: set, but STRATUS_NBD_TLS is off");
   const dirtyLimit = e.STRATUS_DIRTY_LIMIT ?? Math.min(2 * 2 ** 30, Math.floor(e.STRATUS_CACHE_SIZE / 2));
   if (dirtyLimit < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
   if (e.STRATUS_CACHE_SIZE < dirtyLimit) problems.push("STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT");
@@ -192,7 +218,15 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
 
   return {
     dataDir,
-    nbd: { host: e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT },
+    nbd: {
+      host: e.STRATUS_NBD_HOST,
+      port: e.STRATUS_NBD_PORT,
+      publicHost: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST,
+      tls: {
+        mode: tlsMode,
+        ...(e.STRATUS_NBD_TLS_CERT !== undefined ? { certFile: path.resolve(e.STRATUS_NBD_TLS_CERT), keyFile: path.resolve(e.STRATUS_NBD_TLS_KEY!) } : {}),
+      },
+    },
     web: { host: e.STRATUS_WEB_HOST, port: e.STRATUS_WEB_PORT },
     database: e.DATABASE_URL
       ? { kind: "postgres", url: e.DATABASE_URL }

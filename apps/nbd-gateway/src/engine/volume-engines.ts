@@ -2,8 +2,10 @@
  * One engine (a storage `Volume`) per open volume in this gateway, shared by every NBD connection
  * to it and reference-counted: several connections see each other's writes at once, which is what
  * lets the server advertise CAN_MULTI_CONN truthfully. The last connection to leave flushes and
- * closes the engine. This is also the gateway's ExportRegistry: export names are volume names,
- * resolved against the database on every open, so a volume created a moment ago is attachable.
+ * closes the engine. It hands out the NBD server's ExportRegistry per client (`forScope`): an owner's
+ * volumes, perhaps limited to some of them; export names are that owner's volume names (an id of one of
+ * them works too), resolved against the database on every open, so a volume created a moment ago is
+ * attachable. Any other name or id is simply not there.
  *
  * Opening an engine wires the durability stack from the volume's row: its data key from the KeyRing
  * (a locked volume is not attachable: the client sees an unknown export and the log says "locked"),
@@ -12,7 +14,7 @@
  * and a manifest write after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
-import { findVolumeByExportName, findVolumeById, listVolumes, takeFencingToken } from "@stratus/db";
+import { findVolumeById, findVolumeByName, isId, listVolumes, takeFencingToken } from "@stratus/db";
 import {
   GENERATIONS_PER_EPOCH,
   SealedCodec,
@@ -35,7 +37,7 @@ import { DbChunkIndex } from "../adapters/db-chunk-index";
 import { formatSize } from "@stratus/control";
 import type { KeyRing } from "../keys/key-ring";
 import { VolumeLockedError } from "../keys/key-ring";
-import type { ExportRegistry, ExportSummary, OpenedExport } from "../server/export-registry";
+import type { ExportRegistry, OpenedExport } from "../server/export-registry";
 
 interface Engine {
   volume: Volume;
@@ -46,6 +48,8 @@ interface Engine {
   openedAt: number;
   /** Bytes NBD clients read and wrote through it (for the throughput chart). */
   traffic: { readBytes: number; writtenBytes: number };
+  /** Who each connection is (the device credential's name, or "local"), one entry per connection. */
+  clients: string[];
 }
 
 /** What the live-state publisher sees of an open engine. */
@@ -55,6 +59,16 @@ export interface OpenEngineInfo {
   connections: number;
   openedAt: number;
   traffic: { readBytes: number; writtenBytes: number };
+  clients: string[];
+}
+
+/** Whose volumes one NBD client may list and open. */
+export interface ExportScope {
+  ownerId: string;
+  /** null: every volume of the owner; else only these ids. */
+  volumeIds: string[] | null;
+  /** Shown in live state for each of its connections. */
+  client: string;
 }
 
 export interface VolumeEnginesOptions {
@@ -78,7 +92,7 @@ export interface VolumeEnginesOptions {
   onClosed?: (volumeId: string) => void;
 }
 
-export class VolumeEngines implements ExportRegistry {
+export class VolumeEngines {
   /** Keyed by volume id; the promise lets concurrent opens of one volume share one engine. */
   readonly #engines = new Map<string, Promise<Engine>>();
   /** Settled engines by id, for the upload worker's synchronous lookup. */
@@ -93,18 +107,22 @@ export class VolumeEngines implements ExportRegistry {
 
   constructor(private readonly options: VolumeEnginesOptions) {}
 
-  async list(): Promise<ExportSummary[]> {
-    const rows = (await listVolumes(this.options.database.db)).filter((row) => row.state === "active");
-    // A name several owners use is listed by id, the export name that reaches each of them.
-    const uses = new Map<string, number>();
-    for (const row of rows) uses.set(row.name, (uses.get(row.name) ?? 0) + 1);
-    return rows.map((row) => ({ name: uses.get(row.name)! > 1 ? row.id : row.name, description: describe(row) }));
+  /** The exports one client sees: its owner's active volumes (limited to `volumeIds`), by name. */
+  forScope(scope: ExportScope): ExportRegistry {
+    const allowed = (row: VolumeRow | undefined): row is VolumeRow =>
+      row !== undefined && row.ownerId === scope.ownerId && row.state === "active" && (scope.volumeIds === null || scope.volumeIds.includes(row.id));
+    return {
+      list: async () => (await listVolumes(this.options.database.db, scope.ownerId)).filter(allowed).map((row) => ({ name: row.name, description: describe(row) })),
+      open: async (name) => {
+        const db = this.options.database.db;
+        const row = isId("volume", name) ? await findVolumeById(db, name) : await findVolumeByName(db, name, scope.ownerId);
+        return allowed(row) ? this.#openExport(row, scope.client) : undefined;
+      },
+    };
   }
 
-  async open(name: string): Promise<OpenedExport | undefined> {
+  async #openExport(row: VolumeRow, client: string): Promise<OpenedExport | undefined> {
     if (this.#closed) return undefined;
-    const row = await findVolumeByExportName(this.options.database.db, name);
-    if (!row || row.state !== "active") return undefined;
     let engine: Engine;
     try {
       engine = await this.#acquire(row);
@@ -115,6 +133,7 @@ export class VolumeEngines implements ExportRegistry {
       }
       throw error;
     }
+    engine.clients.push(client);
     let released = false;
     return {
       name: row.name,
@@ -123,6 +142,7 @@ export class VolumeEngines implements ExportRegistry {
       release: async () => {
         if (released) return;
         released = true;
+        engine.clients.splice(engine.clients.indexOf(client), 1);
         await this.#release(row.id, engine);
       },
     };
@@ -242,7 +262,7 @@ export class VolumeEngines implements ExportRegistry {
     }
     this.#open.set(row.id, volume);
     logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
-    return { volume, codec, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 } };
+    return { volume, codec, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 }, clients: [] };
   }
 
   async #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {

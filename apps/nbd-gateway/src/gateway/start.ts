@@ -36,6 +36,7 @@ import { LivePublisher } from "../live/live-publisher";
 import { openRedis } from "../redis/redis-server";
 import type { Logger } from "../logger";
 import { createNbdServer } from "../server/nbd-server";
+import { nbdTlsOptions } from "../tls/nbd-tls";
 import { createEmbeddedWeb } from "./web-server";
 
 export interface RunningGateway {
@@ -148,7 +149,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     }
     cleanups.push(() => jobWorkers.close());
 
-    const nbd = createNbdServer({ registry: openEngines, logger: logger.child({ part: "nbd" }) });
+    // Plaintext (loopback only) serves the local admin's volumes; TLS clients their device credential's.
+    const nbd = createNbdServer({
+      registry: openEngines.forScope({ ownerId: owner.id, volumeIds: null, client: "local" }),
+      tls: await nbdTlsOptions(config, { database, masterKey }, openEngines, logger.child({ part: "tls" })),
+      logger: logger.child({ part: "nbd" }),
+    });
     const nbdPort = await listenOrExplain("NBD", config.nbd.host, config.nbd.port, (port, host) =>
       nbd.listen(port, host).then((address) => address.port),
     );
@@ -164,7 +170,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       config: {
         prefix: config.queuePrefix,
         gcGraceMs: config.gcGraceMs,
-        nbd: { host: config.nbd.host, port: nbdPort, tls: false },
+        nbd: { host: config.nbd.publicHost, port: nbdPort, tls: config.nbd.tls.mode !== "off" },
         kdf: startOptions.kdf,
         embedded: true,
       },

@@ -63,7 +63,7 @@ export class LivePublisher {
         gatewayId,
         connections: engine.connections,
         attachedSince: engine.openedAt,
-        clients: [],
+        clients: [...engine.clients],
         stats: { ...stats, readBytes: engine.traffic.readBytes, writtenBytes: engine.traffic.writtenBytes },
         updatedAt: now,
       };

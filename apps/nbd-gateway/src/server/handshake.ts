@@ -1,7 +1,10 @@
 /**
  * The handshake phase, fixed newstyle only, as named phases: `initialHandshake` (greeting and
  * client flags) then `haggleOptions` (one option at a time until GO or EXPORT_NAME succeeds, or
- * the client aborts). TLS comes later: STARTTLS is answered NBD_REP_ERR_POLICY (NOTLS mode).
+ * the client aborts). TLS per the spec's modes: without `tls` NOTLS (STARTTLS answered
+ * NBD_REP_ERR_POLICY); with `tls.required` FORCEDTLS (every option before STARTTLS but ABORT answered
+ * NBD_REP_ERR_TLS_REQD, so nothing is listed or opened in plaintext); otherwise SELECTIVETLS, where a
+ * plaintext client sees the plaintext registry and a TLS client what its credential allows.
  * Every malformed option that leaves the stream in sync gets an error reply; only a broken frame
  * (bad magic, impossible length, unknown client flags) or an EXPORT_NAME we cannot honour ends
  * the connection, by throwing a fatal ProtocolError.
@@ -38,6 +41,7 @@ import {
   NBD_REP_ACK,
   NBD_REP_ERR_INVALID,
   NBD_REP_ERR_POLICY,
+  NBD_REP_ERR_TLS_REQD,
   NBD_REP_ERR_UNKNOWN,
   NBD_REP_ERR_UNSUP,
 } from "../protocol/constants";
@@ -70,8 +74,21 @@ export interface HandshakeIo {
   write(data: Buffer): void;
 }
 
+/** STARTTLS as the handshake sees it; the connection does the upgrade. */
+export interface HandshakeTls {
+  /** FORCEDTLS: nothing but STARTTLS and ABORT before TLS. */
+  required: boolean;
+  /**
+   * Sends `ack` (the NBD_REP_ACK to STARTTLS), upgrades the connection and authenticates the client.
+   * Resolves with the exports that client may see; rejects (the session ends) when it is refused.
+   */
+  upgrade(ack: Buffer): Promise<ExportRegistry>;
+}
+
 export interface HandshakeOptions {
+  /** What a plaintext client may list and open (unused when TLS is required). */
   registry: ExportRegistry;
+  tls?: HandshakeTls;
   logger: Logger;
   /** Largest READ/WRITE payload; advertised as the maximum block size. */
   maxPayload: number;
@@ -131,6 +148,9 @@ export async function initialHandshake(io: HandshakeIo): Promise<number> {
 
 interface HaggleState {
   noZeroes: boolean;
+  /** The exports this client may list and open: the plaintext ones, or its credential's after TLS. */
+  registry: ExportRegistry;
+  tlsActive: boolean;
   structuredReplies: boolean;
   /** Export named in the last SET_META_CONTEXT, and whether it selected base:allocation. */
   metaExport: string | undefined;
@@ -142,7 +162,7 @@ export async function haggleOptions(
   options: HandshakeOptions,
   init: { noZeroes: boolean },
 ): Promise<Negotiated | undefined> {
-  const state: HaggleState = { noZeroes: init.noZeroes, structuredReplies: false, metaExport: undefined, metaSelected: false };
+  let state = freshState(init.noZeroes, options.registry, false);
   for (;;) {
     const { option, length } = decodeOptionHeader(await io.readExact(NBD_OPTION_HEADER_SIZE));
     if (length > MAX_OPTION_DATA) throw new ProtocolError(`option ${option} data length ${length} too large`, true);
@@ -150,6 +170,15 @@ export async function haggleOptions(
     options.logger.debug({ option, length }, "nbd option");
     const reply = (type: number, payload?: Buffer) => io.write(encodeOptionReply(option, type, payload));
     const error = (type: number, message: string) => io.write(encodeOptionError(option, type, message));
+
+    // FORCEDTLS: "If the server receives any other option, it MUST reply with `NBD_REP_ERR_TLS_REQD`
+    // if TLS has not been initiated", and EXPORT_NAME, which cannot be answered with an error, "MUST
+    // terminate the session".
+    if (options.tls?.required && !state.tlsActive && option !== NBD_OPT_STARTTLS && option !== NBD_OPT_ABORT) {
+      if (option === NBD_OPT_EXPORT_NAME) throw new ProtocolError("EXPORT_NAME before TLS on a listener that requires TLS", true);
+      error(NBD_REP_ERR_TLS_REQD, "this server requires TLS: send NBD_OPT_STARTTLS first");
+      continue;
+    }
 
     switch (option) {
       case NBD_OPT_EXPORT_NAME: {
@@ -160,7 +189,7 @@ export async function haggleOptions(
         } catch (cause) {
           throw new ProtocolError(`EXPORT_NAME: ${(cause as Error).message}`, true);
         }
-        const opened = await openExport(options, name);
+        const opened = await openExport(state.registry, options, name);
         if (!opened) throw new ProtocolError(`EXPORT_NAME: unknown export ${JSON.stringify(name)}`, true);
         const flags = transmissionFlagsFor(opened.device.capabilities);
         io.write(encodeExportNameReply(opened.device.size, flags, state.noZeroes));
@@ -178,16 +207,28 @@ export async function haggleOptions(
           error(NBD_REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
           break;
         }
-        for (const e of await options.registry.list()) io.write(encodeRepServer(option, e.name, e.description));
+        for (const e of await state.registry.list()) io.write(encodeRepServer(option, e.name, e.description));
         reply(NBD_REP_ACK);
         break;
       }
 
       case NBD_OPT_STARTTLS:
-        // NOTLS mode: "it MUST respond with `NBD_REP_ERR_POLICY` (if it does not support TLS for
-        // policy reasons) ... (for example, `NBD_REP_ERR_INVALID` if the client included data)."
-        if (length !== 0) error(NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
-        else error(NBD_REP_ERR_POLICY, "TLS is not offered on this listener");
+        if (length !== 0) {
+          error(NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+        } else if (!options.tls) {
+          // NOTLS mode: "it MUST respond with `NBD_REP_ERR_POLICY` (if it does not support TLS for
+          // policy reasons)".
+          error(NBD_REP_ERR_POLICY, "TLS is not offered on this listener");
+        } else if (state.tlsActive) {
+          // "If the server receives `NBD_OPT_STARTTLS` when TLS has already been negotiated, it MUST
+          // reply with `NBD_REP_ERR_INVALID`."
+          error(NBD_REP_ERR_INVALID, "TLS is already active");
+        } else {
+          // "it MUST reply with `NBD_REP_ACK` ... all further data MUST be sent and received over
+          // TLS". Nothing agreed in plaintext carries over: a man in the middle may have chosen it.
+          const registry = await options.tls.upgrade(encodeOptionReply(option, NBD_REP_ACK));
+          state = freshState(state.noZeroes, registry, true);
+        }
         break;
 
       case NBD_OPT_INFO:
@@ -199,7 +240,7 @@ export async function haggleOptions(
           error(NBD_REP_ERR_INVALID, (cause as Error).message);
           break;
         }
-        const opened = await openExport(options, request.name);
+        const opened = await openExport(state.registry, options, request.name);
         if (!opened) {
           // "`NBD_REP_ERR_UNKNOWN`: The chosen export does not exist on this server. In this case,
           // the server SHOULD NOT send `NBD_REP_INFO` replies."
@@ -286,6 +327,10 @@ export async function haggleOptions(
   }
 }
 
+function freshState(noZeroes: boolean, registry: ExportRegistry, tlsActive: boolean): HaggleState {
+  return { noZeroes, registry, tlsActive, structuredReplies: false, metaExport: undefined, metaSelected: false };
+}
+
 function negotiated(opened: OpenedExport, transmissionFlags: number, state: HaggleState, name: string): Negotiated {
   // BLOCK_STATUS needs SET_META_CONTEXT whose "final time ... referred to the same export name".
   const selected = state.structuredReplies && state.metaSelected && state.metaExport === name;
@@ -297,9 +342,9 @@ function negotiated(opened: OpenedExport, transmissionFlags: number, state: Hagg
   };
 }
 
-async function openExport(options: HandshakeOptions, name: string): Promise<OpenedExport | undefined> {
+async function openExport(registry: ExportRegistry, options: HandshakeOptions, name: string): Promise<OpenedExport | undefined> {
   try {
-    return await options.registry.open(name);
+    return await registry.open(name);
   } catch (err) {
     // Opening failed below us (database, store): the client learns only that it is unavailable.
     options.logger.error({ err, exportName: name }, "nbd export could not be opened");

@@ -4,19 +4,46 @@
  * its export from the registry on GO / EXPORT_NAME and releases it exactly once when it ends,
  * after every request it started has settled. A connection that has not finished its
  * handshake within `handshakeTimeoutMs` is dropped.
+ *
+ * With `tls`, a client may (optional) or must (require) upgrade with NBD_OPT_STARTTLS; its credential
+ * is then checked by `tls.authorize`, which also decides what it may list and open. Connections of a
+ * credential that `tls.unusable` later reports (revoked, expired) are closed at the next check.
  */
 import net from "node:net";
 import type { Logger } from "pino";
+import { ProtocolError } from "../protocol/handshake-frames";
 import { FrameReader } from "../protocol/frame-reader";
 import type { ExportRegistry } from "./export-registry";
 import { negotiate } from "./handshake";
 import { readAcceptedSocket } from "./socket-reads";
 import type { HandshakeIo, Negotiated } from "./handshake";
+import { TlsRefusedError, TlsUpgrader, type PresentedCredential, type TlsServerCredentials } from "./tls-upgrade";
 import { TransmissionSession } from "./transmission";
 import { sharedTurnBudget, type TurnBudget } from "./turn-budget";
 
-export interface NbdServerOptions {
+/** A TLS client the authority accepted. */
+export interface AuthorizedClient {
+  /** Checked again every `recheckIntervalMs` while the connection lasts. */
+  credentialId: string;
+  /** What this client may list and open. */
   registry: ExportRegistry;
+}
+
+export interface NbdServerTlsOptions extends TlsServerCredentials {
+  /** require: FORCEDTLS for every connection; optional: plaintext clients see `registry`. */
+  mode: "optional" | "require";
+  /** The client a completed TLS handshake proved, or undefined to refuse it (the session ends). */
+  authorize(presented: PresentedCredential): Promise<AuthorizedClient | undefined>;
+  /** Of these credential ids, the ones that may no longer be used (their connections are closed). */
+  unusable(credentialIds: string[]): Promise<string[]>;
+  /** How often open connections' credentials are checked (default 2 s). */
+  recheckIntervalMs?: number;
+}
+
+export interface NbdServerOptions {
+  /** What a plaintext client may list and open (never consulted when TLS is required). */
+  registry: ExportRegistry;
+  tls?: NbdServerTlsOptions;
   logger: Logger;
   /** Time a client has to finish the handshake (default 30 s). */
   handshakeTimeoutMs?: number;
@@ -32,12 +59,17 @@ export interface NbdServerOptions {
 
 export interface NbdServer {
   listen(port: number, host: string): Promise<{ port: number }>;
+  /** Closes the connections whose credential is no longer usable; returns how many (also runs on a timer). */
+  recheckCredentials(): Promise<number>;
   /** Stops accepting, ends every connection after its in-flight requests, releases exports. */
   close(): Promise<void>;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
+export const DEFAULT_RECHECK_INTERVAL_MS = 2_000;
+
+type ResolvedOptions = Required<Omit<NbdServerOptions, "tls">> & { tls: (NbdServerTlsOptions & { upgrader: TlsUpgrader }) | undefined };
 
 class ConnectionClosedError extends Error {
   constructor() {
@@ -49,27 +81,71 @@ class ConnectionClosedError extends Error {
 /** One accepted socket, from greeting to release. */
 class NbdConnection implements HandshakeIo {
   readonly done: Promise<void>;
+  /** Set once a TLS client's credential was accepted. */
+  credentialId: string | undefined;
   private readonly reader = new FrameReader();
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private session: TransmissionSession | undefined;
   private closed = false;
   private shuttingDown = false;
+  /** The plain socket, then the TLS socket wrapping it after STARTTLS. */
+  private socket: net.Socket;
 
   constructor(
-    private readonly socket: net.Socket,
-    private readonly options: Required<NbdServerOptions>,
+    socket: net.Socket,
+    private readonly options: ResolvedOptions,
     private readonly logger: Logger,
   ) {
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on("error", (err) => this.logger.debug({ err }, "nbd socket error"));
-    socket.on("close", () => {
-      this.closed = true;
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter?.reject(new ConnectionClosedError());
-      this.session?.onClose();
-    });
+    this.watch(socket);
     this.done = this.run();
+  }
+
+  private watch(socket: net.Socket): void {
+    socket.on("error", (err) => this.logger.debug({ err }, "nbd socket error"));
+    socket.on("close", () => this.onClose());
+  }
+
+  /** Either socket closing ends the connection (the TLS one closes with the plain one under it). */
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(new ConnectionClosedError());
+    this.session?.onClose();
+  }
+
+  /** The credential was revoked or expired: a hard disconnect, in-flight requests are not waited for. */
+  revoke(): void {
+    this.logger.warn({ credentialId: this.credentialId }, "nbd credential revoked or expired, closing its connection");
+    this.socket.destroy();
+  }
+
+  /**
+   * NBD_OPT_STARTTLS accepted: send the ACK in plaintext, wrap the socket, check the credential.
+   * "The client MUST NOT send any option until it has received a final reply": bytes already here
+   * after STARTTLS are a broken client.
+   */
+  private async startTls(ack: Buffer): Promise<ExportRegistry> {
+    const tls = this.options.tls!;
+    if (this.reader.available > 0) throw new ProtocolError("data after NBD_OPT_STARTTLS before its reply", true);
+    const plain = this.socket;
+    // Nothing more is read in plaintext: the client's TLS hello waits in the kernel for the TLS layer.
+    plain.pause();
+    await new Promise<void>((resolve, reject) => plain.write(ack, (error) => (error ? reject(error) : resolve())));
+    if (this.closed) throw new ConnectionClosedError();
+    const { socket, secured } = tls.upgrader.upgrade(plain);
+    this.socket = socket;
+    this.watch(socket);
+    socket.on("data", (chunk: Buffer) => this.onBytes(chunk, false));
+    const presented = await secured;
+    const client = await tls.authorize(presented);
+    if (!client) throw new TlsRefusedError("unknown, revoked or expired credential");
+    this.credentialId = client.credentialId;
+    this.logger.info({ credentialId: client.credentialId, tlsVersion: socket.getProtocol() }, "nbd client authenticated over TLS");
+    return client.registry;
   }
 
   /** Bytes from the socket (see socket-reads.ts): a transient chunk is consumed or kept before returning. */
@@ -159,8 +235,10 @@ class NbdConnection implements HandshakeIo {
       this.socket.destroy();
     }, this.options.handshakeTimeoutMs);
     try {
+      const tls = this.options.tls;
       const negotiated = await negotiate(this, {
         registry: this.options.registry,
+        tls: tls && { required: tls.mode === "require", upgrade: (ack) => this.startTls(ack) },
         logger: this.logger,
         maxPayload: this.options.maxPayload,
       });
@@ -170,6 +248,8 @@ class NbdConnection implements HandshakeIo {
     } catch (err) {
       if (err instanceof ConnectionClosedError) {
         this.logger.debug("nbd client left during handshake");
+      } else if (err instanceof TlsRefusedError) {
+        this.logger.warn({ err }, "nbd TLS client refused, closing connection");
       } else {
         this.logger.warn({ err }, "nbd handshake failed, closing connection");
       }
@@ -182,13 +262,14 @@ class NbdConnection implements HandshakeIo {
 }
 
 export function createNbdServer(options: NbdServerOptions): NbdServer {
-  const resolved: Required<NbdServerOptions> = {
+  const resolved: ResolvedOptions = {
     handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
     maxPayload: DEFAULT_MAX_PAYLOAD,
     maxInFlightBytes: 128 * 1024 * 1024,
     maxInFlightRequests: 512,
     turnBudget: sharedTurnBudget,
     ...options,
+    tls: options.tls && { ...options.tls, upgrader: new TlsUpgrader(options.tls) },
   };
   if (!Number.isInteger(resolved.maxPayload) || resolved.maxPayload < 4096 || resolved.maxPayload > 0xffff_fff0) {
     throw new RangeError(`maxPayload must be an integer between 4096 and 2^32 - 16, got ${resolved.maxPayload}`);
@@ -217,7 +298,34 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
       .finally(() => connections.delete(opened));
   });
 
+  let rechecking: Promise<number> | undefined;
+  const recheckCredentials = (): Promise<number> => {
+    rechecking ??= (async () => {
+      const byCredential = new Map<string, NbdConnection[]>();
+      for (const connection of connections) {
+        if (connection.credentialId === undefined) continue;
+        byCredential.set(connection.credentialId, [...(byCredential.get(connection.credentialId) ?? []), connection]);
+      }
+      if (byCredential.size === 0 || !resolved.tls) return 0;
+      let closed = 0;
+      for (const id of await resolved.tls.unusable([...byCredential.keys()])) {
+        for (const connection of byCredential.get(id) ?? []) {
+          connection.revoke();
+          closed++;
+        }
+      }
+      return closed;
+    })().finally(() => (rechecking = undefined));
+    return rechecking;
+  };
+  const recheckTimer = resolved.tls
+    ? setInterval(() => {
+        recheckCredentials().catch((err: unknown) => logger.warn({ err }, "checking open connections' credentials failed"));
+      }, resolved.tls.recheckIntervalMs ?? DEFAULT_RECHECK_INTERVAL_MS).unref()
+    : undefined;
+
   return {
+    recheckCredentials,
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);
@@ -230,6 +338,7 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
       });
     },
     async close() {
+      clearInterval(recheckTimer);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const connection of connections) connection.shutdown();
       await Promise.all([...connections].map((c) => c.done));

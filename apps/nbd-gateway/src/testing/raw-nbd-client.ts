@@ -2,7 +2,9 @@
  * A minimal NBD client over a raw socket for tests that need to send exactly the bytes they
  * want (malformed frames, truncated frames, vanishing mid-write) and read the server's answer.
  */
+import { once } from "node:events";
 import net from "node:net";
+import tls from "node:tls";
 import { FrameReader } from "../protocol/frame-reader";
 import {
   NBD_FLAG_C_FIXED_NEWSTYLE,
@@ -11,6 +13,7 @@ import {
   NBD_OPTION_REPLY_HEADER_SIZE,
   NBD_OPT_GO,
   NBD_OPT_SET_META_CONTEXT,
+  NBD_OPT_STARTTLS,
   NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK,
   NBD_REP_INFO,
@@ -50,12 +53,14 @@ export class RawNbdClient {
   private closedFlag = false;
   readonly closed: Promise<void>;
 
-  private constructor(readonly socket: net.Socket) {
+  private readonly onData = (chunk: Buffer) => {
+    this.reader.push(chunk);
+    this.waiter?.();
+  };
+
+  private constructor(public socket: net.Socket) {
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
-      this.reader.push(chunk);
-      this.waiter?.();
-    });
+    socket.on("data", this.onData);
     socket.on("error", () => {});
     this.closed = new Promise((resolve) =>
       socket.on("close", () => {
@@ -64,6 +69,24 @@ export class RawNbdClient {
         resolve();
       }),
     );
+  }
+
+  /** NBD_OPT_STARTTLS, then a TLS handshake with `options` (PSK or certificates); reads go through TLS after. */
+  async startTls(options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+    const [reply] = await this.option(NBD_OPT_STARTTLS);
+    if (reply?.replyType !== NBD_REP_ACK) throw new Error(`STARTTLS answered ${reply?.replyType.toString(16) ?? "nothing"}`);
+    this.socket.off("data", this.onData);
+    const secure = tls.connect({ ...options, socket: this.socket });
+    secure.on("data", this.onData);
+    secure.on("error", () => {});
+    await Promise.race([
+      once(secure, "secureConnect"),
+      this.closed.then(() => {
+        throw new Error("closed during the TLS handshake");
+      }),
+    ]);
+    this.socket = secure;
+    return secure;
   }
 
   static connect(port: number): Promise<RawNbdClient> {
@@ -124,8 +147,8 @@ export class RawNbdClient {
   }
 
   /** Greets, negotiates structured replies (optionally) and base:allocation, and GOes. */
-  async goTo(name: string, options: { structured?: boolean } = {}): Promise<{ size: number; flags: number }> {
-    await this.greet();
+  async goTo(name: string, options: { structured?: boolean; greeted?: boolean } = {}): Promise<{ size: number; flags: number }> {
+    if (!options.greeted) await this.greet();
     if (options.structured) {
       await this.option(NBD_OPT_STRUCTURED_REPLY);
       await this.option(NBD_OPT_SET_META_CONTEXT, encodeMetaContextRequest(name, [NBD_META_CONTEXT_BASE_ALLOCATION]));

@@ -3,15 +3,24 @@
  * gateways' server certificates. ECDSA P-256 with SHA-256 throughout (every TLS stack NBD clients use
  * accepts it). Pure: keys and certificates in, PEM out; storing them is nbd-ca.ts's job.
  */
-// @peculiar/x509 resolves its algorithm registry through tsyringe, which needs the Reflect API first.
-import "reflect-metadata";
-import { createHash, randomBytes, webcrypto } from "node:crypto";
+import { X509Certificate, createHash, randomBytes, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
 type CryptoKey = webcrypto.CryptoKey;
 /** Node's webcrypto, typed as the library's provider (this repository compiles without the DOM lib). */
-const crypto = webcrypto as unknown as NonNullable<Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1]>;
+const crypto = webcrypto as unknown as NonNullable<Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[1]>;
+
+let library: Promise<typeof X509> | undefined;
+/**
+ * The X.509 library, loaded on first use: it costs about a second of start-up, which every process that
+ * imports @stratus/control (the CLI included) would otherwise pay. It resolves its algorithm registry
+ * through tsyringe, which needs the Reflect API first.
+ */
+function x509(): Promise<typeof X509> {
+  library ??= import("reflect-metadata").then(() => import("@peculiar/x509"));
+  return library;
+}
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 /** Issued a little in the past so a client whose clock runs behind does not see "not yet valid". */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -21,7 +30,7 @@ export const CA_LIFETIME_MS = 20 * 365 * DAY_MS;
 export const CLIENT_CERT_LIFETIME_MS = 10 * 365 * DAY_MS;
 
 export interface CertificateAuthority {
-  cert: x509.X509Certificate;
+  cert: X509.X509Certificate;
   key: CryptoKey;
 }
 
@@ -37,7 +46,7 @@ export interface IssuedCertificate {
 export const fingerprintOfDer = (der: Uint8Array): string => createHash("sha256").update(der).digest("hex");
 
 export function fingerprintOfPem(pem: string): string {
-  return fingerprintOfDer(new Uint8Array(new x509.X509Certificate(pem).rawData));
+  return fingerprintOfDer(new X509Certificate(pem).raw);
 }
 
 /** A positive 128-bit serial (RFC 5280 wants positive and unique; random makes unique a non-issue). */
@@ -48,12 +57,13 @@ function randomSerial(): string {
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
-  return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
+  return (await x509()).PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
 export async function createCertificateAuthority(commonName: string, now = new Date()): Promise<{ certPem: string; keyPkcs8: Buffer; fingerprintSha256: string }> {
+  const x = await x509();
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+  const cert = await x.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: randomSerial(),
       name: [{ CN: [commonName] }],
@@ -62,9 +72,9 @@ export async function createCertificateAuthority(commonName: string, now = new D
       keys,
       signingAlgorithm: ALGORITHM,
       extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        new x.BasicConstraintsExtension(true, 0, true),
+        new x.KeyUsagesExtension(x.KeyUsageFlags.keyCertSign | x.KeyUsageFlags.cRLSign, true),
+        await x.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
       ],
     },
     crypto,
@@ -78,7 +88,7 @@ export async function createCertificateAuthority(commonName: string, now = new D
 
 export async function loadCertificateAuthority(certPem: string, keyPkcs8: Buffer): Promise<CertificateAuthority> {
   const key = await crypto.subtle.importKey("pkcs8", new Uint8Array(keyPkcs8), ALGORITHM, false, ["sign"]);
-  return { cert: new x509.X509Certificate(certPem), key };
+  return { cert: new (await x509()).X509Certificate(certPem), key };
 }
 
 export type CertificateSubject =
@@ -88,19 +98,20 @@ export type CertificateSubject =
   | { kind: "server"; hosts: string[] };
 
 export async function issueCertificate(ca: CertificateAuthority, subject: CertificateSubject, notAfter: Date, now = new Date()): Promise<IssuedCertificate> {
+  const x = await x509();
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const serial = randomSerial();
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([subject.kind === "client" ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth], false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false, crypto),
+  const extensions: X509.Extension[] = [
+    new x.BasicConstraintsExtension(false, undefined, true),
+    new x.KeyUsagesExtension(x.KeyUsageFlags.digitalSignature, true),
+    new x.ExtendedKeyUsageExtension([subject.kind === "client" ? x.ExtendedKeyUsage.clientAuth : x.ExtendedKeyUsage.serverAuth], false),
+    await x.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    await x.AuthorityKeyIdentifierExtension.create(ca.cert, false, crypto),
   ];
   if (subject.kind === "server") {
-    extensions.push(new x509.SubjectAlternativeNameExtension(subject.hosts.map((host): x509.JsonGeneralName => ({ type: isIP(host) ? "ip" : "dns", value: host })), false));
+    extensions.push(new x.SubjectAlternativeNameExtension(subject.hosts.map((host): X509.JsonGeneralName => ({ type: isIP(host) ? "ip" : "dns", value: host })), false));
   }
-  const cert = await x509.X509CertificateGenerator.create(
+  const cert = await x.X509CertificateGenerator.create(
     {
       serialNumber: serial,
       subject: [{ CN: [subject.kind === "client" ? subject.commonName : subject.hosts[0]!] }],
