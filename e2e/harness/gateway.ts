@@ -22,6 +22,12 @@ export interface StartGatewayOptions {
   env?: Record<string, string>;
   readyTimeoutMs?: number;
   stopTimeoutMs?: number;
+  /** Run the gateway inside this network namespace (`ip netns exec`); default: the test's own. */
+  netns?: string;
+  /** STRATUS_NBD_HOST (default 127.0.0.1); off loopback the gateway requires TLS. */
+  nbdHost?: string;
+  /** Extra arguments after `gateway`, e.g. ["--no-web"]. */
+  args?: string[];
 }
 
 export interface GatewayExit {
@@ -95,7 +101,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
     STRATUS_LOG_LEVEL: "info",
     ...options.env,
     STRATUS_DATA_DIR: dataDir,
-    STRATUS_NBD_HOST: "127.0.0.1",
+    STRATUS_NBD_HOST: options.nbdHost ?? "127.0.0.1",
     STRATUS_NBD_PORT: String(nbdPort),
     STRATUS_WEB_HOST: "127.0.0.1",
     STRATUS_WEB_PORT: String(webPort),
@@ -103,7 +109,10 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   });
 
   const launch = async (): Promise<void> => {
-    const proc = spawn(process.execPath, [...nodeArgs(), STRATUS_BIN, "gateway"], {
+    const command = [process.execPath, ...nodeArgs(), STRATUS_BIN, "gateway", ...(options.args ?? [])];
+    // `ip netns exec` execs the command: the child's pid is the gateway's, signals reach it directly.
+    const [file, ...args] = options.netns ? ["ip", "netns", "exec", options.netns, ...command] : command;
+    const proc = spawn(file!, args, {
       cwd: REPO_ROOT,
       env: environment(),
       stdio: ["ignore", "pipe", "pipe"],

@@ -12,3 +12,5 @@ export * from "./nbd-socket-client";
 export * from "./bucket";
 export * from "./crash-model";
 export * from "./crash-workload";
+export * from "./netns";
+export * from "./unix-bridge";
