@@ -27,7 +27,8 @@ const schema = z.object({
   STRATUS_NBD_PUBLIC_HOST: optional,
   STRATUS_NBD_HOST: z.string().min(1).default("127.0.0.1"),
   STRATUS_NBD_PORT: z.coerce.number().int().min(1).max(65535).default(10809),
-  STRATUS_NBD_TLS: z.enum(["true", "false", "1", "0"]).default("false"),
+  // The gateway's off|optional|require (and the older true/false); only require makes the commands TLS.
+  STRATUS_NBD_TLS: z.enum(["off", "optional", "require", "true", "false", "1", "0"]).default("false"),
   AUTH_SECRET: optional,
   STRATUS_PUBLIC_URL: optional,
   STRATUS_MIGRATIONS_DIR: optional,
@@ -85,7 +86,7 @@ export function webEnv(): WebEnv {
     // The gateway's default, so both sides of one data dir agree.
     queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
     gcGraceMs: e.STRATUS_GC_GRACE_MS ?? parseDurationMs(e.STRATUS_GC_GRACE) ?? 10 * 60_000,
-    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: ["true", "1"].includes(e.STRATUS_NBD_TLS) },
+    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) },
     authSecret: e.AUTH_SECRET,
     publicUrl: e.STRATUS_PUBLIC_URL,
     kdfN: e.STRATUS_KDF_N,
