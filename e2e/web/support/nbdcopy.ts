@@ -12,11 +12,13 @@ export interface RunningCopy {
   kill(): void;
 }
 
-/** `target` is an NBD URI, or with asCommand a whole shell command line that reads from "-". */
-export function startNbdcopy(target: string, { asCommand = false } = {}): RunningCopy {
-  const child = asCommand
-    ? spawn("bash", ["-c", target], { stdio: ["pipe", "ignore", "pipe"] })
-    : spawn("nbdcopy", ["--flush", "-", target], { stdio: ["pipe", "ignore", "pipe"] });
+/**
+ * `target` is an NBD URI, or with asCommand a whole shell command line that reads from "-". `prefix`
+ * runs it under another command (e.g. `ip netns exec NS`), `env` replaces the environment.
+ */
+export function startNbdcopy(target: string, { asCommand = false, prefix = [] as string[], env = process.env } = {}): RunningCopy {
+  const argv = asCommand ? [...prefix, "bash", "-c", target] : [...prefix, "nbdcopy", "--flush", "-", target];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "ignore", "pipe"], env });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("close", resolve));

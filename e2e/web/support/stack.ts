@@ -29,6 +29,8 @@ export interface StackInfo {
   /** Files holding each process's output, for the secrets grep. */
   logFiles: { gateway: string; web: string };
   masterKey: string;
+  /** The gateway's STRATUS_DATA_DIR (its cli-token file holds the local admin's API token). */
+  gatewayDataDir: string;
 }
 
 export interface RunningStack extends StackInfo {
@@ -42,7 +44,18 @@ interface Proc {
   exited: Promise<void>;
 }
 
-export async function startStack(): Promise<RunningStack> {
+export interface StackOptions {
+  /** Names this stack's log files (`NAME-gateway.log`); default: the shared dashboard stack. */
+  name?: string;
+  /** Where the gateway serves NBD (off loopback it requires TLS); default 127.0.0.1. */
+  nbdHost?: string;
+  /** Where the web app listens; default 127.0.0.1. */
+  webHost?: string;
+  /** Extra environment for the gateway and the web app. */
+  env?: Record<string, string>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<RunningStack> {
   const undo: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const step of undo.reverse()) await step().catch((error: unknown) => console.error("teardown step failed:", error));
@@ -63,7 +76,8 @@ export async function startStack(): Promise<RunningStack> {
 
     const nbdPort = await freePort();
     const webPort = await freePort();
-    const webUrl = `http://127.0.0.1:${webPort}`;
+    const webHost = options.webHost ?? "127.0.0.1";
+    const webUrl = `http://${webHost}:${webPort}`;
     const masterKey = randomBytes(32).toString("base64");
     const env: Record<string, string> = {
       DATABASE_URL: `${POSTGRES_SERVER}/${dbName}`,
@@ -76,9 +90,9 @@ export async function startStack(): Promise<RunningStack> {
       STRATUS_S3_ACCESS_KEY_ID: s3.accessKeyId,
       STRATUS_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       STRATUS_S3_FORCE_PATH_STYLE: "true",
-      STRATUS_NBD_HOST: "127.0.0.1",
+      STRATUS_NBD_HOST: options.nbdHost ?? "127.0.0.1",
       STRATUS_NBD_PORT: String(nbdPort),
-      STRATUS_WEB_HOST: "127.0.0.1",
+      STRATUS_WEB_HOST: webHost,
       STRATUS_WEB_PORT: String(webPort),
       STRATUS_URL: webUrl,
       STRATUS_COMMIT_INTERVAL: "1s",
@@ -90,18 +104,20 @@ export async function startStack(): Promise<RunningStack> {
       // The web process's scrypt cost for passwords and passphrases, lowered for test speed only.
       STRATUS_KDF_N: "1024",
       NEXT_TELEMETRY_DISABLED: "1",
+      ...options.env,
     };
 
+    const gatewayDataDir = path.join(workDir, "gateway");
     const gateway = launch("gateway", process.execPath, [STRATUS_BIN, "gateway", "--no-web"], {
       cwd: REPO_ROOT,
-      env: { ...baseEnv(), ...env, STRATUS_DATA_DIR: path.join(workDir, "gateway") },
+      env: { ...baseEnv(), ...env, STRATUS_DATA_DIR: gatewayDataDir },
     });
     undo.push(() => terminate(gateway));
     // The gateway migrates the database; the web app starts once it is ready.
     await waitForOutput(gateway, (line) => line.includes('"stratus ready"'), 90_000);
 
     const nextBin = path.join(REPO_ROOT, "node_modules/next/dist/bin/next");
-    const web = launch("web", process.execPath, [nextBin, "start", "-H", "127.0.0.1", "-p", String(webPort)], {
+    const web = launch("web", process.execPath, [nextBin, "start", "-H", webHost, "-p", String(webPort)], {
       cwd: path.join(REPO_ROOT, "apps/web"),
       env: { ...baseEnv(), ...env, NODE_ENV: "production", STRATUS_DATA_DIR: path.join(workDir, "web") },
     });
@@ -111,7 +127,8 @@ export async function startStack(): Promise<RunningStack> {
     // Kept after the run (e2e/web/.run/, gitignored) for whoever debugs a failure.
     const logDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "../.run");
     await mkdir(logDir, { recursive: true });
-    const logFiles = { gateway: path.join(logDir, "gateway.log"), web: path.join(logDir, "web.log") };
+    const prefixName = options.name ? `${options.name}-` : "";
+    const logFiles = { gateway: path.join(logDir, `${prefixName}gateway.log`), web: path.join(logDir, `${prefixName}web.log`) };
     const info: StackInfo = {
       webUrl,
       nbdPort,
@@ -119,6 +136,7 @@ export async function startStack(): Promise<RunningStack> {
       s3: { endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
       logFiles,
       masterKey,
+      gatewayDataDir,
     };
     // Output goes to files the test can read (the test runs in another process than this setup).
     const { createWriteStream } = await import("node:fs");
