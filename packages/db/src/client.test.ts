@@ -1,11 +1,12 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { executeRows, MIGRATIONS_FOLDER, openDatabase } from "./client";
 import { isDbError } from "./errors";
-import { LOCK_FILE_NAME } from "./pglite-lock";
+import { LOCK_FILE_NAME, processStartTime } from "./pglite-lock";
 import { users } from "./schema";
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
@@ -70,9 +71,39 @@ describe("openDatabase on pglite: one process per data folder", () => {
     const exited = spawnSync(process.execPath, ["-e", ""]);
     writeFileSync(lockPath, `${exited.pid}\n`);
     const reopened = await fixture.open();
-    expect(readFileSync(lockPath, "utf8").trim()).toBe(String(process.pid));
+    expect(readFileSync(lockPath, "utf8").split("\n")[0]).toBe(String(process.pid));
     await reopened.close();
     expect(existsSync(lockPath)).toBe(false);
+  });
+
+  it.runIf(process.platform === "linux")("takes over a lock whose holder is a zombie or whose pid was reused", async () => {
+    const options = fixture.options;
+    if (options.kind !== "pglite") throw new Error("unreachable");
+    const lockPath = join(options.dataDir, LOCK_FILE_NAME);
+
+    // A parent that never reaps its killed child, as some PID 1s do: the child stays a zombie.
+    const parent = spawn("python3", ["-c", "import os,sys,time\npid=os.fork()\nif pid==0: os._exit(0)\nprint(pid,flush=True)\nsys.stdin.read()"], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    try {
+      const zombie = Number((await once(parent.stdout!, "data"))[0].toString());
+      await vi.waitFor(() => expect(readFileSync(`/proc/${zombie}/stat`, "utf8")).toMatch(/\) Z /));
+      writeFileSync(lockPath, `${zombie}\n${processStartTime(zombie)}\n`);
+      const overZombie = await fixture.open();
+      expect(readFileSync(lockPath, "utf8").split("\n")[0]).toBe(String(process.pid));
+      await overZombie.close();
+    } finally {
+      parent.kill("SIGKILL");
+    }
+
+    // A live process now has the pid, but it started at another time than the lock's writer.
+    writeFileSync(lockPath, `${process.ppid}\n${Number(processStartTime(process.ppid)) + 1}\n`);
+    const overReused = await fixture.open();
+    await overReused.close();
+
+    // The same live process with its own start time still holds the lock.
+    writeFileSync(lockPath, `${process.ppid}\n${processStartTime(process.ppid)}\n`);
+    await expect(openDatabase(options)).rejects.toSatisfy((err) => isDbError(err, "DATABASE_LOCKED"));
   });
 });
 
