@@ -5,6 +5,7 @@
 // (e.g. `npm start -- --no-web`, which skips the build).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gatewayProcessEnv } from "../apps/nbd-gateway/bin/gateway-env.mjs";
@@ -43,10 +44,21 @@ if (!args.includes("--no-web")) {
 }
 
 // The gateway is a process of its own so that settings read at a process's start apply (gateway-env.mjs).
-const gateway = spawn(process.execPath, [path.join(root, "apps/nbd-gateway/bin/stratus.mjs"), "gateway", ...args], {
+// It stays in this process group (a kill of the group reaches it) and stops by itself if this process
+// dies; signals sent to this process alone are passed on, and this process exits with the gateway's code.
+const gateway = spawn(process.execPath, [path.join(root, "apps/nbd-gateway/bin/stratus.mjs"), "gateway", "--exit-with-parent", ...args], {
   cwd: root,
   stdio: "inherit",
   env: gatewayProcessEnv(process.env),
 });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => gateway.kill(signal));
-gateway.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => gateway.kill(signal));
+gateway.on("exit", (code, signal) => process.exit(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+// npm passes a SIGTERM it receives to the shell it ran this script with, which exits without passing it
+// on: when this process's parent is gone, stop the gateway as if told to.
+const parent = process.ppid;
+const watchParent = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(watchParent);
+  gateway.kill("SIGTERM");
+}, 500);
+watchParent.unref();

@@ -234,7 +234,7 @@ function nodeArgs(): string[] {
 }
 
 /** The runner's environment without any Stratus configuration, so only what a test passes applies. */
-function inheritedEnv(): NodeJS.ProcessEnv {
+export function inheritedEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (key.startsWith("STRATUS_") || key === "DATABASE_URL") continue;
@@ -243,7 +243,7 @@ function inheritedEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function collectLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+export function collectLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let pending = "";
   stream.setEncoding("utf8");
   stream.on("data", (chunk: string) => {
@@ -260,7 +260,7 @@ function collectLines(stream: NodeJS.ReadableStream, onLine: (line: string) => v
   });
 }
 
-function parseLogLine(line: string): LogLine {
+export function parseLogLine(line: string): LogLine {
   try {
     const parsed: unknown = JSON.parse(line);
     if (parsed && typeof parsed === "object") return parsed as LogLine;

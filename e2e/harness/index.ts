@@ -14,3 +14,4 @@ export * from "./crash-model";
 export * from "./crash-workload";
 export * from "./netns";
 export * from "./unix-bridge";
+export * from "./processes";

@@ -1,17 +1,16 @@
 /**
  * `stratus`: run the gateway, and manage volumes on a running one.
  */
-import { Command, InvalidArgumentError } from "commander";
-import { ConfigError, loadClientConfig, loadGatewayConfig } from "../config/env";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { ConfigError, loadClientConfig } from "../config/env";
 import { formatSize, MIN_PASSPHRASE_LENGTH, parseSize, SizeParseError, StartupError } from "@stratus/control";
-import { startGateway } from "../gateway/start";
-import { createLogger } from "../logger";
 import type { DeleteProgress, DeleteStarted, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
 import { ApiClient, CliError } from "./api-client";
 import { registerAttachCommands } from "./devices/attach-cli";
 import { registerDeviceCommands } from "./devices/device-cli";
 import { print, printTable } from "./output";
 import { readPassphrases } from "./passphrase-input";
+import { runGateway, type RunGatewayOptions } from "./run-gateway";
 
 const program = new Command()
   .name("stratus")
@@ -28,7 +27,8 @@ program
   .command("gateway")
   .description("serve NBD, the dashboard and the API (the embedded default: PGlite + a local bucket directory)")
   .option("--no-web", "serve NBD and run the workers only; the dashboard and API run elsewhere (next start)")
-  .action((options: { web: boolean }) => runGateway(options));
+  .addOption(new Option("--exit-with-parent", "stop when the process that started the gateway exits (npm start)").hideHelp())
+  .action((options: RunGatewayOptions) => runGateway(options));
 
 const volume = program
   .command("volume")
@@ -184,30 +184,6 @@ volume
 
 registerDeviceCommands(program, apiClient);
 registerAttachCommands(program, apiClient);
-
-async function runGateway(options: { web: boolean }): Promise<void> {
-  const config = loadGatewayConfig();
-  const logger = createLogger(config.logLevel);
-  const gateway = await startGateway(config, logger, { web: options.web });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "stopping: flushing open volumes");
-    gateway.stop().then(
-      () => {
-        logger.info("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "stopped with errors");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
-}
 
 function durabilityOption(value: string): string {
   if (value !== "local" && value !== "cloud") throw new InvalidArgumentError("durability is local or cloud");

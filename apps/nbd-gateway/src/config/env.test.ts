@@ -17,6 +17,12 @@ describe("loadGatewayConfig", () => {
     expect(loadGatewayConfig({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).warnings).toEqual([]);
   });
 
+  it("stops within STRATUS_STOP_TIMEOUT (10 s unless set) and picks the log format by the terminal unless told", () => {
+    expect(loadGatewayConfig({})).toMatchObject({ stopTimeoutMs: 10_000, logFormat: "auto" });
+    expect(loadGatewayConfig({ STRATUS_STOP_TIMEOUT: "30s", STRATUS_LOG_FORMAT: "json" })).toMatchObject({ stopTimeoutMs: 30_000, logFormat: "json" });
+    expect(() => loadGatewayConfig({ STRATUS_STOP_TIMEOUT: "soon", STRATUS_LOG_FORMAT: "xml" })).toThrow(/STRATUS_LOG_FORMAT: .*\n.*STRATUS_STOP_TIMEOUT: "soon" is not a duration/);
+  });
+
   it("uses PostgreSQL and S3 when configured", () => {
     const config = loadGatewayConfig({
       DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db",

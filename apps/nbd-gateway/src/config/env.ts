@@ -58,6 +58,10 @@ export interface GatewayConfig {
    */
   masterKey: Buffer | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** `auto`: readable lines on a terminal, JSON lines otherwise. */
+  logFormat: "auto" | "pretty" | "json";
+  /** On SIGINT/SIGTERM, how long the cloud commit of open volumes may take before the gateway exits anyway. */
+  stopTimeoutMs: number;
   /** Signs dashboard sessions: AUTH_SECRET, or undefined: read or generate <dataDir>/auth-secret. */
   authSecret: string | undefined;
   /** Settings that work but cost (logged at start), e.g. no GLIBC_TUNABLES. */
@@ -162,6 +166,9 @@ const schema = z.object({
     })
     .optional(),
   STRATUS_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  STRATUS_LOG_FORMAT: z.enum(["auto", "pretty", "json"]).default("auto"),
+  // What is not committed by then stays in the local cache (fsynced) and is committed at the next start.
+  STRATUS_STOP_TIMEOUT: duration.default(10_000),
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
@@ -244,6 +251,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     codecThreads: e.STRATUS_CODEC_THREADS,
     masterKey: e.STRATUS_MASTER_KEY,
     logLevel: e.STRATUS_LOG_LEVEL,
+    logFormat: e.STRATUS_LOG_FORMAT,
+    stopTimeoutMs: e.STRATUS_STOP_TIMEOUT,
     authSecret: e.AUTH_SECRET,
     warnings: [mallocSettingsWarning(env, process.platform)].filter((warning): warning is string => warning !== undefined),
   };

@@ -173,6 +173,24 @@ export class VolumeEngines {
     return [...this.#open.keys()];
   }
 
+  /** Makes every acknowledged write of the open volumes durable in the local cache; commits nothing. */
+  async syncAll(): Promise<void> {
+    await Promise.all([...this.#open.values()].map((volume) => volume.syncLocally()));
+  }
+
+  /**
+   * Drops every open engine without committing, as a crash would: what they hold stays in the cache
+   * and the next start commits it. Returns how many had uncommitted data.
+   */
+  abandonAll(): number {
+    this.#closed = true;
+    const volumes = [...this.#open.values()];
+    this.#open.clear();
+    const uncommitted = volumes.filter((volume) => volume.dirtyBytes > 0).length;
+    for (const volume of volumes) volume.abandon();
+    return uncommitted;
+  }
+
   /** Flushes and closes every engine; used at shutdown after the NBD server stopped. */
   async closeAll(): Promise<void> {
     this.#closed = true;

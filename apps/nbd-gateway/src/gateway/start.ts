@@ -38,6 +38,9 @@ import type { Logger } from "../logger";
 import { createNbdServer } from "../server/nbd-server";
 import { nbdTlsOptions } from "../tls/nbd-tls";
 import { createEmbeddedWeb } from "./web-server";
+import { ShutdownSteps } from "./shutdown-steps";
+import { stopGateway, type StopOutcome } from "./stop";
+import { throttledErrorLog } from "../redis/error-log";
 
 export interface RunningGateway {
   nbdUrl: string;
@@ -47,7 +50,16 @@ export interface RunningGateway {
   runtime: Runtime;
   /** The local admin user (the CLI token's owner). */
   localAdminId: string;
-  stop(): Promise<void>;
+  /**
+   * Stops serving, makes every acknowledged write durable in the local cache, tries the cloud commit
+   * for at most `commitTimeoutMs` (default STRATUS_STOP_TIMEOUT), then releases everything. Never
+   * waits on a Redis that is gone.
+   */
+  stop(options?: StopOptions): Promise<StopOutcome>;
+}
+
+export interface StopOptions {
+  commitTimeoutMs?: number;
 }
 
 export interface StartOptions {
@@ -64,34 +76,33 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(`${config.dataDir}/cache`, { recursive: true });
 
-  const cleanups: Array<() => Promise<void>> = [];
-  const cleanup = async () => {
-    for (const step of cleanups.reverse()) {
-      await step().catch((error: unknown) => logger.error({ err: error }, "shutdown step failed"));
-    }
-  };
+  const steps = new ShutdownSteps(logger);
 
   try {
     const database = await openDatabaseOrExplain(config);
-    cleanups.push(() => database.close());
+    steps.add("database", () => database.close());
     const rawStore: ObjectStore = await openObjectStore(config.store);
     // Transient failures (5xx, SlowDown, resets, stalls) are retried below everything else.
     const storeLogger = logger.child({ part: "store" });
     const store = new RetryingObjectStore(rawStore, {
       onRetry: (event) => storeLogger.debug({ operation: event.operation, attempt: event.attempt, delayMs: event.delayMs, err: event.error }, "store retry"),
     });
-    cleanups.push(() => store.close());
+    steps.add("object store", () => store.close());
     const owner = await ensureLocalAdmin(database.db);
     const masterKey = await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir }, logger);
 
     const redis = await openRedis(config, logger);
-    cleanups.push(() => redis.stop());
+    steps.add("redis", () => redis.stop());
     const client = new Redis({ ...redis.options, maxRetriesPerRequest: null });
-    cleanups.push(async () => client.disconnect());
+    client.on("error", throttledErrorLog(logger, "Redis connection error (retrying)"));
+    steps.add("redis client", () => client.disconnect());
     // Unlock grants left by unlockVolume (in this process or a scaled-out web process).
     const keys = new KeyRing(masterKey, (volumeId) => readUnlockGrant(client, config.queuePrefix, masterKey.key, volumeId));
-    const queues = new JobQueues({ connection: { ...redis.options, maxRetriesPerRequest: null } as ConnectionOptions, prefix: config.queuePrefix });
-    cleanups.push(() => queues.close());
+    const queues = new JobQueues(
+      { connection: { ...redis.options, maxRetriesPerRequest: null } as ConnectionOptions, prefix: config.queuePrefix },
+      throttledErrorLog(logger, "job queue error"),
+    );
+    steps.add("queues", () => queues.close());
 
     let engines: VolumeEngines | undefined = undefined;
     const uploader = new BullMqChunkUploader({
@@ -108,7 +119,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     const leftovers = registerDormantCaches(cacheDir, cacheBudget);
     // Closed after the engines (cleanups run in reverse): their final commits still seal through it.
     const codecPool = config.codecThreads > 0 ? new CodecPool({ size: config.codecThreads }) : undefined;
-    if (codecPool !== undefined) cleanups.push(() => codecPool.close());
+    if (codecPool !== undefined) steps.add("codec threads", () => codecPool.close());
     const openEngines = new VolumeEngines({
       database,
       store,
@@ -130,9 +141,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       },
     });
     engines = openEngines;
-    cleanups.push(() => openEngines.closeAll());
+    steps.add("engines", () => openEngines.closeAll());
     uploader.start();
-    cleanups.push(() => uploader.closeWorker());
+    steps.add("upload worker", () => uploader.closeWorker());
     const jobWorkers = new JobWorkers({
       queues,
       db: database.db,
@@ -147,7 +158,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       logger.info({ volumes: leftovers.length }, "the cache holds uncommitted data from the previous run: committing it");
       openEngines.commitLeftovers(leftovers).catch((error: unknown) => logger.error({ err: error }, "committing cached data failed"));
     }
-    cleanups.push(() => jobWorkers.close());
+    steps.add("job workers", () => jobWorkers.close());
 
     // Plaintext (loopback only) serves the local admin's volumes; TLS clients their device credential's.
     const nbd = createNbdServer({
@@ -158,7 +169,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     const nbdPort = await listenOrExplain("NBD", config.nbd.host, config.nbd.port, (port, host) =>
       nbd.listen(port, host).then((address) => address.port),
     );
-    cleanups.push(() => nbd.close());
+    steps.add("nbd", () => nbd.close());
     const nbdUrl = `nbd://${hostForUrl(config.nbd.host)}:${nbdPort}`;
 
     const runtime: Runtime = {
@@ -190,7 +201,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     });
     publisher = livePublisher;
     livePublisher.start();
-    cleanups.push(() => livePublisher.stop());
+    steps.add("live state", () => livePublisher.stop());
 
     let webUrl: string | undefined;
     if (startOptions.web !== false) {
@@ -201,7 +212,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
         port: config.web.port,
       });
       const webPort = await listenOrExplain("web", config.web.host, config.web.port, (port, host) => listenHttp(web.server, port, host));
-      cleanups.push(() => web.close());
+      steps.add("web", () => web.close());
       webUrl = `http://${hostForUrl(config.web.host)}:${webPort}`;
     }
 
@@ -211,9 +222,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     );
     if (webUrl) logger.info({ webUrl }, `dashboard: ${webUrl}`);
     for (const warning of config.warnings ?? []) logger.warn(warning);
-    return { nbdUrl, webUrl, runtime, localAdminId: owner.id, stop: cleanup };
+    const stop = (options: StopOptions = {}) =>
+      stopGateway({
+        steps,
+        engines: openEngines,
+        jobWorkers,
+        uploader,
+        redis: client,
+        commitTimeoutMs: options.commitTimeoutMs ?? config.stopTimeoutMs,
+        logger,
+      });
+    return { nbdUrl, webUrl, runtime, localAdminId: owner.id, stop };
   } catch (error) {
-    await cleanup();
+    await steps.runRest();
     throw error;
   }
 }

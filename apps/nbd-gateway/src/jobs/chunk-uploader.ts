@@ -12,11 +12,13 @@
  * chunks under new commits.
  *
  * Shutdown: closeWorker() lets running jobs finish and stops taking new ones; after it, upload() calls the
- * volume directly, so the engines' final flushes (which come later) still reach the bucket.
+ * volume directly, so the engines' final flushes (which come later) still reach the bucket, with or
+ * without Redis.
  */
 import { Worker, type Job } from "bullmq";
 import { StorageError } from "@stratus/storage";
 import type { Logger } from "../logger";
+import { throttledErrorLog } from "../redis/error-log";
 import { jobIds, QUEUE_NAMES, retryDelayMs, uploadPayloadSchema, type JobQueues, type UploadPayload, type UploadResult } from "@stratus/control/jobs";
 
 export interface UploadTask {
@@ -76,7 +78,7 @@ export class BullMqChunkUploader {
       logger.warn({ err: error, jobId: job.id, attempt: job.attemptsMade, final }, final ? "chunk upload gave up" : "chunk upload failed; will retry");
       if (final) this.#settle(job.id!, (w) => w.reject(error));
     });
-    worker.on("error", (error) => logger.error({ err: error }, "upload worker error"));
+    worker.on("error", throttledErrorLog(logger, "upload worker error"));
     this.#worker = worker;
   }
 
@@ -102,10 +104,15 @@ export class BullMqChunkUploader {
     return done;
   }
 
-  /** Stops taking jobs (running ones finish); later uploads run directly in the caller. */
-  async closeWorker(): Promise<void> {
+  /**
+   * Stops taking jobs; later uploads run directly in the caller. Running jobs finish first, unless
+   * Redis is gone: then the worker is left to its forced close (which cannot complete without Redis)
+   * and every waiting upload runs directly at once.
+   */
+  async closeWorker(options: { redisGone?: boolean } = {}): Promise<void> {
     this.#workerClosed = true;
-    await this.#worker?.close();
+    if (options.redisGone) void this.#worker?.close(true).catch(() => undefined);
+    else await this.#worker?.close();
     // Jobs still queued will not run in this process any more: run their waiters' uploads directly.
     for (const [jobId, { task }] of [...this.#waiters]) this.#settleWith(jobId, this.#direct(task));
   }

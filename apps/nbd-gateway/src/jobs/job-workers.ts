@@ -7,6 +7,7 @@ import { Worker, type Job } from "bullmq";
 import { DbError, type Db } from "@stratus/db";
 import type { ObjectStore } from "@stratus/storage";
 import type { Logger } from "../logger";
+import { throttledErrorLog } from "../redis/error-log";
 import { deleteVolumeCompletely } from "./delete-volume";
 import { collectVolumeGarbage } from "./gc";
 import {
@@ -57,7 +58,7 @@ export class JobWorkers {
     });
     for (const worker of [gc, del] as Worker[]) {
       worker.on("failed", (job, error) => logger.warn({ err: error, jobId: job?.id, attempt: job?.attemptsMade }, `${worker.name} job failed`));
-      worker.on("error", (error) => logger.error({ err: error }, `${worker.name} worker error`));
+      worker.on("error", throttledErrorLog(logger, `${worker.name} worker error`));
       this.#workers.push(worker);
     }
     const grace = this.#options.graceMs;
@@ -80,9 +81,11 @@ export class JobWorkers {
   }
 
   /** Stops scheduling and lets running jobs finish. */
-  async close(): Promise<void> {
+  /** Running jobs finish first, unless Redis is gone: a close cannot complete then, so it is not awaited. */
+  async close(options: { redisGone?: boolean } = {}): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    await Promise.all(this.#workers.map((worker) => worker.close()));
+    if (options.redisGone) for (const worker of this.#workers) void worker.close(true).catch(() => undefined);
+    else await Promise.all(this.#workers.map((worker) => worker.close()));
   }
 
   async #gc(job: Job<GcPayload, GcResult>): Promise<GcResult> {

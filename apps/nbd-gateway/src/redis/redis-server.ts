@@ -4,10 +4,10 @@
  * (no TCP port, so nothing else on the machine can reach it), with persistence off — the local cache's
  * journal is the source of truth and re-queues dirty chunks at start, so queue state may be lost.
  *
- * A gateway killed with SIGKILL cannot stop its child; the pid file lets the next start end that
- * orphan instead of leaving one redis-server per crash.
+ * A gateway killed with SIGKILL cannot stop its child: the parent-death signal (setpriv) ends it, and
+ * where that is missing the pid file lets the next start end the orphan.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -68,7 +68,11 @@ async function startPrivateRedis(dataDir: string, logger: Logger): Promise<Redis
   await unlink(socket).catch(() => undefined);
 
   const args = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--daemonize", "no"];
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group: a terminal's Ctrl-C reaches the gateway only, which stops Redis last, after
+  // the final commits. The parent-death signal ends it should the gateway die without stopping it.
+  const deathSignal = commandOnPath("setpriv") && commandOnPath("redis-server") ? ["setpriv", "--pdeathsig", "TERM", "--"] : [];
+  const [command, ...prefix] = [...deathSignal, "redis-server"];
+  const child = spawn(command!, [...prefix, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString("utf8"));
@@ -121,6 +125,11 @@ async function startPrivateRedis(dataDir: string, logger: Logger): Promise<Redis
         await cleanupDir(socketDir);
       })()),
   };
+}
+
+/** Whether an executable of this name is on PATH (as the shell finds it). */
+function commandOnPath(name: string): boolean {
+  return spawnSync("sh", ["-c", 'command -v "$1" >/dev/null', "sh", name]).status === 0;
 }
 
 async function waitForRedis(options: RedisOptions, child: ChildProcess, output: string[]): Promise<void> {

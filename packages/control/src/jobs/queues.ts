@@ -85,9 +85,16 @@ export class JobQueues {
   readonly gc: Queue<GcPayload, GcResult>;
   readonly deleteVolume: Queue<DeleteVolumePayload, DeleteVolumeResult>;
 
-  constructor(readonly settings: QueueSettings) {
-    const make = <P, R>(name: QueueName) =>
-      new Queue<P, R>(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: JOB_OPTIONS[name] });
+  /** `onError`: connection errors (otherwise BullMQ prints each one to stderr). */
+  constructor(
+    readonly settings: QueueSettings,
+    onError?: (error: Error) => void,
+  ) {
+    const make = <P, R>(name: QueueName) => {
+      const queue = new Queue<P, R>(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: JOB_OPTIONS[name] });
+      if (onError) queue.on("error", onError);
+      return queue;
+    };
     this.upload = make(QUEUE_NAMES.upload);
     this.gc = make(QUEUE_NAMES.gc);
     this.deleteVolume = make(QUEUE_NAMES.deleteVolume);

@@ -640,6 +640,11 @@ export class Volume implements BlockDevice, BudgetMember {
     return this.track(cycle);
   }
 
+  /** Makes every write so far durable in the local cache (files and journal fsynced); commits nothing. */
+  syncLocally(): Promise<void> {
+    return this.state === "closed" ? RESOLVED : this.syncLocal();
+  }
+
   private syncLocal(): Promise<void> {
     if (this.queuedSync !== undefined) return this.queuedSync;
     const run = this.syncTail.then(() => {
