@@ -5,7 +5,13 @@ import { ConfigError, loadClientConfig, loadGatewayConfig } from "./env";
 describe("loadGatewayConfig", () => {
   it("defaults to the embedded setup on loopback", () => {
     const config = loadGatewayConfig({});
-    expect(config.nbd).toEqual({ host: "127.0.0.1", port: 10809, publicHost: "127.0.0.1", tls: { mode: "optional" } });
+    expect(config.nbd).toEqual({
+      host: "127.0.0.1",
+      port: 10809,
+      publicHost: "127.0.0.1",
+      tls: { mode: "optional" },
+      limits: { maxConnections: 1024, maxConnectionsPerAddress: 128, maxConnectionsPerCredential: 32, idleTimeoutMs: 0 },
+    });
     expect(config.web).toEqual({ host: "127.0.0.1", port: 3000 });
     expect(config.dataDir).toBe(path.resolve(".stratus"));
     expect(config.database).toEqual({ kind: "pglite", dataDir: path.resolve(".stratus/db") });
@@ -100,11 +106,15 @@ describe("loadGatewayConfig", () => {
   });
 
   it("requires TLS for NBD beyond loopback and refuses to serve a network without it", () => {
-    expect(loadGatewayConfig({ STRATUS_NBD_HOST: "0.0.0.0", STRATUS_NBD_PUBLIC_HOST: "nbd.example.com" }).nbd).toEqual({
+    expect(loadGatewayConfig({ STRATUS_NBD_HOST: "0.0.0.0", STRATUS_NBD_PUBLIC_HOST: "nbd.example.com" }).nbd).toMatchObject({
       host: "0.0.0.0",
       port: 10809,
       publicHost: "nbd.example.com",
       tls: { mode: "require" },
+    });
+    expect(loadGatewayConfig({ STRATUS_NBD_MAX_CONNECTIONS_PER_ADDRESS: "8", STRATUS_NBD_IDLE_TIMEOUT: "1h" }).nbd.limits).toMatchObject({
+      maxConnectionsPerAddress: 8,
+      idleTimeoutMs: 3_600_000,
     });
     for (const mode of ["off", "optional"]) {
       expect(() => loadGatewayConfig({ STRATUS_NBD_HOST: "10.1.2.3", STRATUS_NBD_TLS: mode })).toThrow(/not a loopback address; use require/);

@@ -19,6 +19,8 @@ export interface GatewayConfig {
     /** The name clients reach NBD by: the server certificate is made for it (and the bind address). */
     publicHost: string;
     tls: NbdTlsConfig;
+    /** Connection caps and the idle timeout (the NBD server's options of the same names). */
+    limits: { maxConnections: number; maxConnectionsPerAddress: number; maxConnectionsPerCredential: number; idleTimeoutMs: number };
   };
   web: { host: string; port: number };
   database: { kind: "pglite"; dataDir: string } | { kind: "postgres"; url: string };
@@ -116,6 +118,12 @@ const schema = z.object({
   STRATUS_NBD_TLS: z.enum(NBD_TLS_MODES).optional(),
   STRATUS_NBD_TLS_CERT: z.string().min(1).optional(),
   STRATUS_NBD_TLS_KEY: z.string().min(1).optional(),
+  STRATUS_NBD_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(65_536).default(1024),
+  STRATUS_NBD_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).max(65_536).default(128),
+  STRATUS_NBD_MAX_CONNECTIONS_PER_DEVICE: z.coerce.number().int().min(1).max(65_536).default(32),
+  // 0: never. Off by default: a kernel NBD device or a FUSE mount may sit idle for hours, and the
+  // clients do not reconnect on their own.
+  STRATUS_NBD_IDLE_TIMEOUT: duration.default(0),
   STRATUS_WEB_HOST: z.string().min(1).default("127.0.0.1"),
   STRATUS_WEB_PORT: port.default(3000),
   DATABASE_URL: z
@@ -232,6 +240,12 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       tls: {
         mode: tlsMode,
         ...(e.STRATUS_NBD_TLS_CERT !== undefined ? { certFile: path.resolve(e.STRATUS_NBD_TLS_CERT), keyFile: path.resolve(e.STRATUS_NBD_TLS_KEY!) } : {}),
+      },
+      limits: {
+        maxConnections: e.STRATUS_NBD_MAX_CONNECTIONS,
+        maxConnectionsPerAddress: e.STRATUS_NBD_MAX_CONNECTIONS_PER_ADDRESS,
+        maxConnectionsPerCredential: e.STRATUS_NBD_MAX_CONNECTIONS_PER_DEVICE,
+        idleTimeoutMs: e.STRATUS_NBD_IDLE_TIMEOUT,
       },
     },
     web: { host: e.STRATUS_WEB_HOST, port: e.STRATUS_WEB_PORT },

@@ -164,6 +164,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     const nbd = createNbdServer({
       registry: openEngines.forScope({ ownerId: owner.id, volumeIds: null, client: "local" }),
       tls: await nbdTlsOptions(config, { database, masterKey }, openEngines, logger.child({ part: "tls" })),
+      ...config.nbd.limits,
       logger: logger.child({ part: "nbd" }),
     });
     const nbdPort = await listenOrExplain("NBD", config.nbd.host, config.nbd.port, (port, host) =>

@@ -72,6 +72,11 @@ export interface HandshakeIo {
   /** Resolves with exactly `n` bytes; rejects if the connection closes first. */
   readExact(n: number): Promise<Buffer>;
   write(data: Buffer): void;
+  /**
+   * Resolves once the replies written so far are (mostly) sent: a client that sends options and never
+   * reads the answers must not make them pile up in memory. Reading stops meanwhile.
+   */
+  repliesSent(): Promise<void>;
 }
 
 /** STARTTLS as the handshake sees it; the connection does the upgrade. */
@@ -164,6 +169,7 @@ export async function haggleOptions(
 ): Promise<Negotiated | undefined> {
   let state = freshState(init.noZeroes, options.registry, false);
   for (;;) {
+    await io.repliesSent();
     const { option, length } = decodeOptionHeader(await io.readExact(NBD_OPTION_HEADER_SIZE));
     if (length > MAX_OPTION_DATA) throw new ProtocolError(`option ${option} data length ${length} too large`, true);
     const data = await io.readExact(length);

@@ -19,6 +19,7 @@ import { readAcceptedSocket } from "./socket-reads";
 import type { HandshakeIo, Negotiated } from "./handshake";
 import { TlsRefusedError, TlsUpgrader, type PresentedCredential, type TlsServerCredentials } from "./tls-upgrade";
 import { TransmissionSession } from "./transmission";
+import { WriteBudget } from "./write-budget";
 import { sharedTurnBudget, type TurnBudget } from "./turn-budget";
 
 /** A TLS client the authority accepted. */
@@ -55,10 +56,34 @@ export interface NbdServerOptions {
   maxInFlightRequests?: number;
   /** Request bytes all connections take in per event-loop turn (default: turn-budget.ts, shared). */
   turnBudget?: TurnBudget;
+  /** Connections at once: in total, from one address, per device credential (defaults 1024, 128, 32). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  maxConnectionsPerCredential?: number;
+  /** WRITE payload bytes in memory across all connections (default 512 MiB). */
+  writeBudgetBytes?: number;
+  /** A connection in transmission with no request for this long is closed (0: never, the default). */
+  idleTimeoutMs?: number;
+  /** Time as the server sees it: handshake and idle timeouts (tests drive it). */
+  clock?: ServerClock;
 }
+
+export interface ServerClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const systemClock: ServerClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export interface NbdServer {
   listen(port: number, host: string): Promise<{ port: number }>;
+  /** WRITE payload bytes in memory across all connections, and the most ever (diagnostics, tests). */
+  readonly writeBudget: Pick<WriteBudget, "usedBytes" | "peakBytes" | "limitBytes">;
   /** Closes the connections whose credential is no longer usable; returns how many (also runs on a timer). */
   recheckCredentials(): Promise<number>;
   /** Stops accepting, ends every connection after its in-flight requests, releases exports. */
@@ -68,8 +93,21 @@ export interface NbdServer {
 export const DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 export const DEFAULT_RECHECK_INTERVAL_MS = 2_000;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_WRITE_BUDGET_BYTES = 512 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 128;
+export const DEFAULT_MAX_CONNECTIONS_PER_CREDENTIAL = 32;
+/** During the handshake: unsent reply bytes past which the next option waits (and reading stops). */
+export const HANDSHAKE_REPLY_BACKLOG = 256 * 1024;
+/** During the handshake: unread bytes past which reading stops (an option's data is at most 64 KiB). */
+export const HANDSHAKE_READ_AHEAD = 128 * 1024;
 
-type ResolvedOptions = Required<Omit<NbdServerOptions, "tls">> & { tls: (NbdServerTlsOptions & { upgrader: TlsUpgrader }) | undefined };
+type ResolvedOptions = Required<Omit<NbdServerOptions, "tls">> & {
+  tls: (NbdServerTlsOptions & { upgrader: TlsUpgrader }) | undefined;
+  /** Open connections already authorized with this credential. */
+  connectionsOf(credentialId: string): number;
+  writeBudget: WriteBudget;
+};
 
 class ConnectionClosedError extends Error {
   constructor() {
@@ -88,6 +126,9 @@ class NbdConnection implements HandshakeIo {
   private session: TransmissionSession | undefined;
   private closed = false;
   private shuttingDown = false;
+  private lastActivity: number;
+  /** Why the handshake stopped reading: its replies back up, or it holds enough unread bytes. */
+  private readonly holds = { replies: false, readAhead: false };
   /** The plain socket, then the TLS socket wrapping it after STARTTLS. */
   private socket: net.Socket;
 
@@ -97,6 +138,7 @@ class NbdConnection implements HandshakeIo {
     private readonly logger: Logger,
   ) {
     this.socket = socket;
+    this.lastActivity = options.clock.now();
     socket.setNoDelay(true);
     this.watch(socket);
     this.done = this.run();
@@ -143,6 +185,9 @@ class NbdConnection implements HandshakeIo {
     const presented = await secured;
     const client = await tls.authorize(presented);
     if (!client) throw new TlsRefusedError("unknown, revoked or expired credential");
+    if (this.options.connectionsOf(client.credentialId) >= this.options.maxConnectionsPerCredential) {
+      throw new TlsRefusedError(`credential ${client.credentialId} already has ${this.options.maxConnectionsPerCredential} connections`);
+    }
     this.credentialId = client.credentialId;
     this.logger.info({ credentialId: client.credentialId, tlsVersion: socket.getProtocol() }, "nbd client authenticated over TLS");
     return client.registry;
@@ -150,11 +195,16 @@ class NbdConnection implements HandshakeIo {
 
   /** Bytes from the socket (see socket-reads.ts): a transient chunk is consumed or kept before returning. */
   onBytes(chunk: Buffer, transient: boolean): void {
+    this.lastActivity = this.options.clock.now();
     if (transient) this.reader.pushTransient(chunk);
     else this.reader.push(chunk);
     try {
-      if (this.session) this.session.onData(chunk.length);
-      else this.wake();
+      if (this.session) {
+        this.session.onData(chunk.length);
+      } else {
+        this.wake();
+        if (this.reader.available > HANDSHAKE_READ_AHEAD) this.hold("readAhead", true);
+      }
     } finally {
       this.reader.keepRemainder();
     }
@@ -171,6 +221,7 @@ class NbdConnection implements HandshakeIo {
   }
 
   readExact(n: number): Promise<Buffer> {
+    if (this.reader.available - n <= HANDSHAKE_READ_AHEAD) this.hold("readAhead", false);
     if (this.reader.available >= n) return Promise.resolve(this.reader.take(n));
     if (this.closed) return Promise.reject(new ConnectionClosedError());
     return new Promise((resolve, reject) => {
@@ -180,6 +231,35 @@ class NbdConnection implements HandshakeIo {
 
   write(data: Buffer): void {
     if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  }
+
+  async repliesSent(): Promise<void> {
+    const socket = this.socket;
+    if (socket.writableLength <= HANDSHAKE_REPLY_BACKLOG || this.closed) return;
+    this.hold("replies", true);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          if (this.closed) reject(new ConnectionClosedError());
+          else resolve();
+        };
+        socket.on("drain", done);
+        socket.on("close", done);
+      });
+    } finally {
+      this.hold("replies", false);
+    }
+  }
+
+  /** Stops or restarts reading the socket during the handshake; it reads while nothing holds it. */
+  private hold(reason: keyof NbdConnection["holds"], on: boolean): void {
+    if (this.holds[reason] === on) return;
+    this.holds[reason] = on;
+    if (this.closed || this.socket.destroyed) return;
+    if (this.holds.replies || this.holds.readAhead) this.socket.pause();
+    else this.socket.resume();
   }
 
   shutdown(): void {
@@ -209,16 +289,25 @@ class NbdConnection implements HandshakeIo {
         { exportName: opened.name, structuredReplies: negotiated.structuredReplies, flags: negotiated.transmissionFlags },
         "nbd client entered transmission",
       );
+      // The session decides about reading from here on.
+      this.hold("replies", false);
+      this.hold("readAhead", false);
       this.session = new TransmissionSession(this.socket, this.reader, negotiated, {
         logger: this.logger,
         maxPayload: this.options.maxPayload,
         maxInFlightBytes: this.options.maxInFlightBytes,
         maxInFlightRequests: this.options.maxInFlightRequests,
         turnBudget: this.options.turnBudget,
+        writeBudget: this.options.writeBudget,
       });
       // Requests the client pipelined behind GO may already be buffered.
       this.session.onData();
-      await this.session.finished;
+      const idleTimer = this.watchIdle();
+      try {
+        await this.session.finished;
+      } finally {
+        idleTimer.stop();
+      }
     } finally {
       try {
         await opened.release();
@@ -229,8 +318,32 @@ class NbdConnection implements HandshakeIo {
     }
   }
 
+  /** Ends the session gracefully once no request has come for idleTimeoutMs and none is being served. */
+  private watchIdle(): { stop(): void } {
+    const { clock, idleTimeoutMs } = this.options;
+    let handle: unknown;
+    let stopped = idleTimeoutMs <= 0;
+    const check = () => {
+      if (stopped || !this.session) return;
+      const idleFor = clock.now() - this.lastActivity;
+      if (idleFor >= idleTimeoutMs && this.session.idle) {
+        this.logger.info({ idleTimeoutMs }, "nbd connection idle, closing it");
+        this.session.shutdown();
+        return;
+      }
+      handle = clock.setTimeout(check, Math.max(1, idleTimeoutMs - idleFor));
+    };
+    if (!stopped) handle = clock.setTimeout(check, idleTimeoutMs);
+    return {
+      stop: () => {
+        stopped = true;
+        if (handle !== undefined) clock.clearTimeout(handle);
+      },
+    };
+  }
+
   private async handshake(): Promise<Negotiated | undefined> {
-    const timer = setTimeout(() => {
+    const timer = this.options.clock.setTimeout(() => {
       this.logger.warn({ timeoutMs: this.options.handshakeTimeoutMs }, "nbd handshake timed out, closing connection");
       this.socket.destroy();
     }, this.options.handshakeTimeoutMs);
@@ -256,7 +369,7 @@ class NbdConnection implements HandshakeIo {
       this.socket.destroy();
       return undefined;
     } finally {
-      clearTimeout(timer);
+      this.options.clock.clearTimeout(timer);
     }
   }
 }
@@ -268,17 +381,40 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
     maxInFlightBytes: 128 * 1024 * 1024,
     maxInFlightRequests: 512,
     turnBudget: sharedTurnBudget,
+    maxConnections: DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    maxConnectionsPerCredential: DEFAULT_MAX_CONNECTIONS_PER_CREDENTIAL,
+    idleTimeoutMs: 0,
+    clock: systemClock,
+    writeBudgetBytes: DEFAULT_WRITE_BUDGET_BYTES,
     ...options,
+    writeBudget: new WriteBudget(options.writeBudgetBytes ?? DEFAULT_WRITE_BUDGET_BYTES),
     tls: options.tls && { ...options.tls, upgrader: new TlsUpgrader(options.tls) },
+    connectionsOf: (credentialId) => [...connections].filter((c) => c.credentialId === credentialId).length,
   };
   if (!Number.isInteger(resolved.maxPayload) || resolved.maxPayload < 4096 || resolved.maxPayload > 0xffff_fff0) {
     throw new RangeError(`maxPayload must be an integer between 4096 and 2^32 - 16, got ${resolved.maxPayload}`);
   }
   const logger = options.logger.child({ component: "nbd-server" });
   const connections = new Set<NbdConnection>();
+  const perAddress = new Map<string, number>();
   let nextId = 1;
+  let lastCapWarning = 0;
 
   const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+    // Caps first, before a byte is read or a greeting written: a flood costs an accept and a close.
+    const address = accepted.remoteAddress ?? "unknown";
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (connections.size >= resolved.maxConnections || fromAddress >= resolved.maxConnectionsPerAddress) {
+      const now = resolved.clock.now();
+      if (now - lastCapWarning > 10_000) {
+        lastCapWarning = now;
+        logger.warn({ address, total: connections.size, fromAddress }, "nbd connection cap reached, refusing connections");
+      }
+      accepted.destroy();
+      return;
+    }
+    perAddress.set(address, fromAddress + 1);
     // Bytes cannot arrive before this callback returns, so `connection` is set by then (the first
     // read's buffer is chosen while the socket is made: the shared one).
     const made: { connection?: NbdConnection } = {};
@@ -295,7 +431,12 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
     connections.add(opened);
     void opened.done
       .catch((err: unknown) => logger.error({ err }, "nbd connection crashed"))
-      .finally(() => connections.delete(opened));
+      .finally(() => {
+        connections.delete(opened);
+        const left = (perAddress.get(address) ?? 1) - 1;
+        if (left > 0) perAddress.set(address, left);
+        else perAddress.delete(address);
+      });
   });
 
   let rechecking: Promise<number> | undefined;
@@ -325,6 +466,7 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
     : undefined;
 
   return {
+    writeBudget: resolved.writeBudget,
     recheckCredentials,
     listen(port, host) {
       return new Promise((resolve, reject) => {

@@ -203,6 +203,38 @@ describe("NBD over TLS, required", () => {
   });
 });
 
+describe("NBD over TLS, connections per credential", () => {
+  it("refuses a credential's connection past its cap", async () => {
+    const f = await makeFixture();
+    const authority = testAuthority(f, { alice: new MemoryExportRegistry().add("a1", new MemoryDevice({ size: MiB })), bob: new MemoryExportRegistry() });
+    const server = createNbdServer({ registry: new MemoryExportRegistry(), tls: { mode: "require", ...authority.tls }, maxConnectionsPerCredential: 2, logger: pino({ level: "silent" }) });
+    const { port } = await server.listen(0, "127.0.0.1");
+    const tlsOptions = { ca: f.caPem, cert: f.alicePem.certPem, key: f.alicePem.keyPem, checkServerIdentity: () => undefined };
+    try {
+      const open = await Promise.all(
+        [0, 1].map(async () => {
+          const client = await RawNbdClient.connect(port);
+          await client.greet();
+          await client.startTls(tlsOptions);
+          await client.goTo("a1", { greeted: true });
+          return client;
+        }),
+      );
+      const third = await RawNbdClient.connect(port);
+      await third.greet();
+      await third.startTls(tlsOptions).catch(() => undefined);
+      expect(await third.option(NBD_OPT_LIST)).toEqual([]);
+      await third.closed;
+      for (const client of open) expect(client.isClosed).toBe(false);
+      open[0]!.close();
+      await open[0]!.closed;
+    } finally {
+      await server.close();
+      await rm(f.dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("NBD over TLS, optional (loopback)", () => {
   let f: Fixture;
   let server: NbdServer;

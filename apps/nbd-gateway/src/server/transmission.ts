@@ -56,6 +56,7 @@ import type { Negotiated } from "./handshake";
 import { sharedPayloadBuffers } from "./payload-buffers";
 import { ReplyBufferPool } from "./reply-buffers";
 import type { TurnBudget } from "./turn-budget";
+import type { WriteBudget } from "./write-budget";
 import { validateRequest } from "./validate";
 import type { ValidationContext } from "./validate";
 
@@ -68,6 +69,8 @@ export interface TransmissionOptions {
   maxInFlightRequests: number;
   /** Request bytes per event-loop turn, shared with the other connections. */
   turnBudget: TurnBudget;
+  /** WRITE payload bytes in memory, shared with the other connections. */
+  writeBudget: WriteBudget;
 }
 
 /** More descriptors than this in one BLOCK_STATUS reply are cut ("MAY return fewer descriptors"). */
@@ -112,6 +115,8 @@ export class TransmissionSession {
   private corked = false;
   /** A WRITE whose header is parsed and whose payload has not fully arrived. */
   private pendingWrite: PendingWrite | undefined;
+  /** A WRITE whose header is parsed, waiting for room in the shared write budget before its payload is read. */
+  private deferredWrite: RequestHeader | undefined;
   /** Request headers are decoded from here (synchronously) when they straddle reads. */
   private readonly headerScratch = Buffer.alloc(NBD_REQUEST_SIZE);
   /** Bytes of a refused WRITE's payload still to discard. */
@@ -180,10 +185,21 @@ export class TransmissionSession {
     this.pump();
   };
 
+  /** No request is being served (an idle timeout may end the connection). */
+  get idle(): boolean {
+    return this.inFlight === 0;
+  }
+
   /** The socket is gone: nothing more is read or written; finish when in-flight requests settle. */
   onClose(): void {
     this.socketClosed = true;
     this.stopping = true;
+    // A write whose payload never fully arrived gives its share of the budget back.
+    if (this.pendingWrite) {
+      this.options.writeBudget.give(this.pendingWrite.req.length);
+      this.pendingWrite = undefined;
+    }
+    this.options.writeBudget.forget(this.onDrain);
     this.maybeFinish();
   }
 
@@ -203,6 +219,18 @@ export class TransmissionSession {
       }
       if (this.pendingWrite) {
         if (!this.receivePayload(this.pendingWrite)) return;
+        continue;
+      }
+      if (this.deferredWrite) {
+        if (!this.options.writeBudget.tryTake(this.deferredWrite.length)) {
+          // No payload is read until the budget has room: reading stops, TCP holds the client back.
+          this.paused = true;
+          this.socket.pause();
+          this.options.writeBudget.whenRelieved(this.onDrain);
+          return;
+        }
+        this.pendingWrite = { req: this.deferredWrite, payload: undefined, received: 0 };
+        this.deferredWrite = undefined;
         continue;
       }
       if (this.underPressure()) {
@@ -241,7 +269,7 @@ export class TransmissionSession {
       }
       this.largeWrites = req.type === NBD_CMD_WRITE && req.length >= DIRECT_PAYLOAD_BYTES;
       if (req.type === NBD_CMD_WRITE && req.length > 0) {
-        this.pendingWrite = { req, payload: undefined, received: 0 };
+        this.deferredWrite = req;
         continue;
       }
       this.begin(req, undefined);
@@ -578,6 +606,7 @@ export class TransmissionSession {
   private complete(req: RequestHeader): void {
     this.inFlight--;
     if (req.type === NBD_CMD_READ || req.type === NBD_CMD_WRITE) this.inFlightBytes -= req.length;
+    if (req.type === NBD_CMD_WRITE && req.length > 0) this.options.writeBudget.give(req.length);
     if (this.stopping) {
       this.maybeEnd();
       this.maybeFinish();
