@@ -31,9 +31,13 @@ import {
   startGateway,
   STRATUS_BIN,
   REPO_ROOT,
+  s3GatewayEnv,
   waitFor,
+  waitForCommitted,
+  type Gateway,
   type NpmStart,
 } from "../harness";
+import { startFaultProxy, startS3TestServer } from "@stratus/storage/testing";
 
 const STOP_TIMEOUT_S = 10;
 const WRITE_BYTES = 300 * MiB;
@@ -127,6 +131,63 @@ describe("npm start stops within STRATUS_STOP_TIMEOUT and starts again with ever
     process.kill(-tree.pid, "SIGINT");
     await allGone(tree, redisPid, Date.now());
   }, 900_000);
+});
+
+describe("a bucket that stalls", () => {
+  it("the stop gives up on the commit at STRATUS_STOP_TIMEOUT, a second signal exits at once, and no acknowledged write is lost", async () => {
+    const s3 = await startS3TestServer();
+    cleanup.push("s3 server", () => s3.stop());
+    const proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, seed: 19 });
+    cleanup.push("fault proxy", () => proxy.close());
+    const dataDir = path.join(workDir, "stall");
+    const env = (stopTimeout: string) => ({ ...s3GatewayEnv(s3, proxy.endpoint), STRATUS_STOP_TIMEOUT: stopTimeout });
+    const image = (seed: number) => {
+      const file = path.join(workDir, `stall-${seed}.raw`);
+      return writeFile(file, seededBytes(seed)(16 * MiB)).then(() => file);
+    };
+    const readBack = async (gateway: Gateway) => {
+      const out = path.join(workDir, "stall-out.raw");
+      await runOk("nbdcopy", [gateway.uri("v"), out], { timeoutMs: 60_000 });
+      await run("truncate", ["-s", String(16 * MiB), out]);
+      return sha256File(out);
+    };
+    const logged = (gateway: Gateway, text: string) => gateway.logs().some((line) => String(line.msg).includes(text));
+
+    let gateway = await startGateway({ dataDir, env: env("3s") });
+    await gateway.cli(["volume", "create", "v", "--size", "64M"]);
+    // Every request to the bucket hangs from here on: no upload and no commit can finish.
+    proxy.setMode({ stall: true });
+    const first = await image(1);
+    await runOk("nbdcopy", ["--flush", first, gateway.uri("v")], { timeoutMs: 60_000 });
+    let since = Date.now();
+    expect(await gateway.stop()).toMatchObject({ code: 0, killed: false });
+    expect((Date.now() - since) / 1000).toBeLessThanOrEqual(3 + 5);
+    expect(logged(gateway, "stopping before the cloud commit finished: 1 volume(s) keep uncommitted data")).toBe(true);
+
+    // The next start (the bucket answers again) commits what the stop left in the cache.
+    proxy.setMode({ stall: false });
+    gateway = await startGateway({ dataDir, env: env("60s") });
+    expect(logged(gateway, "the cache holds uncommitted data from the previous run: committing it")).toBe(true);
+    await waitForCommitted(gateway, "v");
+    expect(await readBack(gateway)).toBe(await sha256File(first));
+    proxy.setMode({ stall: true });
+    const second = await image(2);
+    await runOk("nbdcopy", [second, gateway.uri("v")], { timeoutMs: 60_000 }); // acknowledged, never flushed
+    process.kill(gateway.pid, "SIGTERM");
+    await waitFor("the stop to begin", () => (logged(gateway, "stopping: finishing requests") ? true : undefined));
+    // Later than the window in which near signals count as copies of one (a terminal's Ctrl-C fans out).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    since = Date.now();
+    expect(await gateway.stop()).toMatchObject({ code: 0, killed: false });
+    expect((Date.now() - since) / 1000).toBeLessThan(10); // not the 60 s STRATUS_STOP_TIMEOUT
+    expect(logged(gateway, "stopping now")).toBe(true);
+
+    proxy.setMode({ stall: false });
+    gateway = await startGateway({ dataDir, env: env("10s") });
+    cleanup.push("stall gateway", () => gateway.dispose());
+    expect(await readBack(gateway)).toBe(await sha256File(second));
+    await waitForCommitted(gateway, "v");
+  }, 300_000);
 });
 
 describe("starting again always works", () => {
