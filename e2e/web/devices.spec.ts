@@ -154,8 +154,10 @@ test("devices: create and download a credential, attach over TLS from another na
   let nbdinfoPsk = "";
   await test.step("copy the TLS commands from the volume's page and run them as copied, from the other namespace", async () => {
     await page.goto(`${stack.webUrl}/volumes/${VOLUME}`);
+    // Off loopback the gateway serves only TLS: the plaintext commands are not offered.
+    await expect(page.getByRole("region", { name: "Attach on the gateway's machine" })).toContainText("only over TLS");
     const attach = page.getByRole("region", { name: "Attach from a device" });
-    await expect(attach.getByLabel("Device")).toHaveValue(/^dev_/);
+    await expect(attach.getByLabel("Device", { exact: true })).toHaveValue(/^dev_/);
     nbdinfoPsk = await copied("Inspect (libnbd nbdinfo, TLS-PSK)");
     expect(nbdinfoPsk).toBe((await page.getByTestId("tls-command-nbdinfo-psk").innerText()).trim());
     expect(nbdinfoPsk).toContain(`nbds://`);

@@ -28,7 +28,8 @@ const schema = z.object({
   STRATUS_NBD_HOST: z.string().min(1).default("127.0.0.1"),
   STRATUS_NBD_PORT: z.coerce.number().int().min(1).max(65535).default(10809),
   // The gateway's off|optional|require (and the older true/false); only require makes the commands TLS.
-  STRATUS_NBD_TLS: z.enum(["off", "optional", "require", "true", "false", "1", "0"]).default("false"),
+  // Unset: the gateway's default, require off loopback.
+  STRATUS_NBD_TLS: z.enum(["off", "optional", "require", "true", "false", "1", "0"]).optional(),
   AUTH_SECRET: optional,
   STRATUS_PUBLIC_URL: optional,
   STRATUS_MIGRATIONS_DIR: optional,
@@ -86,13 +87,18 @@ export function webEnv(): WebEnv {
     // The gateway's default, so both sides of one data dir agree.
     queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
     gcGraceMs: e.STRATUS_GC_GRACE_MS ?? parseDurationMs(e.STRATUS_GC_GRACE) ?? 10 * 60_000,
-    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) },
+    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: e.STRATUS_NBD_TLS ? ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) : !isLoopback(e.STRATUS_NBD_HOST) },
     authSecret: e.AUTH_SECRET,
     publicUrl: e.STRATUS_PUBLIC_URL,
     kdfN: e.STRATUS_KDF_N,
     migrationsDir: e.STRATUS_MIGRATIONS_DIR ?? findMigrations(process.cwd()),
   };
   return cached;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where the gateway may serve plaintext NBD. */
+function isLoopback(host: string): boolean {
+  return /^(localhost|::1|\[::1\]|127(\.\d{1,3}){3})$/i.test(host);
 }
 
 function parseDurationMs(text: string | undefined): number | undefined {

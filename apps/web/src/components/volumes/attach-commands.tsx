@@ -15,5 +15,8 @@ export function AttachCommands({ name }: { name: string }) {
   const commands = useQuery(trpc.volume.attachCommands.queryOptions({ name }));
   if (commands.isPending) return <LoadingLine>Loading commands…</LoadingLine>;
   if (commands.isError) return <Notice tone="error">{toUserError(commands.error).message}</Notice>;
+  if (commands.data.tls) {
+    return <p className="text-sm text-slate-600">This gateway serves NBD only over TLS: attach with a device credential, above.</p>;
+  }
   return <CommandList commands={commands.data.commands.map((c) => ({ ...c, id: c.tool }))} testIdPrefix="attach-command-" />;
 }

@@ -126,7 +126,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         )}
 
         {!deleting && (
-          <Card id="attach" title="Attach" description="Run one of these on the machine that should see the disk.">
+          <Card id="attach" title="Attach on the gateway's machine" description="Plaintext NBD on loopback: it serves only the local admin's volumes (the embedded default).">
             <AttachCommands name={v.name} />
           </Card>
         )}
