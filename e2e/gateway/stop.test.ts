@@ -190,6 +190,25 @@ describe("a bucket that stalls", () => {
   }, 300_000);
 });
 
+describe("a Redis that is gone", () => {
+  it("does not hold the stop: the final commit uploads from the gateway itself", async () => {
+    const gateway = await startGateway({ dataDir: path.join(workDir, "no-redis") });
+    cleanup.push("no-redis gateway", () => gateway.dispose());
+    const volume = JSON.parse(await gateway.cli(["volume", "create", "v", "--size", "64M", "--json"])) as { id: string };
+    const file = path.join(workDir, "no-redis.raw");
+    await writeFile(file, seededBytes(7)(32 * MiB));
+    await runOk("nbdcopy", ["--flush", file, gateway.uri("v")], { timeoutMs: 60_000 });
+
+    process.kill(Number(readFileSync(path.join(gateway.dataDir, "redis.pid"), "utf8").split("\n")[0]), "SIGKILL");
+    const since = Date.now();
+    expect(await gateway.stop()).toMatchObject({ code: 0, killed: false });
+    expect((Date.now() - since) / 1000).toBeLessThanOrEqual(STOP_TIMEOUT_S + 5);
+    expect(gateway.logs().some((line) => line.msg === "Redis is not answering: the final commits upload from this process")).toBe(true);
+    const manifest = await manifestGenerations(openBucket({ dataDir: gateway.dataDir }), volume.id, await gatewayMasterKey(gateway.dataDir));
+    expect(manifest?.chunks.length).toBe(32);
+  });
+});
+
 describe("starting again always works", () => {
   it("kill -9 of the whole group and an immediate restart, 20 times; the private redis-server goes with it", async () => {
     const dataDir = path.join(workDir, "kill9");
