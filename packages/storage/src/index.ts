@@ -17,7 +17,7 @@ export {
   type CommittedMap,
 } from "./volume/volume";
 export { CacheBudget, type CacheBudgetOptions } from "./cache/cache-budget";
-export { registerDormantCaches } from "./cache/disk-cache";
+export { registerDormantCaches } from "./cache/dormant-caches";
 export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, GENERATIONS_PER_EPOCH, type ChunkKeyParts } from "./volume/chunk-layout";
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";

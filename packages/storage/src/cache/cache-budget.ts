@@ -12,7 +12,17 @@
  * LRUs are insertion-ordered Sets (delete + add = most recent): O(1), no allocation per touch.
  */
 import { rmSync } from "node:fs";
-import type { CacheEntry } from "./cache-entry";
+
+/**
+ * A chunk file the budget tracks. The budget owns this interface so that it knows nothing of the
+ * cache's entries: `evict` must call removeClean and `closeFile` must call fileClosed.
+ */
+export interface EvictableChunk {
+  /** Removes a clean chunk's file (a dirty one is left alone). */
+  evict(): void;
+  /** Closes its descriptor; the file stays. */
+  closeFile(): void;
+}
 
 export interface CacheBudgetOptions {
   /** Bytes of chunk files to keep across all volumes (clean ones are evicted past it). */
@@ -35,8 +45,8 @@ export class CacheBudget {
   readonly maxOpenFiles: number;
   private cached = 0;
   private dirty = 0;
-  private readonly clean = new Set<CacheEntry>();
-  private readonly openFiles = new Set<CacheEntry>();
+  private readonly clean = new Set<EvictableChunk>();
+  private readonly openFiles = new Set<EvictableChunk>();
   private readonly members = new Set<BudgetMember>();
   /** Dormant cache directories in the order they went dormant, with their bytes on disk. */
   private readonly dormant = new Map<string, { bytes: number; evictable: boolean }>();
@@ -75,16 +85,16 @@ export class CacheBudget {
     this.cached -= bytes;
   }
 
-  addClean(entry: CacheEntry): void {
+  addClean(entry: EvictableChunk): void {
     this.clean.add(entry);
   }
 
-  touchClean(entry: CacheEntry): void {
+  touchClean(entry: EvictableChunk): void {
     this.clean.delete(entry);
     this.clean.add(entry);
   }
 
-  removeClean(entry: CacheEntry): void {
+  removeClean(entry: EvictableChunk): void {
     this.clean.delete(entry);
   }
 
@@ -120,35 +130,35 @@ export class CacheBudget {
     }
     for (const entry of this.clean) {
       if (this.cached <= this.targetBytes) return;
-      entry.owner.evict(entry); // removes it from `clean` (safe while iterating a Set)
+      entry.evict(); // removes it from `clean` (safe while iterating a Set)
     }
   }
 
   /** Evicts every clean chunk (the disk is full: make room for dirty data). Returns bytes freed. */
   evictAllClean(): number {
     const before = this.cached;
-    for (const entry of this.clean) entry.owner.evict(entry);
+    for (const entry of this.clean) entry.evict();
     return before - this.cached;
   }
 
   // ---- open files ----------------------------------------------------------------------------
 
-  fileOpened(entry: CacheEntry): void {
+  fileOpened(entry: EvictableChunk): void {
     this.openFiles.add(entry);
     if (this.openFiles.size <= this.maxOpenFiles) return;
     for (const oldest of this.openFiles) {
       if (oldest === entry) continue;
-      oldest.owner.closeFile(oldest); // removes it from `openFiles`
+      oldest.closeFile(); // removes it from `openFiles`
       if (this.openFiles.size <= this.maxOpenFiles) return;
     }
   }
 
-  touchFile(entry: CacheEntry): void {
+  touchFile(entry: EvictableChunk): void {
     this.openFiles.delete(entry);
     this.openFiles.add(entry);
   }
 
-  fileClosed(entry: CacheEntry): void {
+  fileClosed(entry: EvictableChunk): void {
     this.openFiles.delete(entry);
   }
 

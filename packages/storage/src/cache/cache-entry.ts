@@ -1,4 +1,10 @@
-import type { DiskCache } from "./disk-cache";
+import type { EvictableChunk } from "./cache-budget";
+
+/** The cache that holds an entry: what the budget's eviction and fd LRU reach through it. */
+export interface EntryOwner {
+  evict(entry: CacheEntry): void;
+  closeFile(entry: CacheEntry): void;
+}
 
 /**
  * One chunk present in a volume's disk cache. States:
@@ -7,7 +13,7 @@ import type { DiskCache } from "./disk-cache";
  * - dirty hole (`hole`): trimmed or zeroed whole; no file, reads as zeros, no object after commit.
  * `version` moves on every change, so a commit can tell whether what it uploaded is still current.
  */
-export class CacheEntry {
+export class CacheEntry implements EvictableChunk {
   dirty = false;
   hole = false;
   generation = 0;
@@ -27,9 +33,17 @@ export class CacheEntry {
   frozen: FrozenChunk | undefined;
 
   constructor(
-    readonly owner: DiskCache,
+    private readonly owner: EntryOwner,
     readonly index: number,
   ) {}
+
+  evict(): void {
+    this.owner.evict(this);
+  }
+
+  closeFile(): void {
+    this.owner.closeFile(this);
+  }
 }
 
 /** A chunk's state captured by a commit's freeze. */

@@ -98,12 +98,4 @@ export class FaultyObjectStore implements ObjectStore {
     }
   }
 }
-
-/** Resolves once `condition()` holds, checking on every turn of the event loop (bounded). */
-export async function waitFor(condition: () => boolean, what = "condition", timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+export { waitFor } from "./wait-for";

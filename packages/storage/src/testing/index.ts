@@ -1,6 +1,8 @@
 export { startS3TestServer, type S3RequestCounts, type S3TestServer, type S3TestServerOptions } from "./s3-test-server";
 export { MemoryChunkIndex } from "./memory-chunk-index";
-export { FaultyObjectStore, waitFor, type StoreOperation } from "./faulty-object-store";
+export { FaultyObjectStore, type StoreOperation } from "./faulty-object-store";
+export { waitFor } from "./wait-for";
+export { ManualClock } from "./manual-clock";
 export { seededRandom, seededBytes } from "./seeded-random";
 export { describeObjectStoreSuite, type ObjectStoreFactory } from "./object-store-suite";
 export { describeVolumeSuite, type VolumeSuiteStore } from "./volume-suite";

@@ -1,0 +1,31 @@
+/**
+ * Time as the engine sees it: the commit timers, fill holds and retry backoff read and wait through
+ * a Clock, so tests can move time by hand (testing/manual-clock.ts) instead of sleeping.
+ */
+
+/** A pending timer; `cancel` is safe to call after it fired. */
+export interface ClockTimer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Runs `callback` once after `ms`. The timer never keeps the process alive on its own. */
+  setTimer(callback: () => void, ms: number): ClockTimer;
+}
+
+/** The process's own clock and timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer(callback, ms) {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
+/** Resolves after `ms` on `clock`. */
+export function sleepOn(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimer(resolve, ms));
+}
