@@ -24,3 +24,10 @@ export class StorageError extends Error {
 export function isStorageError(error: unknown): error is StorageError {
   return error instanceof StorageError;
 }
+
+/** `error` as EIO naming `what` (an EIO StorageError passes as it is), keeping it as the cause. */
+export function asEio(error: unknown, what: string): StorageError {
+  if (isStorageError(error) && error.code === "EIO") return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StorageError("EIO", `${what} failed: ${message}`, { cause: error });
+}

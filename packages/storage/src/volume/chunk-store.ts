@@ -2,7 +2,7 @@
  * Stores and loads one chunk generation's bytes through the codec. Knows keys and codecs, not
  * caching or commit order: that is the volume's job.
  */
-import { StorageError, isStorageError } from "../errors";
+import { StorageError, asEio } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import { decodedChunkBuffers, downloadBuffers } from "./chunk-buffers";
 import { identityCodec, type ChunkCodec, type EncodedChunk } from "./chunk-codec";
@@ -88,9 +88,4 @@ export class ChunkStore {
     if (chunks.length === 0) return;
     await this.store.deleteMany(chunks.map(([index, generation]) => this.key(index, generation)));
   }
-}
-
-function asEio(error: unknown, what: string): StorageError {
-  if (isStorageError(error) && error.code === "EIO") return error;
-  return new StorageError("EIO", `${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
