@@ -11,7 +11,7 @@
  */
 import { closeSync, constants as fsConstants } from "node:fs";
 import { rm } from "node:fs/promises";
-import { systemClock, type Clock, type ClockTimer } from "../util/clock";
+import { BACKGROUND_TIMER, systemClock, type Clock, type ClockTimer } from "../util/clock";
 import type { CacheBudget } from "./cache-budget";
 import { isPageAligned, O_DIRECT } from "./direct-io-buffers";
 import { openFile, writeFileFully, type FillWriter } from "./fill-writer";
@@ -132,7 +132,7 @@ export class CacheFills {
       this.#delayedBytes += data.length;
       this.#startDelayed(this.#fillDelayBytes);
       this.#lastHeldAt = this.#clock.now();
-      this.#holdTimer ??= this.#clock.setTimer(() => this.#heldTooLong(), FILL_HOLD_MS);
+      this.#holdTimer ??= this.#clock.setTimer(() => this.#heldTooLong(), FILL_HOLD_MS, BACKGROUND_TIMER);
     }
     return true;
   }
@@ -189,7 +189,7 @@ export class CacheFills {
     if (this.#closed || this.#delayedBytes === 0) return;
     const waited = this.#clock.now() - this.#lastHeldAt;
     if (waited >= FILL_HOLD_MS) this.startHeld();
-    else this.#holdTimer = this.#clock.setTimer(() => this.#heldTooLong(), FILL_HOLD_MS - waited);
+    else this.#holdTimer = this.#clock.setTimer(() => this.#heldTooLong(), FILL_HOLD_MS - waited, BACKGROUND_TIMER);
   }
 
   /** Starts the oldest delayed fills until at most `keepBytes` of them wait. */

@@ -8,7 +8,9 @@ import { constants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../testing/manual-clock";
 import { seededBytes } from "../testing/seeded-random";
+import { waitFor } from "../testing/wait-for";
 import { CacheBudget } from "./cache-budget";
 import { DirectIoBufferPool } from "./direct-io-buffers";
 import { DiskCache } from "./disk-cache";
@@ -28,7 +30,7 @@ function isDirect(fd: number): boolean {
   return (flags & constants.O_DIRECT) !== 0;
 }
 
-function setup(options: { fillDelayBytes?: number; directFills?: boolean } = {}) {
+function setup(options: { fillDelayBytes?: number; directFills?: boolean; clock?: ManualClock } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "stratus-direct-fill-"));
   dirs.push(dir);
   const budget = new CacheBudget({ targetBytes: 64 * CHUNK, dirtyLimitBytes: 64 * CHUNK });
@@ -39,7 +41,7 @@ function setup(options: { fillDelayBytes?: number; directFills?: boolean } = {})
   };
   const open = () =>
     DiskCache.open(
-      { dir, budget, chunkLength: () => CHUNK, chunkCount: 16, fillWriter: writer, fillDelayBytes: options.fillDelayBytes ?? 2 * CHUNK, directFills: options.directFills },
+      { dir, budget, chunkLength: () => CHUNK, chunkCount: 16, fillWriter: writer, fillDelayBytes: options.fillDelayBytes ?? 2 * CHUNK, directFills: options.directFills, clock: options.clock },
       () => true,
     );
   return { dir, open, written, chunkFile: (index: number) => path.join(dir, "c", index.toString(16).padStart(16, "0")) };
@@ -88,13 +90,14 @@ describe("direct fills", () => {
   });
 
   it("are written once no new fill came for two seconds (a reader that stopped)", async () => {
-    const { open, written } = setup({ fillDelayBytes: 8 * CHUNK });
+    const clock = new ManualClock();
+    const { open, written } = setup({ fillDelayBytes: 8 * CHUNK, clock });
     const cache = open();
     expect(cache.fillClean(1, GENERATION, alignedChunk(new DirectIoBufferPool(), 1))).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await clock.advance(1999);
     expect(written.length).toBe(0);
-    const deadline = Date.now() + 5000;
-    while (cache.get(1) === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await clock.advance(1);
+    await waitFor(() => cache.get(1) !== undefined, "the held fill to land");
     expect(written).toEqual([{ direct: true, first: seededBytes(CHUNK, 1)[0] }]);
     expect(cache.get(1)!.cold).toBe(true);
     cache.close(true);

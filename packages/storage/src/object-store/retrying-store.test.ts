@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { StorageError } from "../errors";
-import { FaultyObjectStore, waitFor } from "../testing/faulty-object-store";
+import { FaultyObjectStore } from "../testing/faulty-object-store";
+import { ManualClock } from "../testing/manual-clock";
 import { seededRandom } from "../testing/seeded-random";
+import { waitFor } from "../testing/wait-for";
 import { MemoryObjectStore } from "./memory-store";
 import type { ObjectStore } from "./object-store";
 import { RetryingObjectStore, isTransientError, type RetryEvent } from "./retrying-store";
@@ -36,6 +38,15 @@ function scripted(inner: ObjectStore, decide: (operation: string) => void): Obje
 }
 
 const fast = { baseDelayMs: 1, maxDelayMs: 5, random: seededRandom(1) };
+
+/** Moves `clock` on in 10 ms steps until `pending` settles; returns its outcome and the time it took. */
+async function settleOnClock<T>(clock: ManualClock, pending: Promise<T>, limitMs = 10_000): Promise<{ outcome: T; elapsedMs: number }> {
+  const start = clock.now();
+  let settled = false;
+  void pending.then(() => (settled = true));
+  while (!settled && clock.now() - start < limitMs) await clock.advance(10);
+  return { outcome: await pending, elapsedMs: clock.now() - start };
+}
 
 describe("isTransientError", () => {
   it.each([
@@ -150,9 +161,11 @@ describe("RetryingObjectStore", () => {
   it("fails a stalled operation with EIO within the deadline, and recovers when the stall ends", async () => {
     const faulty = new FaultyObjectStore(new MemoryObjectStore());
     await faulty.put("k", Buffer.from("v"));
-    const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 400 });
+    const clock = new ManualClock();
+    const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 400, clock });
     const release = faulty.hold("get");
-    const error = await store.get("k").catch((caught: unknown) => caught);
+    const { outcome: error, elapsedMs } = await settleOnClock(clock, store.get("k").catch((caught: unknown) => caught));
+    expect(elapsedMs).toBeLessThanOrEqual(400);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).code).toBe("EIO");
     expect((error as StorageError).message).toMatch(/get k failed after (\d+ attempts|400 ms): get k: no answer within \d+ ms/);
@@ -163,10 +176,11 @@ describe("RetryingObjectStore", () => {
 
   it("says a put's body is released only once every attempt, stalled ones included, settled", async () => {
     const faulty = new FaultyObjectStore(new MemoryObjectStore());
-    const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 300 });
+    const clock = new ManualClock();
+    const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 300, clock });
     let released = 0;
     const unstall = faulty.hold("put");
-    const error = await store.put("k", Buffer.from("v"), { onBodyReleased: () => released++ }).catch((caught: unknown) => caught);
+    const { outcome: error } = await settleOnClock(clock, store.put("k", Buffer.from("v"), { onBodyReleased: () => released++ }).catch((caught: unknown) => caught));
     expect(error).toMatchObject({ code: "EIO" });
     expect(faulty.calls.put).toBeGreaterThan(1);
     expect(released).toBe(0); // the abandoned attempts could still be sending the body

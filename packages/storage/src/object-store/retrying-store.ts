@@ -12,6 +12,7 @@
  * operation is safe to repeat: puts write whole immutable objects, deletes are idempotent.
  */
 import { StorageError, isStorageError } from "../errors";
+import { sleepOn, systemClock, type Clock } from "../util/clock";
 import type { ByteRange, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from "./object-store";
 
 export interface RetryingObjectStoreOptions {
@@ -29,6 +30,8 @@ export interface RetryingObjectStoreOptions {
   random?: () => number;
   /** Told about each retry (for logs and metrics); never given bodies. */
   onRetry?: (event: RetryEvent) => void;
+  /** Times backoff, attempt stalls and the operation's deadline (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface RetryEvent {
@@ -115,6 +118,7 @@ export class RetryingObjectStore implements ObjectStore {
   private readonly attemptTimeoutMs: number;
   private readonly random: () => number;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private readonly clock: Clock;
   private closed = false;
 
   get signsPayload(): boolean | undefined {
@@ -132,6 +136,7 @@ export class RetryingObjectStore implements ObjectStore {
     this.attemptTimeoutMs = positive(options.attemptTimeoutMs ?? Math.min(20_000, this.operationTimeoutMs / 3), "attemptTimeoutMs");
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
+    this.clock = options.clock ?? systemClock;
   }
 
   put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
@@ -182,23 +187,24 @@ export class RetryingObjectStore implements ObjectStore {
   }
 
   private async retry<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.operationTimeoutMs;
+    const clock = this.clock;
+    const deadline = clock.now() + this.operationTimeoutMs;
     let firstError: unknown;
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new StorageError("ESHUTDOWN", `${operation}: the store is closed`, { cause: firstError });
-      const remaining = deadline - Date.now();
+      const remaining = deadline - clock.now();
       try {
-        return await withTimeout(run, Math.min(this.attemptTimeoutMs, remaining), operation);
+        return await withTimeout(clock, run, Math.min(this.attemptTimeoutMs, remaining), operation);
       } catch (error) {
         if (!isTransientError(error)) throw error;
         firstError ??= error;
         const delayMs = this.backoff(attempt);
-        if (attempt >= this.attempts || Date.now() + delayMs >= deadline) {
+        if (attempt >= this.attempts || clock.now() + delayMs >= deadline) {
           const why = attempt >= this.attempts ? `${attempt} attempts` : `${this.operationTimeoutMs} ms`;
           throw new StorageError("EIO", `${operation} failed after ${why}: ${describe(firstError)}`, { cause: firstError });
         }
         this.onRetry?.({ operation, attempt, delayMs, error });
-        await sleep(delayMs);
+        await sleepOn(clock, delayMs);
       }
     }
   }
@@ -211,28 +217,24 @@ export class RetryingObjectStore implements ObjectStore {
 }
 
 /** Runs one attempt; a stall past `timeoutMs` rejects with a transient EIO (the attempt is abandoned). */
-function withTimeout<T>(run: () => Promise<T>, timeoutMs: number, operation: string): Promise<T> {
+function withTimeout<T>(clock: Clock, run: () => Promise<T>, timeoutMs: number, operation: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
+    const timer = clock.setTimer(
       // EIO with no cause: transient by isTransientError's rule.
       () => reject(new StorageError("EIO", `${operation}: no answer within ${Math.round(timeoutMs)} ms`)),
       Math.max(0, timeoutMs),
     );
     run().then(
       (value) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(error);
       },
     );
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function positive(value: number, what: string): number {

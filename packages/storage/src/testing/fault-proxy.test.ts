@@ -11,6 +11,7 @@ import { chunkKey } from "../volume/chunk-layout";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy";
 import { startS3TestServer, type S3TestServer } from "./s3-test-server";
 import { seededBytes } from "./seeded-random";
+import { waitFor } from "./wait-for";
 
 /** Answers every request with its method and body length, so framing mistakes show up. */
 async function startEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
@@ -111,7 +112,7 @@ describe("fault proxy framing (against an echo server)", () => {
     proxy.setMode({ outage: false, stall: true });
     const before = proxy.stats().injected.stalled;
     const stalled = send(agent, proxy.port, "PUT", Buffer.from("held"));
-    await waitUntil(() => proxy.stats().injected.stalled > before);
+    await waitFor(() => proxy.stats().injected.stalled > before, "the stall");
     proxy.setMode({ stall: false });
     expect(await stalled).toEqual({ status: 200, body: '{"method":"PUT","length":4}' });
     proxy.setMode({ failure: "503" });
@@ -250,11 +251,3 @@ describe("fault proxy in front of the S3 test server", () => {
     expect(proxy.stats().forwarded.GET).toBe(7); // a LIST and a GET per volume, and the LIST that finds no more
   });
 });
-
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

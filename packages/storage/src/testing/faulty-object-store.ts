@@ -98,4 +98,3 @@ export class FaultyObjectStore implements ObjectStore {
     }
   }
 }
-export { waitFor } from "./wait-for";

@@ -16,9 +16,11 @@ import type { ObjectStore } from "../object-store/object-store";
 import { chunkPrefix, parseChunkKey, volumePrefix } from "../volume/chunk-layout";
 import { deleteVolumeObjects } from "../volume/delete-volume-objects";
 import { Volume, type ChunkUploader, type CommittedMap, type UploadTask, type VolumeOptions } from "../volume/volume";
-import { FaultyObjectStore, waitFor } from "./faulty-object-store";
+import { FaultyObjectStore } from "./faulty-object-store";
+import { ManualClock } from "./manual-clock";
 import { MemoryChunkIndex } from "./memory-chunk-index";
 import { seededBytes } from "./seeded-random";
+import { waitFor } from "./wait-for";
 
 export interface VolumeSuiteStore {
   /** Called once for the file; the suite closes the store at the end. */
@@ -647,14 +649,16 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
 
     it("commits in the background within the commit interval (durability local)", async () => {
       const { open, index } = setup();
-      const volume = await open({ durability: "local", commitIntervalMs: 20 });
+      const clock = new ManualClock();
+      const volume = await open({ durability: "local", commitIntervalMs: 20, clock });
       await volume.write(0, seededBytes(CHUNK, 93));
       await volume.flush();
+      await clock.advance(19);
+      expect(index.snapshot().epoch).toBe(0);
+      await clock.advance(1);
       await waitFor(() => index.snapshot().epoch === 1, "the interval commit");
       await volume.close();
     });
-
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
     // ---- write-behind (uploads ahead of the commit) ---------------------------------------------------
 
@@ -758,11 +762,15 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
 
     it("commitIdleMs: a flushed burst is committed soon after it ends, without commit()", async () => {
       const { open, index } = setup();
-      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50 });
+      const clock = new ManualClock();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50, clock });
       await volume.write(CHUNK + 10, seededBytes(3000, 96));
       await volume.flush();
-      await waitFor(() => index.snapshot().epoch === 1, "the idle commit", 1_500);
-      await waitFor(() => volume.stats().dirtyBytes === 0, "chunks to turn clean", 1_500);
+      await clock.advance(49);
+      expect(index.snapshot().epoch).toBe(0);
+      await clock.advance(1); // a quiet spell of commitIdleMs after a flushed write
+      await waitFor(() => index.snapshot().epoch === 1, "the idle commit");
+      await waitFor(() => volume.stats().dirtyBytes === 0, "chunks to turn clean");
       expect([...index.snapshot().chunks.keys()]).toEqual([1]);
       await volume.close();
     });
@@ -770,43 +778,45 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
     it("commitIdleMs: a writer that never pauses that long is not committed until it stops", async () => {
       const { open, index } = setup();
       // Flushing after every write: an idle rule that fired commitIdleMs after the FIRST write would commit.
-      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 250 });
-      const writingUntil = Date.now() + 750;
-      let writes = 0;
-      while (Date.now() < writingUntil) {
+      const clock = new ManualClock();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 250, clock });
+      // A write and flush every 10 ms for 750 ms: three idle periods, none of them quiet.
+      for (let writes = 0; writes < 75; writes++) {
         await volume.write((writes % 4) * CHUNK, seededBytes(4096, 300 + writes));
         await volume.flush();
         expect(index.snapshot().epoch).toBe(0);
-        writes++;
-        await sleep(10);
+        await clock.advance(10);
       }
-      expect(writes).toBeGreaterThan(10);
       expect(index.snapshot().epoch).toBe(0);
-      await waitFor(() => index.snapshot().epoch === 1, "the commit after the writer stopped", 1_500);
+      await clock.advance(500); // the writer stopped: within two idle periods the rule commits
+      await waitFor(() => index.snapshot().epoch === 1, "the commit after the writer stopped");
       expect(index.snapshot().chunks.size).toBe(4);
       await volume.close();
     });
 
     it("commitIdleMs: a pause after unflushed writes commits nothing until the flush comes", async () => {
       const { open, index } = setup();
-      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50 });
+      const clock = new ManualClock();
+      const volume = await open({ durability: "local", commitIntervalMs: 3_600_000, commitIdleMs: 50, clock });
       await volume.write(5 * CHUNK, seededBytes(100, 97));
-      await sleep(250); // five idle periods: the bucket must wait for a flush's state
+      await clock.advance(250); // five idle periods: the bucket must wait for a flush's state
       expect(index.snapshot().epoch).toBe(0);
       await volume.flush();
-      await waitFor(() => index.snapshot().epoch === 1, "the commit at the flush after the pause", 1_500);
+      await waitFor(() => index.snapshot().epoch === 1, "the commit at the flush after the pause");
       expect([...index.snapshot().chunks.keys()]).toEqual([5]);
       await volume.close();
     });
 
     it("commitIdleMs does not shorten the interval's fallback: unflushed writes wait a whole interval for a flush", async () => {
       const { open, index } = setup();
-      const volume = await open({ durability: "local", commitIntervalMs: 400, commitIdleMs: 50 });
-      await volume.write(2 * CHUNK, seededBytes(100, 98)); // the interval's ticks come at ~400 and ~800 ms
-      await sleep(600);
-      // The idle rule (~50 ms) and the first tick (~400 ms) only asked for the next flush.
+      const clock = new ManualClock();
+      const volume = await open({ durability: "local", commitIntervalMs: 400, commitIdleMs: 50, clock });
+      await volume.write(2 * CHUNK, seededBytes(100, 98)); // the interval's ticks come at 400 and 800 ms
+      await clock.advance(799);
+      // The idle rule (50 ms) and the first tick (400 ms) only asked for the next flush.
       expect(index.snapshot().epoch).toBe(0);
-      await waitFor(() => index.snapshot().epoch === 1, "the interval's own commit", 1_500);
+      await clock.advance(1);
+      await waitFor(() => index.snapshot().epoch === 1, "the interval's own commit");
       await volume.close();
     });
 

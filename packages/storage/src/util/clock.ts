@@ -11,16 +11,22 @@ export interface ClockTimer {
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
-  /** Runs `callback` once after `ms`. The timer never keeps the process alive on its own. */
-  setTimer(callback: () => void, ms: number): ClockTimer;
+  /**
+   * Runs `callback` once after `ms`. A `background` timer does not keep the process alive on its
+   * own (a volume's commit timers); others do (a retry's backoff must not let a CLI exit).
+   */
+  setTimer(callback: () => void, ms: number, options?: { background?: boolean }): ClockTimer;
 }
+
+/** For timers that must not keep the process alive by themselves. */
+export const BACKGROUND_TIMER = { background: true } as const;
 
 /** The process's own clock and timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(callback, ms) {
+  setTimer(callback, ms, options) {
     const timer = setTimeout(callback, ms);
-    timer.unref();
+    if (options?.background === true) timer.unref();
     return { cancel: () => clearTimeout(timer) };
   },
 };

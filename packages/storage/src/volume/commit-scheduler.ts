@@ -9,7 +9,7 @@
  * All timers run on the injected Clock.
  */
 import type { CacheBudget } from "../cache/cache-budget";
-import type { Clock, ClockTimer } from "../util/clock";
+import { BACKGROUND_TIMER, type Clock, type ClockTimer } from "../util/clock";
 import type { VolumeLogger } from "./volume-options";
 
 export interface CommitSchedulerOptions {
@@ -129,7 +129,7 @@ export class CommitScheduler {
         this.#retry = undefined;
         resolve();
       };
-      const timer = this.#options.clock.setTimer(wake, ms);
+      const timer = this.#options.clock.setTimer(wake, ms, BACKGROUND_TIMER);
       this.#retry = { timer, wake };
     });
   }
@@ -143,7 +143,7 @@ export class CommitScheduler {
       if (this.#overdue) this.#commitNow(); // no flush came within a whole interval
       else this.#commitPoint(true);
       this.#armInterval();
-    }, this.#options.intervalMs);
+    }, this.#options.intervalMs, BACKGROUND_TIMER);
   }
 
   /**
@@ -160,7 +160,7 @@ export class CommitScheduler {
       if (!this.#options.isOpen()) return;
       if (this.#modifications !== this.#modificationsAtIdleArm) this.#armIdle(idleMs); // still writing
       else if (this.#options.dirtyChunks() > 0) this.#commitPoint(false);
-    }, idleMs);
+    }, idleMs, BACKGROUND_TIMER);
   }
 
   /**
