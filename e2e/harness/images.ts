@@ -6,6 +6,7 @@ import { createCipheriv, createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { seededRandom } from "@stratus/storage/testing";
 
 export const MiB = 1024 * 1024;
 
@@ -24,17 +25,8 @@ export interface SparseImage {
   dataBytes: number;
 }
 
-/** Small seeded PRNG (mulberry32): the same seed gives the same layout everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The one seeded PRNG (the storage package's): the same seed gives the same layout everywhere. */
+export { seededRandom };
 
 /**
  * A stream of pseudo-random bytes from a seed: AES-256-CTR over zeros, ~1 GB/s, so even multi-GiB

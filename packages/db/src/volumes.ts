@@ -3,6 +3,7 @@
  * and engine belong to packages/storage and the gateway, which call these.
  */
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from "@stratus/storage/sizes";
 import { z } from "zod";
 import type { Db } from "./client";
 import { DbError, sqlStateOf } from "./errors";
@@ -35,8 +36,6 @@ export function parseVolumeName(name: string): string {
   return result.data;
 }
 
-const MIN_CHUNK_SIZE = 4096;
-const MAX_CHUNK_SIZE = 2 ** 30; // fits the integer column with room to spare
 
 // The slot's full shape is checked by packages/storage; here only that it is one of the two kinds.
 const keySlotSchema = z.custom<StoredKeySlot>(
@@ -66,7 +65,7 @@ export interface NewVolume {
   ownerId: string;
   name: string;
   sizeBytes: number;
-  /** Bytes per chunk object: a power of two from 4 KiB to 1 GiB. */
+  /** Bytes per chunk object: see isValidChunkSize (@stratus/storage/sizes). */
   chunkSize: number;
   /**
    * The id to use (default: a new one). The gateway picks it first because the volume's key slots and

@@ -53,17 +53,8 @@ export async function nbdsh<T>(uri: string, script: string, timeoutMs?: number):
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
-/** A small seeded PRNG (mulberry32) so fuzz and patterns are reproducible from the seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The one seeded PRNG, so fuzz and patterns are reproducible from the seed. */
+export { seededRandom } from "@stratus/storage/testing";
 
 /** Waits until `condition` holds, checking every few milliseconds; fails after `timeoutMs`. */
 export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {

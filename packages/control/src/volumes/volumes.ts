@@ -17,6 +17,7 @@ import {
   type VolumeRow,
 } from "@stratus/db";
 import { changePassphrase, createKeySlots, unlockDataKey, type KeySlot } from "@stratus/storage";
+import { CHUNK_SIZE_RULE, DEFAULT_CHUNK_SIZE, isValidChunkSize } from "@stratus/storage/sizes";
 import { z } from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
@@ -35,9 +36,6 @@ import {
 import { findOwnedVolume, translateDbError, translateKeyError, writeHeader } from "./lookup";
 import { slotsOf, volumeView, volumeViews, type VolumeView } from "./view";
 
-export const MIN_CHUNK_SIZE = 64 * 1024;
-export const MAX_CHUNK_SIZE = 64 * 2 ** 20;
-export const DEFAULT_CHUNK_SIZE = 2 ** 20;
 /** 4 PiB: offsets stay exact in a JavaScript number, and chunk numbers fit the key's 16 hex digits. */
 export const MAX_VOLUME_SIZE = 4 * 2 ** 50;
 
@@ -67,8 +65,8 @@ export async function createVolume(ctx: ServiceContext, rawInput: CreateVolumeIn
   const input = parseInput(createVolumeInput, rawInput);
   const { runtime } = ctx;
   const chunkSize = input.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (!Number.isInteger(Math.log2(chunkSize)) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
-    throw new ServiceError("BAD_REQUEST", "chunk size must be a power of two from 64K to 64M", { field: "chunkSize" });
+  if (!isValidChunkSize(chunkSize)) {
+    throw new ServiceError("BAD_REQUEST", `chunk size must be ${CHUNK_SIZE_RULE}`, { field: "chunkSize" });
   }
   checkSize(input.size);
   const autoUnlock = input.autoUnlock ?? true;

@@ -5,6 +5,7 @@ import type { ChunkIndex, ChunkRef } from "../chunk-index";
 import type { ObjectStore } from "../object-store/object-store";
 import type { Clock } from "../util/clock";
 import { StorageError } from "../errors";
+import { CHUNK_SIZE_RULE, isValidChunkSize } from "../sizes";
 import type { ChunkCodec } from "./chunk-codec";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
 
@@ -32,7 +33,7 @@ export interface VolumeOptions {
   volumeId: string;
   /** Bytes; need not be a multiple of the chunk size. */
   size: number;
-  /** Bytes, a power of two between 512 B and 64 MiB. */
+  /** Bytes: see isValidChunkSize (sizes.ts). */
   chunkSize: number;
   store: ObjectStore;
   index: ChunkIndex;
@@ -111,15 +112,12 @@ export interface VolumeStats {
   lastCommitAt: number | undefined;
 }
 
-const MIN_CHUNK_SIZE = 512;
-const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
-
 /** Throws EINVAL for a size, chunk size, salt or volume id a volume cannot have. */
 export function checkVolumeOptions(options: VolumeOptions): void {
   const { size, chunkSize } = options;
   if (!Number.isSafeInteger(size) || size <= 0) throw new StorageError("EINVAL", `invalid volume size ${size}`);
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE || (chunkSize & (chunkSize - 1)) !== 0) {
-    throw new StorageError("EINVAL", `chunk size ${chunkSize} is not a power of two between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE}`);
+  if (!isValidChunkSize(chunkSize)) {
+    throw new StorageError("EINVAL", `chunk size ${chunkSize} is not ${CHUNK_SIZE_RULE}`);
   }
   const salt = options.generationSalt ?? 0;
   if (!Number.isInteger(salt) || salt < 0 || salt >= GENERATIONS_PER_EPOCH) {

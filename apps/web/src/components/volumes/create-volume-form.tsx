@@ -13,7 +13,7 @@ import { CheckboxField, SelectField, SizeField, TextField } from "@/components/u
 import { Notice } from "@/components/ui/notice";
 import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
 import { formatBytes } from "@/lib/format";
-import { CHUNK_SIZES, DEFAULT_CHUNK_SIZE, parseSize, SIZE_UNITS } from "@/lib/sizes";
+import { CHUNK_SIZES, DEFAULT_CHUNK_SIZE, parseSizeInput, SIZE_UNITS } from "@/lib/sizes";
 import { useTRPC } from "@/lib/trpc";
 
 const NAME_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -38,7 +38,7 @@ export function CreateVolumeForm() {
   async function submit(form: HTMLFormElement) {
     const data = new FormData(form);
     const name = String(data.get("name") ?? "").trim();
-    const size = parseSize(String(data.get("sizeAmount") ?? ""), String(data.get("sizeUnit") ?? ""));
+    const size = parseSizeInput(String(data.get("sizeAmount") ?? ""), String(data.get("sizeUnit") ?? ""));
     const passphrase = String(data.get("passphrase") ?? "");
     const confirm = String(data.get("confirmPassphrase") ?? "");
     const fail = (p: UserFacingError) => (setProblem(p), clearSecrets());

@@ -11,7 +11,7 @@ import { LiveRegion, Notice } from "@/components/ui/notice";
 import { TypedConfirm } from "@/components/ui/typed-confirm";
 import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
 import { formatBytes } from "@/lib/format";
-import { parseSize, SIZE_UNITS, splitSize } from "@/lib/sizes";
+import { parseSizeInput, SIZE_UNITS, splitSize } from "@/lib/sizes";
 import { useTRPC } from "@/lib/trpc";
 
 export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: number }) {
@@ -45,7 +45,7 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
         onSubmit={(event) => {
           event.preventDefault();
           const data = new FormData(event.currentTarget);
-          const size = parseSize(String(data.get("sizeAmount") ?? ""), String(data.get("sizeUnit") ?? ""));
+          const size = parseSizeInput(String(data.get("sizeAmount") ?? ""), String(data.get("sizeUnit") ?? ""));
           if ("error" in size) return setProblem({ field: "size", message: size.error });
           if (size.bytes === sizeBytes) return setProblem({ field: "size", message: "That is the current size." });
           if (size.bytes < sizeBytes) {
