@@ -110,6 +110,12 @@ export interface Negotiated {
 
 /** Option data larger than this is not a real client: we hang up rather than buffer it. */
 export const MAX_OPTION_DATA = 64 * 1024;
+/**
+ * Options in one handshake. A real client sends a handful (nbdinfo --list: a few per export); one that
+ * keeps asking is using the server up: "if a server believes a client's behaviour constitutes a denial
+ * of service, it MAY initiate a hard disconnect" (nbdkit allows 32).
+ */
+export const MAX_OPTIONS_PER_HANDSHAKE = 1024;
 /** The id we give base:allocation (any nonzero value; the client treats it as opaque). */
 export const BASE_ALLOCATION_CONTEXT_ID = 1;
 /** Defaults from the spec: "a default minimum block size of 1, a preferred block size of 2^12". */
@@ -168,8 +174,9 @@ export async function haggleOptions(
   init: { noZeroes: boolean },
 ): Promise<Negotiated | undefined> {
   let state = freshState(init.noZeroes, options.registry, false);
-  for (;;) {
+  for (let count = 1; ; count++) {
     await io.repliesSent();
+    if (count > MAX_OPTIONS_PER_HANDSHAKE) throw new ProtocolError(`more than ${MAX_OPTIONS_PER_HANDSHAKE} options in one handshake`, true);
     const { option, length } = decodeOptionHeader(await io.readExact(NBD_OPTION_HEADER_SIZE));
     if (length > MAX_OPTION_DATA) throw new ProtocolError(`option ${option} data length ${length} too large`, true);
     const data = await io.readExact(length);

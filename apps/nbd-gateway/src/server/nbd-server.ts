@@ -234,6 +234,9 @@ class NbdConnection implements HandshakeIo {
   }
 
   async repliesSent(): Promise<void> {
+    // One option per event-loop turn: a client whose options arrive back to back (each answered from
+    // the database) must not keep every other connection waiting.
+    await new Promise((resolve) => setImmediate(resolve));
     const socket = this.socket;
     if (socket.writableLength <= HANDSHAKE_REPLY_BACKLOG || this.closed) return;
     this.hold("replies", true);
