@@ -3,7 +3,7 @@
  * O_DIRECT (see DiskCache's fills), and shared, so the codec workers decode into them in place.
  *
  * JavaScript cannot ask for aligned memory, and a SharedArrayBuffer's bytes start wherever malloc
- * put them (16-byte aligned here). A shared WebAssembly.Memory is mapped whole by V8, so its first
+ * put them. A shared WebAssembly.Memory is mapped whole by V8, so its first
  * byte is page-aligned: one such slab is carved into slots of one capacity (a multiple of 64 KiB).
  * The slab is reserved (virtual memory) up front and costs RAM only for slots that were used.
  *

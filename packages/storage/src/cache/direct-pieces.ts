@@ -2,12 +2,8 @@
  * Large writes into a cold chunk file, and whole-chunk reads of one, with O_DIRECT: the kernel moves
  * the bytes between the disk and one aligned bounce buffer instead of through the page cache.
  *
- * Why: the pages of a file nobody has read recently are new memory, and on these VMs memory new to
- * the guest is the dearest thing there is. `dd` of 512 MiB in 256 KiB writes took 1.1 s of CPU
- * buffered and 0.08 s (0.29 s of wall time) with O_DIRECT; in a 512 MiB copy into a cloud volume,
- * buffered writes into new cache files were half of the gateway main thread's CPU, on the thread
- * that takes the writes in, while the bucket's server waited for CPU to store the uploads.
- * The price: the synchronous write waits for the disk (about 0.15 ms per 256 KiB here), and the
+ * Why: the pages of a file nobody has read recently are new memory, the dearest thing there is
+ * (docs/performance.md). The price: the synchronous write waits for the disk, and the
  * chunk is left cold (its pages are not cached: CacheEntry.cold), so the hot path warms it before
  * reading and an upload reads it back from the disk, with O_DIRECT too.
  *

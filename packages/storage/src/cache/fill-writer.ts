@@ -1,6 +1,6 @@
 /**
- * Writing a fetched chunk into its cache file through libuv's thread pool: a fresh file's pages
- * cost 1-2.5 ms per MiB to allocate on these disks, time the event loop should spend serving.
+ * Writing a fetched chunk into its cache file through libuv's thread pool: allocating a fresh
+ * file's pages is time the event loop should spend serving.
  */
 import { open, read, write } from "node:fs";
 import { promisify } from "node:util";

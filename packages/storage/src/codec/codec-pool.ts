@@ -104,7 +104,7 @@ export class CodecPool {
    * Opens a sealed object (copied) for `place`; StorageError("EIO") when it does not verify. With
    * `output` (shared memory) large enough, the plain bytes are written there and a view of it comes
    * back: the worker's own buffer stays in its thread, so the event loop's heap sees no new memory
-   * per chunk (a fresh megabyte per downloaded chunk ran a major GC every ~120 ms in a cold read).
+   * per chunk (fresh megabytes drive major GCs: docs/performance.md).
    */
   async open(keyId: number, stored: Buffer, place: Place, output?: Buffer): Promise<Buffer> {
     const shared = output !== undefined && output.buffer instanceof SharedArrayBuffer ? output : undefined;
@@ -136,7 +136,7 @@ export class CodecPool {
     const id = ++this.#nextRequestId;
     // Shared memory (SharedBufferPool) is read in place. Anything else is copied into memory the
     // worker then owns: moving an ArrayBuffer is cheap, while structured-cloning a Buffer serialises
-    // it through a growing buffer (measured 1.8 ms per MiB on the event loop here).
+    // it through a growing buffer on the event loop.
     const shared = request.data.buffer instanceof SharedArrayBuffer;
     const data = shared ? request.data : new Uint8Array(request.data);
     return new Promise((resolve, reject) => {

@@ -1,8 +1,7 @@
 /**
- * Per-object compression. zstd level 1 via zstd-napi (chosen by measurement, see the package
- * README): the best ratio of the candidates on text and filesystem metadata at the speed of lz4.
- * zstd-napi runs synchronously on the calling thread (~1-3 ms per MiB here); callers encode in
- * upload jobs, not on the NBD request path.
+ * Per-object compression: zstd level 1 via zstd-napi, the best ratio of the candidates on text and
+ * filesystem metadata at the speed of lz4 (docs/performance.md). It runs synchronously on the
+ * calling thread, so callers encode in the codec workers, not on the NBD request path.
  */
 import { compress, decompress } from "zstd-napi";
 import { StorageError } from "../errors";
@@ -14,11 +13,10 @@ export const COMPRESSIONS = Object.keys(COMPRESSION_ID) as Compression[];
 const ZSTD_LEVEL = 1;
 
 /**
- * Incompressible data (media, archives, encrypted files, fio's random bytes) costs zstd the most:
- * 3.3 ms per MiB here against 0.5 ms for text, all of it for nothing. So a chunk of at least
- * SAMPLE_FROM bytes is first probed: SAMPLES slices of SAMPLE_BYTES spread evenly over it are
- * compressed together (0.18 ms per MiB chunk), and when they do not shrink by MIN_SAVING the chunk
- * is stored plain without compressing the rest. The price: a chunk whose compressible part lies
+ * Incompressible data (media, archives, encrypted files) costs zstd the most, for nothing. So a
+ * chunk of at least SAMPLE_FROM bytes is first probed: SAMPLES slices of SAMPLE_BYTES spread evenly
+ * over it are compressed together, and when they do not shrink by MIN_SAVING the chunk is stored
+ * plain without compressing the rest. The price: a chunk whose compressible part lies
  * wholly between the slices is stored plain too.
  */
 const SAMPLE_FROM = 256 * 1024;

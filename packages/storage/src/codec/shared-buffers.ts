@@ -3,8 +3,7 @@
  * workers. Two reasons:
  * - a worker reads shared memory in place, so a chunk reaches it without a copy or a transfer;
  * - every fresh megabyte Buffer counts as V8 "external memory", and enough of it starts a major GC of
- *   the whole heap. Uploading at ~100 MiB/s with a fresh buffer per chunk (and per copy) ran a full
- *   mark-compact about three times a second; reused buffers allocate nothing in steady state.
+ *   the whole heap (docs/performance.md); reused buffers allocate nothing in steady state.
  *
  * A buffer is acquired, used, and released exactly once; the caller must be sure nobody reads it
  * after release (the next acquirer overwrites it). Buffers that are never released are simply

@@ -5,13 +5,10 @@
  * from the caller's memory as is.
  *
  * Why not node:http for the GETs that carry chunk data: it reads every socket into a fresh 64 KiB
- * buffer, hands it through a stream, and the caller copies it again. Fresh buffers are V8 "external
- * memory", and enough of it forces a young-generation GC: during a 512 MiB cold read the gateway ran
- * ~50 scavenges and 3 full mark-compacts for nothing else. Measured here (s3rver, 1 MiB objects, 16 in
- * flight): node:http plus the copy cost the client 0.9-1.5 CPU-seconds per GiB, this 0.3-0.4.
- *
- * PUTs come along because node:http's per-request machinery cost the gateway's main thread ~0.7-1.0
- * ms of CPU per request (as measured for S3Requests), on the thread that takes in the writes.
+ * buffer, hands it through a stream, and the caller copies it again; the fresh buffers drive GCs.
+ * PUTs come along because node:http's per-request machinery costs CPU on the thread that takes in
+ * the writes. Figures, and the test that guards the `onread` behaviour this relies on:
+ * docs/performance.md.
  *
  * Deliberately narrow: one request per socket at a time (no pipelining), GET and PUT only, http: only
  * (TLS stays with node:https). A successful GET must come with Content-Length; one without it

@@ -1,9 +1,8 @@
 /**
  * The two requests that carry chunk data — PUT and GET of one object — sent with node:http and
  * signed by the SDK's own SigV4 signer (@smithy/signature-v4), without the S3 client's middleware
- * stack. Measured here against s3rver, 1 MiB PUTs at 16 in flight: the client spent 2.6–2.9 ms of
- * CPU per request through S3Client.send (with the payload hash already given) and 0.7–1.0 ms this
- * way. On a gateway that shares its cores with the work it waits for, that is throughput. Everything
+ * stack, which costs several times the CPU per request (docs/performance.md): on a gateway that
+ * shares its cores with the work it waits for, that is throughput. Everything
  * else (HEAD, LIST, DeleteObjects) stays with the SDK: rare, and their XML is the SDK's business.
  *
  * On a plain-http endpoint both go through PlainHttpClient instead of node:http, so a chunk object's

@@ -4,8 +4,8 @@
  *
  * Why not Buffer#copy or TypedArray#set: V8 copies to or from shared memory with relaxed atomic
  * accesses, word by word, and byte by byte when the two offsets are not equally aligned — as a
- * chunk's bytes landing 28 bytes into an NBD structured reply are. Measured here, 256 KiB from a
- * shared slab: 3.6 GiB/s byte by byte, 14 GiB/s aligned, 28-30 GiB/s this way. Buffer#fill with a
+ * chunk's bytes landing 28 bytes into an NBD structured reply are (figures: docs/performance.md).
+ * Buffer#fill with a
  * Buffer value as long as the range is one memcpy in Node's C++ (a documented use of fill: the value
  * is repeated to fill the range, here exactly once). No other thread writes either side meanwhile
  * (the pools hand a buffer to one user at a time), so nothing needs the relaxed accesses.

@@ -1,11 +1,8 @@
 /**
  * The chunk-sized buffers of every volume in this process: content read for upload, objects
  * downloaded, and decoded chunks. One set per process, not per volume, because memory new to a
- * process is what costs most on these VMs (each first touch of a page is a trip to the
- * hypervisor): a pool per volume started empty at every open, so each 512 MiB copy into a freshly
- * created volume allocated ~30 new 1 MiB SharedArrayBuffers (zeroed and faulted in, milliseconds
- * each on the thread that takes the writes in), and each volume reserved its own 96 MiB slab.
- * Shared, a gateway in service reuses megabytes it touched long ago, whichever volume asks.
+ * process is what costs most (docs/performance.md): a gateway in service reuses megabytes it touched
+ * long ago, whichever volume asks.
  *
  * The pools' rule holds across volumes: a buffer is released once, by whoever acquired it, when
  * nothing reads it any more.

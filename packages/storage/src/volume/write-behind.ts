@@ -21,10 +21,9 @@
  * before a commit (a writer going round the same region), no more start until the next commit.
  *
  * Uploads ahead run in this process (the volume's own upload), not as queued jobs. They are
- * speculative (nothing references them until a commit claims them), and a job costs several Redis
- * round trips that wait behind the incoming write on the event loop: during a 512 MiB copy, a job
- * waited 80-480 ms to start, so only ~70 of 512 chunks went ahead and the bucket sat idle while the
- * copy streamed in. One that fails after the store's own retries is retried by the commit that
+ * speculative (nothing references them until a commit claims them), and a job's Redis round trips
+ * wait behind the incoming writes, long enough for few chunks to go ahead (docs/performance.md).
+ * One that fails after the store's own retries is retried by the commit that
  * claims it, as a queued job with backoff like the commit's own uploads.
  */
 import type { FrozenChunk } from "../cache/cache-entry";
