@@ -72,6 +72,10 @@ describe("stratus gateway refuses a wrong configuration with a clear message", (
   });
 
   it("a network address for NBD without TLS", async () => {
-    expect(await gatewayFails({ STRATUS_NBD_HOST: "0.0.0.0" })).toMatch(/not a loopback address/);
+    expect(await gatewayFails({ STRATUS_NBD_HOST: "0.0.0.0", STRATUS_NBD_TLS: "optional" })).toMatch(/not a loopback address; use require/);
+  });
+
+  it("every address for NBD, without the name clients dial (the server certificate needs it)", async () => {
+    expect(await gatewayFails({ STRATUS_NBD_HOST: "0.0.0.0" })).toMatch(/set STRATUS_NBD_PUBLIC_HOST/);
   });
 });
