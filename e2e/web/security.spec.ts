@@ -9,7 +9,7 @@ import { readStack } from "./support/state";
 
 const EMAIL = "headers@example.test";
 const PASSWORD = "security-spec-password-5";
-const PAGES = ["/volumes", "/volumes/new", "/tokens"];
+const PAGES = ["/volumes", "/volumes/new", "/tokens", "/invitations"];
 const OFF_SITE = ["/\\evil.example", "/\t/evil.example", "/\\t/evil.example", "//evil.example", "https://evil.example/", "/\\/evil.example"];
 
 /** Console errors and CSP violations on the page, minus the missing favicon (no icon is shipped). */

@@ -103,6 +103,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
       AUTH_TRUST_HOST: "true",
       // The web process's scrypt cost for passwords and passphrases, lowered for test speed only.
       STRATUS_KDF_N: "1024",
+      // next start defaults to sign-up by invitation; the specs sign up directly.
+      STRATUS_SIGNUP: "open",
       NEXT_TELEMETRY_DISABLED: "1",
       ...options.env,
     };

@@ -14,6 +14,10 @@ export interface RateLimit {
 }
 
 export const LOGIN_LIMIT: RateLimit = { name: "login", max: 10, windowSeconds: 15 * 60 };
+/** Failed sign-ins per client address (successes are refunded, so a shared address is not locked out). */
+export const LOGIN_FAILURES_PER_ADDRESS: RateLimit = { name: "login-address", max: 10, windowSeconds: 15 * 60 };
+/** Sign-up attempts per client address, successful or not. */
+export const SIGNUP_LIMIT: RateLimit = { name: "signup", max: 5, windowSeconds: 60 * 60 };
 
 const keyOf = (prefix: string, limit: RateLimit, subject: string) =>
   `${prefix}:rate:${limit.name}:${createHash("sha256").update(subject).digest("hex").slice(0, 32)}`;
@@ -27,11 +31,22 @@ export async function takeRateLimit(redis: Redis, prefix: string, limit: RateLim
     if (count > limit.max) {
       const wait = ttl > 0 ? ttl : limit.windowSeconds;
       const minutes = Math.ceil(wait / 60);
-      throw new ServiceError("TOO_MANY_REQUESTS", `too many sign-in attempts; try again in ${minutes} minute${minutes === 1 ? "" : "s"}`, {
+      const what = limit.name === "signup" ? "sign-up" : "sign-in";
+      throw new ServiceError("TOO_MANY_REQUESTS", `too many ${what} attempts; try again in ${minutes} minute${minutes === 1 ? "" : "s"}`, {
         retryAfterSeconds: wait,
       });
     }
   }
+}
+
+/**
+ * Gives back one attempt taken by takeRateLimit (a success that should not count). Counting first and
+ * refunding after keeps the limit exact under parallel attempts.
+ */
+export async function refundRateLimit(redis: Redis, prefix: string, limit: RateLimit, subject: string): Promise<void> {
+  const key = keyOf(prefix, limit, subject);
+  const left = await redis.decr(key);
+  if (left <= 0) await redis.del(key);
 }
 
 export async function resetRateLimit(redis: Redis, prefix: string, limit: RateLimit, subject: string): Promise<void> {

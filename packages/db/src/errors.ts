@@ -25,6 +25,8 @@ export type DbErrorCode =
   | "VOLUME_NAME_AMBIGUOUS"
   /** An account with this email already exists. */
   | "EMAIL_TAKEN"
+  /** A sign-up invitation (or setup token) that is unknown, used, expired, or a setup token once an account exists. */
+  | "INVITATION_INVALID"
   /** The user already has a live device credential with this name. */
   | "DEVICE_NAME_TAKEN"
   /** The commit's epoch was not the next one, or its fencing token is stale: nothing was written. */

@@ -12,6 +12,7 @@ export const ID_PREFIXES = {
   session: "ses",
   lease: "lse",
   device: "dev",
+  invitation: "inv",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -12,3 +12,4 @@ export * from "./activity";
 export * from "./samples";
 export * from "./resize";
 export * from "./devices";
+export * from "./invitations";

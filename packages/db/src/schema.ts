@@ -276,6 +276,31 @@ export const deploymentKeys = pgTable("deployment_keys", {
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
 });
 
+export const INVITATION_KINDS = ["invite", "setup"] as const;
+export type InvitationKind = (typeof INVITATION_KINDS)[number];
+
+/**
+ * One-time sign-up tokens for a dashboard where open sign-up is off: an admin's invitation, or the setup
+ * token logged at start while no account exists (it can make only the first admin). Single use: an
+ * account's creation sets used_at in the same transaction.
+ */
+export const invitations = pgTable(
+  "invitations",
+  {
+    id: text("id").primaryKey(), // inv_…
+    // hex SHA-256 of the token: the token itself is shown once and never stored.
+    tokenHash: text("token_hash").notNull().unique(),
+    kind: text("kind", { enum: INVITATION_KINDS }).notNull(),
+    // The admin who made it (null for setup tokens); cascade: an invitation means nothing without them.
+    createdBy: text("created_by").references(() => users.id, { onDelete: "cascade" }),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true, mode: "date" }),
+    usedBy: text("used_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [check("invitations_kind_valid", sql`${t.kind} in ('invite', 'setup')`)],
+);
+
 // "Row" names: packages/storage's Volume is the engine, these are records.
 export type UserRow = typeof users.$inferSelect;
 export type VolumeRow = typeof volumes.$inferSelect;
@@ -286,3 +311,4 @@ export type ActivityRow = typeof activityLog.$inferSelect;
 export type VolumeSampleRow = typeof volumeSamples.$inferSelect;
 export type DeviceCredentialRow = typeof deviceCredentials.$inferSelect;
 export type DeploymentKeyRow = typeof deploymentKeys.$inferSelect;
+export type InvitationRow = typeof invitations.$inferSelect;

@@ -80,6 +80,8 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
       STRATUS_DATA_DIR: dataDir,
       AUTH_SECRET: randomBytes(32).toString("base64url"),
       STRATUS_KDF_N: "1024",
+      // next start defaults to sign-up by invitation; this test's person signs up directly.
+      STRATUS_SIGNUP: "open",
       NEXT_TELEMETRY_DISABLED: "1",
     };
     gateway = startProcess(process.execPath, [STRATUS_BIN, "gateway", "--no-web"], { cwd: REPO, env: { ...shared, STRATUS_CACHE_SIZE: "64M", STRATUS_DIRTY_LIMIT: "16M" } });

@@ -7,7 +7,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { createHash } from "node:crypto";
-import { parseDuration, parseSize } from "@stratus/control";
+import { isLoopbackHost, parseDuration, parseSize } from "@stratus/control";
 import { defaultCodecThreads } from "@stratus/storage/codec-pool";
 import { mallocSettingsWarning } from "../../bin/gateway-env.mjs";
 
@@ -305,8 +305,3 @@ export function loadClientConfig(env: NodeJS.ProcessEnv = process.env, options: 
   return { url, token: env.STRATUS_TOKEN || undefined, tokenFile: path.join(dataDir, "cli-token"), loopback };
 }
 
-/** 127.0.0.0/8, ::1 and localhost: addresses that never leave this machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
-}

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { RUNTIME_SYMBOL, StartupError, type Runtime } from "@stratus/control";
+import { installPeerHeader, RUNTIME_SYMBOL, StartupError, type Runtime } from "@stratus/control";
 
 export const WEB_APP_DIR = fileURLToPath(new URL("../../../web", import.meta.url));
 
@@ -29,9 +29,9 @@ export async function createEmbeddedWeb(options: { runtime: Runtime; authSecret:
   const app = next({ dir: WEB_APP_DIR, dev: false, hostname: options.host, port: options.port, quiet: true });
   await app.prepare();
   const handle = app.getRequestHandler();
+  // The client's address for per-IP rate limits, from the socket, under a header no client can send.
+  installPeerHeader();
   const server = createServer((req, res) => {
-    // The client's address for per-IP rate limits; whatever a client sent under this name is replaced.
-    req.headers["x-stratus-peer"] = req.socket.remoteAddress ?? "";
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end("internal error");

@@ -12,6 +12,7 @@ import { useState, type ReactNode } from "react";
 import superjson from "superjson";
 import type { AppRouter } from "@/server/root-router";
 import { errorCode } from "./errors";
+import { MAX_TRPC_BATCH } from "./limits";
 import { TRPCProvider } from "./trpc";
 
 export const CSRF_HEADER = { "x-stratus-csrf": "1" } as const;
@@ -49,6 +50,7 @@ export function Providers({ children }: { children: ReactNode }) {
         httpBatchLink({
           url: "/api/trpc",
           transformer: superjson,
+          maxItems: MAX_TRPC_BATCH,
           headers: () => CSRF_HEADER,
         }),
       ],

@@ -41,8 +41,8 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     t = await openTestRuntime(kind);
     unregister = registerRuntime(t.runtime);
     const anon = { runtime: t.runtime };
-    const a = await signUp(anon, { email: "a@example.com", password: "a-password-123" });
-    const b = await signUp(anon, { email: "b@example.com", password: "b-password-123" });
+    const a = await signUp(anon, { email: "a@example.com", password: "a-password-123" }, "open");
+    const b = await signUp(anon, { email: "b@example.com", password: "b-password-123" }, "open");
     const ctxA: ServiceContext = { runtime: t.runtime, actor: { userId: a.id, via: "session", scope: "write" } };
     aVolumeId = (await createVolume(ctxA, { name: VOL, size: "1M", chunkSize: "64K", passphrase: PASS, autoUnlock: false })).id;
     aDeviceId = (await createDeviceCredential(ctxA, { name: "a laptop" })).credential.id;
@@ -75,6 +75,10 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
   /** Every procedure of the router (but health and signUp, which are public), aimed at A's things. */
   const procedures: Array<{ name: string; write: boolean; targetsA: boolean; call: (c: C) => Promise<unknown> }> = [
     { name: "account.me", write: false, targetsA: false, call: (c) => c.account.me() },
+    // A is the admin; B (not one) is refused these with FORBIDDEN (packages/control accounts tests).
+    { name: "account.listInvitations", write: false, targetsA: false, call: (c) => c.account.listInvitations() },
+    { name: "account.createInvitation", write: true, targetsA: false, call: (c) => c.account.createInvitation({}) },
+    { name: "account.revokeInvitation", write: true, targetsA: false, call: (c) => c.account.revokeInvitation({ id: "inv_none" }) },
     { name: "volume.list", write: false, targetsA: false, call: (c) => c.volume.list() },
     { name: "volume.get", write: false, targetsA: true, call: (c) => c.volume.get({ name: VOL }) },
     { name: "volume.create", write: true, targetsA: false, call: (c) => c.volume.create({ name: `new-${++fresh}`, size: "1M" }) },

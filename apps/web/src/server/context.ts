@@ -3,8 +3,9 @@
  * session cookie (the dashboard). A presented token that does not authenticate is refused outright,
  * never silently replaced by a cookie. Also decides the CSRF check for cookie requests.
  */
-import { authenticateApiToken, isServiceError, type Actor, type RequestMeta } from "@stratus/control";
+import { authenticateApiToken, clientAddress, isServiceError, type Actor, type RequestMeta } from "@stratus/control";
 import { getToken } from "next-auth/jwt";
+import { webEnv } from "./env";
 import { getRegistered } from "./runtime";
 import type { Context } from "./trpc";
 
@@ -48,8 +49,8 @@ export function passesCsrfCheck(req: Request): boolean {
 }
 
 export function requestMetaOf(req: Request): RequestMeta {
-  // Set by the embedded server from the socket (any client-sent value is overwritten there).
-  const ip = req.headers.get("x-stratus-peer") ?? undefined;
+  // From the socket's peer (or, behind a trusted proxy, its X-Forwarded-For), never from a client header.
+  const ip = clientAddress(req.headers, webEnv().trustedProxies);
   return { ip, userAgent: req.headers.get("user-agent")?.slice(0, 200) ?? undefined };
 }
 

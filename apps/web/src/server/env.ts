@@ -4,9 +4,10 @@
  * same variables as the gateway (see the README), so both processes agree on the database, Redis,
  * bucket, master key and key prefix.
  */
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { isLoopbackHost, parseTrustedProxies, type SignUpPolicy } from "@stratus/control";
+import type { BlockList } from "node:net";
 import { z } from "zod";
 
 const optional = z.string().min(1).optional();
@@ -34,6 +35,9 @@ const schema = z.object({
   STRATUS_PUBLIC_URL: optional,
   STRATUS_MIGRATIONS_DIR: optional,
   STRATUS_KDF_N: z.coerce.number().int().min(1024).optional(),
+  STRATUS_TRUSTED_PROXIES: optional,
+  STRATUS_SIGNUP: z.enum(["open", "invite"]).optional(),
+  STRATUS_WEB_HOST: z.string().min(1).default("127.0.0.1"),
 });
 
 export interface WebEnv {
@@ -44,7 +48,8 @@ export interface WebEnv {
     | { kind: "directory"; root: string }
     | { kind: "s3"; endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
   masterKey: Buffer | undefined;
-  queuePrefix: string;
+  /** STRATUS_QUEUE_PREFIX; `next start` requires it (it must match the gateways'). */
+  queuePrefix: string | undefined;
   gcGraceMs: number;
   nbd: { host: string; port: number; tls: boolean };
   authSecret: string | undefined;
@@ -53,6 +58,12 @@ export interface WebEnv {
   migrationsDir: string;
   /** Lower scrypt cost (tests only). */
   kdfN: number | undefined;
+  /** Proxies whose X-Forwarded-For is believed (STRATUS_TRUSTED_PROXIES); none by default. */
+  trustedProxies: BlockList | undefined;
+  /** STRATUS_SIGNUP when set; otherwise the policy follows where the dashboard is reachable (sign-up-policy.ts). */
+  signup: SignUpPolicy | undefined;
+  /** STRATUS_WEB_HOST and STRATUS_PUBLIC_URL (if set) are both loopback: nobody else reaches the dashboard. */
+  loopbackOnly: boolean;
 }
 
 let cached: WebEnv | undefined;
@@ -84,21 +95,34 @@ export function webEnv(): WebEnv {
         }
       : { kind: "directory", root: path.join(dataDir, "bucket") },
     masterKey,
-    // The gateway's default, so both sides of one data dir agree.
-    queuePrefix: e.STRATUS_QUEUE_PREFIX ?? `stratus-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`,
+    queuePrefix: e.STRATUS_QUEUE_PREFIX,
     gcGraceMs: e.STRATUS_GC_GRACE_MS ?? parseDurationMs(e.STRATUS_GC_GRACE) ?? 10 * 60_000,
-    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: e.STRATUS_NBD_TLS ? ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) : !isLoopback(e.STRATUS_NBD_HOST) },
+    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: e.STRATUS_NBD_TLS ? ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) : !isLoopbackHost(e.STRATUS_NBD_HOST) },
     authSecret: e.AUTH_SECRET,
     publicUrl: e.STRATUS_PUBLIC_URL,
     kdfN: e.STRATUS_KDF_N,
+    trustedProxies: parseTrustedProxiesOrThrow(e.STRATUS_TRUSTED_PROXIES),
+    signup: e.STRATUS_SIGNUP,
+    loopbackOnly: isLoopbackHost(e.STRATUS_WEB_HOST) && (!e.STRATUS_PUBLIC_URL || isLoopbackHost(hostOf(e.STRATUS_PUBLIC_URL))),
     migrationsDir: e.STRATUS_MIGRATIONS_DIR ?? findMigrations(process.cwd()),
   };
   return cached;
 }
 
-/** 127.0.0.0/8, ::1 and localhost: where the gateway may serve plaintext NBD. */
-function isLoopback(host: string): boolean {
-  return /^(localhost|::1|\[::1\]|127(\.\d{1,3}){3})$/i.test(host);
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    throw new Error(`invalid configuration: STRATUS_PUBLIC_URL must be a URL like https://stratus.example.com`);
+  }
+}
+
+function parseTrustedProxiesOrThrow(text: string | undefined): BlockList | undefined {
+  try {
+    return parseTrustedProxies(text);
+  } catch (error) {
+    throw new Error(`invalid configuration: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function parseDurationMs(text: string | undefined): number | undefined {

@@ -29,9 +29,29 @@ export async function getRuntime(): Promise<Runtime> {
   return (await getRegistered()).runtime;
 }
 
+/**
+ * `next start` beside the gateways: everything it must share with them has to be configured, or it would
+ * make its own (another master key, session secret or queue prefix) and quietly disagree with them.
+ */
+export function missingSharedSettings(env: ReturnType<typeof webEnv>): string[] {
+  const missing: [string, unknown][] = [
+    ["STRATUS_MASTER_KEY", env.masterKey],
+    ["AUTH_SECRET", env.authSecret],
+    ["STRATUS_QUEUE_PREFIX", env.queuePrefix],
+    ["REDIS_URL", env.redisUrl],
+  ];
+  return missing.filter(([, value]) => value === undefined).map(([name]) => name);
+}
+
 async function buildFromEnv(): Promise<Registered> {
   const env = webEnv();
-  if (!env.redisUrl) throw new Error("REDIS_URL must be set when the web app runs on its own (next start)");
+  const missing = missingSharedSettings(env);
+  if (missing.length > 0 || !env.queuePrefix || !env.redisUrl) {
+    throw new Error(
+      `the dashboard runs on its own (next start) and must share these settings with the gateways, but they are not set: ${missing.join(", ")} ` +
+        `(set the same values as on the gateways; see the README, "Scaled out")`,
+    );
+  }
   const runtime = await openRuntime({
     dataDir: env.dataDir,
     database: env.databaseUrl

@@ -4,7 +4,7 @@
  * no secret (password, passphrase, token, data key, master key) in any log line, URL, Redis value or
  * database column.
  */
-import { createVolume, issueApiToken, signUp, verifyCredentials, type ServiceContext } from "@stratus/control";
+import { createVolume, issueApiToken, peerHeaderName, signUp, verifyCredentials, type ServiceContext } from "@stratus/control";
 import { openTestRuntime, type TestRuntime } from "@stratus/control/testing";
 import { executeRows, findVolumeByName } from "@stratus/db";
 import { unlockDataKey } from "@stratus/storage";
@@ -30,7 +30,7 @@ describe("security", () => {
   beforeAll(async () => {
     t = await openTestRuntime("postgres");
     unregister = registerRuntime(t.runtime);
-    userId = (await signUp({ runtime: t.runtime }, { email: "owner@example.com", password: PASSWORD })).id;
+    userId = (await signUp({ runtime: t.runtime }, { email: "owner@example.com", password: PASSWORD }, "open")).id;
   });
   afterAll(async () => {
     unregister?.();
@@ -68,14 +68,14 @@ describe("security", () => {
 
   /** Signs in through next-auth's own route: csrf token + cookie, then the credentials callback. */
   async function signIn(email: string, password: string, ip: string): Promise<{ ok: boolean; location: string }> {
-    const csrfResponse = await authRoute.GET(new Request(`${ORIGIN}/api/auth/csrf`, { headers: { host: new URL(ORIGIN).host, "x-stratus-peer": ip } }) as never);
+    const csrfResponse = await authRoute.GET(new Request(`${ORIGIN}/api/auth/csrf`, { headers: { host: new URL(ORIGIN).host, [peerHeaderName()]: ip } }) as never);
     const { csrfToken } = (await csrfResponse.json()) as { csrfToken: string };
     const cookie = csrfResponse.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
     const form = new URLSearchParams({ email, password, csrfToken, callbackUrl: `${ORIGIN}/volumes` });
     const response = await authRoute.POST(
       new Request(`${ORIGIN}/api/auth/callback/credentials`, {
         method: "POST",
-        headers: { host: new URL(ORIGIN).host, cookie, "content-type": "application/x-www-form-urlencoded", origin: ORIGIN, "x-stratus-peer": ip },
+        headers: { host: new URL(ORIGIN).host, cookie, "content-type": "application/x-www-form-urlencoded", origin: ORIGIN, [peerHeaderName()]: ip },
         body: form,
       }) as never,
     );
@@ -98,7 +98,7 @@ describe("security", () => {
     await expect(verifyCredentials({ runtime: t.runtime }, { email: "owner@example.com", password: PASSWORD })).rejects.toThrow(/try again in \d+ minutes?/);
 
     // Per IP: many emails from one address.
-    await signUp({ runtime: t.runtime }, { email: "other@example.com", password: PASSWORD });
+    await signUp({ runtime: t.runtime }, { email: "other@example.com", password: PASSWORD }, "open");
     for (let i = 0; i < 10; i++) await signIn(`nobody${i}@example.com`, "x", "10.9.9.9");
     expect((await signIn("other@example.com", PASSWORD, "10.9.9.9")).location).toMatch(/rate_limited/);
     expect((await signIn("other@example.com", PASSWORD, "10.9.9.10")).ok).toBe(true);

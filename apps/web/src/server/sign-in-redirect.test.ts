@@ -21,7 +21,7 @@ describe("sign-in callbackUrl", () => {
   beforeAll(async () => {
     t = await openTestRuntime("pglite");
     unregister = registerRuntime(t.runtime);
-    await signUp({ runtime: t.runtime }, { email: "r@example.com", password: PASSWORD });
+    await signUp({ runtime: t.runtime }, { email: "r@example.com", password: PASSWORD }, "open");
   });
   afterAll(async () => {
     unregister?.();

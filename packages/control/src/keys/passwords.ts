@@ -42,5 +42,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
-/** A hash of nothing at the default cost, verified against when the email is unknown so both paths cost the same time. */
-export const DUMMY_PASSWORD_HASH = `scrypt$${DEFAULT_SCRYPT.N}$${DEFAULT_SCRYPT.r}$${DEFAULT_SCRYPT.p}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+/** A hash of nothing at the deployment's cost, verified against when the email is unknown so both paths cost the same time. */
+export function dummyPasswordHash(cost: ScryptCost = {}): string {
+  return `scrypt$${cost.N ?? DEFAULT_SCRYPT.N}$${cost.r ?? DEFAULT_SCRYPT.r}$${cost.p ?? DEFAULT_SCRYPT.p}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+}

@@ -7,7 +7,7 @@
 import Link from "next/link";
 import { signIn } from "next-auth/react";
 import { useMutation } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { TextField } from "@/components/ui/field";
 import { Notice } from "@/components/ui/notice";
@@ -16,9 +16,24 @@ import { useTRPC } from "@/lib/trpc";
 
 /** The server's rule (accounts verb); checked here first to save a round trip. */
 export const MIN_PASSWORD_LENGTH = 10;
-const FIELDS = ["email", "password", "confirmPassword"] as const;
+const FIELDS = ["email", "password", "confirmPassword", "invitation"] as const;
 
-export function SignUpForm() {
+/**
+ * `inviteOnly`: open sign-up is off here, so an invitation (or, for the first admin, the setup token
+ * from the log) is needed. An invitation link carries it in the fragment (`#invitation=…`), which the
+ * browser never sends to the server; the form reads it from there.
+ */
+export function SignUpForm({ inviteOnly }: { inviteOnly: boolean }) {
+  const invitationRef = useRef<HTMLInputElement>(null);
+  const [invited, setInvited] = useState(false);
+  useEffect(() => {
+    const token = new URLSearchParams(window.location.hash.slice(1)).get("invitation");
+    if (!token || !invitationRef.current) return;
+    invitationRef.current.value = token;
+    setInvited(true);
+    // Out of the address bar and history.
+    window.history.replaceState(null, "", window.location.pathname);
+  }, []);
   const trpc = useTRPC();
   const signUp = useMutation(trpc.account.signUp.mutationOptions());
   const [problem, setProblem] = useState<UserFacingError | null>(null);
@@ -29,12 +44,14 @@ export function SignUpForm() {
     const email = String(data.get("email") ?? "").trim();
     const password = String(data.get("password") ?? "");
     const confirm = String(data.get("confirmPassword") ?? "");
+    const invitation = String(data.get("invitation") ?? "").trim();
     if (!/^[^\s@]+@[^\s@]+$/.test(email)) return setProblem({ field: "email", message: "Enter an email address like you@example.com." });
     if (password.length < MIN_PASSWORD_LENGTH) return setProblem({ field: "password", message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` });
     if (password !== confirm) return setProblem({ field: "confirmPassword", message: "The passwords do not match." });
+    if (inviteOnly && !invitation) return setProblem({ field: "invitation", message: "Paste the invitation (or setup token) you were given." });
     setProblem(null);
     try {
-      await signUp.mutateAsync({ email, password });
+      await signUp.mutateAsync({ email, password, invitation: invitation || undefined });
     } catch (error) {
       setProblem(toUserError(error));
       return;
@@ -79,6 +96,17 @@ export function SignUpForm() {
           error={fieldError(problem, "password")}
         />
         <TextField label="Confirm password" name="confirmPassword" type="password" autoComplete="new-password" required error={fieldError(problem, "confirmPassword")} />
+        <div hidden={!inviteOnly && !invited}>
+          <TextField
+            ref={invitationRef}
+            label="Invitation"
+            name="invitation"
+            autoComplete="off"
+            spellCheck={false}
+            hint="Sign-up here is by invitation: the token from your invitation link, or the first admin's setup token from the server log."
+            error={fieldError(problem, "invitation")}
+          />
+        </div>
         <Button type="submit" className="w-full" busy={signUp.isPending || signingIn}>
           Create account
         </Button>

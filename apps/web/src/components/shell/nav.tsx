@@ -20,6 +20,8 @@ export function Nav() {
   const pathname = usePathname();
   const [open, setOpen] = useState(false);
   const email = me.data?.email;
+  // Invitations are for admins only.
+  const sections = me.data?.isAdmin ? [...SECTIONS, { href: "/invitations", label: "Invitations" }] : SECTIONS;
 
   const linkClass = (href: string) => {
     const active = pathname === href || pathname.startsWith(`${href}/`);
@@ -32,7 +34,7 @@ export function Nav() {
       <nav aria-label="Main" className="mx-auto flex max-w-6xl items-center gap-6 px-4 py-3 sm:px-6">
         <Logo />
         <div className="hidden gap-1 sm:flex">
-          {SECTIONS.map((s) => (
+          {sections.map((s) => (
             <Link key={s.href} href={s.href} className={linkClass(s.href)} aria-current={isActive(s.href) ? "page" : undefined}>
               {s.label}
             </Link>
@@ -67,7 +69,7 @@ export function Nav() {
       </nav>
       {open && (
         <div id="mobile-menu" className="border-t border-slate-100 px-4 py-2 sm:hidden">
-          {SECTIONS.map((s) => (
+          {sections.map((s) => (
             <Link key={s.href} href={s.href} onClick={() => setOpen(false)} className={`block ${linkClass(s.href)}`} aria-current={isActive(s.href) ? "page" : undefined}>
               {s.label}
             </Link>

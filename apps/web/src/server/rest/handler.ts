@@ -6,8 +6,7 @@
  */
 import { HTTP_STATUS, isServiceError, ServiceError, type Runtime, type ServiceContext } from "@stratus/control";
 import { contextFromRequest } from "../context";
-
-const MAX_BODY_BYTES = 64 * 1024;
+import { BodyTooLarge, readCappedBody, tooLargeResponse } from "../request-body";
 
 export interface RestCall {
   ctx: ServiceContext;
@@ -47,8 +46,7 @@ export function json(status: number, body: unknown, headers: Record<string, stri
 }
 
 async function readJson(req: Request): Promise<unknown> {
-  const text = await req.text();
-  if (text.length > MAX_BODY_BYTES) throw new ServiceError("BAD_REQUEST", "request body too large");
+  const text = new TextDecoder().decode(await readCappedBody(req));
   if (text.trim() === "") return {};
   try {
     return JSON.parse(text);
@@ -59,6 +57,7 @@ async function readJson(req: Request): Promise<unknown> {
 
 /** The one place REST errors become HTTP answers. */
 export function errorResponse(error: unknown, runtime: Runtime | undefined, req: Request): Response {
+  if (error instanceof BodyTooLarge) return tooLargeResponse(error);
   if (isServiceError(error)) {
     const headers: Record<string, string> = error.retryAfterSeconds ? { "retry-after": String(error.retryAfterSeconds) } : {};
     return json(HTTP_STATUS[error.code], { error: { code: error.code, message: error.message, field: error.field } }, headers);
