@@ -22,7 +22,7 @@ describe("device credentials over REST", () => {
   beforeAll(async () => {
     t = await openTestRuntime("pglite");
     unregister = registerRuntime(t.runtime);
-    const user = await signUp({ runtime: t.runtime }, { email: "d@example.com", password: "d-password-123" });
+    const user = await signUp({ runtime: t.runtime }, { email: "d@example.com", password: "d-password-123" }, "open");
     const ctx = { runtime: t.runtime, actor: { userId: user.id, via: "session" as const, scope: "write" as const } };
     await createVolume(ctx, { name: "disk-a", size: "1M", chunkSize: "64K" });
     await createVolume(ctx, { name: "disk-b", size: "1M", chunkSize: "64K" });
