@@ -191,6 +191,33 @@ export class VolumeEngines {
     return uncommitted;
   }
 
+  /** Deletes a closed volume's cache (decrypted data) from disk: the volume was deleted or locked. */
+  dropCache(volumeId: string): void {
+    const dir = path.join(this.options.cacheDir, volumeId);
+    rmSync(dir, { recursive: true, force: true });
+    this.options.cacheBudget.removeDormant(dir);
+  }
+
+  /**
+   * The volume was locked: its engine closes now (what was written is committed first) and its cache
+   * goes, so no decrypted data of it stays on this gateway. Clients still attached get errors from then
+   * on; the next attach needs an unlock.
+   */
+  async lockVolume(volumeId: string): Promise<void> {
+    const pending = this.#engines.get(volumeId);
+    this.#engines.delete(volumeId);
+    const engine = await pending?.catch(() => undefined);
+    if (engine) {
+      await engine.volume.close();
+      this.#open.delete(volumeId);
+      engine.codec.release?.();
+      this.options.logger.info({ volumeId }, "volume locked: engine closed");
+    }
+    // An engine still closing after its last client left finishes first.
+    if ((await this.#closing.get(volumeId)) !== undefined) return;
+    this.dropCache(volumeId);
+  }
+
   /** Flushes and closes every engine; used at shutdown after the NBD server stopped. */
   async closeAll(): Promise<void> {
     this.#closed = true;
@@ -222,8 +249,7 @@ export class VolumeEngines {
     for (const volumeId of volumeIds) {
       const row = await findVolumeById(this.options.database.db, volumeId);
       if (!row || row.state !== "active") {
-        rmSync(path.join(this.options.cacheDir, volumeId), { recursive: true, force: true });
-        this.options.cacheBudget.removeDormant(path.join(this.options.cacheDir, volumeId));
+        this.dropCache(volumeId);
         continue;
       }
       let engine: Engine;

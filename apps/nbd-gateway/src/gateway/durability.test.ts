@@ -6,7 +6,7 @@
  * run, delete — then grep logs, Redis and every database column for the secrets.
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -29,7 +29,7 @@ import { sql } from "drizzle-orm";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "../config/env";
-import { nbdsh, run } from "../testing/nbd-tools";
+import { nbdsh, run, waitFor } from "../testing/nbd-tools";
 import { deletePrefix, dumpPrefix, uniqueQueuePrefix } from "../testing/test-redis";
 import { startGateway, type RunningGateway } from "./start";
 
@@ -209,7 +209,18 @@ print(json.dumps(0))`,
       expect((await store.get(key))!.includes("STRATUS-MARKER"), key).toBe(false);
     }
 
-    // Delete: the job removes every object, then the row.
+    // The local cache holds the volume's data decrypted: a lock closes the volume and deletes it.
+    const cacheFiles = () => readdir(path.join(dataDir, "cache", volumeId), { recursive: true }).catch(() => [] as string[]);
+    expect((await cacheFiles()).length).toBeGreaterThan(0);
+    expect((await api("POST", "/api/v1/volumes/secret/lock")).status).toBe(200);
+    await waitFor(async () => (await cacheFiles()).length === 0, "the locked volume's cache to go", 30_000);
+    expect(logs.join("")).toContain('"msg":"volume closed"');
+    // Unlocked and read again: cached again, and deleting the volume deletes that cache too.
+    expect((await api("POST", "/api/v1/volumes/secret/unlock", { passphrase: PASS2 })).status).toBe(200);
+    expect(await nbdsh<string>(`${gateway!.nbdUrl}/secret`, `print(json.dumps(h.pread(4, 0).decode()))`)).toBe("EEEE");
+    await waitFor(async () => (await cacheFiles()).length > 0, "the cache to fill again", 30_000);
+
+    // Delete: the job removes every object, then the row, then this gateway's cache of it.
     const started = await api<{ volumeId: string; jobId: string }>("DELETE", "/api/v1/volumes/secret");
     expect(started.status).toBe(202);
     let progress = { state: "waiting", objectsDeleted: 0 };
@@ -220,6 +231,7 @@ print(json.dumps(0))`,
     expect(progress.state).toBe("completed");
     expect(progress.objectsDeleted).toBeGreaterThanOrEqual(9); // chunks, header and manifests
     expect((await store.list({ prefix: volumePrefix(volumeId) })).objects).toEqual([]);
+    expect(await cacheFiles()).toEqual([]);
 
     // The secrets: neither passphrase nor the master key in logs, Redis or any database column.
     const masterKey = (await readFile(path.join(dataDir, "master.key"), "utf8")).trim();

@@ -7,7 +7,6 @@
  * belongs to exactly one process.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import {
@@ -18,6 +17,7 @@ import {
   readUnlockGrant,
   rootCause,
   StartupError,
+  volumeLockedChannel,
   type Runtime,
 } from "@stratus/control";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
@@ -31,6 +31,7 @@ import { ensureCliToken } from "../control/cli-token";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
 import { JobWorkers } from "../jobs/job-workers";
+import { makeDataDirPrivate } from "./private-data-dir";
 import { KeyRing } from "../keys/key-ring";
 import { LivePublisher } from "../live/live-publisher";
 import { openRedis } from "../redis/redis-server";
@@ -73,8 +74,8 @@ export interface StartOptions {
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger, startOptions: StartOptions = {}): Promise<RunningGateway> {
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  await mkdir(`${config.dataDir}/cache`, { recursive: true });
+  // The cache holds decrypted data: 0700 / 0600 at every start.
+  await makeDataDirPrivate(config.dataDir, `${config.dataDir}/cache`);
 
   const steps = new ShutdownSteps(logger);
 
@@ -150,6 +151,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       store,
       graceMs: config.gcGraceMs,
       openVolumeIds: () => openEngines.openVolumeIds(),
+      dropCache: (volumeId) => openEngines.dropCache(volumeId),
       logger: logger.child({ part: "jobs" }),
     });
     workers = jobWorkers;
@@ -159,6 +161,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       openEngines.commitLeftovers(leftovers).catch((error: unknown) => logger.error({ err: error }, "committing cached data failed"));
     }
     steps.add("job workers", () => jobWorkers.close());
+    // A lock (dashboard, REST, any web process) closes the volume here and drops its cache.
+    const lockEvents = client.duplicate();
+    steps.add("lock events", async () => lockEvents.disconnect());
+    lockEvents.on("message", (_channel: string, volumeId: string) => {
+      openEngines.lockVolume(volumeId).catch((error: unknown) => logger.error({ err: error, volumeId }, "closing a locked volume failed"));
+    });
+    await lockEvents.subscribe(volumeLockedChannel(config.queuePrefix));
 
     // Plaintext (loopback only) serves the local admin's volumes; TLS clients their device credential's.
     const nbd = createNbdServer({

@@ -32,6 +32,8 @@ export interface JobWorkersOptions {
   gcIntervalMs?: number;
   /** Ids of the volumes open in this gateway. */
   openVolumeIds(): Iterable<string>;
+  /** Deletes a deleted volume's local cache (its decrypted data) on this gateway. */
+  dropCache?(volumeId: string): void;
   logger: Logger;
 }
 
@@ -111,6 +113,7 @@ export class JobWorkers {
       volumeId,
       onProgress: (count) => job.updateProgress({ objectsDeleted: count } satisfies DeleteVolumeProgress),
     });
+    this.#options.dropCache?.(volumeId);
     logger.info({ volumeId, objectsDeleted }, "volume deleted");
     return { objectsDeleted };
   }

@@ -57,9 +57,9 @@ export async function nbdsh<T>(uri: string, script: string, timeoutMs?: number):
 export { seededRandom } from "@stratus/storage/testing";
 
 /** Waits until `condition` holds, checking every few milliseconds; fails after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -13,6 +13,8 @@ export const UNLOCK_GRANT_TTL_SECONDS = 24 * 3600;
 const VERSION = 1;
 
 export const unlockGrantKey = (prefix: string, volumeId: string) => `${prefix}:unlock:${volumeId}`;
+/** Pub/sub channel: a volume id published here was locked; gateways close its engine and drop its cache. */
+export const volumeLockedChannel = (prefix: string) => `${prefix}:locked`;
 
 const aad = (volumeId: string) => Buffer.from(`stratus unlock grant v${VERSION} ${volumeId}`);
 

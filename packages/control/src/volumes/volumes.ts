@@ -22,7 +22,7 @@ import { z } from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";
-import { deleteUnlockGrant, hasUnlockGrant, storeUnlockGrant } from "../keys/unlock-grants";
+import { deleteUnlockGrant, hasUnlockGrant, storeUnlockGrant, volumeLockedChannel } from "../keys/unlock-grants";
 import { readLiveStates } from "../live/live-state";
 import { formatSize } from "../units";
 import {
@@ -210,6 +210,8 @@ export async function lockVolume(ctx: ServiceContext, input: { name: string }): 
   }
   const had = await hasUnlockGrant(runtime.redis, runtime.config.prefix, row.id);
   await deleteUnlockGrant(runtime.redis, runtime.config.prefix, row.id);
+  // Every gateway closes the volume's engine and drops its cache (decrypted data).
+  await runtime.redis.publish(volumeLockedChannel(runtime.config.prefix), row.id);
   if (had) await recordActivity(ctx, { ownerId: row.ownerId, volumeId: row.id, volumeName: row.name, action: "volume.lock" });
   return volumeView(runtime, row);
 }
