@@ -21,6 +21,8 @@ export { registerDormantCaches } from "./cache/dormant-caches";
 export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, GENERATIONS_PER_EPOCH, type ChunkKeyParts } from "./volume/chunk-layout";
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";
+export { ChunkBuffers } from "./volume/chunk-buffers";
+export { BufferPoolMisuse, type BufferPool, type BufferPoolOptions } from "./util/buffer-pool";
 export { deleteVolumeObjects } from "./volume/delete-volume-objects";
 export * from "./codec/index";
 export * from "./keys/index";

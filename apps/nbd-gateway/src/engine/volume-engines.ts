@@ -17,6 +17,7 @@ import type { Database, VolumeRow } from "@stratus/db";
 import { findVolumeById, findVolumeByName, isId, listVolumes, takeFencingToken } from "@stratus/db";
 import {
   GENERATIONS_PER_EPOCH,
+  ChunkBuffers,
   SealedCodec,
   StorageError,
   Volume,
@@ -97,6 +98,8 @@ export class VolumeEngines {
   readonly #engines = new Map<string, Promise<Engine>>();
   /** Settled engines by id, for the upload worker's synchronous lookup. */
   readonly #open = new Map<string, Volume>();
+  /** One set of chunk buffers for every volume of this gateway: memory touched once is reused by all. */
+  readonly #buffers = new ChunkBuffers();
   /**
    * Engines still flushing after their last connection left; a reopen waits for them. Resolves
    * to the engine itself when its final flush failed: its dirty data lives only in that engine,
@@ -326,6 +329,7 @@ export class VolumeEngines {
       codec,
       cacheDir,
       cacheBudget,
+      buffers: this.#buffers,
       durability: row.durability,
       commitIntervalMs,
       commitIdleMs,

@@ -13,6 +13,7 @@
  */
 
 import { constants as fsConstants } from "node:fs";
+import { assertStillPoisoned, BufferPoolMisuse, poison, type BufferPool, type BufferPoolOptions } from "../util/buffer-pool";
 
 /** Bytes of one slab; its slots are `capacity` each (at least one slot, however large). */
 const SLAB_BYTES = 96 * 1024 * 1024;
@@ -52,11 +53,18 @@ interface Slab {
   readonly free: number[];
   /** Slot offsets lent out. */
   readonly lent: Set<number>;
+  /** Debug mode: slot offsets released (poisoned) and not lent since. */
+  readonly released: Set<number>;
 }
 
-export class DirectIoBufferPool {
+export class DirectIoBufferPool implements BufferPool {
   /** One slab per capacity, made on first use; null where one could not be made. */
   readonly #slabs = new Map<number, Slab | null>();
+  readonly #debug: boolean;
+
+  constructor(options: BufferPoolOptions = {}) {
+    this.#debug = options.debug === true;
+  }
 
   /** A buffer of exactly `length` bytes (contents undefined), page-aligned while the slab has room. */
   acquire(length: number): Buffer {
@@ -65,7 +73,9 @@ export class DirectIoBufferPool {
     const offset = slab?.free.pop();
     if (slab === undefined || slab === null || offset === undefined) return Buffer.from(new SharedArrayBuffer(length));
     slab.lent.add(offset);
-    return Buffer.from(slab.memory, offset, length);
+    const buffer = Buffer.from(slab.memory, offset, length);
+    if (this.#debug && slab.released.delete(offset)) assertStillPoisoned(new Uint8Array(slab.memory, offset, slab.capacity), "DirectIoBufferPool");
+    return buffer;
   }
 
   /** Hands a slot back; anything else (a plain fallback buffer, a second release) is ignored. */
@@ -74,7 +84,15 @@ export class DirectIoBufferPool {
     const memory = buffer.buffer;
     if (!(memory instanceof SharedArrayBuffer) || !slabs.has(memory)) return;
     for (const slab of this.#slabs.values()) {
-      if (slab === null || slab.memory !== memory || !slab.lent.delete(buffer.byteOffset)) continue;
+      if (slab === null || slab.memory !== memory) continue;
+      if (!slab.lent.delete(buffer.byteOffset)) {
+        if (this.#debug && slab.released.has(buffer.byteOffset)) throw new BufferPoolMisuse("DirectIoBufferPool: a buffer was released twice");
+        continue;
+      }
+      if (this.#debug) {
+        poison(new Uint8Array(slab.memory, buffer.byteOffset, slab.capacity));
+        slab.released.add(buffer.byteOffset);
+      }
       slab.free.push(buffer.byteOffset);
       return;
     }
@@ -97,7 +115,7 @@ export class DirectIoBufferPool {
       slabs.add(memory);
       // Popped from the end: slot 0 first.
       const free = Array.from({ length: slots }, (_, slot) => (slots - 1 - slot) * capacity);
-      slab = { memory, capacity, free, lent: new Set() };
+      slab = { memory, capacity, free, lent: new Set(), released: new Set() };
     } catch {
       slab = null; // no address space for it (a ulimit -v): plain buffers, buffered fills
     }

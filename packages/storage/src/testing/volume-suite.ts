@@ -13,6 +13,7 @@ import { writeFileFully, type FillWriter } from "../cache/fill-writer";
 import type { ChunkCommit, ChunkIndex } from "../chunk-index";
 import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
+import { ChunkBuffers } from "../volume/chunk-buffers";
 import { chunkPrefix, parseChunkKey, volumePrefix } from "../volume/chunk-layout";
 import { deleteVolumeObjects } from "../volume/delete-volume-objects";
 import { Volume, type ChunkUploader, type CommittedMap, type UploadTask, type VolumeOptions } from "../volume/volume";
@@ -50,6 +51,10 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
       if (cacheRoot) await rm(cacheRoot, { recursive: true, force: true });
     });
 
+    // One set of buffer pools for every volume of the file, as a gateway shares one, in debug mode:
+    // a released buffer is poisoned, and a double release or a write after release throws.
+    const buffers = new ChunkBuffers({ debug: true });
+
     interface Setup {
       volumeId: string;
       index: MemoryChunkIndex;
@@ -76,7 +81,7 @@ export function describeVolumeSuite(name: string, factory: VolumeSuiteStore): vo
         faulty,
         cacheDir,
         freshCacheDir,
-        open: (overrides) => Volume.open({ volumeId, size, chunkSize: CHUNK, store: faulty, index, cacheDir, durability: "cloud", ...overrides }),
+        open: (overrides) => Volume.open({ volumeId, size, chunkSize: CHUNK, store: faulty, index, cacheDir, durability: "cloud", buffers, ...overrides }),
       };
     }
 

@@ -4,7 +4,7 @@
  */
 import { StorageError, asEio } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
-import { decodedChunkBuffers, downloadBuffers } from "./chunk-buffers";
+import { ChunkBuffers } from "./chunk-buffers";
 import { identityCodec, type ChunkCodec, type EncodedChunk } from "./chunk-codec";
 import { chunkKey } from "./chunk-layout";
 
@@ -12,19 +12,23 @@ export interface ChunkStoreOptions {
   store: ObjectStore;
   volumeId: string;
   codec?: ChunkCodec;
+  /** The pools downloads and decoded chunks come from (default: a set of its own). */
+  buffers?: ChunkBuffers;
 }
 
 export class ChunkStore {
   readonly store: ObjectStore;
   readonly volumeId: string;
   private readonly codec: ChunkCodec;
+  readonly buffers: ChunkBuffers;
   /** Downloaded objects land in shared memory the codec workers decode from (no copy to them). */
-  private readonly receiveInto = (length: number): Buffer => downloadBuffers.acquire(length);
+  private readonly receiveInto = (length: number): Buffer => this.buffers.download.acquire(length);
 
   constructor(options: ChunkStoreOptions) {
     this.store = options.store;
     this.volumeId = options.volumeId;
     this.codec = options.codec ?? identityCodec;
+    this.buffers = options.buffers ?? new ChunkBuffers();
   }
 
   key(index: number, generation: number): string {
@@ -59,14 +63,15 @@ export class ChunkStore {
       throw asEio(error, `download of chunk ${index} generation ${generation}`);
     });
     if (stored === undefined) return undefined;
-    const output = decodedChunkBuffers.acquire(length);
+    const { download, decoded } = this.buffers;
+    const output = decoded.acquire(length);
     let plain: Buffer | undefined;
     try {
       plain = await this.codec.decode(stored, context, output);
     } finally {
       // Decoded (or refused): the stored bytes are read no more, unless the codec returned them as is.
-      if (plain === undefined || plain.buffer !== stored.buffer) downloadBuffers.release(stored);
-      if (plain === undefined || plain.buffer !== output.buffer || plain.byteOffset !== output.byteOffset) decodedChunkBuffers.release(output);
+      if (plain === undefined || plain.buffer !== stored.buffer) download.release(stored);
+      if (plain === undefined || plain.buffer !== output.buffer || plain.byteOffset !== output.byteOffset) decoded.release(output);
     }
     if (plain.length !== length) {
       throw new StorageError("EIO", `chunk ${index} generation ${generation} holds ${plain.length} bytes, expected ${length}`);
@@ -80,8 +85,8 @@ export class ChunkStore {
    */
   recycle(plain: Buffer): void {
     // Each pool ignores memory it did not lend: a codec may return the stored bytes themselves.
-    decodedChunkBuffers.release(plain);
-    downloadBuffers.release(plain);
+    this.buffers.decoded.release(plain);
+    this.buffers.download.release(plain);
   }
 
   async deleteGenerations(chunks: ReadonlyArray<readonly [index: number, generation: number]>): Promise<void> {

@@ -14,8 +14,8 @@
 import type { FrozenChunk } from "../cache/cache-entry";
 import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";
 import { StorageError, asEio } from "../errors";
+import type { BufferPool } from "../util/buffer-pool";
 import type { Clock } from "../util/clock";
-import { uploadBuffers } from "./chunk-buffers";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
 import type { VolumeContext } from "./volume-context";
 import type { ChunkUploader, CommittedMap } from "./volume-options";
@@ -74,6 +74,11 @@ export class CommitRunner {
   constructor(ctx: VolumeContext, options: CommitRunOptions) {
     this.#ctx = ctx;
     this.#options = options;
+  }
+
+  /** Content read for upload comes from this pool. */
+  get #uploads(): BufferPool {
+    return this.#ctx.chunks.buffers.upload;
   }
 
   /** Uploads of the running commit not finished yet. */
@@ -317,9 +322,9 @@ export class CommitRunner {
     const index = frozen.index;
     let content = commit.content.get(index);
     if (content === undefined) {
-      const data = this.#ctx.disk.readFrozen(frozen, (length) => uploadBuffers.acquire(length));
+      const data = this.#ctx.disk.readFrozen(frozen, (length) => this.#uploads.acquire(length));
       content = data === null || isAllZero(data) ? null : data;
-      if (content === null) uploadBuffers.release(data);
+      if (content === null) this.#uploads.release(data);
       commit.content.set(index, content);
     }
     if (content === null) return { storedSize: 0 };
@@ -327,7 +332,7 @@ export class CommitRunner {
     // Uploaded: nothing reads this content any more (a failed upload keeps it for the retry; a commit
     // that fails as a whole leaves its buffers to the garbage collector).
     commit.content.delete(index);
-    uploadBuffers.release(content);
+    this.#uploads.release(content);
     return { storedSize };
   }
 
@@ -345,7 +350,7 @@ export class CommitRunner {
     if (record.content === undefined) {
       // Given up before it read: a commit that failed released the frozen content, or the chunk is no longer data.
       if (record.cancelled || record.frozen?.released) return { storedSize: 0 };
-      const allocate = (length: number) => uploadBuffers.acquire(length);
+      const allocate = (length: number) => this.#uploads.acquire(length);
       let data: Buffer | null;
       if (record.frozen !== undefined) {
         data = this.#ctx.disk.readFrozen(record.frozen, allocate);
@@ -356,11 +361,11 @@ export class CommitRunner {
         record.version = current?.version ?? -1; // not dirty any more: matches no freeze
       }
       record.content = data === null || isAllZero(data) ? null : data;
-      if (record.content === null && data !== null) uploadBuffers.release(data);
+      if (record.content === null && data !== null) this.#uploads.release(data);
     }
     if (record.content === null) return { storedSize: (record.storedSize = 0) };
     const storedSize = await this.#ctx.chunks.save(record.index, record.generation, record.content);
-    uploadBuffers.release(record.content);
+    this.#uploads.release(record.content);
     record.content = undefined;
     record.storedSize = storedSize;
     return { storedSize };

@@ -6,6 +6,7 @@ import type { ObjectStore } from "../object-store/object-store";
 import type { Clock } from "../util/clock";
 import { StorageError } from "../errors";
 import { CHUNK_SIZE_RULE, isValidChunkSize } from "../sizes";
+import type { ChunkBuffers } from "./chunk-buffers";
 import type { ChunkCodec } from "./chunk-codec";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
 
@@ -76,6 +77,8 @@ export interface VolumeOptions {
   readAheadChunks?: number;
   /** Upload chunks a sequential writer finished before their commit (default true; see write-behind.ts). */
   writeBehind?: boolean;
+  /** Chunk buffer pools, shared by every volume of a gateway (default: this volume's own set). */
+  buffers?: ChunkBuffers;
   /** Tests: writes fetched chunks into their cache files (default: fs.write in the thread pool). */
   fillWriter?: FillWriter;
   /** Tests: this boot's id, to play a reboot (default: the kernel's; see cache/reboot-marker.ts). */

@@ -126,7 +126,7 @@ export class Volume implements BlockDevice, BudgetMember {
       chunkCount: this.chunkCount,
       chunkLength,
       disk: this.disk,
-      chunks: new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec }),
+      chunks: new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec, buffers: options.buffers }),
       committed: this.committed,
       budget,
       logger: this.logger,
