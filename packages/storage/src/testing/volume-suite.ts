@@ -3,6 +3,7 @@
  * in-memory ChunkIndex and a disk cache in a temp directory. Each test uses its own volume id,
  * so one store and one cache root serve the whole file. Volumes default to durability "cloud"
  * here (FLUSH commits), so tests see the store after a flush; "local" cases say so.
+ * One long file on purpose: every store must pass exactly the same cases.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -10,6 +10,8 @@
  * - #land: one ChunkIndex commit moves the map and epoch, then onCommitted;
  * - #settle: chunks whose version did not move since the freeze are journalled clean.
  * A failing store or index loses nothing: the chunks stay dirty and the scheduler retries.
+ * A little over our ~400-line aim: the uploads the ChunkUploader and write-behind call back into
+ * share the running commit's private state, so they stay in this class.
  */
 import type { FrozenChunk } from "../cache/cache-entry";
 import type { ChunkCommit, ChunkIndex, ChunkRef } from "../chunk-index";

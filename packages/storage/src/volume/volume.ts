@@ -11,6 +11,7 @@
  * `cloud` commits a freeze taken at that flush and waits for it, and leaves the local disk
  * unsynced until close (the bucket holds what the flush promised; a cache found unsynced after a
  * reboot starts empty: cache/reboot-marker.ts).
+ * A little over our ~400-line aim: the constructor wires every part in one place, on purpose.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
