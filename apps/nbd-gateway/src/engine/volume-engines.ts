@@ -49,6 +49,8 @@ interface Engine {
   openedAt: number;
   /** Bytes NBD clients read and wrote through it (for the throughput chart). */
   traffic: { readBytes: number; writtenBytes: number };
+  /** Closed by a lock while connections were attached: their releases must not close anything. */
+  locked?: boolean;
   /** Who each connection is (the device credential's name, or "local"), one entry per connection. */
   clients: string[];
 }
@@ -211,6 +213,7 @@ export class VolumeEngines {
     this.#engines.delete(volumeId);
     const engine = await pending?.catch(() => undefined);
     if (engine) {
+      engine.locked = true;
       await engine.volume.close();
       this.#open.delete(volumeId);
       engine.codec.release?.();
@@ -344,7 +347,7 @@ export class VolumeEngines {
 
   async #release(volumeId: string, engine: Engine): Promise<void> {
     engine.connections -= 1;
-    if (engine.connections > 0 || this.#engines.get(volumeId) === undefined) return;
+    if (engine.locked || engine.connections > 0 || this.#engines.get(volumeId) === undefined) return;
     // Last connection gone: flush and close. Remove first so a new connection opens afresh
     // (after this close completes, via the index in the database).
     this.#engines.delete(volumeId);

@@ -29,7 +29,9 @@ import { sql } from "drizzle-orm";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "../config/env";
+import { NBD_CMD_READ } from "../protocol/constants";
 import { nbdsh, run, waitFor } from "../testing/nbd-tools";
+import { RawNbdClient } from "../testing/raw-nbd-client";
 import { deletePrefix, dumpPrefix, uniqueQueuePrefix } from "../testing/test-redis";
 import { startGateway, type RunningGateway } from "./start";
 
@@ -212,8 +214,17 @@ print(json.dumps(0))`,
     // The local cache holds the volume's data decrypted: a lock closes the volume and deletes it.
     const cacheFiles = () => readdir(path.join(dataDir, "cache", volumeId), { recursive: true }).catch(() => [] as string[]);
     expect((await cacheFiles()).length).toBeGreaterThan(0);
+    // A client attached at the lock: served before it, refused after it.
+    const attached = await RawNbdClient.connect(Number(new URL(gateway!.nbdUrl).port));
+    await attached.goTo("secret");
+    attached.request(NBD_CMD_READ, 0, 1, 0, 4);
+    expect(await attached.readReply(4)).toMatchObject({ kind: "simple", error: 0, data: Buffer.from("EEEE") });
     expect((await api("POST", "/api/v1/volumes/secret/lock")).status).toBe(200);
     await waitFor(async () => (await cacheFiles()).length === 0, "the locked volume's cache to go", 30_000);
+    attached.request(NBD_CMD_READ, 0, 2, 0, 4);
+    const refused = await attached.readReply(4);
+    expect(refused === undefined || (refused.kind === "simple" && refused.error !== 0 && refused.data === undefined)).toBe(true);
+    attached.close();
     expect(logs.join("")).toContain('"msg":"volume closed"');
     // Unlocked and read again: cached again, and deleting the volume deletes that cache too.
     expect((await api("POST", "/api/v1/volumes/secret/unlock", { passphrase: PASS2 })).status).toBe(200);
