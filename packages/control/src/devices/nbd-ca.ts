@@ -4,10 +4,11 @@
  * stored sealed: AES-256-GCM under a key derived from the master key (HKDF), the row's kind as
  * additional data. Created on first use; when two processes race, both keep the first one stored.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { hkdfSync } from "node:crypto";
 import { findDeploymentKey, insertDeploymentKeyOnce, type DeploymentKeyRow } from "@stratus/db";
 import type { Runtime } from "../context";
 import { ServiceError } from "../errors";
+import { openBox, sealBox } from "../keys/sealed-box";
 import { createCertificateAuthority, issueCertificate, loadCertificateAuthority, type CertificateAuthority, type CertificateSubject, type IssuedCertificate } from "./certificates";
 
 const KIND = "nbd-ca";
@@ -19,25 +20,12 @@ function sealingKey(masterKey: Buffer): Buffer {
 }
 
 export function sealDeploymentKey(masterKey: Buffer, kind: string, plain: Buffer): string {
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", sealingKey(masterKey), nonce);
-  cipher.setAAD(aad(kind));
-  const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return Buffer.concat([Buffer.from([SEAL_VERSION]), nonce, sealed, cipher.getAuthTag()]).toString("base64");
+  return sealBox(sealingKey(masterKey), SEAL_VERSION, aad(kind), plain);
 }
 
 /** The plain key, or undefined when it does not open with this master key (or was tampered with). */
 export function openDeploymentKey(masterKey: Buffer, kind: string, sealed: string): Buffer | undefined {
-  const bytes = Buffer.from(sealed, "base64");
-  if (bytes.length < 1 + 12 + 16 + 1 || bytes[0] !== SEAL_VERSION) return undefined;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", sealingKey(masterKey), bytes.subarray(1, 13));
-    decipher.setAAD(aad(kind));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    return Buffer.concat([decipher.update(bytes.subarray(13, bytes.length - 16)), decipher.final()]);
-  } catch {
-    return undefined;
-  }
+  return openBox(sealingKey(masterKey), SEAL_VERSION, aad(kind), sealed);
 }
 
 async function ensureCaRow(runtime: Pick<Runtime, "database" | "masterKey">): Promise<DeploymentKeyRow> {

@@ -6,7 +6,7 @@
  * Gateways' KeyRing read it when opening a volume. Without the master key a grant is useless; the
  * passphrase never leaves the process that received it.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { openBox, sealBox } from "./sealed-box";
 import type { Redis } from "ioredis";
 
 export const UNLOCK_GRANT_TTL_SECONDS = 24 * 3600;
@@ -19,25 +19,12 @@ export const volumeLockedChannel = (prefix: string) => `${prefix}:locked`;
 const aad = (volumeId: string) => Buffer.from(`stratus unlock grant v${VERSION} ${volumeId}`);
 
 export function sealUnlockGrant(masterKey: Buffer, volumeId: string, dataKey: Buffer): string {
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", masterKey, nonce);
-  cipher.setAAD(aad(volumeId));
-  const sealed = Buffer.concat([cipher.update(dataKey), cipher.final()]);
-  return Buffer.concat([Buffer.from([VERSION]), nonce, sealed, cipher.getAuthTag()]).toString("base64");
+  return sealBox(masterKey, VERSION, aad(volumeId), dataKey);
 }
 
 /** The data key, or undefined when the grant does not open with this master key for this volume. */
 export function openUnlockGrant(masterKey: Buffer, volumeId: string, grant: string): Buffer | undefined {
-  const bytes = Buffer.from(grant, "base64");
-  if (bytes.length < 1 + 12 + 16 + 1 || bytes[0] !== VERSION) return undefined;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", masterKey, bytes.subarray(1, 13));
-    decipher.setAAD(aad(volumeId));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    return Buffer.concat([decipher.update(bytes.subarray(13, bytes.length - 16)), decipher.final()]);
-  } catch {
-    return undefined;
-  }
+  return openBox(masterKey, VERSION, aad(volumeId), grant);
 }
 
 export async function storeUnlockGrant(redis: Redis, prefix: string, masterKey: Buffer, volumeId: string, dataKey: Buffer): Promise<void> {
