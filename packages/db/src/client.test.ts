@@ -30,7 +30,18 @@ describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
       
       sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
     );
-    expect(tables.map((row) => row.table_name)).toEqual(["activity_log", "api_tokens", "users", "volume_chunks", "volume_garbage", "volume_samples", "volumes"]);
+    expect(tables.map((row) => row.table_name)).toEqual([
+      "activity_log",
+      "api_tokens",
+      "deployment_keys",
+      "device_credentials",
+      "invitations",
+      "users",
+      "volume_chunks",
+      "volume_garbage",
+      "volume_samples",
+      "volumes",
+    ]);
     const admin = await ensureLocalAdmin(first.db);
     await first.close();
     await first.close(); // a second close is harmless
