@@ -58,7 +58,9 @@ function view(row: { id: string; createdAt: Date; expiresAt: Date; usedAt: Date 
 export async function createInvitation(ctx: ServiceContext, input: z.input<typeof createInvitationInput> = {}): Promise<CreatedInvitation> {
   requireWrite(ctx);
   await requireAdmin(ctx);
-  const { expiresInHours } = createInvitationInput.parse(input);
+  const parsed = createInvitationInput.safeParse(input ?? {});
+  if (!parsed.success) throw new ServiceError("BAD_REQUEST", `expiresInHours: ${parsed.error.issues[0]!.message}`, { field: "expiresInHours" });
+  const { expiresInHours } = parsed.data;
   const token = newToken();
   const now = new Date();
   const row = await insertInvitation(ctx.runtime.database.db, {
