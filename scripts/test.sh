@@ -58,7 +58,7 @@ fi
 
 # --- checks and tests ---------------------------------------------------------------------------
 log "typecheck"
-npx tsc -p tsconfig.json
+npm run typecheck
 log "lint"
 npx eslint .
 
