@@ -10,7 +10,7 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 export const JOB_NAMES = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd1", "randwrite-4k-qd32", "read-1m-qd8", "write-1m-qd8"] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
-export const SECTION_NAMES = ["local", "cloud"] as const;
+export const SECTION_NAMES = ["local", "tls", "cloud"] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 export interface BenchConfig {
@@ -30,7 +30,10 @@ export interface BenchConfig {
   keep: boolean;
   /** Where the work folder goes (default: the OS temp folder). */
   workRoot?: string;
-  /** local: warm fio jobs vs nbdkit file / qemu-nbd; cloud: vs s3backer on the same S3 server. */
+  /**
+   * local: warm fio jobs vs nbdkit file / qemu-nbd; tls: warm reads plain and over TLS-PSK vs nbdkit
+   * file with --tls=require; cloud: vs s3backer on the same S3 server.
+   */
   sections: SectionName[];
   /** Size of the volume the cloud section writes, reads cold and reads warm. */
   cloudSize: string;

@@ -71,8 +71,13 @@ export function formatTable(summaries: readonly Summary[], servers: readonly Ser
     ...peers.map((peer) => (s.ratios[peer] === undefined ? "-" : `${s.ratios[peer]!.toFixed(2)}x`)),
     goalCell(s),
   ]);
+  return markdownTable(header, rows);
+}
+
+/** A plain-text table in Markdown form, columns padded to their widest cell. */
+export function markdownTable(header: readonly string[], rows: readonly string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 

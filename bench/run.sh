@@ -5,11 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The cloud section's peer: s3backer (FUSE) from Debian, installed here when missing.
-if [[ "${BENCH_SECTIONS:-local,cloud}" == *cloud* ]] && ! command -v s3backer >/dev/null 2>&1; then
+if [[ "${BENCH_SECTIONS:-local,tls,cloud}" == *cloud* ]] && ! command -v s3backer >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bench: installing s3backer (Debian package) for the cloud section" >&2
   $sudo_cmd apt-get install -y s3backer >&2 || { echo "bench: cannot install s3backer; run with BENCH_SECTIONS=local" >&2; exit 1; }
+fi
+
+# The TLS section's client is bench/nbd-load.c, built against libnbd at run time.
+if [[ "${BENCH_SECTIONS:-local,tls,cloud}" == *tls* ]] && { ! command -v cc >/dev/null 2>&1 || [ ! -f /usr/include/libnbd.h ]; }; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "bench: installing gcc and libnbd-dev (Debian packages) for the TLS section's client" >&2
+  $sudo_cmd apt-get install -y gcc libnbd-dev >&2 || { echo "bench: cannot install gcc/libnbd-dev; run with BENCH_SECTIONS=local,cloud" >&2; exit 1; }
 fi
 
 missing=()

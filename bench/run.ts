@@ -14,6 +14,7 @@ import { figure, fioArgs, JOBS } from "./jobs";
 import { formatCloudTable, runCloudBench, type CloudResults } from "./cloud";
 import { formatBytes, formatTable, summarize, type Sample } from "./report";
 import { residentBytes, startNbdkitFile, startQemuNbd, startStratus, type BenchServer } from "./servers";
+import { formatTlsTable, runTlsBench, type TlsResults } from "./tls";
 
 const config = loadBenchConfig();
 const cleanup = new CleanupStack();
@@ -37,14 +38,24 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(root, "stratus-bench-"));
   cleanup.push("work folder", () => (config.keep ? say(`kept ${work}`) : rm(work, { recursive: true, force: true })));
   const local = config.sections.includes("local") ? await localSection(work) : undefined;
+  const tls = config.sections.includes("tls") ? await tlsSection(work) : undefined;
   const cloud = config.sections.includes("cloud") ? await cloudSection(work) : undefined;
 
-  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, cloud };
+  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, tls, cloud };
   const dir = path.join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `bench-${results.date.replace(/[:.]/g, "-")}.json`);
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   say(`results: ${path.relative(REPO_ROOT, file)}`);
+}
+
+/** Warm reads plain and over TLS-PSK: Stratus against nbdkit file with --tls=require. */
+async function tlsSection(work: string): Promise<TlsResults> {
+  say(`\ntls: warm reads, plain and TLS-PSK, stratus vs nbdkit file, ${config.fioSize} region, ${config.rounds} round(s)`);
+  const results = await runTlsBench(config, work, cleanup, say);
+  say(`\nmedians of ${config.rounds} round(s), ${config.runtime} s each, one libnbd client (bench/nbd-load.c) for all:\n`);
+  say(formatTlsTable(results.summaries));
+  return results;
 }
 
 /** Stratus against s3backer on one s3rver: committed write, cold read, warm randread, requests. */

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
 import path from "node:path";
-import { canConnect, createVolume, freePort, killGroup, runOk, startGateway, waitFor, waitForCommitted } from "../e2e/harness";
+import { canConnect, createVolume, freePort, killGroup, runOk, startGateway, waitFor, waitForCommitted, type Gateway } from "../e2e/harness";
 import type { ServerName } from "./config";
 
 export interface BenchServer {
@@ -27,10 +27,11 @@ export async function startStratus(
   image: string,
   volumeSize: string,
   dirtyLimit: string,
-): Promise<BenchServer & { prefillSeconds: number }> {
+  { env = {}, dataDirName = "stratus-data" }: { env?: Record<string, string>; dataDirName?: string } = {},
+): Promise<BenchServer & { prefillSeconds: number; gateway: Gateway }> {
   const gateway = await startGateway({
-    dataDir: path.join(workDir, "stratus-data"),
-    env: { STRATUS_LOG_LEVEL: "info", STRATUS_DIRTY_LIMIT: dirtyLimit, ...stratusOverrides() },
+    dataDir: path.join(workDir, dataDirName),
+    env: { STRATUS_LOG_LEVEL: "info", STRATUS_DIRTY_LIMIT: dirtyLimit, ...env, ...stratusOverrides() },
   });
   try {
     await createVolume(gateway, "bench", { size: volumeSize });
@@ -47,6 +48,7 @@ export async function startStratus(
         return gateway.pid;
       },
       prefillSeconds,
+      gateway,
       settle: () => waitForCommitted(gateway, "bench", { timeoutMs: 30 * 60_000 }),
       stop: async () => {
         await gateway.stop();
@@ -65,6 +67,14 @@ export async function startNbdkitFile(workDir: string, file: string): Promise<Be
   return { name: "nbdkit-file", uri: `nbd://127.0.0.1:${port}/`, pid: child.pid!, stop: () => stopPeer(child) };
 }
 
+/** nbdkit's file plugin with TLS required and a PSK file (`identity:hexkey` lines); its log is nbdkit-tls.log. */
+export async function startNbdkitFileTls(workDir: string, file: string, pskFile: string, identity: string) {
+  const port = await freePort();
+  const args = ["-f", "-i", "127.0.0.1", "-p", String(port), "--tls=require", `--tls-psk=${pskFile}`, "file", file];
+  const child = await startPeer(workDir, "nbdkit", args, port, "nbdkit-tls");
+  return { uri: `nbds://${identity}@127.0.0.1:${port}/?tls-psk-file=${pskFile}`, pid: child.pid!, stop: () => stopPeer(child) };
+}
+
 export async function startQemuNbd(workDir: string, file: string): Promise<BenchServer> {
   const port = await freePort();
   const args = ["-f", "raw", "-t", "-x", "bench", "-e", "8", "--cache=writeback", "-b", "127.0.0.1", "-p", String(port), file];
@@ -72,8 +82,8 @@ export async function startQemuNbd(workDir: string, file: string): Promise<Bench
   return { name: "qemu-nbd", uri: `nbd://127.0.0.1:${port}/bench`, pid: child.pid!, stop: () => stopPeer(child) };
 }
 
-async function startPeer(workDir: string, command: string, args: string[], port: number): Promise<ChildProcess> {
-  const log = await open(path.join(workDir, `${command}.log`), "w");
+async function startPeer(workDir: string, command: string, args: string[], port: number, logName = command): Promise<ChildProcess> {
+  const log = await open(path.join(workDir, `${logName}.log`), "w");
   // detached = its own session (setsid), so it lives exactly as long as we say.
   const child = spawn(command, args, { detached: true, stdio: ["ignore", log.fd, log.fd] });
   await log.close();
@@ -81,7 +91,7 @@ async function startPeer(workDir: string, command: string, args: string[], port:
   child.once("exit", () => (exited = true));
   try {
     await waitFor(`${command} to listen on ${port}`, async () => {
-      if (exited) throw new Error(`${command} exited; see ${workDir}/${command}.log`);
+      if (exited) throw new Error(`${command} exited; see ${workDir}/${logName}.log`);
       return (await canConnect(port)) ? true : undefined;
     });
   } catch (err) {
