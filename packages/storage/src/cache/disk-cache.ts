@@ -1,103 +1,53 @@
 /**
  * One volume's persistent chunk cache: `<dir>/c/<index 16 hex>` files and a journal of their state
- * (clean generation | dirty). It knows files and journal order, not stores or commits. Its parts:
- * replay at open (cache-replay.ts), fills of fetched chunks (cache-fills.ts), warming of cold
- * chunks (cache-warming.ts), frozen-chunk preservation for commits (frozen-content.ts), spare
- * files (spare-files.ts), and the shared budget that evicts and bounds descriptors (cache-budget.ts).
- *
- * Ordering rules that make kill -9 safe:
+ * (clean generation | dirty). It knows files and journal order, not stores or commits; it wires its
+ * parts (architecture.md lists them) and holds the crash rules that make kill -9 safe:
  * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH fsyncs the files
  *   written since the last one, the directory when files came or went, then the journal;
  * - a fetched chunk's file is written in full BEFORE it is journalled (a torn fill is a stray
  *   file, deleted on open); an evicted file is unlinked before its drop is journalled.
- * Hot path: reads and writes of cached chunks are positional readSync/writeSync on an fd kept open
- * in the budget's LRU. A cold chunk (pages maybe on disk only) is warmed first. A full disk
- * (ENOSPC) first evicts every clean chunk and tries again, then fails the write with
- * StorageError("ENOSPC"): the journal and every other chunk stay as they were.
- * Longer than our ~400-line aim on purpose: every state change of an entry (hole, dirty, clean,
- * dropped) and its journal order is in this one class, so the crash rules above read in one place.
+ * Hot path: cached chunks are read and written with positional readSync/writeSync on an fd kept
+ * open in the budget's LRU; a cold chunk (pages maybe on disk only) is warmed first.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { StorageError, isStorageError } from "../errors";
-import type { Clock } from "../util/clock";
 import type { CacheBudget } from "./cache-budget";
-import { CacheEntry, type EntryOwner, type FrozenChunk } from "./cache-entry";
-import { chunkFileName, fileError, fsyncFile, isNoSpace, noSpace, writeFully } from "./cache-files";
+import { CacheEntries } from "./cache-entries";
+import { CacheEntry, type FrozenChunk } from "./cache-entry";
+import { fileError, fsyncFile } from "./cache-files";
 import { CacheFills } from "./cache-fills";
-import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, type ReplayedChunk } from "./cache-journal";
+import { CacheJournal } from "./cache-journal";
+import { CacheReads } from "./cache-reads";
 import { replayChunkFiles } from "./cache-replay";
 import { CacheWarming } from "./cache-warming";
+import { CacheWrites, type ChunkWrite } from "./cache-writes";
+import type { DiskCacheOptions } from "./disk-cache-options";
 import { DirectPieces } from "./direct-pieces";
-import type { FillWriter } from "./fill-writer";
 import { FrozenContent } from "./frozen-content";
 import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
 import { SpareFiles } from "./spare-files";
 import { UnsyncedFiles } from "./unsynced-files";
 
 export { registerDormantCaches } from "./dormant-caches";
+export type { ChunkWrite } from "./cache-writes";
+export type { DiskCacheOptions } from "./disk-cache-options";
 
-export interface DiskCacheOptions {
-  /** This volume's cache directory (created if missing). */
-  dir: string;
-  budget: CacheBudget;
-  /** Bytes of chunk `index` (the last chunk may be short). */
-  chunkLength(index: number): number;
-  chunkCount: number;
-  /** Memory for frozen content before it goes to side files (default 64 MiB; tests lower it). */
-  maxFrozenMemoryBytes?: number;
-  /** Bytes of fetched chunks held back or being written into the cache (default 96 MiB, at least one chunk). */
-  maxFillingBytes?: number;
-  /** Writes a fill's file off the event loop (default: fs.write in the thread pool; tests hold it). */
-  fillWriter?: FillWriter;
-  /** Page-aligned fills are written with O_DIRECT after a delay (default true where the file system takes O_DIRECT). See cache-fills.ts. */
-  directFills?: boolean;
-  /**
-   * Large page-aligned writes into a new or cold chunk, and an upload's read of a cold chunk, use
-   * O_DIRECT where the file system takes it (default false). It suits a volume whose writes wait for
-   * the bucket anyway (cloud durability), not one whose writes should be read back warm. See direct-pieces.ts.
-   */
-  directWrites?: boolean;
-  /** Bytes of direct fills held back before the oldest is written (default 32 MiB). */
-  fillDelayBytes?: number;
-  /**
-   * The owner syncs only at close, not at every flush (cloud durability): the cache is then kept
-   * under a reboot marker (see reboot-marker.ts) and starts empty after a reboot that found it
-   * unsynced. Ignored where the boot cannot be told (`syncsLazily` then says false).
-   */
-  lazySync?: boolean;
-  /** This boot's id (default: the kernel's; null: unknown). Tests set it to play a reboot. */
-  bootId?: string | null;
-  /** Times the hold of direct fills (default: the system clock). */
-  clock?: Clock;
-}
-
-/** A piece of one chunk to write: `length` bytes at `within`, from `source` at `sourceOffset` (zeros when null). */
-export interface ChunkWrite {
-  readonly index: number;
-  readonly within: number;
-  readonly length: number;
-  readonly source: Buffer | null;
-  readonly sourceOffset: number;
-}
-
-const ZEROS = Buffer.alloc(64 * 1024);
-
-export class DiskCache implements EntryOwner {
+export class DiskCache {
   readonly dir: string;
   readonly budget: CacheBudget;
   private readonly chunkDir: string;
-  private readonly journal: CacheJournal;
   private readonly chunkLength: (index: number) => number;
-  private readonly entries = new Map<number, CacheEntry>();
+  private readonly entries: CacheEntries;
   private readonly unsynced = new UnsyncedFiles();
   private readonly spares: SpareFiles;
   private readonly fills: CacheFills;
   private readonly warming: CacheWarming;
   private readonly frozen: FrozenContent;
+  private readonly reads: CacheReads;
+  private readonly writes: CacheWrites;
   /** O_DIRECT for large writes into cold chunks and for uploads' reads of them. */
   private readonly directPieces: DirectPieces;
-  private versions = 0;
   private closed = false;
   /** Flushes do not sync this cache; its reboot marker is in place. */
   readonly syncsLazily: boolean;
@@ -105,10 +55,6 @@ export class DiskCache implements EntryOwner {
   discardedAfterReboot = false;
   /** A marker left by a lazy owner in this boot: the next sync covers every file, then removes it. */
   private rebootMarkerToClear = false;
-  /** Bytes of chunk files (clean + dirty) and of dirty chunks, for this volume. */
-  cachedBytes = 0;
-  dirtyBytes = 0;
-  private dirtyChunks = 0;
 
   private constructor(options: DiskCacheOptions, journal: CacheJournal, syncsLazily: boolean) {
     this.dir = options.dir;
@@ -116,9 +62,10 @@ export class DiskCache implements EntryOwner {
     this.budget = options.budget;
     this.chunkDir = path.join(options.dir, "c");
     this.chunkLength = options.chunkLength;
-    this.journal = journal;
     this.directPieces = new DirectPieces(options.directWrites === true);
     this.spares = new SpareFiles(path.join(options.dir, "spare"));
+    this.entries = new CacheEntries(this.chunkDir, journal, options.budget, this.spares);
+    this.reads = new CacheReads(this.entries, options.budget, this.directPieces);
     this.fills = new CacheFills({
       budget: options.budget,
       spares: this.spares,
@@ -129,25 +76,36 @@ export class DiskCache implements EntryOwner {
       clock: options.clock,
       host: {
         hasEntry: (index) => this.entries.has(index),
-        placeFill: (index, generation, from) => this.placeFill(index, generation, from),
+        placeFill: (index, generation, from) => this.entries.placeFill(index, generation, from),
         enterFill: (landed) => this.enterFill(landed),
       },
     });
     this.warming = new CacheWarming({
       isCurrent: (entry) => this.entries.get(entry.index) === entry,
-      fdOf: (entry) => this.fdOf(entry),
+      fdOf: (entry) => this.entries.fdOf(entry),
       chunkLength: this.chunkLength,
     });
     this.frozen = new FrozenContent(
       path.join(options.dir, "frozen"),
       {
         chunkLength: this.chunkLength,
-        filePath: (index) => this.filePath(index),
+        filePath: (index) => this.entries.filePath(index),
         readInto: (entry, within, target, targetOffset, length) => this.readInto(entry, within, target, targetOffset, length),
-        readWhole: (entry, data) => this.readWhole(entry, data),
+        readWhole: (entry, data) => this.reads.readWhole(entry, data),
       },
       options.maxFrozenMemoryBytes,
     );
+    this.writes = new CacheWrites({
+      dir: this.dir,
+      entries: this.entries,
+      budget: this.budget,
+      spares: this.spares,
+      frozen: this.frozen,
+      unsynced: this.unsynced,
+      directPieces: this.directPieces,
+      chunkLength: this.chunkLength,
+      cancelFill: (index) => this.fills.cancel(index),
+    });
   }
 
   /**
@@ -171,23 +129,9 @@ export class DiskCache implements EntryOwner {
     const cache = new DiskCache(options, journal, options.lazySync === true && bootId !== undefined);
     cache.discardedAfterReboot = discarded;
     for (const replayed of replayChunkFiles({ chunkDir, chunks, chunkCount: options.chunkCount, chunkLength: options.chunkLength, keepClean })) {
-      const entry = new CacheEntry(cache, replayed.index);
-      if (replayed.state === "clean") {
-        entry.generation = replayed.generation;
-        entry.bytes = replayed.bytes;
-        // After a reboot (or a direct fill) its pages are on disk only: the first read warms them.
-        entry.cold = true;
-      } else {
-        entry.dirty = true;
-        entry.version = ++cache.versions;
-        if (replayed.state === "dirty") entry.bytes = replayed.bytes;
-        else entry.hole = true;
-      }
-      cache.entries.set(entry.index, entry);
-      cache.account(entry, +1);
-      if (!entry.dirty) options.budget.addClean(entry);
+      cache.entries.addReplayed(replayed);
     }
-    journal.compact(cache.journalState());
+    cache.entries.compact();
     const marked = readRebootMarker(options.dir); // this boot's, if any: discardIfRebooted took another's
     if (marked !== undefined) {
       // A lazy owner that did not close cleanly wrote here in this boot: the next sync covers all it
@@ -219,45 +163,24 @@ export class DiskCache implements EntryOwner {
 
   /** Dirty chunks (data or holes) of this volume. */
   get dirtyCount(): number {
-    return this.dirtyChunks;
+    return this.entries.dirtyChunks;
+  }
+
+  /** Bytes of chunk files (clean + dirty), for this volume. */
+  get cachedBytes(): number {
+    return this.entries.cachedBytes;
+  }
+
+  /** Bytes of dirty chunks, for this volume. */
+  get dirtyBytes(): number {
+    return this.entries.dirtyBytes;
   }
 
   // ---- reads -----------------------------------------------------------------------------------
 
   /** Copies `length` bytes at `within` of a cached chunk into `target` (synchronous). */
   readInto(entry: CacheEntry, within: number, target: Uint8Array, targetOffset: number, length: number): void {
-    if (entry.hole) {
-      target.fill(0, targetOffset, targetOffset + length);
-      return;
-    }
-    const fd = this.fdOf(entry);
-    if (!entry.dirty) this.budget.touchClean(entry);
-    let done = 0;
-    try {
-      while (done < length) {
-        const n = readSync(fd, target, targetOffset + done, length - done, within + done);
-        if (n === 0) break;
-        done += n;
-      }
-    } catch (error) {
-      throw fileError(error, `reading cached chunk ${entry.index}`);
-    }
-    if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
-  }
-
-  /**
-   * A whole chunk into `data`: a cold one with O_DIRECT (its pages are not cached: reading it
-   * buffered would fill new page-cache pages only to upload them), else through readInto.
-   */
-  private readWhole(entry: CacheEntry, data: Buffer): void {
-    if (entry.cold && !entry.hole) {
-      try {
-        if (this.directPieces.read(this.fdOf(entry), data, 0, data.length, 0)) return;
-      } catch (error) {
-        throw fileError(error, `reading cached chunk ${entry.index}`);
-      }
-    }
-    this.readInto(entry, 0, data, 0, data.length);
+    this.reads.readInto(entry, within, target, targetOffset, length);
   }
 
   /**
@@ -271,7 +194,7 @@ export class DiskCache implements EntryOwner {
     if (entry === undefined || !entry.dirty) return undefined;
     if (entry.hole) return { data: null, version: entry.version };
     const data = allocate(this.chunkLength(index));
-    this.readWhole(entry, data);
+    this.reads.readWhole(entry, data);
     return { data, version: entry.version };
   }
 
@@ -307,47 +230,27 @@ export class DiskCache implements EntryOwner {
     this.fills.startHeld();
   }
 
-  /** A written fill's file into place, then journalled clean; false: the fill is discarded. */
-  private placeFill(index: number, generation: number, from: string): boolean {
-    const file = this.filePath(index);
-    try {
-      renameSync(from, file);
-    } catch {
-      return false;
-    }
-    try {
-      this.journal.append(KIND_CLEAN, index, generation);
-    } catch {
-      rmSync(file, { force: true }); // no record names it: it must not stay under the chunk's name
-      return false;
-    }
-    return true;
-  }
-
   /** The entry of a placed fill (`cold`: written with O_DIRECT). */
   private enterFill(landed: { index: number; generation: number; fd: number; bytes: number; cold: boolean }): void {
-    const entry = new CacheEntry(this, landed.index);
+    const entry = new CacheEntry(this.entries, landed.index);
     entry.generation = landed.generation;
     entry.bytes = landed.bytes;
     entry.cold = landed.cold;
     entry.fd = landed.fd;
-    this.entries.set(landed.index, entry);
+    this.entries.set(entry);
     // A lazy cache's clean close syncs every file before it drops its reboot marker: this one too.
     if (this.syncsLazily) this.unsynced.mark(entry);
     this.budget.fileOpened(entry);
-    this.account(entry, +1);
+    this.entries.account(entry, +1);
     this.budget.addClean(entry);
     this.budget.evictToTarget();
   }
 
-  // ---- writes ----------------------------------------------------------------------------------
+  // ---- writes (cache-writes.ts) ----------------------------------------------------------------
 
-  /**
-   * True when a write of `length` bytes at `within` of chunk `index` needs the chunk's current
-   * content fetched first: part of a `committed` chunk that is not cached.
-   */
+  /** See CacheWrites.needsContent. */
   needsContent(index: number, within: number, length: number, committed: boolean): boolean {
-    return committed && !this.entries.has(index) && !(within === 0 && length === this.chunkLength(index));
+    return this.writes.needsContent(index, within, length, committed);
   }
 
   /**
@@ -361,187 +264,19 @@ export class DiskCache implements EntryOwner {
   /** write() for a piece named field by field. */
   writeChunk(piece: ChunkWrite, committed: boolean): boolean {
     this.assertOpen();
-    if (this.needsContent(piece.index, piece.within, piece.length, committed)) return false;
-    this.withSpace(() => this.applyWrite(piece));
-    return true;
+    return this.writes.write(piece, committed);
   }
 
   /** Makes a fetched committed chunk dirty with its content (the cache could not keep it clean). */
   adoptFetched(index: number, data: Buffer): void {
     this.assertOpen();
-    if (this.entries.has(index)) return;
-    this.fills.cancel(index); // the chunk is about to change: a clean fill landing later would undo it
-    this.withSpace(() => {
-      const file = this.filePath(index);
-      const fd = this.spares.create(file, (created) => writeFully(created, data, 0, data.length, 0));
-      try {
-        this.journal.append(KIND_DIRTY, index);
-      } catch (error) {
-        closeSync(fd);
-        rmSync(file, { force: true });
-        throw error;
-      }
-      const entry = new CacheEntry(this, index);
-      entry.dirty = true;
-      entry.bytes = data.length;
-      entry.fd = fd;
-      entry.version = ++this.versions;
-      this.entries.set(index, entry);
-      this.budget.fileOpened(entry);
-      this.unsynced.markDirectory();
-      this.unsynced.mark(entry);
-      this.account(entry, +1);
-      if (this.budget.cachedBytes > this.budget.targetBytes) this.budget.evictToTarget();
-    });
+    this.writes.adoptFetched(index, data);
   }
 
   /** The whole chunk becomes a hole: no file now, no object after the next commit. */
   punchHole(index: number, committed: boolean): void {
     this.assertOpen();
-    let entry = this.entries.get(index);
-    if (entry === undefined) {
-      if (!committed) return; // already a hole everywhere
-      entry = this.newDirtyHole(index);
-    } else if (!entry.hole) {
-      this.makeDirty(entry);
-      this.closeFile(entry);
-      // Frozen content not read by its upload yet: keep it aside instead of deleting it.
-      if (entry.frozen !== undefined) this.frozen.moveAside(entry);
-      else this.spares.retire(this.filePath(index));
-      this.account(entry, -1);
-      entry.hole = true;
-      entry.bytes = 0;
-      this.account(entry, +1);
-      this.unsynced.markDirectory();
-    }
-    entry.version = ++this.versions;
-  }
-
-  /** A chunk with no entry becomes a dirty hole, journalled before anything else happens to it. */
-  private newDirtyHole(index: number): CacheEntry {
-    this.fills.cancel(index);
-    this.journal.append(KIND_DIRTY, index);
-    const entry = new CacheEntry(this, index);
-    entry.dirty = true;
-    entry.hole = true;
-    this.entries.set(index, entry);
-    this.account(entry, +1);
-    return entry;
-  }
-
-  private applyWrite(piece: ChunkWrite): void {
-    const { index, within, length, source, sourceOffset } = piece;
-    let entry = this.entries.get(index);
-    if (entry === undefined) {
-      if (source === null) return; // zeros into a chunk that is a hole everywhere
-      entry = this.newDirtyHole(index);
-      entry.version = ++this.versions;
-    }
-    if (entry.hole) {
-      if (source === null) return; // zeros into a hole
-      this.makeDirty(entry);
-      // The piece is written before the file takes the chunk's name: a refused write leaves the hole.
-      let direct = false;
-      this.materialize(entry, (fd) => (direct = this.writePiece(fd, piece, true)));
-      entry.cold = direct;
-    } else if (source !== null && entry.frozen !== undefined && within === 0 && length === this.chunkLength(index)) {
-      this.makeDirty(entry);
-      this.replaceFrozen(entry, source, sourceOffset);
-    } else {
-      this.makeDirty(entry);
-      this.frozen.preserve(entry, within, length);
-      const fd = this.fdOf(entry);
-      if (source === null) {
-        for (let done = 0; done < length; ) {
-          const n = Math.min(ZEROS.length, length - done);
-          writeFully(fd, ZEROS, 0, n, within + done);
-          done += n;
-        }
-      } else {
-        this.writePiece(fd, piece, entry.cold);
-      }
-    }
-    entry.version = ++this.versions;
-    this.unsynced.mark(entry);
-  }
-
-  /**
-   * Writes a piece into a chunk's file open as `fd`: with O_DIRECT when the file's pages are not
-   * cached (`cold`: a new file, or a cold chunk) and the piece is large and page-aligned, else
-   * buffered. True: it went direct (the file stays cold).
-   */
-  private writePiece(fd: number, piece: ChunkWrite, cold: boolean): boolean {
-    const { within, length, sourceOffset } = piece;
-    const source = piece.source!;
-    if (cold && this.directPieces.takes(within, length) && this.directPieces.write(fd, source, sourceOffset, length, within)) return true;
-    writeFully(fd, source, sourceOffset, length, within);
-    return false;
-  }
-
-  /** Clean -> dirty: journalled before the file is touched. */
-  private makeDirty(entry: CacheEntry): void {
-    if (entry.dirty) return;
-    this.journal.append(KIND_DIRTY, entry.index);
-    this.budget.removeClean(entry);
-    this.account(entry, -1);
-    entry.dirty = true;
-    this.account(entry, +1);
-  }
-
-  /** A hole gets a (sparse, all-zero) file of the chunk's length, `fill` applied before it is named. */
-  private materialize(entry: CacheEntry, fill: (fd: number) => void): void {
-    const length = this.chunkLength(entry.index);
-    const fd = this.spares.create(this.filePath(entry.index), (created) => {
-      ftruncateSync(created, length);
-      fill(created);
-    });
-    this.account(entry, -1);
-    entry.hole = false;
-    entry.bytes = length;
-    entry.fd = fd;
-    this.account(entry, +1);
-    this.budget.fileOpened(entry);
-    this.unsynced.markDirectory();
-    if (this.budget.cachedBytes > this.budget.targetBytes) this.budget.evictToTarget();
-  }
-
-  /**
-   * A whole-chunk write to a frozen chunk: the frozen content keeps the old file (a hard link
-   * aside) and the new content becomes a new file renamed over the chunk's name. At every point
-   * of a crash the chunk's name holds either the old or the new content.
-   */
-  private replaceFrozen(entry: CacheEntry, source: Buffer, sourceOffset: number): void {
-    const length = this.chunkLength(entry.index);
-    const undoLink = this.frozen.linkAside(entry);
-    this.closeFile(entry);
-    try {
-      entry.fd = this.spares.create(this.filePath(entry.index), (created) => {
-        ftruncateSync(created, length);
-        writeFully(created, source, sourceOffset, length, 0);
-      });
-    } catch (error) {
-      undoLink();
-      throw error;
-    }
-    this.budget.fileOpened(entry);
-    this.unsynced.markDirectory();
-  }
-
-  /** Runs a disk change; on ENOSPC evicts every clean chunk and tries once more. */
-  private withSpace(change: () => void): void {
-    try {
-      change();
-      return;
-    } catch (error) {
-      if (!isNoSpace(error)) throw fileError(error, `writing the cache of ${this.dir}`);
-      if (this.budget.evictAllClean() === 0) throw noSpace(error, this.dir);
-    }
-    try {
-      change();
-    } catch (error) {
-      if (isNoSpace(error)) throw noSpace(error, this.dir);
-      throw fileError(error, `writing the cache of ${this.dir}`);
-    }
+    this.writes.punchHole(index, committed);
   }
 
   // ---- commits (frozen-content.ts) ------------------------------------------------------------
@@ -577,15 +312,10 @@ export class DiskCache implements EntryOwner {
     const entry = this.entries.get(frozen.index);
     if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty) return;
     if (generation === undefined || entry.hole) {
-      this.drop(entry);
+      this.entries.drop(entry);
       return;
     }
-    this.journal.append(KIND_CLEAN, entry.index, generation);
-    this.account(entry, -1);
-    entry.dirty = false;
-    entry.generation = generation;
-    this.account(entry, +1);
-    this.budget.addClean(entry);
+    this.entries.makeClean(entry, generation);
   }
 
   /** Forgets a freeze (its commit failed or is done): no more copying aside, side copy deleted. */
@@ -599,8 +329,7 @@ export class DiskCache implements EntryOwner {
 
   /** Folds the journal into the snapshot once it has grown well past the number of chunks. */
   compactIfLarge(): void {
-    if (this.closed || this.journal.recordCount < Math.max(4096, 2 * this.entries.size)) return;
-    this.journal.compact(this.journalState());
+    if (!this.closed) this.entries.compactIfLarge();
   }
 
   // ---- FLUSH ---------------------------------------------------------------------------------
@@ -613,7 +342,7 @@ export class DiskCache implements EntryOwner {
   async sync(): Promise<void> {
     this.assertOpen();
     const batch = this.unsynced.take();
-    const files = batch.entries.filter((entry) => !entry.hole).map((entry) => this.filePath(entry.index));
+    const files = batch.entries.filter((entry) => !entry.hole).map((entry) => this.entries.filePath(entry.index));
     try {
       await Promise.all(files.map((file) => fsyncFile(file)));
       if (batch.directoryChanged) await fsyncFile(this.chunkDir);
@@ -630,71 +359,6 @@ export class DiskCache implements EntryOwner {
     }
   }
 
-  // ---- eviction, files -------------------------------------------------------------------------
-
-  /** EntryOwner, for the budget: removes a clean chunk's file. */
-  evict(entry: CacheEntry): void {
-    if (entry.dirty) return;
-    this.drop(entry);
-  }
-
-  private drop(entry: CacheEntry): void {
-    this.closeFile(entry);
-    if (!entry.hole) this.spares.retire(this.filePath(entry.index));
-    this.budget.removeClean(entry);
-    this.account(entry, -1);
-    this.entries.delete(entry.index);
-    entry.bytes = 0;
-    try {
-      this.journal.append(KIND_DROP, entry.index);
-    } catch {
-      // The file is gone already: replay drops a record whose file is missing.
-    }
-  }
-
-  /** EntryOwner, for the budget's fd LRU: closes the descriptor; the file stays. */
-  closeFile(entry: CacheEntry): void {
-    if (entry.fd < 0) return;
-    closeSync(entry.fd);
-    entry.fd = -1;
-    this.budget.fileClosed(entry);
-  }
-
-  private fdOf(entry: CacheEntry): number {
-    if (entry.fd >= 0) {
-      this.budget.touchFile(entry);
-      return entry.fd;
-    }
-    try {
-      entry.fd = openSync(this.filePath(entry.index), "r+");
-    } catch (error) {
-      throw fileError(error, `opening cached chunk ${entry.index}`);
-    }
-    this.budget.fileOpened(entry);
-    return entry.fd;
-  }
-
-  /** Adds (+1) or removes (-1) an entry's bytes from this cache's and the budget's counts. */
-  private account(entry: CacheEntry, sign: 1 | -1): void {
-    const bytes = sign * entry.bytes;
-    this.cachedBytes += bytes;
-    this.budget.addCached(bytes);
-    if (entry.dirty) {
-      this.dirtyChunks += sign;
-      this.dirtyBytes += bytes;
-      if (sign > 0) this.budget.addDirty(bytes);
-      else this.budget.removeDirty(-bytes);
-    }
-  }
-
-  private journalState(): Array<[number, ReplayedChunk]> {
-    return [...this.entries.values()].map((entry) => [entry.index, entry.dirty ? { dirty: true } : { dirty: false, generation: entry.generation }]);
-  }
-
-  private filePath(index: number): string {
-    return path.join(this.chunkDir, chunkFileName(index));
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new StorageError("ESHUTDOWN", `cache ${this.dir} is closed`);
   }
@@ -705,22 +369,16 @@ export class DiskCache implements EntryOwner {
    */
   close(compact: boolean): void {
     if (this.closed) return;
-    if (compact) this.journal.compact(this.journalState());
+    if (compact) this.entries.compact();
     // Synced to the last file (the owner's close synced; nothing came since): a reboot may keep it.
     if (compact && this.syncsLazily && this.unsynced.clean) removeRebootMarker(this.dir);
     this.closed = true;
     this.fills.close();
     // The files stay for the next open; until then the budget counts them as a dormant cache,
     // evictable whole unless it holds uncommitted data.
-    const onDisk = this.cachedBytes;
-    const evictable = this.dirtyChunks === 0;
-    for (const entry of this.entries.values()) {
-      this.closeFile(entry);
-      this.budget.removeClean(entry);
-      this.account(entry, -1);
-    }
-    this.entries.clear();
-    this.journal.close();
+    const onDisk = this.entries.cachedBytes;
+    const evictable = this.entries.dirtyChunks === 0;
+    this.entries.close();
     this.budget.addDormant(this.dir, onDisk, evictable);
   }
 }
