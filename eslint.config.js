@@ -2,8 +2,9 @@ import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
-// One lint setup for the whole tree. The import rules write down the boundaries from DESIGN.md:
-// packages never import apps, and packages/storage imports no database, web, queue or NBD code.
+// One lint setup for the whole tree. The import rules write down the boundaries the package READMEs
+// state: packages never import apps, packages/db imports only the chunk-size limits of packages/storage,
+// and packages/storage imports no database, web, queue or NBD code.
 export default tseslint.config(
   { ignores: ["**/node_modules/**", "**/.next/**", "**/dist/**", ".stratus/**", ".tmp/**", "**/drizzle/meta/**"] },
   js.configs.recommended,
@@ -20,6 +21,20 @@ export default tseslint.config(
       "no-restricted-imports": [
         "error",
         { patterns: [{ group: ["@stratus/nbd-gateway", "@stratus/web", "**/apps/**"], message: "packages never import apps" }] },
+      ],
+    },
+  },
+  {
+    files: ["packages/db/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@stratus/nbd-gateway", "@stratus/web", "**/apps/**"], message: "packages never import apps" },
+            { regex: "^@stratus/(control|storage(?!/sizes$))", message: "packages/db imports only @stratus/storage/sizes of ours" },
+          ],
+        },
       ],
     },
   },
