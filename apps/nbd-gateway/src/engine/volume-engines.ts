@@ -1,59 +1,19 @@
 /**
- * One engine (a storage `Volume`) per open volume in this gateway, shared by every NBD connection
- * to it and reference-counted: several connections see each other's writes at once, which is what
- * lets the server advertise CAN_MULTI_CONN truthfully. The last connection to leave flushes and
- * closes the engine. It hands out the NBD server's ExportRegistry per client (`forScope`): an owner's
- * volumes, perhaps limited to some of them; export names are that owner's volume names (an id of one of
- * them works too), resolved against the database on every open, so a volume created a moment ago is
- * attachable. Any other name or id is simply not there.
- *
- * Opening an engine wires the durability stack from the volume's row: its data key from the KeyRing
- * (a locked volume is not attachable: the client sees an unknown export and the log says "locked"),
- * SealedCodec, the gateway's disk cache and CacheBudget, the (retrying) store, the BullMQ uploader,
- * durability and commit timing (interval and idle time), the generation salt from the fencing token,
- * and a manifest write after every commit.
+ * One engine (a storage `Volume`) per open volume, shared by every NBD connection to it and
+ * reference-counted, so connections see each other's writes at once (CAN_MULTI_CONN); the last to
+ * leave flushes and closes it. `forScope` gives each client its ExportRegistry: an owner's volumes,
+ * by name or id, resolved against the database on every open. Opening one: open-engine.ts.
  */
-import type { Database, VolumeRow } from "@stratus/db";
-import { findVolumeById, findVolumeByName, isId, listVolumes, takeFencingToken } from "@stratus/db";
-import {
-  GENERATIONS_PER_EPOCH,
-  ChunkBuffers,
-  SealedCodec,
-  StorageError,
-  Volume,
-  writeManifest,
-  type BlockDevice,
-  type CacheBudget,
-  type ChunkCodec,
-  type ChunkUploader,
-  type CodecPool,
-  type Compression,
-  type KeySlot,
-  type ObjectStore,
-} from "@stratus/storage";
+import type { VolumeRow } from "@stratus/db";
+import { findVolumeById, findVolumeByName, isId, listVolumes } from "@stratus/db";
+import { ChunkBuffers, type Volume } from "@stratus/storage";
+import { formatSize } from "@stratus/control";
 import { rmSync } from "node:fs";
 import path from "node:path";
-import type { Logger } from "pino";
-import { DbChunkIndex } from "../adapters/db-chunk-index";
-import { formatSize } from "@stratus/control";
-import type { KeyRing } from "../keys/key-ring";
 import { VolumeLockedError } from "../keys/key-ring";
 import type { ExportRegistry, OpenedExport } from "../server/export-registry";
-
-interface Engine {
-  volume: Volume;
-  /** Its codec, released (its key dropped from the worker pool) when the volume closes. */
-  codec: ChunkCodec;
-  connections: number;
-  /** When this engine opened (ms since the Unix epoch), for "attached since". */
-  openedAt: number;
-  /** Bytes NBD clients read and wrote through it (for the throughput chart). */
-  traffic: { readBytes: number; writtenBytes: number };
-  /** Closed by a lock while connections were attached: their releases must not close anything. */
-  locked?: boolean;
-  /** Who each connection is (the device credential's name, or "local"), one entry per connection. */
-  clients: string[];
-}
+import { countingDevice } from "./counting-device";
+import { openEngine, type Engine, type EngineDeps } from "./open-engine";
 
 /** What the live-state publisher sees of an open engine. */
 export interface OpenEngineInfo {
@@ -74,23 +34,7 @@ export interface ExportScope {
   client: string;
 }
 
-export interface VolumeEnginesOptions {
-  database: Database;
-  /** The store engines use (the gateway passes a RetryingObjectStore). */
-  store: ObjectStore;
-  logger: Logger;
-  keys: KeyRing;
-  /** Root of the disk cache: <dataDir>/cache. */
-  cacheDir: string;
-  cacheBudget: CacheBudget;
-  commitIntervalMs: number;
-  commitIdleMs?: number;
-  writeBehind?: boolean;
-  /** BullMQ in the gateway; undefined: in-process uploads (tests). */
-  uploader?: ChunkUploader;
-  uploadConcurrency?: number;
-  /** Seals and opens chunks off the event loop; undefined: on it (tests). */
-  codecPool?: CodecPool;
+export interface VolumeEnginesOptions extends EngineDeps {
   /** Called after an engine closed (the gateway schedules a GC then). */
   onClosed?: (volumeId: string) => void;
 }
@@ -295,54 +239,13 @@ export class VolumeEngines {
   }
 
   async #openEngine(row: VolumeRow): Promise<Engine> {
-    const { logger, keys } = this.options;
     // The previous engine's final commit must land before this one loads the chunk map.
     const unclosed = await this.#closing.get(row.id);
     if (unclosed) return unclosed;
-    const slots: KeySlot[] = row.keySlots;
-    const dataKey = await keys.dataKeyFor(row.id, slots);
-    const sealed = new SealedCodec({ dataKey, compression: row.compression as Compression });
-    const codec: ChunkCodec = this.options.codecPool === undefined ? sealed : sealed.pooled(this.options.codecPool);
-    let volume: Volume;
-    try {
-      volume = await this.#openVolume(row, codec, sealed);
-    } catch (error) {
-      codec.release?.();
-      throw error;
-    }
-    this.#open.set(row.id, volume);
-    logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
-    return { volume, codec, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 }, clients: [] };
-  }
-
-  async #openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec): Promise<Volume> {
-    const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, writeBehind, uploader, uploadConcurrency } = this.options;
-    const volumeLogger = logger.child({ volumeId: row.id });
-    // A token of its own for this engine: an earlier one can commit nothing more, and no key this one
-    // writes can be one an earlier engine (say, a crashed process) may still have a PUT in flight for.
-    const fencingToken = await takeFencingToken(database.db, row.id).catch((error: unknown) => {
-      throw new StorageError("EIO", `could not take a fencing token for ${row.id}`, { cause: error });
-    });
-    return Volume.open({
-      volumeId: row.id,
-      size: row.sizeBytes,
-      chunkSize: row.chunkSize,
-      store,
-      index: new DbChunkIndex(database.db, row.id, fencingToken),
-      codec,
-      cacheDir,
-      cacheBudget,
-      buffers: this.#buffers,
-      durability: row.durability,
-      commitIntervalMs,
-      commitIdleMs,
-      writeBehind,
-      uploader,
-      uploadConcurrency,
-      generationSalt: fencingToken % GENERATIONS_PER_EPOCH,
-      onCommitted: ({ epoch, chunks }) => writeManifest(store, sealed, row.id, epoch, chunks),
-      logger: volumeLogger,
-    });
+    const engine = await openEngine(row, this.options, this.#buffers);
+    this.#open.set(row.id, engine.volume);
+    this.options.logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
+    return engine;
   }
 
   async #release(volumeId: string, engine: Engine): Promise<void> {
@@ -369,39 +272,6 @@ export class VolumeEngines {
     await closing;
     if (this.#closing.get(volumeId) === closing) this.#closing.delete(volumeId);
   }
-}
-
-/** The engine as one connection sees it, counting the bytes it reads and writes. */
-function countingDevice(volume: Volume, traffic: Engine["traffic"]): BlockDevice {
-  return {
-    get size() {
-      return volume.size;
-    },
-    capabilities: volume.capabilities,
-    read: async (offset, target) => {
-      await volume.read(offset, target);
-      traffic.readBytes += target.length;
-    },
-    write: async (offset, data, options) => {
-      await volume.write(offset, data, options);
-      traffic.writtenBytes += data.length;
-    },
-    readNow: (offset, target) => {
-      const served = volume.readNow(offset, target);
-      if (served) traffic.readBytes += target.length;
-      return served;
-    },
-    writeNow: (offset, data) => {
-      const applied = volume.writeNow(offset, data);
-      if (applied) traffic.writtenBytes += data.length;
-      return applied;
-    },
-    trim: (offset, length, options) => volume.trim(offset, length, options),
-    writeZeroes: (offset, length, options) => volume.writeZeroes(offset, length, options),
-    flush: () => volume.flush(),
-    cache: (offset, length) => volume.cache(offset, length),
-    blockStatus: (offset, length) => volume.blockStatus(offset, length),
-  };
 }
 
 function describe(row: VolumeRow): string {
