@@ -1,19 +1,9 @@
 /**
- * The storage engine's ChunkUploader over BullMQ. `upload()` adds one job per frozen chunk and resolves
- * when that job has run in this process's worker, which asks the open volume to read, encode and put the
- * chunk (`volume.uploadFrozenChunk`). A failed attempt is retried with capped exponential backoff many
- * times, so an object store outage only delays the commit; the caller's promise settles once.
- *
- * Completions are tracked in-process by job id: the worker that runs the job is in the process that
- * enqueued it (the queue prefix is per gateway), so no QueueEvents round trip is needed.
- *
- * A job whose volume is not open here, or whose commit is gone, completes as "skipped": after a restart
- * with a shared Redis, leftover jobs name commits that no longer exist — the cache journal re-queues their
- * chunks under new commits.
- *
- * Shutdown: closeWorker() lets running jobs finish and stops taking new ones; after it, upload() calls the
- * volume directly, so the engines' final flushes (which come later) still reach the bucket, with or
- * without Redis.
+ * The storage engine's ChunkUploader over BullMQ: one job per frozen chunk, run by this process's
+ * worker (the queue prefix is per gateway, so completions are tracked in-process by job id) and
+ * retried with capped backoff, so a store outage only delays the commit. A job whose volume is not
+ * open here or whose commit is gone completes as "skipped": the cache journal re-queues its chunks.
+ * After closeWorker(), upload() calls the volume directly, so final flushes still reach the bucket.
  */
 import { Worker, type Job } from "bullmq";
 import { StorageError } from "@stratus/storage";

@@ -1,19 +1,7 @@
 /**
- * Garbage collection of one volume's bucket objects (the `gc` job's body; no BullMQ here, so tests can
- * race it against commits directly).
- *
- * 1. Garbage: generations a commit superseded (recorded in volume_garbage in the commit's transaction)
- *    whose grace period is over — readers that loaded an older map may still fetch them until then.
- *    Objects first, rows after: a crash in between leaves rows whose objects are already gone, and
- *    deleting a missing object is not an error.
- * 2. Orphans: chunk objects no commit references — uploads of a commit that never landed (crash, fenced
- *    writer, uploads ahead of a commit that a crash left). Safety rests on one snapshot taken BEFORE
- *    listing: the epoch E and every generation that is current or garbage. Commits only ever reference
- *    generations of a newer epoch than the one they build on (generation = epoch * 65536 + salt; uploads
- *    ahead of a commit are named above the last landed epoch, see storage's write-behind.ts), so an object
- *    listed afterwards with generation < E * 65536 that the snapshot does not name can never be referenced
- *    again; anything at or above E * 65536 may belong to a commit in flight and is left alone.
- * Old manifests are pruned by writeManifest itself.
+ * Garbage collection of one volume's bucket objects: superseded generations past their grace
+ * period, then orphans no commit references. The `gc` job's body, without BullMQ, so tests can race
+ * it against commits directly. Old manifests are pruned by writeManifest itself.
  */
 import { deleteGarbageRows, generationKey, listExpiredGarbage, loadReferencedGenerations, type Db } from "@stratus/db";
 import { chunkKey, chunkPrefix, GENERATIONS_PER_EPOCH, parseChunkKey, type ObjectStore } from "@stratus/storage";
@@ -34,6 +22,11 @@ export async function collectVolumeGarbage(options: GcOptions): Promise<GcResult
   return { garbageDeleted, orphansDeleted };
 }
 
+/**
+ * Generations a commit superseded (recorded in volume_garbage in the commit's transaction) whose grace
+ * period is over: readers that loaded an older map may fetch them until then. Objects first, rows
+ * after: a crash in between leaves rows whose objects are gone, and deleting a missing object is fine.
+ */
 async function deleteExpiredGarbage({ db, store, volumeId, graceMs, now = Date.now }: GcOptions): Promise<number> {
   const cutoff = new Date(now() - graceMs);
   let deleted = 0;
@@ -45,6 +38,14 @@ async function deleteExpiredGarbage({ db, store, volumeId, graceMs, now = Date.n
   }
 }
 
+/**
+ * Chunk objects no commit references: uploads of a commit that never landed (crash, fenced writer,
+ * uploads ahead of a commit that a crash left). Safety rests on one snapshot taken BEFORE listing:
+ * the epoch E and every generation that is current or garbage. Commits only reference generations of
+ * an epoch newer than the one they build on (generation = epoch * 65536 + salt; uploads ahead are
+ * named above the last landed epoch, see storage's write-behind.ts), so a listed object below
+ * E * 65536 that the snapshot does not name is never referenced again; anything above is left alone.
+ */
 async function deleteOrphans({ db, store, volumeId }: GcOptions): Promise<number> {
   const { epoch, referenced } = await loadReferencedGenerations(db, volumeId);
   const below = epoch * GENERATIONS_PER_EPOCH;

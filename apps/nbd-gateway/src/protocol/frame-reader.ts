@@ -1,12 +1,9 @@
 /**
- * Incremental reader over the bytes a socket delivers. It keeps the received chunks in a list
- * with a read offset instead of concatenating the stream per packet (concatenation capped 1 MiB
- * writes at ~1 GB/s, see BENCHMARKS.md): a frame that lies inside one chunk is returned as a
- * zero-copy view; only a frame that straddles chunk boundaries is copied.
- *
- * A chunk pushed with `pushTransient` lives in a buffer the socket reuses for its next read (see
- * server/socket-reads.ts): `take` copies out of it, `view` hands it out for synchronous use only,
- * and `keepRemainder` must copy what is left of it before the read callback returns.
+ * Incremental reader over the bytes a socket delivers: the received chunks in a list with a read
+ * offset, not concatenated per packet, so a frame inside one chunk is a zero-copy view and only one
+ * that straddles chunks is copied. A chunk pushed with `pushTransient` lives in the socket's reused
+ * read buffer (server/socket-reads.ts): `view` is for synchronous use only, and `keepRemainder`
+ * must copy what is left of it before the read callback returns.
  */
 export class FrameReader {
   private chunks: Buffer[] = [];

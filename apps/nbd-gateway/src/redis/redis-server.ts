@@ -1,11 +1,8 @@
 /**
- * Redis for BullMQ. With REDIS_URL the gateway uses that server. Without it (the embedded default)
- * the gateway runs a private `redis-server` from PATH: listening only on a unix socket in the data dir
- * (no TCP port, so nothing else on the machine can reach it), with persistence off — the local cache's
- * journal is the source of truth and re-queues dirty chunks at start, so queue state may be lost.
- *
- * A gateway killed with SIGKILL cannot stop its child: the parent-death signal (setpriv) ends it, and
- * where that is missing the pid file lets the next start end the orphan.
+ * Redis for BullMQ: REDIS_URL's server, or (the embedded default) a private `redis-server` from PATH
+ * on a unix socket in the data dir, so nothing else on the machine reaches it, with persistence off:
+ * the cache journal re-queues dirty chunks at start. A gateway killed with SIGKILL leaves its child
+ * to the parent-death signal (setpriv), or to the next start, which ends it by its pid file.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";

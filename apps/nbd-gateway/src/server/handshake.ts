@@ -1,13 +1,9 @@
 /**
- * The handshake phase, fixed newstyle only, as named phases: `initialHandshake` (greeting and
- * client flags) then `haggleOptions` (one option at a time until GO or EXPORT_NAME succeeds, or
- * the client aborts). TLS per the spec's modes: without `tls` NOTLS (STARTTLS answered
- * NBD_REP_ERR_POLICY); with `tls.required` FORCEDTLS (every option before STARTTLS but ABORT answered
- * NBD_REP_ERR_TLS_REQD, so nothing is listed or opened in plaintext); otherwise SELECTIVETLS, where a
- * plaintext client sees the plaintext registry and a TLS client what its credential allows.
- * Every malformed option that leaves the stream in sync gets an error reply; only a broken frame
- * (bad magic, impossible length, unknown client flags) or an EXPORT_NAME we cannot honour ends
- * the connection, by throwing a fatal ProtocolError.
+ * The handshake phase, fixed newstyle only: `initialHandshake` (greeting, client flags), then
+ * `haggleOptions` (one option at a time until GO or EXPORT_NAME succeeds, or the client aborts).
+ * TLS: NOTLS without `tls`; FORCEDTLS with `tls.required` (every option before STARTTLS but ABORT
+ * gets NBD_REP_ERR_TLS_REQD); else SELECTIVETLS. A malformed option that leaves the stream in sync
+ * gets an error reply; only a broken frame or an EXPORT_NAME we cannot honour ends the connection.
  */
 import type { Logger } from "pino";
 import type { DeviceCapabilities } from "@stratus/storage";

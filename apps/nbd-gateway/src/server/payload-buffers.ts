@@ -1,15 +1,9 @@
 /**
- * Buffers for WRITE payloads that arrive split across socket reads (every large write: the socket
- * delivers 64 KiB at a time), handed back once the engine finished with the write and reused for
- * the next payload of the same size. A fresh megabyte per 1 MiB write made V8 count that much new
- * external memory each time (more major GCs) and, on these VMs, touch fresh pages, which costs
- * ~2.5 ms per MiB (bench/README.md). The engine copies a payload into its cache before the write
- * resolves, so nothing holds a payload once it is released.
- *
- * One pool serves every connection of the process (`sharedPayloadBuffers`): a pool per connection
- * started empty, and a client opens new connections for each job (nbdcopy: 4 connections with 64
- * requests of 256 KiB in flight each, 64 MiB of buffers), so every copy paid for fresh pages
- * again: 0.76 ms per 256 KiB buffer filled for the first time here, 0.02 ms reused.
+ * Buffers for WRITE payloads that arrive split across socket reads, handed back once the engine is
+ * done with the write (it copies the payload into its cache first) and reused for the next payload
+ * of the same size: fresh ones cost major GCs and page faults. One pool serves every connection of
+ * the process (`sharedPayloadBuffers`): clients open new connections per job, and a pool per
+ * connection started empty each time.
  */
 const SMALLEST_POOLED = 64 * 1024;
 

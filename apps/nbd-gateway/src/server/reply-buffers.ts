@@ -1,16 +1,8 @@
 /**
- * Reply buffers, reused once the socket has written them (the write callback), so serving reads
- * allocates nothing in steady state. Every fresh Buffer counts as V8 external memory, and enough of
- * it starts a major GC of the whole heap: serving 1 GiB/s of reads from fresh buffers kept a
- * collector busy, and on these VMs fresh pages also cost ~2.5 ms per MiB to touch.
- *
- * - Small replies (a 4 KiB read and its header) are slices of 256 KiB slabs. A slab counts the
- *   slices still out; once it is full and all came back, it is used again from the start.
- * - Larger replies come from a pool by exact size (clients read with one request size), one for
- *   the whole process: each connection starting its own paid for fresh pages on every new
- *   connection (see payload-buffers.ts).
- *
- * A buffer that is never released (a failed read, a socket that died) is simply left to the GC.
+ * Reply buffers, reused once the socket has written them, so serving reads allocates nothing in
+ * steady state (fresh Buffers start major GCs and fault in fresh pages). Small replies are slices of
+ * 256 KiB slabs, reused once full and all back; larger ones come by exact size from one pool for the
+ * process (see payload-buffers.ts). A buffer never released (failed read, dead socket) is left to GC.
  */
 import { PayloadBufferPool } from "./payload-buffers";
 

@@ -1,27 +1,9 @@
 /**
- * Reads from accepted NBD sockets land in ONE 512 KiB buffer that every connection reuses, instead
- * of a fresh 64 KiB Buffer per read. A 1 MiB write stream at ~2 GB/s made ~30k Buffers a second,
- * and their malloc, free and young-generation GC took about a seventh of the event loop; a loopback
- * receive test here took 1.4 CPU-seconds per 8 GiB this way against 2.5-3.7 with 'data' events.
- * Larger reads also mean fewer syscalls and window updates per byte: fio's 1M writes against the
- * gateway went from ~2.6-3.6 GB/s with a 64 KiB buffer to ~3.9-4.8 GB/s with 128 KiB to 1 MiB
- * (4k random writes: no difference).
- *
- * One buffer for all connections is safe because a read callback runs to completion before libuv
- * reads the next socket; the callback must therefore consume or copy every byte it is given
- * (FrameReader.pushTransient / keepRemainder).
- *
- * A connection may also say where its next read goes (`ReadTargets`): the rest of a WRITE payload
- * is then read straight into the payload's own buffer, not copied out of the shared one (a 1 MiB
- * write stream otherwise copied every byte once more on the event loop), and right after a large
- * WRITE only the next request header is read, so that the next large payload lands in place whole.
- * Node asks for the next read's buffer after each read callback (`onread.buffer` as a function).
- *
- * Node offers `onread` only to sockets it constructs, not to a server's accepted ones: the
- * accepted socket is created paused (`pauseOnConnect`) and its handle moved to a new Socket made
- * with `onread`. That uses the undocumented `handle` constructor option and `_handle` property;
- * where they are missing, reads fall back to 'data' events (owned Buffers), which is slower but
- * equivalent. A test checks that the fast path is the one in use.
+ * Reads from accepted NBD sockets land in ONE 512 KiB buffer that every connection reuses, not a
+ * fresh Buffer per read: fewer allocations, GCs and syscalls per byte. This is safe because a read
+ * callback runs to completion before libuv reads the next socket, so it must consume or copy every
+ * byte it is given (FrameReader.pushTransient / keepRemainder). A connection may say where its next
+ * read goes (`ReadTargets`): the rest of a large WRITE payload straight into the payload's buffer.
  */
 import net from "node:net";
 
@@ -49,7 +31,9 @@ interface HandleCarrier {
 
 /**
  * Takes over a socket accepted with `pauseOnConnect: true` and delivers its bytes to `onBytes`.
- * Returns the socket to use from now on (for writes, pause/resume, events).
+ * Returns the socket to use from now on (for writes, pause/resume, events). Node offers `onread`
+ * only to sockets it constructs, so the handle moves to a new Socket through the undocumented
+ * `handle` option and `_handle` property; without them, 'data' events (a test checks which is used).
  */
 export function readAcceptedSocket(accepted: net.Socket, onBytes: BytesHandler, targets?: ReadTargets): net.Socket {
   const carrier = accepted as unknown as HandleCarrier;

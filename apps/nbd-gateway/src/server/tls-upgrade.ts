@@ -1,12 +1,8 @@
 /**
- * The server side of NBD_OPT_STARTTLS: once the ACK is out, the plain socket is wrapped in a TLSSocket
- * (TLS 1.2 at least, 1.3 when the client offers it) that accepts either form of client credential on
- * the same port — TLS-PSK (the caller derives a key per identity) or a client certificate that chains
- * to the given CA — and reports which one the client proved. Whether that credential may still be
- * used is the caller's question (nbd-server.ts asks its `authorize`).
- *
- * Reads of a TLS socket arrive as 'data' events in buffers of their own: the shared-buffer fast path of
- * socket-reads.ts reads the TCP handle, which TLS now owns.
+ * The server side of NBD_OPT_STARTTLS: after the ACK the plain socket is wrapped in a TLSSocket (TLS
+ * 1.2 at least) that accepts either client credential on the same port, TLS-PSK or a certificate
+ * chaining to the CA, and reports which one the client proved; whether it may still be used is the
+ * caller's question. TLS reads arrive as 'data' events: TLS owns the handle socket-reads.ts reads.
  */
 import { X509Certificate, createHash } from "node:crypto";
 import type net from "node:net";

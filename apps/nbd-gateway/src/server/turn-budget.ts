@@ -1,14 +1,8 @@
 /**
- * How many request bytes all NBD connections together may hand the engine in one turn of the event
- * loop before they stop reading until the next turn.
- *
- * A fast writer keeps its sockets readable all the time, and libuv reads a readable socket up to 32
- * times per wake-up: with nbdcopy's four connections and 512 KiB reads, one turn of the loop took in
- * tens of MiB of writes (each copied into the cache) before it served anything else. The uploads'
- * HTTP responses, Redis replies and codec results waited behind those turns, and during a fast copy
- * the bucket received nothing for half a second at a time (bench/README.md). A connection that has
- * used up the turn's budget pauses its socket and resumes at the next turn (setImmediate, right after
- * this turn's I/O callbacks), so everything else gets the loop at least every few milliseconds.
+ * How many request bytes all NBD connections together may hand the engine in one event-loop turn.
+ * libuv reads a readable socket many times per wake-up, so a fast writer could fill whole turns while
+ * upload responses, Redis replies and codec results waited. A connection that used up the turn's
+ * budget pauses its socket and resumes at the next turn (setImmediate, after this turn's I/O).
  */
 export const TURN_BUDGET_BYTES = 4 * 1024 * 1024;
 
