@@ -15,8 +15,9 @@ import { checkMasterKey, masterKeyId } from "./master-key";
 import { keySlotSchema, scryptMemoryBytes, scryptParamsSchema, type KeySlot, type MasterSlot, type PassphraseSlot, type ScryptParams } from "./key-slot";
 
 /**
- * Default scrypt cost for new slots: N=2^17, r=8, p=1 (128 MiB, ~0.4 s here). Slots made at a lower
- * cost still open (each slot keeps its parameters). Tests pass a lower N through `kdf`.
+ * Default scrypt cost for new slots: N=2^17, r=8, p=1 (128 MiB; its time: docs/performance.md).
+ * Slots made at a lower cost still open (each slot keeps its parameters). Tests pass a lower N
+ * through `kdf`.
  */
 export const DEFAULT_SCRYPT = { N: 2 ** 17, r: 8, p: 1 } as const;
 export type ScryptCost = Partial<Pick<ScryptParams, "N" | "r" | "p">>;
