@@ -2,7 +2,7 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writ
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { DIRECT_IO_ALIGNMENT, DirectIoBufferPool, isPageAligned } from "./direct-io-buffers";
+import { DIRECT_IO_ALIGNMENT, DirectIoBufferPool, isPageAligned, pageAlignedBuffer } from "./direct-io-buffers";
 
 const MiB = 1024 * 1024;
 const dirs: string[] = [];
@@ -80,5 +80,18 @@ describe("DirectIoBufferPool", () => {
     expect(pool.lentCount).toBe(3);
     pool.release(lent[1]);
     expect(isPageAligned(pool.acquire(size))).toBe(true);
+  });
+
+  it("makes bounce buffers (pageAlignedBuffer) that an O_DIRECT write takes", () => {
+    // direct-pieces.ts relies on this too; a misaligned bounce buffer would turn O_DIRECT off quietly.
+    const bounce = pageAlignedBuffer(256 * 1024).fill(0x3a);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "stratus-bounce-"));
+    dirs.push(dir);
+    const fd = openSync(path.join(dir, "chunk"), constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT);
+    try {
+      expect(writeSync(fd, bounce, 0, bounce.length, 0)).toBe(bounce.length);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
