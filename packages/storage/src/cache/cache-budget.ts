@@ -1,15 +1,9 @@
 /**
- * One budget shared by every volume's disk cache in a gateway:
- * - target size: clean chunk files are evicted least-recently-used (across volumes) while the
- *   cached bytes exceed it; dirty chunks are never evicted, so the cache stays within
- *   target + dirty limit;
- * - dirty limit: past it, writes wait (`waitForDirtyRoom`) until commits make room, and past
- *   half of it every volume holding dirty data is asked to commit at once;
- * - open file descriptors: a bounded LRU, so a large cache never runs out of fds;
- * - dormant caches (volumes no engine has open, including those found on disk at start) count
- *   against the target too; evicting makes room from them first, a whole clean one at a time,
- *   oldest first, since nothing is reading them. One holding uncommitted data is never evicted.
- * LRUs are insertion-ordered Sets (delete + add = most recent): O(1), no allocation per touch.
+ * One budget shared by every volume's disk cache in a gateway: a target size (clean chunk files
+ * evicted least-recently-used across volumes; dirty ones never, so the cache stays within target +
+ * dirty limit), the dirty limit (writes wait past it; past half, every volume with dirty data is
+ * asked to commit), a bounded LRU of open descriptors, and dormant caches (volumes not open, evicted
+ * first, whole and oldest first, unless they hold uncommitted data).
  */
 import { rmSync } from "node:fs";
 
@@ -45,6 +39,7 @@ export class CacheBudget {
   readonly maxOpenFiles: number;
   private cached = 0;
   private dirty = 0;
+  // LRUs are insertion-ordered Sets (delete + add = most recent): O(1), no allocation per touch.
   private readonly clean = new Set<EvictableChunk>();
   private readonly openFiles = new Set<EvictableChunk>();
   private readonly members = new Set<BudgetMember>();

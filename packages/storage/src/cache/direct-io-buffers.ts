@@ -1,15 +1,9 @@
 /**
  * Reusable chunk buffers whose memory is page-aligned, so the disk cache can write them with
- * O_DIRECT (see DiskCache's fills), and shared, so the codec workers decode into them in place.
- *
- * JavaScript cannot ask for aligned memory, and a SharedArrayBuffer's bytes start wherever malloc
- * put them. A shared WebAssembly.Memory is mapped whole by V8, so its first
- * byte is page-aligned: one such slab is carved into slots of one capacity (a multiple of 64 KiB).
- * The slab is reserved (virtual memory) up front and costs RAM only for slots that were used.
- *
- * Like SharedBufferPool: a buffer is acquired, used and released exactly once, and the caller must be
- * sure nobody reads it after release. When every slot is lent (or a length outgrows the slab) the
- * pool hands out a plain SharedArrayBuffer instead: correct, only not aligned (`isPageAligned` says).
+ * O_DIRECT, and shared, so the codec workers decode into them in place. JavaScript cannot ask for
+ * aligned memory, but V8 maps a shared WebAssembly.Memory whole (the test guards this): one such slab,
+ * reserved up front and costing RAM only for slots used, is carved into slots. When every slot is
+ * lent the pool hands out a plain SharedArrayBuffer: correct, only not aligned (`isPageAligned`).
  */
 
 import { constants as fsConstants } from "node:fs";

@@ -1,16 +1,9 @@
 /**
- * Large writes into a cold chunk file, and whole-chunk reads of one, with O_DIRECT: the kernel moves
- * the bytes between the disk and one aligned bounce buffer instead of through the page cache.
- *
- * Why: the pages of a file nobody has read recently are new memory, the dearest thing there is
- * (docs/performance.md). The price: the synchronous write waits for the disk, and the
- * chunk is left cold (its pages are not cached: CacheEntry.cold), so the hot path warms it before
- * reading and an upload reads it back from the disk, with O_DIRECT too.
- *
- * Only whole pages at page offsets, at least MIN_DIRECT_BYTES of them, are written this way; the
- * caller writes anything else buffered. The descriptor given is the entry's own (buffered): an
- * O_DIRECT one is opened beside it through /proc/self/fd for the duration of the call. The first
- * EINVAL (a file system without O_DIRECT; tmpfs takes it since Linux 6.6) turns this off for good.
+ * Large writes into a cold chunk file, and whole-chunk reads of one, with O_DIRECT through one
+ * aligned bounce buffer: the pages of a file nobody read recently are new memory, the dearest thing
+ * there is (docs/performance.md). The price: the write waits for the disk and the chunk stays cold.
+ * Only whole pages at page offsets, at least MIN_DIRECT_BYTES; the caller writes the rest buffered.
+ * The first EINVAL (a file system without O_DIRECT) turns this off for good.
  */
 import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from "node:fs";
 import { copyBytes } from "../util/copy-bytes";
@@ -77,6 +70,7 @@ export class DirectPieces {
     });
   }
 
+  /** `fd` is the entry's own (buffered) descriptor: an O_DIRECT one is opened beside it for the call. */
   #withDirect(fd: number, mode: number, work: (direct: number, bounce: Buffer) => void): boolean {
     if (!this.#enabled) return false;
     let direct: number;

@@ -1,15 +1,9 @@
 /**
- * The codec every volume uses: compress (zstd, or stored plain when that does not shrink), then
- * AES-256-GCM with a random 96-bit nonce per object. The tag covers the object header and the
- * object's place (volume id, chunk index, generation), so a flipped bit, an object copied to
- * another volume, index or generation, or an old generation put back under a newer key all fail
- * to decode with StorageError("EIO"), never return wrong bytes. Layout: see object-header.ts.
- *
- * Manifests go through the same seal with kind 2, index MANIFEST_INDEX and generation = epoch:
- * `encodeManifest` / `decodeManifest` (not part of ChunkCodec, which is about chunks).
- *
- * The data key lives in a KeyObject held by an ES private field: not enumerable, absent from
- * JSON.stringify and util.inspect, and the caller may zero its own Buffer after construction.
+ * The codec every volume uses: compress (zstd, or plain when that does not shrink), then AES-256-GCM
+ * with a random nonce per object. The tag covers the header and the object's place (volume, chunk
+ * index, generation), so a flipped bit, a moved object or an old generation put back fails with
+ * StorageError("EIO"), never wrong bytes. Manifests use the same seal (kind 2, generation = epoch).
+ * Layout: object-header.ts.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
@@ -37,6 +31,7 @@ export interface ManifestContext {
 export class SealedCodec implements ChunkCodec {
   readonly name: string;
   readonly compression: Compression;
+  /** Not enumerable, absent from JSON.stringify and util.inspect; the caller may zero its own Buffer. */
   readonly #key: KeyObject;
 
   constructor(options: SealedCodecOptions) {

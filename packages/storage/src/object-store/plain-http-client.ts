@@ -1,19 +1,9 @@
 /**
- * HTTP/1.1 GETs and PUTs over plain keep-alive TCP sockets. A GET's response body is read straight
- * into the caller's buffer: the socket reads into memory we choose (net's `onread`), so the kernel
- * copies a chunk object's bytes once, into the buffer the codec decodes from. A PUT's body is written
- * from the caller's memory as is.
- *
- * Why not node:http for the GETs that carry chunk data: it reads every socket into a fresh 64 KiB
- * buffer, hands it through a stream, and the caller copies it again; the fresh buffers drive GCs.
- * PUTs come along because node:http's per-request machinery costs CPU on the thread that takes in
- * the writes. Figures, and the test that guards the `onread` behaviour this relies on:
- * docs/performance.md.
- *
- * Deliberately narrow: one request per socket at a time (no pipelining), GET and PUT only, http: only
- * (TLS stays with node:https). A successful GET must come with Content-Length; one without it
- * (chunked) throws NeedsFallback and the caller asks again through node:http. Other bodies (errors,
- * PUT answers) are read whole, up to 64 KiB, so the S3 error code in them can be reported.
+ * HTTP/1.1 GETs and PUTs over plain keep-alive TCP sockets, read straight into the caller's buffer
+ * (net's `onread`), so the kernel copies a chunk object's bytes once; node:http would read them
+ * into fresh buffers and the caller would copy them again (figures, and the test that guards
+ * `onread`: docs/performance.md). Deliberately narrow: one request per socket, GET and PUT, http:
+ * only. A GET without Content-Length throws NeedsFallback: the caller asks through node:http.
  */
 import net from "node:net";
 

@@ -1,15 +1,9 @@
 /**
- * Retries transient failures of the store below it, as nbdkit's retry filter does: network
- * errors, HTTP 5xx/429/408, S3's SlowDown/ServiceUnavailable/InternalError, and attempts that
- * stall past `attemptTimeoutMs`. Backoff is exponential with full jitter, capped at `maxDelayMs`.
- * It gives up with StorageError("EIO") after `attempts` tries or `operationTimeoutMs` in total,
- * whichever comes first, keeping the FIRST error as `cause` (the later ones are usually the same
- * outage seen again). Permanent failures (bad request, access denied, EINVAL, ENOSPC) are thrown
- * at once, unchanged. A missing object (`undefined`) is an answer, not a failure.
- *
- * The ObjectStore interface has no AbortSignal, so a stalled attempt is abandoned by a race: its
- * promise is left to settle on its own (the S3 store's own request timeout ends it later). Every
- * operation is safe to repeat: puts write whole immutable objects, deletes are idempotent.
+ * Retries transient failures of the store below it (network errors, HTTP 5xx/429/408, S3 SlowDown,
+ * stalled attempts) with full-jitter exponential backoff, as nbdkit's retry filter does; then
+ * StorageError("EIO") keeping the FIRST error as `cause` (later ones are usually the same outage).
+ * Permanent failures are thrown at once, unchanged. Every operation is safe to repeat (whole
+ * immutable puts, idempotent deletes), and a stalled attempt is abandoned, not cancelled.
  */
 import { StorageError, isStorageError } from "../errors";
 import { sleepOn, systemClock, type Clock } from "../util/clock";
@@ -216,7 +210,10 @@ export class RetryingObjectStore implements ObjectStore {
   }
 }
 
-/** Runs one attempt; a stall past `timeoutMs` rejects with a transient EIO (the attempt is abandoned). */
+/**
+ * Runs one attempt; a stall past `timeoutMs` rejects with a transient EIO. ObjectStore has no
+ * AbortSignal, so the attempt is abandoned by a race and left to settle (the store's own timeout ends it).
+ */
 function withTimeout<T>(clock: Clock, run: () => Promise<T>, timeoutMs: number, operation: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = clock.setTimer(

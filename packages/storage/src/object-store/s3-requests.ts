@@ -1,17 +1,9 @@
 /**
- * The two requests that carry chunk data — PUT and GET of one object — sent with node:http and
- * signed by the SDK's own SigV4 signer (@smithy/signature-v4), without the S3 client's middleware
- * stack, which costs several times the CPU per request (docs/performance.md): on a gateway that
- * shares its cores with the work it waits for, that is throughput. Everything
- * else (HEAD, LIST, DeleteObjects) stays with the SDK: rare, and their XML is the SDK's business.
- *
- * On a plain-http endpoint both go through PlainHttpClient instead of node:http, so a chunk object's
- * body is read from the socket straight into the buffer it is decoded from, and a PUT skips
- * node:http's per-request machinery (see plain-http-client.ts). A server that answers without a
- * Content-Length gets node:http from then on.
- *
- * Errors keep the S3ObjectStore's shape: S3Failure carries the S3 error code from the response body
- * (or the socket error's code) and the HTTP status, never a credential or a signed URL.
+ * PUT and GET of chunk objects, sent with node:http (or PlainHttpClient on a plain-http endpoint)
+ * and signed by the SDK's own SigV4 signer without the S3 client's middleware, which costs several
+ * times the CPU per request (docs/performance.md). HEAD, LIST and DeleteObjects stay with the SDK.
+ * Errors keep S3ObjectStore's shape (S3Failure: the S3 error code and HTTP status), never a
+ * credential or a signed URL.
  */
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import http, { type IncomingMessage } from "node:http";

@@ -1,19 +1,9 @@
 /**
- * A small HTTP-aware TCP proxy for fault tests (no toxiproxy or netem on these machines): it sits
- * between an S3 client and the S3 test server on 127.0.0.1 and, per request, passes it through,
- * answers `503 SlowDown` with a proper S3 XML error, resets the connection, or stalls it (holds
- * it unanswered until released, or reset after `stallTimeoutMs`). What it does is switched at
- * run time with `setMode({ failRate, failure, stall, outage })`; decisions use a seeded random so
- * a run repeats. It also counts requests by method and bytes both ways (the bench's PUT/GET/DELETE
- * counts come from here).
- *
- * It parses just enough HTTP/1.1: the request line and headers, then the body by Content-Length
- * or `Transfer-Encoding: chunked`, one request after another on keep-alive connections (clients
- * do not pipeline: node's agent sends the next request after the previous response). Responses
- * are not parsed: upstream bytes are copied back as they come. A request carrying
- * `Expect: 100-continue` (the AWS SDK sends it for bodies of 2 MiB and more) is streamed, so the
- * server's `100 Continue` reaches the client; failing one closes the connection after the 503,
- * since the client may or may not send the body it was holding back.
+ * A small HTTP-aware TCP proxy for fault tests, between an S3 client and the S3 test server on
+ * 127.0.0.1: per request it passes through, answers `503 SlowDown`, resets, or stalls, as set at run
+ * time by `setMode` (seeded, so a run repeats), and counts requests by method and bytes. It parses
+ * request heads and bodies only (Content-Length or chunked, keep-alive, no pipelining); responses
+ * are copied back as they come.
  */
 import net from "node:net";
 import { seededRandom } from "./seeded-random";
@@ -226,6 +216,7 @@ class ProxyConnection {
     }
     const chunked = /\bchunked\b/i.test(headers.get("transfer-encoding") ?? "");
     const body = chunked ? new ChunkedBody() : new LengthBody(Number(headers.get("content-length") ?? 0) || 0);
+    // `Expect: 100-continue` (the AWS SDK sends it for large bodies): streamed, so the server's 100 reaches the client.
     return { method, head, expectContinue: /100-continue/i.test(headers.get("expect") ?? ""), body };
   }
 

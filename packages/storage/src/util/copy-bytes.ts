@@ -1,14 +1,9 @@
 /**
- * Copies bytes with memcpy even when either side is shared memory (a SharedArrayBuffer or a shared
- * WebAssembly.Memory: the download, upload and direct-I/O buffers).
- *
- * Why not Buffer#copy or TypedArray#set: V8 copies to or from shared memory with relaxed atomic
- * accesses, word by word, and byte by byte when the two offsets are not equally aligned — as a
- * chunk's bytes landing 28 bytes into an NBD structured reply are (figures: docs/performance.md).
- * Buffer#fill with a
- * Buffer value as long as the range is one memcpy in Node's C++ (a documented use of fill: the value
- * is repeated to fill the range, here exactly once). No other thread writes either side meanwhile
- * (the pools hand a buffer to one user at a time), so nothing needs the relaxed accesses.
+ * Copies bytes with memcpy even when either side is shared memory. V8 copies shared memory with
+ * relaxed atomic accesses, byte by byte when the offsets are not equally aligned (figures:
+ * docs/performance.md); Buffer#fill with a Buffer value as long as the range is one memcpy (a
+ * documented use of fill). No other thread writes either side meanwhile (the pools lend a buffer to
+ * one user at a time), so nothing needs the relaxed accesses.
  */
 
 /** Copies source[sourceStart, sourceEnd) into target at targetOffset; returns the bytes copied (as Buffer#copy). */

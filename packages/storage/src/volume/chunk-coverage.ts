@@ -1,18 +1,8 @@
 /**
- * Which chunks have been written whole, every byte in any order, since the tracker last handed them
- * out or was reset: write-behind's candidates. "Written in order from the first byte to the last"
- * is not enough: a client with several connections and many requests in flight (nbdcopy: four
- * connections, 64 requests each) delivers a chunk's pieces out of order, and a copy then uploaded
- * almost nothing ahead while it wrote.
- *
- * Coverage is counted in blocks of 4 KiB (or the chunk size, when smaller): a write marks the blocks
- * it covers entirely, and a chunk's short last block once the write reaches the chunk's end. A
- * writer whose requests are not block aligned may therefore never complete a chunk here; that chunk
- * is uploaded by its commit instead, which only forgoes the head start.
- *
- * Memory is bounded: at most `maxTracked` partly written chunks keep a bitmap (random small writes
- * over a large volume would otherwise hold one per chunk they touched); past that the chunk tracked
- * longest is forgotten.
+ * Which chunks have been written whole, every byte in any order, since last handed out: write-behind's
+ * candidates. In order is not enough: a client with several connections delivers a chunk's pieces
+ * out of order. Counted in blocks of 4 KiB (a writer not block-aligned may never complete a chunk:
+ * its commit uploads it); at most `maxTracked` partly written chunks keep a bitmap.
  */
 const BLOCK_SIZE = 4096;
 /** What note() returns for the usual write that completes nothing: no array per write. */
@@ -56,6 +46,7 @@ export class ChunkCoverage {
       const to = Math.min(end, chunkStart + length) - chunkStart;
       const blocks = Math.ceil(length / block);
       const first = Math.ceil(from / block);
+      // Whole blocks only; a chunk's short last block counts once the write reaches the chunk's end.
       const stop = to === length ? blocks : Math.floor(to / block); // exclusive
       if (first >= stop) continue;
       if (first === 0 && stop === blocks) {

@@ -1,16 +1,9 @@
 /**
- * Commit execution, one cycle at a time per volume. A cycle *freezes* every dirty chunk (chunk ->
- * version) at a flush point; a write to a frozen chunk whose upload has not read it yet first keeps
- * the frozen content aside, so the commit is exactly the volume at the freeze. Then, as named steps:
- * - #begin: take write-behind's hand-over (uploads ahead holding exactly the frozen content are
- *   claimed instead of uploaded again) and name the generation `epoch * 65536 + salt`;
- * - #uploadAll: upload the other frozen chunks through the ChunkUploader (all-zero chunks and holes
- *   are not uploaded: they leave the map); on failure delete what was stored and keep the chunks dirty;
- * - #mapChanges: the chunk map's changes and the superseded generations (garbage for the GC);
- * - #land: one ChunkIndex commit moves the map and epoch, then onCommitted;
- * - #settle: chunks whose version did not move since the freeze are journalled clean.
- * A failing store or index loses nothing: the chunks stay dirty and the scheduler retries.
- * A little over our ~400-line aim: the uploads the ChunkUploader and write-behind call back into
+ * How one commit runs. Its freeze captures every dirty chunk's version at a flush point (a write to
+ * a frozen chunk its upload has not read keeps the frozen content aside), then named steps run:
+ * #begin, #uploadAll, #mapChanges, #land (one ChunkIndex commit), #settle. A failing store or index
+ * loses nothing: the chunks stay dirty and the scheduler retries.
+ * Over our ~400-line aim on purpose: the uploads the ChunkUploader and write-behind call back into
  * share the running commit's private state, so they stay in this class.
  */
 import type { FrozenChunk } from "../cache/cache-entry";

@@ -1,17 +1,10 @@
 /**
- * A volume: `size` bytes split into fixed chunks, each chunk an immutable object generation in
- * the store, the chunk map (chunk -> generation) persisted through a ChunkIndex, and every chunk
- * in use held in a persistent local disk cache (src/cache/) that survives kill -9. This class
- * checks requests and wires the parts: the read path (volume-reads.ts) with read-ahead
- * (read-ahead.ts) and shared fetches (chunk-fetches.ts), the write path (volume-writes.ts), when
- * to commit (commit-scheduler.ts), how a commit runs (commit-run.ts), and uploads ahead of a
- * commit (write-behind.ts).
- *
- * FLUSH: `local` durability fsyncs the chunk files written since the last flush and the journal;
- * `cloud` commits a freeze taken at that flush and waits for it, and leaves the local disk
- * unsynced until close (the bucket holds what the flush promised; a cache found unsynced after a
- * reboot starts empty: cache/reboot-marker.ts).
- * A little over our ~400-line aim: the constructor wires every part in one place, on purpose.
+ * A volume: `size` bytes in fixed chunks, each an immutable object generation in the store, the chunk
+ * map persisted through a ChunkIndex, the chunks in use held in a disk cache that survives kill -9.
+ * This class checks requests and wires the parts (docs/architecture.md lists them). FLUSH: `local`
+ * fsyncs the cache; `cloud` commits a freeze taken at the flush and leaves the disk unsynced until
+ * close (a cache found unsynced after a reboot starts empty: cache/reboot-marker.ts).
+ * Over our ~400-line aim on purpose: the constructor wires every part in one place.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

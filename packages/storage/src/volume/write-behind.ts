@@ -1,36 +1,19 @@
 /**
- * Write-behind: a chunk that has been written whole (every byte, in any order: chunk-coverage.ts) is
- * uploaded right away, before its commit, while the writer goes on. A large copy then reaches the
- * bucket about when the copy ends instead of one whole upload later (s3backer overlaps the same way). The commit that follows
- * reuses every such upload whose content is still the chunk's frozen content, and uploads only the
- * rest. Nothing becomes visible early: an object is referenced only by the commit that claims it.
- *
- * Naming. A chunk object is `generation = epoch * 65536 + salt`, and a key is never written with two
- * contents (a late retry of the first PUT could land over the second). An upload ahead of a commit
- * simply take the next commit's epoch: the chunk may be written again and need a second upload
- * first. So epochs come from one counter here: uploads ahead take a reserved epoch (a new one whenever
- * a chunk would get its second upload at the current one), and a commit takes the latest of those, or
- * the one after when a chunk it uploads itself already has an object there. A commit may therefore
- * skip epochs (ChunkCommit.previousEpoch), as does the retry of a failed commit. The GC's orphan rule
- * still holds: when a commit at epoch N lands, every upload ahead that it did not claim has been given
- * up (stale: the volume deletes it) and every later one is named above N.
- *
- * Waste is bounded: only chunks written whole since the last freeze are candidates; at most
- * `concurrency` uploads ahead run at once (the rest wait as candidates, dropped at the next freeze:
- * the commit uploads them); and once STALE_LIMIT uploads ahead were written over
- * before a commit (a writer going round the same region), no more start until the next commit.
- *
- * Uploads ahead run in this process (the volume's own upload), not as queued jobs. They are
- * speculative (nothing references them until a commit claims them), and a job's Redis round trips
- * wait behind the incoming writes, long enough for few chunks to go ahead (docs/performance.md).
- * One that fails after the store's own retries is retried by the commit that
- * claims it, as a queued job with backoff like the commit's own uploads.
+ * Write-behind: a chunk written whole since the last freeze (in any order: chunk-coverage.ts) is
+ * uploaded right away, in-process, while the writer goes on, so a large copy reaches the bucket about
+ * when it ends (why in-process: docs/performance.md). The commit that follows claims every such
+ * upload still holding the chunk's frozen content and uploads the rest; nothing is visible before a
+ * commit names it. One that fails is retried by its commit, as a queued job with backoff.
  */
 import type { FrozenChunk } from "../cache/cache-entry";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
 import { ChunkCoverage } from "./chunk-coverage";
 
-/** Uploads ahead written over before their commit, after which write-behind waits for the next commit. */
+/**
+ * Uploads ahead written over before their commit (a writer going round one region), after which
+ * write-behind waits for the next commit. With `concurrency` uploads ahead at most at once, and
+ * candidates dropped at each freeze (the commit uploads them), this bounds the waste.
+ */
 export const STALE_LIMIT = 8;
 
 /** One chunk uploaded ahead of its commit. */
@@ -97,6 +80,14 @@ export class WriteBehind {
   #stale: UploadAhead[] = [];
   readonly #candidates = new Set<number>();
   #running = 0;
+  /**
+   * Naming: a key (generation = epoch * GENERATIONS_PER_EPOCH + salt) is never written with two contents, since a
+   * late retry of the first PUT could land over the second. So epochs come from this one counter:
+   * uploads ahead take a reserved epoch (a new one when a chunk would get its second upload at it),
+   * and a commit takes the latest of those, or the one after; commits may skip epochs
+   * (ChunkCommit.previousEpoch). The GC's orphan rule holds: when a commit at epoch N lands, every
+   * upload ahead it did not claim was given up (stale: deleted) and every later one is named above N.
+   */
   #nextEpoch: number;
   /** The epoch uploads ahead use now, and the chunks that already have one at it. */
   #aheadEpoch: number | undefined;
