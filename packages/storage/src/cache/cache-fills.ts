@@ -1,13 +1,9 @@
 /**
- * Fetched clean chunks on their way into the disk cache. A fill's file is written off the event
- * loop into a claimed spare, then handed to the cache to rename into place and journal clean;
- * until then `filling(index)` serves readers from the fetched bytes. Page-aligned bytes are written
- * with O_DIRECT (no new page-cache pages) after being held back, so a sequential reader has usually
- * read them from memory before they go to disk; such a chunk lands cold.
- *
- * Invariant: at most one fill per chunk, and only while the chunk has no entry. Whatever creates an
- * entry (a write, a trim) cancels the fill first, so a pending fill's bytes are always the chunk's
- * current content, and a fill that lands after its cancellation discards its file.
+ * Fetched clean chunks on their way into the disk cache: written off the event loop into a spare
+ * file (page-aligned ones with O_DIRECT after a hold, so a sequential reader is served from memory
+ * first; such a chunk lands cold), then renamed into place and journalled clean; until then
+ * `filling(index)` serves readers. Invariant: at most one fill per chunk, only while the chunk has
+ * no entry; whatever creates an entry cancels the fill first, so a fill's bytes are always current.
  */
 import { closeSync, constants as fsConstants } from "node:fs";
 import { rm } from "node:fs/promises";

@@ -1,13 +1,9 @@
 /**
- * The marker of a cache that flushes do not sync (a `cloud` durability volume: what a FLUSH
- * promises is in the bucket, so the local disk need not hold it too).
- *
- * Unsynced files and journal records survive a kill -9 (they sit in the kernel's page cache) but
- * not a power loss or a reboot, after which any of them may be torn or missing. So such a cache
- * names, in `<dir>/unsynced`, the boot it is written in, and is thrown away whole when opened in
- * another boot with that marker still there. Nothing a flush acknowledged is lost by that: it is
- * in the bucket, and the volume reads it from there again. A clean close syncs everything and
- * removes the marker, so an orderly reboot keeps the warm cache.
+ * The marker of a cache that flushes do not sync (`cloud` durability: what a FLUSH promises is in
+ * the bucket). Unsynced files survive a kill -9 but not a reboot, so such a cache names the boot it
+ * is written in (`<dir>/unsynced`) and is thrown away whole when opened in another boot with the
+ * marker still there; nothing acknowledged is lost, since the bucket has it. A clean close syncs
+ * everything and removes the marker, so an orderly reboot keeps the warm cache.
  */
 import { existsSync, readFileSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import path from "node:path";

@@ -1,12 +1,9 @@
 /**
- * Worker threads that seal and open chunk objects (zstd + AES-256-GCM, and the SHA-256 S3 signs as
- * the payload hash), so that work — and the garbage of its megabyte buffers — stays off the event
- * loop that answers NBD requests. One pool per gateway process; every volume's codec registers its
- * key with it. Requests go to the worker with the fewest in flight.
- *
- * A worker that dies fails what it had in flight with StorageError("EIO") (the upload is retried, the
- * read reports EIO) and is replaced, keys and all. close() terminates the workers; later calls fail
- * with ESHUTDOWN. Idle workers do not keep the process alive.
+ * Worker threads that seal and open chunk objects (zstd, AES-256-GCM, and the SHA-256 S3 signs), so
+ * that work and its buffers' garbage stay off the event loop that answers NBD requests. One pool per
+ * gateway; each volume's codec registers its key; requests go to the least busy worker. A worker
+ * that dies fails its requests with StorageError("EIO") and is replaced, keys and all; after close()
+ * calls fail with ESHUTDOWN. Idle workers do not keep the process alive.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";

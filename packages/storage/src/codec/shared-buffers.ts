@@ -1,12 +1,8 @@
 /**
  * Reusable chunk-sized buffers backed by SharedArrayBuffer, for content on its way to the codec
- * workers. Two reasons:
- * - a worker reads shared memory in place, so a chunk reaches it without a copy or a transfer;
- * - every fresh megabyte Buffer counts as V8 "external memory", and enough of it starts a major GC of
- *   the whole heap (docs/performance.md); reused buffers allocate nothing in steady state.
- *
- * A buffer is acquired, used, and released exactly once; the caller must be sure nobody reads it
- * after release (the next acquirer overwrites it). Buffers that are never released are simply
+ * workers: a worker reads shared memory in place (no copy, no transfer), and reused buffers allocate
+ * nothing in steady state, where fresh megabyte Buffers drive major GCs (docs/performance.md).
+ * A buffer is acquired, used and released exactly once (BufferPool); one never released is simply
  * garbage-collected, so an abandoned user leaks nothing.
  */
 

@@ -1,11 +1,8 @@
 /**
- * Every volume is encrypted with its own random 256-bit data key, stored only wrapped in key
- * slots (see key-slot.ts): a passphrase slot (scrypt, parameters kept in the slot) and/or an
- * auto-unlock slot wrapped by the deployment's master key. Wrapping is AES-256-GCM with a
- * random nonce and additional data binding the volume id and slot kind, so a slot copied to
- * another volume or relabelled does not open.
- *
- * Changing the passphrase rewraps the same data key: no chunk object changes. A failed unlock
+ * Every volume is encrypted with its own random 256-bit data key, stored only wrapped in key slots
+ * (key-slot.ts): a passphrase slot (scrypt) and/or an auto-unlock slot wrapped by the master key,
+ * with AES-256-GCM binding the volume id and slot kind, so a slot moved or relabelled does not open.
+ * Changing the passphrase rewraps the same data key (no chunk object changes). A failed unlock
  * changes nothing and says only "wrong passphrase" (or "wrong master key").
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";

@@ -1,12 +1,9 @@
 /**
- * An object store in a local directory: each key is the same relative file path under `root`
- * (`vol/v1/c/0000000000000003/0000000000000007` -> `<root>/vol/v1/c/.../0000000000000007`).
- *
- * Crash safety: `put` writes a temp file beside the target, fsyncs it, renames it over the target
- * and fsyncs the directory, so after a crash an object is either the old bytes or the new ones,
- * never a torn mix. Temp files carry a reserved name prefix and are invisible to `list`.
- * Listing walks the tree in key byte order (a directory sorts as its name plus "/"), pruning
- * subtrees outside the prefix or before `startAfter`, so paging costs about one page of work.
+ * An object store in a local directory: each key is the same relative file path under `root`.
+ * `put` writes a temp file beside the target, fsyncs it, renames it over and fsyncs the directory,
+ * so after a crash an object is the old bytes or the new, never torn; temp files carry a reserved
+ * prefix that `list` hides. Listing walks the tree in key byte order (a directory sorts as its
+ * name plus "/"), pruning what is outside the prefix or before `startAfter`.
  */
 import { randomBytes } from "node:crypto";
 import type { Dirent } from "node:fs";

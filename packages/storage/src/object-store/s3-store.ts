@@ -1,13 +1,9 @@
 /**
- * An object store over any S3-compatible endpoint (AWS S3, MinIO, R2, B2, s3rver in tests).
- *
- * One keep-alive agent per store with room for the volume engine's parallel uploads and
- * read-ahead, so requests reuse connections instead of paying a TCP handshake each. Ranges are
- * always sent as explicit `bytes=a-b` (some servers, s3rver among them, get suffix ranges wrong).
- * Every failure surfaces as StorageError("EIO") with the SDK error kept as `cause`; a missing key
- * is not a failure (`undefined`). PUT and GET, which carry the chunk data, go through S3Requests
- * (signed by the SDK's signer, sent without its middleware: a third of the CPU per request) whenever
- * the credentials are given; everything else, and a store without credentials, uses the S3Client.
+ * An object store over any S3-compatible endpoint (AWS S3, MinIO, R2, B2, s3rver in tests). One
+ * keep-alive agent per store, sized for the engine's parallel uploads and read-ahead; ranges always
+ * explicit `bytes=a-b` (some servers get suffix ranges wrong). Failures are StorageError("EIO") with
+ * the SDK error as `cause`; a missing key is `undefined`. With credentials, PUT and GET go through
+ * S3Requests (why: docs/performance.md); everything else uses the S3Client.
  */
 import http from "node:http";
 import https from "node:https";

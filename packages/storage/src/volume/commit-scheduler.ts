@@ -1,12 +1,9 @@
 /**
- * When a volume commits. At a *commit point* the commit runs at once if nothing was written since
- * the last client flush, else at the next flush (so the bucket holds a flush's state). Commit points
- * come commitIdleMs after the last write (when set: a burst reaches the bucket soon after it ends)
- * and every commitIntervalMs while data is dirty (the bound under sustained writing, which the idle
- * rule never commits). If no flush comes within an interval after its commit point, the volume
- * commits by itself. It also commits at once when asked (the gateway's dirty bytes passed half the
- * limit, or dirty chunks were found at open). A failed commit is retried with backoff.
- * All timers run on the injected Clock.
+ * When a volume commits, on the injected Clock. At a commit point (commitIdleMs after the last
+ * write, and every commitIntervalMs while data is dirty) the commit runs at once if nothing was
+ * written since the last client flush, else at the next flush, so the bucket holds a flush's state;
+ * with no flush within an interval, the volume commits by itself. It also commits at once when
+ * asked (budget past half its dirty limit, dirty chunks found at open); failures retry with backoff.
  */
 import type { CacheBudget } from "../cache/cache-budget";
 import { BACKGROUND_TIMER, type Clock, type ClockTimer } from "../util/clock";

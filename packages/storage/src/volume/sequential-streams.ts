@@ -1,12 +1,9 @@
 /**
- * Finds sequential readers among interleaved reads, so read-ahead works for more than one at once:
- * nbdcopy and qemu-img read over four connections, each in order, and two programs reading two files
- * interleave on one connection. A single "last read end" sees none of those as sequential.
- *
- * Up to MAX_STREAMS streams are followed, each by where its last read ended; a read that starts where
- * one ended continues it, any other read starts a new one in place of the stream used longest ago.
- * A few comparisons per read and no allocation once full, since every read passes through here.
- * Writes use their own instance the same way (write-behind: which chunks a sequential writer finished).
+ * Finds sequential readers among interleaved reads (nbdcopy and qemu-img read over four connections,
+ * each in order), so read-ahead works for several at once. Up to MAX_STREAMS streams, each by where
+ * its last read ended: a read starting there continues it, any other replaces the stream used
+ * longest ago. A few comparisons per read and no allocation once full: every read passes here.
+ * Writes use their own instance (write-behind: which chunks a sequential writer finished).
  */
 
 /** More than the connections a client opens (nbdcopy: 4) plus a few interleaved readers. */
