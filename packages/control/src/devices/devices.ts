@@ -9,6 +9,7 @@ import { z } from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";
+import { parseInput } from "../volumes/volumes";
 import { CLIENT_CERT_LIFETIME_MS } from "./certificates";
 import { issueNbdCertificate } from "./nbd-ca";
 import { derivePskKey, pskFileLine } from "./psk";
@@ -85,7 +86,7 @@ function resolveVolumeNames(owned: VolumeRow[], names: string[]): string[] {
 
 export async function createDeviceCredential(ctx: ServiceContext, input: CreateDeviceCredentialInput): Promise<CreatedDeviceCredential> {
   requireWrite(ctx);
-  const parsed = createDeviceCredentialInput.parse(input);
+  const parsed = parseInput(createDeviceCredentialInput, input);
   const { runtime, actor } = ctx;
   const db = runtime.database.db;
   const owned = await listVolumes(db, actor.userId);
