@@ -1,7 +1,7 @@
 /**
- * Reads of one volume's cached chunks: synchronous positional reads on the entry's descriptor, so a
- * cached read completes before the caller's promise settles. A hole reads as zeros, and so does a
- * short file's tail.
+ * Reads of one volume's cached chunks: synchronous positional reads on the entry's descriptor (kept
+ * open in the budget's LRU), so a cached read completes before the caller's promise settles; a cold
+ * chunk is warmed first (cache-warming.ts). A hole reads as zeros, and so does a short file's tail.
  */
 import { readSync } from "node:fs";
 import type { CacheBudget } from "./cache-budget";

@@ -1,13 +1,10 @@
 /**
- * One volume's persistent chunk cache: `<dir>/c/<index 16 hex>` files and a journal of their state
- * (clean generation | dirty). It knows files and journal order, not stores or commits; it wires its
- * parts (architecture.md lists them) and holds the crash rules that make kill -9 safe:
- * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH fsyncs the files
- *   written since the last one, the directory when files came or went, then the journal;
- * - a fetched chunk's file is written in full BEFORE it is journalled (a torn fill is a stray
+ * One volume's chunk cache: `<dir>/c/<index 16 hex>` files and a journal of their state. It wires
+ * its parts (docs/architecture.md) and states the rules they keep, which make kill -9 safe:
+ * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH fsyncs the files written
+ *   since the last one, the directory when files came or went, then the journal;
+ * - a fetched chunk's file is written in full BEFORE it is journalled clean (a torn fill is a stray
  *   file, deleted on open); an evicted file is unlinked before its drop is journalled.
- * Hot path: cached chunks are read and written with positional readSync/writeSync on an fd kept
- * open in the budget's LRU; a cold chunk (pages maybe on disk only) is warmed first.
  */
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
