@@ -6,7 +6,7 @@
 export interface ChunkRef {
   /** Generation of the object that holds the chunk's current content. */
   generation: number;
-  /** Bytes the object occupies in the store (after codecs, later). */
+  /** Bytes the object occupies in the store (after the codec). */
   storedSize: number;
 }
 
@@ -19,7 +19,7 @@ export interface ChunkCommit {
   /**
    * The epoch the commit builds on: it is refused unless the index is still there. A commit may skip
    * epochs (epoch > previousEpoch + 1): a volume that uploaded chunks ahead of a commit names them with
-   * generations of epochs it has reserved for that (see Volume, "write-behind").
+   * generations of epochs it has reserved for that (volume/write-behind.ts).
    */
   previousEpoch: number;
   /** The epoch this commit creates: greater than previousEpoch. */
