@@ -1,8 +1,8 @@
 /**
- * The seam where a chunk's bytes are transformed on their way to and from the bucket. Today the
- * identity codec stores the plain payload; compression and encryption (header, zstd/lz4,
- * AES-256-GCM bound to volume id, chunk index and generation) arrive as codecs here, so nothing
- * above the chunk store changes.
+ * The seam where a chunk's bytes are transformed on their way to and from the bucket, so nothing
+ * above the chunk store knows about it. Volumes use SealedCodec (codec/sealed-codec.ts: zstd, then
+ * AES-256-GCM bound to volume id, chunk index and generation); the identity codec, the chunk store's
+ * default, stores the plain payload (tests).
  */
 export interface ChunkContext {
   volumeId: string;
