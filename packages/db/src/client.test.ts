@@ -39,6 +39,7 @@ describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
       "users",
       "volume_chunks",
       "volume_garbage",
+      "volume_leases",
       "volume_samples",
       "volumes",
     ]);

@@ -13,3 +13,4 @@ export * from "./samples";
 export * from "./resize";
 export * from "./devices";
 export * from "./invitations";
+export * from "./leases";

@@ -310,5 +310,36 @@ export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type ActivityRow = typeof activityLog.$inferSelect;
 export type VolumeSampleRow = typeof volumeSamples.$inferSelect;
 export type DeviceCredentialRow = typeof deviceCredentials.$inferSelect;
+export type VolumeLeaseRow = typeof volumeLeases.$inferSelect;
 export type DeploymentKeyRow = typeof deploymentKeys.$inferSelect;
 export type InvitationRow = typeof invitations.$inferSelect;
+
+/**
+ * Who may write a volume now: one row per leased volume. Taking a lease raises the volume's fencing
+ * token in the same transaction and records it here; every commit checks that token, so a holder that
+ * lost its lease (expired, forced out, handed over) can no longer commit. No row: nobody holds it.
+ */
+export const volumeLeases = pgTable(
+  "volume_leases",
+  {
+    // cascade: a lease means nothing without its volume (delete refuses a live lease first).
+    volumeId: text("volume_id")
+      .primaryKey()
+      .references(() => volumes.id, { onDelete: "cascade" }),
+    // Equal to volumes.fencing_token while this lease is the newest.
+    fencingToken: bigint("fencing_token", { mode: "number" }).notNull(),
+    // The gateway (stable across its restarts) and the process run of it that holds the lease.
+    gatewayId: text("gateway_id").notNull(),
+    gatewayRun: text("gateway_run").notNull(),
+    // The device: a credential id for TLS clients, null for the local admin's plaintext loopback.
+    deviceCredentialId: text("device_credential_id"),
+    // What the dashboard shows: the device's name (or "local") and the client's address.
+    holderName: text("holder_name").notNull(),
+    clientAddress: text("client_address"),
+    acquiredAt: timestamp("acquired_at", { withTimezone: true, mode: "date" }).notNull(),
+    heartbeatAt: timestamp("heartbeat_at", { withTimezone: true, mode: "date" }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  // "the leases a gateway holds" (its heartbeat renews them in one statement).
+  (t) => [index("volume_leases_gateway_idx").on(t.gatewayId, t.gatewayRun)],
+);
