@@ -3,6 +3,7 @@
  * Every command gets its own process group so a timeout kills the whole tree it started.
  */
 import { spawn } from "node:child_process";
+import { waitFor as waitForCondition } from "@stratus/storage/testing";
 
 export interface RunOptions {
   /** Hard limit; the process group is killed with SIGKILL when it passes. */
@@ -87,26 +88,30 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void
   }
 }
 
-/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
+/**
+ * Polls `check` (the shared waitFor) until it returns a value other than undefined. A check that
+ * throws is tried again; its last error is the cause of the timeout.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined> | T | undefined,
   { timeoutMs = 30_000, intervalMs = 50 }: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  let value: T | undefined;
   let lastError: unknown;
-  for (;;) {
+  const ready = async (): Promise<boolean> => {
     try {
-      const value = await check();
-      if (value !== undefined) return value;
+      value = await check();
     } catch (err) {
       lastError = err;
+      return false;
     }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+    return value !== undefined;
+  };
+  await waitForCondition(ready, what, { timeoutMs, intervalMs }).catch((err: unknown) => {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError ?? err });
+  });
+  return value!;
 }
 
 function tail(text: string, max = 4000): string {

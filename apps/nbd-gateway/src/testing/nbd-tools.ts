@@ -4,6 +4,7 @@
  * put /usr/bin first on PATH (a pyenv python3 earlier on PATH has no `nbd` module).
  */
 import { execFile } from "node:child_process";
+import { waitFor as waitForCondition } from "@stratus/storage/testing";
 
 export interface RunResult {
   code: number;
@@ -56,11 +57,7 @@ export async function nbdsh<T>(uri: string, script: string, timeoutMs?: number):
 /** The one seeded PRNG, so fuzz and patterns are reproducible from the seed. */
 export { seededRandom } from "@stratus/storage/testing";
 
-/** Waits until `condition` holds, checking every few milliseconds; fails after `timeoutMs`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** The shared waitFor, checking every few milliseconds: these conditions wait on real clients. */
+export function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  return waitForCondition(condition, what, { timeoutMs, intervalMs: 5 });
 }

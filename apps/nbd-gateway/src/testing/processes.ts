@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { waitFor as waitForCondition } from "@stratus/storage/testing";
 
 export interface TestProcess {
   proc: ChildProcess;
@@ -28,13 +29,14 @@ export function startProcess(command: string, args: string[], options: { cwd: st
     proc,
     output: () => output,
     waitFor: async (condition, what, timeoutMs = 90_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        if (await condition()) return;
+      const ready = async (): Promise<boolean> => {
+        if (await condition()) return true;
         if (proc.exitCode !== null) throw new Error(`${command} exited (${proc.exitCode}) before ${what}:\n${output.slice(-4000)}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${output.slice(-4000)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+        return false;
+      };
+      await waitForCondition(ready, what, { timeoutMs, intervalMs: 100 }).catch((err: unknown) => {
+        throw proc.exitCode === null ? new Error(`timed out waiting for ${what}:\n${output.slice(-4000)}`, { cause: err }) : err;
+      });
     },
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {

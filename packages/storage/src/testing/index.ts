@@ -1,7 +1,7 @@
 export { startS3TestServer, type S3RequestCounts, type S3TestServer, type S3TestServerOptions } from "./s3-test-server";
 export { MemoryChunkIndex } from "./memory-chunk-index";
 export { FaultyObjectStore, type StoreOperation } from "./faulty-object-store";
-export { waitFor } from "./wait-for";
+export { waitFor, type WaitForOptions } from "./wait-for";
 export { ManualClock } from "./manual-clock";
 export { seededRandom, seededBytes } from "./seeded-random";
 export { describeObjectStoreSuite, type ObjectStoreFactory } from "./object-store-suite";
