@@ -8,22 +8,21 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { startFaultProxy, startS3TestServer, type FaultProxy, type S3TestServer } from "@stratus/storage/testing";
+import type { FaultProxy } from "@stratus/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectNbd,
   createVolume,
-  describeLogs,
   folderUsage,
   makeSparseImage,
   MiB,
   runOk,
-  s3GatewayEnv,
   seededBytes,
   sha256File,
-  startGateway,
+  startProxiedGateway,
   waitForCommitted,
   type Gateway,
+  type ProxiedGateway,
 } from "../harness";
 
 const CACHE_SIZE = 16 * MiB;
@@ -31,35 +30,23 @@ const DIRTY_LIMIT = 4 * MiB;
 /** The journal, its snapshot and a few spare chunk files are not cached data. */
 const METADATA_SLACK = 1 * MiB;
 
-let s3: S3TestServer;
+let stack: ProxiedGateway;
 let proxy: FaultProxy;
 let gateway: Gateway;
 let work: string;
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-cache-"));
-  s3 = await startS3TestServer();
-  proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) } });
-  gateway = await startGateway({
-    env: { ...s3GatewayEnv(s3, proxy.endpoint), STRATUS_CACHE_SIZE: "16M", STRATUS_DIRTY_LIMIT: "4M", STRATUS_COMMIT_INTERVAL: "500ms" },
-  });
+  stack = await startProxiedGateway({ env: { STRATUS_CACHE_SIZE: "16M", STRATUS_DIRTY_LIMIT: "4M", STRATUS_COMMIT_INTERVAL: "500ms" } });
+  ({ proxy, gateway } = stack);
 });
 
 afterAll(async () => {
-  await gateway?.dispose();
-  await proxy?.close();
-  await s3?.stop();
+  await stack?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\nproxy: ${JSON.stringify(proxy.stats())}\n${describeLogs(gateway.logs())}`;
-    throw err;
-  }
-}
+const withLogs = <T>(body: () => Promise<T>): Promise<T> => stack.withLogs(body);
 
 const cacheDir = () => path.join(gateway.dataDir, "cache");
 

@@ -7,57 +7,44 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { startFaultProxy, startS3TestServer, type FaultProxy, type S3TestServer } from "@stratus/storage/testing";
+import type { FaultProxy } from "@stratus/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectNbd,
   createVolume,
-  describeLogs,
   findVolume,
   makeSparseImage,
   MiB,
   NbdRequestError,
   runOk,
-  s3GatewayEnv,
   seededBytes,
   sha256File,
-  startGateway,
+  startProxiedGateway,
   waitFor,
   waitForCommitted,
   type Gateway,
+  type ProxiedGateway,
 } from "../harness";
 
 const DIRTY_LIMIT = 4 * MiB;
 
-let s3: S3TestServer;
+let stack: ProxiedGateway;
 let proxy: FaultProxy;
 let gateway: Gateway;
 let work: string;
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-faults-"));
-  s3 = await startS3TestServer();
-  proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, seed: 11 });
-  gateway = await startGateway({
-    env: { ...s3GatewayEnv(s3, proxy.endpoint), STRATUS_DIRTY_LIMIT: "4M", STRATUS_CACHE_SIZE: "64M", STRATUS_COMMIT_INTERVAL: "500ms" },
-  });
+  stack = await startProxiedGateway({ seed: 11, env: { STRATUS_DIRTY_LIMIT: "4M", STRATUS_CACHE_SIZE: "64M", STRATUS_COMMIT_INTERVAL: "500ms" } });
+  ({ proxy, gateway } = stack);
 });
 
 afterAll(async () => {
-  await gateway?.dispose();
-  await proxy?.close();
-  await s3?.stop();
+  await stack?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\nproxy: ${JSON.stringify(proxy.stats())}\n${describeLogs(gateway.logs())}`;
-    throw err;
-  }
-}
+const withLogs = <T>(body: () => Promise<T>): Promise<T> => stack.withLogs(body);
 
 /** Stops the gateway gracefully and drops its local cache, so every read after the start is a miss. */
 async function restartCold(): Promise<void> {

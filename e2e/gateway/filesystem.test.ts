@@ -9,13 +9,11 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  attachLoop,
-  attachNbdFuse,
+  attachExt4,
   CleanupStack,
   createVolume,
   describeLogs,
   makeTree,
-  mountExt4,
   runOk,
   startGateway,
   treeChecksums,
@@ -35,28 +33,8 @@ beforeAll(async () => {
 
 afterAll(() => cleanup.runAll());
 
-/**
- * nbdfuse -> loop -> mount, each undo registered; returns one function that takes it all down in
- * order (unmount, detach the loop device, then unmount nbdfuse so it exits).
- */
-async function attachFilesystem(fuseDir: string, mountDir: string, { format }: { format: boolean }) {
-  const fuse = await attachNbdFuse(fuseDir, gateway.uri("fs"));
-  const detachFuse = cleanup.push("nbdfuse", () => fuse.detach());
-  if (format) await runOk("mkfs.ext4", ["-q", "-F", fuse.file], { timeoutMs: 120_000 });
-  const loop = await attachLoop(fuse.file);
-  const detachLoop = cleanup.push(`loop ${loop.device}`, () => loop.detach());
-  const mount = await mountExt4(loop.device, mountDir);
-  const unmount = cleanup.push(`mount ${mountDir}`, () => mount.unmount());
-  return {
-    diskFile: fuse.file,
-    /** Unmounts and detaches the loop device; nbdfuse keeps serving (for e2fsck). */
-    release: async () => {
-      await unmount();
-      await detachLoop();
-    },
-    detachFuse,
-  };
-}
+const attachFilesystem = (fuseDir: string, mountDir: string, { format }: { format: boolean }) =>
+  attachExt4(cleanup, gateway.uri("fs"), { fuseDir, mountDir, format });
 
 describe("a real ext4 filesystem on a volume, through nbdfuse and a loop device", () => {
   it("keeps a tree of 1,000 files and symlinks across a gateway restart, and e2fsck finds it clean", async () => {
@@ -85,7 +63,7 @@ describe("a real ext4 filesystem on a volume, through nbdfuse and a loop device"
       const second = await attachFilesystem(fuseDir, mountDir, { format: false });
       expect(await treeChecksums(path.join(mountDir, "tree"))).toEqual(expected);
       await second.release();
-      const fsck = await runOk("e2fsck", ["-f", "-n", second.diskFile], { timeoutMs: 120_000 });
+      const fsck = await runOk("e2fsck", ["-f", "-n", second.file], { timeoutMs: 120_000 });
       expect(fsck).toMatch(/1[0-9]{3}\/\d+ files/); // the 1,000 files (plus folders, links) are counted
       await second.detachFuse();
     } catch (err) {

@@ -13,14 +13,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  attachLoop,
-  attachNbdFuse,
+  attachExt4,
   CleanupStack,
   createVolume,
   describeLogs,
   killGroup,
   makeTree,
-  mountExt4,
   run,
   runOk,
   seededRandom,
@@ -45,30 +43,8 @@ beforeAll(async () => {
 
 afterAll(() => cleanup.runAll());
 
-/** nbdfuse -> loop -> (mkfs) -> mount; `down` takes it apart even when the gateway is dead. */
-async function attach(fuseDir: string, mountDir: string, { format }: { format: boolean }) {
-  const fuse = await attachNbdFuse(fuseDir, gateway.uri("fs"));
-  const detachFuse = cleanup.push("nbdfuse", () => fuse.detach());
-  if (format) await runOk("mkfs.ext4", ["-q", "-F", fuse.file], { timeoutMs: 120_000 });
-  const loop = await attachLoop(fuse.file);
-  const detachLoop = cleanup.push(`loop ${loop.device}`, () => loop.detach());
-  const mount = await mountExt4(loop.device, mountDir);
-  const unmount = cleanup.push(`mount ${mountDir}`, () => mount.unmount());
-  return {
-    file: fuse.file,
-    /** Unmount and detach, in order. After a crash the filesystem cannot write back: unmount lazily. */
-    down: async ({ crashed }: { crashed: boolean }) => {
-      if (crashed) {
-        await run("umount", ["-l", mountDir], { timeoutMs: 60_000 });
-        await unmount().catch(() => undefined);
-      } else {
-        await unmount();
-      }
-      await detachLoop();
-    },
-    detachFuse,
-  };
-}
+const attach = (fuseDir: string, mountDir: string, { format }: { format: boolean }) =>
+  attachExt4(cleanup, gateway.uri("fs"), { fuseDir, mountDir, format });
 
 describe("ext4 on a volume across kill -9 of the gateway", () => {
   it(`${CYCLES} kills: synced files read back, the journal replays and e2fsck -fn is clean`, async () => {
@@ -95,7 +71,7 @@ describe("ext4 on a volume across kill -9 of the gateway", () => {
         await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 1500)));
         await gateway.kill();
         killGroup(writer.pid, "SIGKILL");
-        await fs.down({ crashed: true });
+        await fs.release({ crashed: true });
         await fs.detachFuse();
 
         await gateway.restart();
@@ -103,7 +79,7 @@ describe("ext4 on a volume across kill -9 of the gateway", () => {
         for (const [tree, expected] of synced) {
           expect(await treeChecksums(path.join(mountDir, tree)), `cycle ${cycle}: ${tree}`).toEqual(expected);
         }
-        await fs.down({ crashed: false });
+        await fs.release({ crashed: false });
         const fsck = await run("e2fsck", ["-f", "-n", fs.file], { timeoutMs: 120_000 });
         expect(fsck.code, `cycle ${cycle}: e2fsck -fn\n${fsck.stdout}${fsck.stderr}`).toBe(0);
         await fs.detachFuse();
@@ -112,7 +88,7 @@ describe("ext4 on a volume across kill -9 of the gateway", () => {
         // not fill the 256 MiB filesystem; the synced trees stay and are checked in every cycle.
         await rm(path.join(mountDir, `unsynced-${cycle}`), { force: true });
       }
-      await fs.down({ crashed: false });
+      await fs.release({ crashed: false });
       await fs.detachFuse();
     } catch (err) {
       if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;

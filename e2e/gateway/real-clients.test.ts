@@ -19,6 +19,7 @@ import {
   qemuIo,
   runFio,
   runOk,
+  s3GatewayEnv,
   sha256File,
   startGateway,
   volumeBucketUsage,
@@ -190,16 +191,7 @@ describe("the same client against a gateway whose bucket is an S3 server", () =>
 
   beforeAll(async () => {
     s3 = await startS3TestServer({ bucket: "stratus-e2e" });
-    s3Gateway = await startGateway({
-      env: {
-        STRATUS_S3_ENDPOINT: s3.endpoint,
-        STRATUS_S3_BUCKET: s3.bucket,
-        STRATUS_S3_REGION: s3.region,
-        STRATUS_S3_ACCESS_KEY_ID: s3.accessKeyId,
-        STRATUS_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        STRATUS_S3_FORCE_PATH_STYLE: "true",
-      },
-    });
+    s3Gateway = await startGateway({ env: s3GatewayEnv(s3) });
   });
 
   afterAll(async () => {

@@ -31,13 +31,12 @@ import {
   startGateway,
   STRATUS_BIN,
   REPO_ROOT,
-  s3GatewayEnv,
+  startProxiedBucket,
   waitFor,
   waitForCommitted,
   type Gateway,
   type NpmStart,
 } from "../harness";
-import { startFaultProxy, startS3TestServer } from "@stratus/storage/testing";
 
 const STOP_TIMEOUT_S = 10;
 const WRITE_BYTES = 300 * MiB;
@@ -135,12 +134,10 @@ describe("npm start stops within STRATUS_STOP_TIMEOUT and starts again with ever
 
 describe("a bucket that stalls", () => {
   it("the stop gives up on the commit at STRATUS_STOP_TIMEOUT, a second signal exits at once, and no acknowledged write is lost", async () => {
-    const s3 = await startS3TestServer();
-    cleanup.push("s3 server", () => s3.stop());
-    const proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) }, seed: 19 });
-    cleanup.push("fault proxy", () => proxy.close());
+    const { proxy, env: bucketEnv, close } = await startProxiedBucket({ seed: 19 });
+    cleanup.push("s3 server and fault proxy", close);
     const dataDir = path.join(workDir, "stall");
-    const env = (stopTimeout: string) => ({ ...s3GatewayEnv(s3, proxy.endpoint), STRATUS_STOP_TIMEOUT: stopTimeout });
+    const env = (stopTimeout: string) => ({ ...bucketEnv, STRATUS_STOP_TIMEOUT: stopTimeout });
     const image = (seed: number) => {
       const file = path.join(workDir, `stall-${seed}.raw`);
       return writeFile(file, seededBytes(seed)(16 * MiB)).then(() => file);

@@ -15,3 +15,4 @@ export * from "./crash-workload";
 export * from "./netns";
 export * from "./unix-bridge";
 export * from "./processes";
+export * from "./proxied-bucket";

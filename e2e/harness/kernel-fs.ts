@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
+import type { CleanupStack } from "./cleanup";
 import { killGroup, run, runOk, waitFor } from "./exec";
 
 export interface NbdFuseFile {
@@ -109,5 +110,45 @@ export async function mountExt4(device: string, dir: string): Promise<Mount> {
       await runOk("umount", [dir], { timeoutMs: 120_000 });
       mounted = false;
     },
+  };
+}
+
+export interface Ext4OnExport {
+  /** The export as a file (nbdfuse's): mkfs.ext4 and e2fsck run on it. */
+  file: string;
+  /**
+   * Unmounts and detaches the loop device, in order; nbdfuse keeps serving (for e2fsck). `crashed`:
+   * the server died, so the filesystem cannot write back and is unmounted lazily.
+   */
+  release(options?: { crashed?: boolean }): Promise<void>;
+  /** Unmounts nbdfuse so it exits. */
+  detachFuse(): Promise<void>;
+}
+
+/** nbdfuse -> loop -> (mkfs.ext4) -> mount of the export at `uri`, each undo registered on `cleanup` as it is made. */
+export async function attachExt4(
+  cleanup: CleanupStack,
+  uri: string,
+  { fuseDir, mountDir, format }: { fuseDir: string; mountDir: string; format: boolean },
+): Promise<Ext4OnExport> {
+  const fuse = await attachNbdFuse(fuseDir, uri);
+  const detachFuse = cleanup.push("nbdfuse", () => fuse.detach());
+  if (format) await runOk("mkfs.ext4", ["-q", "-F", fuse.file], { timeoutMs: 120_000 });
+  const loop = await attachLoop(fuse.file);
+  const detachLoop = cleanup.push(`loop ${loop.device}`, () => loop.detach());
+  const mount = await mountExt4(loop.device, mountDir);
+  const unmount = cleanup.push(`mount ${mountDir}`, () => mount.unmount());
+  return {
+    file: fuse.file,
+    release: async ({ crashed = false } = {}) => {
+      if (crashed) {
+        await run("umount", ["-l", mountDir], { timeoutMs: 60_000 });
+        await unmount().catch(() => undefined);
+      } else {
+        await unmount();
+      }
+      await detachLoop();
+    },
+    detachFuse,
   };
 }
