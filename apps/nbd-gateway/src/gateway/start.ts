@@ -145,6 +145,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     steps.add("engines", () => openEngines.closeAll());
     uploader.start();
     steps.add("upload worker", () => uploader.closeWorker());
+    redis.onRestart(() => {
+      logger.warn({ pending: uploader.pending }, "Redis was restarted empty: queueing the pending uploads again");
+      uploader.requeuePending();
+    });
     const jobWorkers = new JobWorkers({
       queues,
       db: database.db,

@@ -2,6 +2,7 @@ import { newId } from "@stratus/db";
 import { StorageError } from "@stratus/storage";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { waitFor } from "@stratus/storage/testing";
 import { deletePrefix, dumpPrefix, TEST_REDIS, uniqueQueuePrefix } from "../testing/test-redis";
 import { BullMqChunkUploader, type UploadTarget } from "./chunk-uploader";
 import { JobQueues } from "@stratus/control/jobs";
@@ -51,6 +52,27 @@ describe("the BullMQ chunk uploader", () => {
     expect(results.map((r) => r.storedSize)).toEqual([1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007]);
     expect(calls.filter((c) => c.startsWith("c1/3/"))).toHaveLength(3);
     expect(calls).toHaveLength(10);
+    expect(up.pending).toBe(0);
+  });
+
+  it("queues the pending uploads again after Redis lost them (a private Redis restarted empty)", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const started = new Set<number>();
+    const target: UploadTarget = {
+      async uploadFrozenChunk(_commitId, index) {
+        started.add(index);
+        await gate;
+        return { storedSize: 2000 + index };
+      },
+    };
+    const up = start(new Map([[VOLUME, target]]));
+    const uploads = [0, 1, 2, 3, 4, 5, 6, 7].map((index) => up.upload({ volumeId: VOLUME, commitId: "c2", index, generation: 65536 }));
+    await waitFor(() => started.size === 4, "four uploads running (the worker's concurrency)", { intervalMs: 10 });
+    await deletePrefix(prefix); // every job of this queue gone, as after a restart of a Redis without persistence
+    up.requeuePending();
+    release();
+    expect((await Promise.all(uploads)).map((r) => r.storedSize)).toEqual([2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007]);
     expect(up.pending).toBe(0);
   });
 

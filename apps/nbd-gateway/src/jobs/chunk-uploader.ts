@@ -95,6 +95,17 @@ export class BullMqChunkUploader {
   }
 
   /**
+   * Queues again every upload still waited for: after the private Redis was restarted empty, the jobs
+   * it held are gone. A job that still exists keeps its id, so adding it again changes nothing.
+   */
+  requeuePending(): void {
+    if (this.#workerClosed) return;
+    for (const [jobId, { task }] of [...this.#waiters]) {
+      this.#options.queues.addUpload(task).catch((error: unknown) => this.#settle(jobId, (w) => w.reject(error)));
+    }
+  }
+
+  /**
    * Stops taking jobs; later uploads run directly in the caller. Running jobs finish first, unless
    * Redis is gone: then the worker is left to its forced close (which cannot complete without Redis)
    * and every waiting upload runs directly at once.

@@ -1,9 +1,10 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis, type RedisOptions } from "ioredis";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { waitFor } from "@stratus/storage/testing";
 import { openRedis } from "./redis-server";
 
 const logger = pino({ level: "silent" });
@@ -40,6 +41,30 @@ describe("the private redis-server", () => {
       await redis.stop();
     }
     await expect(stat(path.join(dataDir, "redis.sock"))).rejects.toThrow();
+    await expect(stat(path.join(dataDir, "redis.pid"))).rejects.toThrow();
+  });
+
+  it("starts a private redis-server that died again, says so, and tells its listeners", async () => {
+    const dataDir = await tempDir();
+    const lines: Array<{ msg: string; pid?: number }> = [];
+    const recording = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string; pid?: number }) });
+    const redis = await openRedis({ redisUrl: undefined, dataDir }, recording);
+    let restarts = 0;
+    redis.onRestart(() => restarts++);
+    try {
+      const pidOf = async () => Number((await readFile(path.join(dataDir, "redis.pid"), "utf8")).split("\n")[0]);
+      const first = await pidOf();
+      process.kill(first, "SIGKILL");
+      await waitFor(() => restarts === 1, "the restart listener", { intervalMs: 20 });
+      expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["the private redis-server exited; restarting it", "private redis-server restarted"]));
+      const second = await pidOf();
+      expect(second).not.toBe(first);
+      expect(await roundTrip(redis.options)).toBe("world");
+    } finally {
+      await redis.stop();
+    }
+    // A stop is not a death: nothing restarts it.
+    expect(restarts).toBe(1);
     await expect(stat(path.join(dataDir, "redis.pid"))).rejects.toThrow();
   });
 

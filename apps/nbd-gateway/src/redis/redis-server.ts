@@ -1,7 +1,7 @@
 /**
  * Redis for BullMQ: REDIS_URL's server, or (the embedded default) a private `redis-server` from PATH
  * on a unix socket in the data dir, so nothing else on the machine reaches it, with persistence off:
- * the cache journal re-queues dirty chunks at start. A gateway killed with SIGKILL leaves its child
+ * the cache journal re-queues dirty chunks at start, and a server that dies is started again. A gateway killed with SIGKILL leaves its child
  * to the parent-death signal (setpriv), or to the next start, which ends it by its pid file.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -15,6 +15,11 @@ import type { Logger } from "../logger";
 /** sun_path is 108 bytes with the terminating NUL; stay a little under it. */
 const MAX_SOCKET_PATH_BYTES = 100;
 const START_TIMEOUT_MS = 15_000;
+/** Waits between attempts to restart a private redis-server that died: doubling, capped. */
+const RESTART_BACKOFF_MS = 250;
+const RESTART_BACKOFF_MAX_MS = 5_000;
+/** A server that ran less than this before it died counts as failing to start. */
+const QUICK_EXIT_MS = 10_000;
 
 export interface RedisEndpoint {
   /** ioredis options for a new connection (BullMQ makes its own from these). */
@@ -23,13 +28,15 @@ export interface RedisEndpoint {
   where: string;
   /** Stops the private server (no-op for REDIS_URL). Safe to call twice. */
   stop(): Promise<void>;
+  /** Called each time the private server was started again after it died (never for REDIS_URL). */
+  onRestart(listener: () => void): void;
 }
 
 export async function openRedis(config: { redisUrl: string | undefined; dataDir: string }, logger: Logger): Promise<RedisEndpoint> {
   if (config.redisUrl) {
     const options = redisOptionsFromUrl(config.redisUrl);
     await pingOrExplain(options, `Redis at ${describeUrl(config.redisUrl)} (REDIS_URL)`);
-    return { options, where: describeUrl(config.redisUrl), stop: async () => undefined };
+    return { options, where: describeUrl(config.redisUrl), stop: async () => undefined, onRestart: () => undefined };
   }
   return startPrivateRedis(config.dataDir, logger);
 }
@@ -62,8 +69,77 @@ async function startPrivateRedis(dataDir: string, logger: Logger): Promise<Redis
     socketDir = await mkdtemp(path.join(tmpdir(), "stratus-redis-"));
     socket = path.join(socketDir, "redis.sock");
   }
-  await unlink(socket).catch(() => undefined);
+  const options: RedisOptions = { path: socket };
 
+  let child: ChildProcess;
+  try {
+    child = await launchRedis(socket, pidFile);
+  } catch (error) {
+    await cleanupDir(socketDir);
+    throw error;
+  }
+  // Last resort if the process exits without stop(): a SIGTERM to the child is synchronous.
+  const killOnExit = () => child.kill("SIGTERM");
+  process.once("exit", killOnExit);
+  logger.info({ socket, pid: child.pid }, "private redis-server started");
+
+  // Supervision: a redis-server that dies under a running gateway is started again (empty, since
+  // persistence is off); listeners put back what lived in it (queued uploads).
+  const restartListeners: Array<() => void> = [];
+  let stopping = false;
+  let startedAt = Date.now();
+  // A server that keeps dying right after each start is restarted with a growing wait, not in a spin.
+  let quickExits = 0;
+  const supervise = (running: ChildProcess) =>
+    running.once("exit", (code, signal) => {
+      if (stopping) return;
+      quickExits = Date.now() - startedAt < QUICK_EXIT_MS ? quickExits + 1 : 0;
+      logger.warn({ pid: running.pid, code, signal }, "the private redis-server exited; restarting it");
+      void restart(quickExits);
+    });
+  const restart = async (firstAttempt: number) => {
+    for (let attempt = firstAttempt; !stopping; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(RESTART_BACKOFF_MS * 2 ** (attempt - 1), RESTART_BACKOFF_MAX_MS)));
+      if (stopping) return;
+      try {
+        const restarted = await launchRedis(socket, pidFile);
+        if (stopping) {
+          restarted.kill("SIGTERM");
+          return;
+        }
+        child = restarted;
+        startedAt = Date.now();
+        supervise(restarted);
+        logger.info({ socket, pid: restarted.pid }, "private redis-server restarted");
+        for (const listener of restartListeners) listener();
+        return;
+      } catch (error) {
+        logger.error({ err: error }, "cannot restart the private redis-server; trying again");
+      }
+    }
+  };
+  supervise(child);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    options,
+    where: socket,
+    onRestart: (listener) => restartListeners.push(listener),
+    stop: () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        process.off("exit", killOnExit);
+        await stopChild(child);
+        await rm(pidFile, { force: true });
+        await unlink(socket).catch(() => undefined);
+        await cleanupDir(socketDir);
+      })()),
+  };
+}
+
+/** Starts redis-server on the socket and waits until it answers; records its pid for the next start. */
+async function launchRedis(socket: string, pidFile: string): Promise<ChildProcess> {
+  await unlink(socket).catch(() => undefined);
   const args = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--daemonize", "no"];
   // Its own process group: a terminal's Ctrl-C reaches the gateway only, which stops Redis last, after
   // the final commits. The parent-death signal ends it should the gateway die without stopping it.
@@ -83,7 +159,6 @@ async function startPrivateRedis(dataDir: string, logger: Logger): Promise<Redis
     child.once("error", (error) => resolve(error));
   });
   if (spawned) {
-    await cleanupDir(socketDir);
     if ((spawned as NodeJS.ErrnoException).code === "ENOENT") {
       throw new StartupError(
         "redis-server is not installed: install the Debian package redis-server (`apt-get install redis-server`), or set REDIS_URL to a Redis server",
@@ -93,35 +168,14 @@ async function startPrivateRedis(dataDir: string, logger: Logger): Promise<Redis
     throw new StartupError(`cannot start redis-server: ${spawned.message}`, { cause: spawned });
   }
   await writeFile(pidFile, `${child.pid}\n${socket}\n`, { mode: 0o600 });
-  // Last resort if the process exits without stop(): a SIGTERM to the child is synchronous.
-  const killOnExit = () => child.kill("SIGTERM");
-  process.once("exit", killOnExit);
-
-  const options: RedisOptions = { path: socket };
   try {
-    await waitForRedis(options, child, output);
+    await waitForRedis({ path: socket }, child, output);
   } catch (error) {
     child.kill("SIGKILL");
-    process.off("exit", killOnExit);
     await rm(pidFile, { force: true });
-    await cleanupDir(socketDir);
     throw error;
   }
-  logger.info({ socket, pid: child.pid }, "private redis-server started");
-
-  let stopped: Promise<void> | undefined;
-  return {
-    options,
-    where: socket,
-    stop: () =>
-      (stopped ??= (async () => {
-        process.off("exit", killOnExit);
-        await stopChild(child);
-        await rm(pidFile, { force: true });
-        await unlink(socket).catch(() => undefined);
-        await cleanupDir(socketDir);
-      })()),
-  };
+  return child;
 }
 
 /** Whether an executable of this name is on PATH (as the shell finds it). */
