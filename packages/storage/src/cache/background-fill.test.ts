@@ -30,7 +30,11 @@ function heldWriter() {
     calls++;
     arrivals.shift()?.();
     return new Promise<void>((resolve, reject) => {
-      held.push((error) => (error === undefined ? writeFileFully(fd, data).then(resolve, reject) : reject(error)));
+      held.push((error) => {
+        // The returned promise takes the write's outcome, a rejection included.
+        if (error === undefined) void writeFileFully(fd, data).then(resolve, reject);
+        else reject(error);
+      });
     });
   };
   return {
