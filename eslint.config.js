@@ -1,5 +1,6 @@
 import js from "@eslint/js";
 import globals from "globals";
+import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
 
 // One lint setup for the whole tree. The import rules write down the boundaries the package READMEs
@@ -10,6 +11,22 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ["**/*.mjs", "**/*.js"], languageOptions: { globals: globals.node } },
+  {
+    // Type-aware rules for promises: each TypeScript file is checked in the tsconfig that includes it
+    // (the root one, or apps/web's); drizzle.config.ts, outside both, gets a default project.
+    files: ["**/*.ts", "**/*.tsx", "**/*.mts"],
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ["packages/db/drizzle.config.ts"] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+    },
+  },
+  { files: ["apps/web/**/*.ts", "apps/web/**/*.tsx"], ...reactHooks.configs.flat.recommended },
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
