@@ -167,6 +167,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     steps.add("job workers", () => jobWorkers.close());
     // A lock (dashboard, REST, any web process) closes the volume here and drops its cache.
     const lockEvents = client.duplicate();
+    lockEvents.on("error", throttledErrorLog(logger, "Redis subscriber error (retrying)"));
     steps.add("lock events", async () => lockEvents.disconnect());
     lockEvents.on("message", (_channel: string, volumeId: string) => {
       openEngines.lockVolume(volumeId).catch((error: unknown) => logger.error({ err: error, volumeId }, "closing a locked volume failed"));
