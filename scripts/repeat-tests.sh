@@ -16,7 +16,7 @@ logs=$(mktemp -d -t stratus-repeat-XXXXXX)
 passed=0
 for run in $(seq 1 "$runs"); do
   started=$(date +%s)
-  if npx vitest run "${args[@]}" >"$logs/run-$run.log" 2>&1; then
+  if NO_COLOR=1 FORCE_COLOR=0 npx vitest run "${args[@]}" >"$logs/run-$run.log" 2>&1; then
     passed=$((passed + 1))
     echo "run $run/$runs: passed in $(($(date +%s) - started)) s ($(grep -E '^ +Tests ' "$logs/run-$run.log" | tr -s ' '))"
     rm "$logs/run-$run.log"
