@@ -88,7 +88,15 @@ export interface CloudResults {
   /** Median over rounds of Stratus's figure / that round's ceiling (MiB/s over MiB/s). */
   ceilingRatios: { committedWrite: number; coldRead: number };
   rounds: CloudRound[];
-  medians: Record<CloudSystem, Omit<CloudRound, "round" | "system" | "write" | "coldRead" | "writeCpu" | "coldReadCpu"> & { write: RequestCounts; coldRead: RequestCounts; writeCpu: CpuFigures; coldReadCpu: CpuFigures }>;
+  medians: Record<
+    CloudSystem,
+    Omit<CloudRound, "round" | "system" | "write" | "coldRead" | "writeCpu" | "coldReadCpu"> & {
+      write: RequestCounts;
+      coldRead: RequestCounts;
+      writeCpu: CpuFigures;
+      coldReadCpu: CpuFigures;
+    }
+  >;
 }
 
 /** A phase's CPU as the table shows it (medians over rounds). */
@@ -200,24 +208,66 @@ export function formatCloudTable(results: CloudResults): string {
   const b = results.medians.s3backer;
   const x = (value: number) => `${value.toFixed(2)}x`;
   const rows: string[][] = [
-    ["committed seq write (MB/s)", s.committedWriteMBps.toFixed(0), b.committedWriteMBps.toFixed(0), ratio(s.committedWriteMBps, b.committedWriteMBps), `${x(results.ceilingRatios.committedWrite)} of PUT ceiling (goal >= 0.8x, >= 1.5x s3backer)`],
-    ["cold seq read (MB/s)", s.coldReadMBps.toFixed(0), b.coldReadMBps.toFixed(0), ratio(s.coldReadMBps, b.coldReadMBps), `${x(results.ceilingRatios.coldRead)} of GET ceiling (goal >= 0.8x, >= 1.0x s3backer)`],
-    ["warm 4k randread QD1 (IOPS)", s.warmRandRead4kIops.toFixed(0), b.warmRandRead4kIops.toFixed(0), ratio(s.warmRandRead4kIops, b.warmRandRead4kIops), "an NBD round trip over loopback TCP vs a FUSE call; for nbdkit file over NBD see the local section, QD1"],
-    ["write: PUT", String(s.write.PUT), String(b.write.PUT), ratio(s.write.PUT, b.write.PUT), `${(results.volumeBytes / 2 ** 20).toFixed(0)} chunks of 1 MiB written (goal <= 1 PUT per chunk per commit)`],
+    [
+      "committed seq write (MB/s)",
+      s.committedWriteMBps.toFixed(0),
+      b.committedWriteMBps.toFixed(0),
+      ratio(s.committedWriteMBps, b.committedWriteMBps),
+      `${x(results.ceilingRatios.committedWrite)} of PUT ceiling (goal >= 0.8x, >= 1.5x s3backer)`,
+    ],
+    [
+      "cold seq read (MB/s)",
+      s.coldReadMBps.toFixed(0),
+      b.coldReadMBps.toFixed(0),
+      ratio(s.coldReadMBps, b.coldReadMBps),
+      `${x(results.ceilingRatios.coldRead)} of GET ceiling (goal >= 0.8x, >= 1.0x s3backer)`,
+    ],
+    [
+      "warm 4k randread QD1 (IOPS)",
+      s.warmRandRead4kIops.toFixed(0),
+      b.warmRandRead4kIops.toFixed(0),
+      ratio(s.warmRandRead4kIops, b.warmRandRead4kIops),
+      "an NBD round trip over loopback TCP vs a FUSE call; for nbdkit file over NBD see the local section, QD1",
+    ],
+    [
+      "write: PUT",
+      String(s.write.PUT),
+      String(b.write.PUT),
+      ratio(s.write.PUT, b.write.PUT),
+      `${(results.volumeBytes / 2 ** 20).toFixed(0)} chunks of 1 MiB written (goal <= 1 PUT per chunk per commit)`,
+    ],
     ["write: GET", String(s.write.GET), String(b.write.GET), "-", ""],
     ["write: DELETE", String(s.write.DELETE), String(b.write.DELETE), "-", ""],
     ["write: other (POST/HEAD/LIST)", String(s.write.other), String(b.write.other), "-", ""],
     ["write: MiB sent", (s.write.bytesUp / 2 ** 20).toFixed(0), (b.write.bytesUp / 2 ** 20).toFixed(0), ratio(s.write.bytesUp, b.write.bytesUp), ""],
     ["cold read: GET", String(s.coldRead.GET), String(b.coldRead.GET), ratio(s.coldRead.GET, b.coldRead.GET), ""],
-    ["cold read: MiB received", (s.coldRead.bytesDown / 2 ** 20).toFixed(0), (b.coldRead.bytesDown / 2 ** 20).toFixed(0), ratio(s.coldRead.bytesDown, b.coldRead.bytesDown), ""],
-    ["stored MiB", (s.storedBytes / 2 ** 20).toFixed(0), (b.storedBytes / 2 ** 20).toFixed(0), ratio(s.storedBytes, b.storedBytes), "random data: no compression gain expected"],
+    [
+      "cold read: MiB received",
+      (s.coldRead.bytesDown / 2 ** 20).toFixed(0),
+      (b.coldRead.bytesDown / 2 ** 20).toFixed(0),
+      ratio(s.coldRead.bytesDown, b.coldRead.bytesDown),
+      "",
+    ],
+    [
+      "stored MiB",
+      (s.storedBytes / 2 ** 20).toFixed(0),
+      (b.storedBytes / 2 ** 20).toFixed(0),
+      ratio(s.storedBytes, b.storedBytes),
+      "random data: no compression gain expected",
+    ],
     ["stored objects", String(s.storedObjects), String(b.storedObjects), ratio(s.storedObjects, b.storedObjects), ""],
     ...(["write", "cold read"] as const).flatMap((phase) => {
       const [sc, bc] = phase === "write" ? [s.writeCpu, b.writeCpu] : [s.coldReadCpu, b.coldReadCpu];
       return [
         [`${phase}: machine cores busy`, sc.machineCores.toFixed(2), bc.machineCores.toFixed(2), "-", "of 2"],
         [`${phase}: s3rver cores`, sc.s3rverCores.toFixed(2), bc.s3rverCores.toFixed(2), ratio(sc.s3rverCores, bc.s3rverCores), "what the bucket's server got"],
-        [`${phase}: CPU-s per GiB outside s3rver`, sc.restSecondsPerGiB.toFixed(2), bc.restSecondsPerGiB.toFixed(2), ratio(sc.restSecondsPerGiB, bc.restSecondsPerGiB), "system + client + kernel"],
+        [
+          `${phase}: CPU-s per GiB outside s3rver`,
+          sc.restSecondsPerGiB.toFixed(2),
+          bc.restSecondsPerGiB.toFixed(2),
+          ratio(sc.restSecondsPerGiB, bc.restSecondsPerGiB),
+          "system + client + kernel",
+        ],
       ];
     }),
   ];
@@ -314,7 +364,18 @@ async function s3Ceiling(s3: S3TestServer, pass: string): Promise<Ceiling> {
 async function randRead4k(config: BenchConfig, work: string, name: string, args: string[]): Promise<number> {
   const report = path.join(work, `fio-${name}.json`);
   const [job] = await runFio(
-    [`--name=${name}`, "--rw=randread", "--bs=4k", "--iodepth=1", `--runtime=${config.runtime}`, "--time_based", `--ramp_time=${config.ramp}`, "--norandommap", "--randseed=42", ...args],
+    [
+      `--name=${name}`,
+      "--rw=randread",
+      "--bs=4k",
+      "--iodepth=1",
+      `--runtime=${config.runtime}`,
+      "--time_based",
+      `--ramp_time=${config.ramp}`,
+      "--norandommap",
+      "--randseed=42",
+      ...args,
+    ],
     report,
     (config.runtime + config.ramp + 120) * 1000,
   );
@@ -378,7 +439,19 @@ async function benchStratus(
 
   const warmRandRead4kIops = await randRead4k(config, work, `stratus-${round}`, ["--ioengine=nbd", `--uri=${gateway.uri(name)}`, `--size=${volumeBytes}`]);
   const inBucket = await stored(s3, `vol/${volume.id}/`);
-  return { round, system: "stratus", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, writeCpu, coldReadCpu, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
+  return {
+    round,
+    system: "stratus",
+    committedWriteMBps,
+    coldReadMBps,
+    warmRandRead4kIops,
+    write,
+    coldRead,
+    writeCpu,
+    coldReadCpu,
+    storedBytes: inBucket.bytes,
+    storedObjects: inBucket.objects,
+  };
 }
 
 async function benchS3backer(
@@ -399,11 +472,25 @@ async function benchS3backer(
   const mount = () => mountS3backer(s3.endpoint, s3.bucket, accessFile, prefix, volumeBytes, blocks, mountDir, cleanup);
   const file = path.join(mountDir, "file");
 
-  const { result: writeSeconds, counts: write, cpu: writeCpu } = await observed(s3, group, async () => {
+  const {
+    result: writeSeconds,
+    counts: write,
+    cpu: writeCpu,
+  } = await observed(s3, group, async () => {
     const unmountWritten = await mount();
     return timed(async () => {
       await runFio(
-        ["--name=s3backer-write", "--ioengine=psync", "--direct=1", `--filename=${file}`, "--rw=write", "--bs=1m", `--size=${volumeBytes}`, "--randseed=42", "--refill_buffers"],
+        [
+          "--name=s3backer-write",
+          "--ioengine=psync",
+          "--direct=1",
+          `--filename=${file}`,
+          "--rw=write",
+          "--bs=1m",
+          `--size=${volumeBytes}`,
+          "--randseed=42",
+          "--refill_buffers",
+        ],
         path.join(work, `fio-s3backer-write-${round}.json`),
         60 * 60_000,
       );
@@ -418,10 +505,27 @@ async function benchS3backer(
   );
   const coldReadMBps = volumeBytes / MB / coldReadCpu.seconds;
 
-  const warmRandRead4kIops = await randRead4k(config, work, `s3backer-${round}`, ["--ioengine=psync", "--direct=1", `--filename=${file}`, `--size=${volumeBytes}`]);
+  const warmRandRead4kIops = await randRead4k(config, work, `s3backer-${round}`, [
+    "--ioengine=psync",
+    "--direct=1",
+    `--filename=${file}`,
+    `--size=${volumeBytes}`,
+  ]);
   await unmount();
   const inBucket = await stored(s3, prefix);
-  return { round, system: "s3backer", committedWriteMBps, coldReadMBps, warmRandRead4kIops, write, coldRead, writeCpu, coldReadCpu, storedBytes: inBucket.bytes, storedObjects: inBucket.objects };
+  return {
+    round,
+    system: "s3backer",
+    committedWriteMBps,
+    coldReadMBps,
+    warmRandRead4kIops,
+    write,
+    coldRead,
+    writeCpu,
+    coldReadCpu,
+    storedBytes: inBucket.bytes,
+    storedObjects: inBucket.objects,
+  };
 }
 
 /** Mounts s3backer (FUSE, foreground, block cache as large as the volume); returns its unmount. */

@@ -50,22 +50,39 @@ export interface BenchConfig {
 const list = <T extends string>(all: readonly T[]) =>
   z
     .string()
-    .transform((text) => text.split(",").map((s) => s.trim()).filter(Boolean))
+    .transform((text) =>
+      text
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(all as unknown as [T, ...T[]])).min(1));
 
 const schema = z.object({
   BENCH_RUNTIME: z.coerce.number().int().min(1).default(20),
   BENCH_RAMP: z.coerce.number().int().min(0).default(2),
   BENCH_ROUNDS: z.coerce.number().int().min(1).default(3),
-  BENCH_VOLUME_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 2G or 512M").default("2G"),
-  BENCH_FIO_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 1G or 256M").default("1G"),
+  BENCH_VOLUME_SIZE: z
+    .string()
+    .regex(/^\d+[MG]$/, "a size like 2G or 512M")
+    .default("2G"),
+  BENCH_FIO_SIZE: z
+    .string()
+    .regex(/^\d+[MG]$/, "a size like 1G or 256M")
+    .default("1G"),
   BENCH_JOBS: list(JOB_NAMES).default([...JOB_NAMES]),
   BENCH_SERVERS: list(SERVER_NAMES).default([...SERVER_NAMES]),
   BENCH_KEEP: z.enum(["0", "1"]).default("0"),
   BENCH_DIR: z.string().min(1).optional(),
   BENCH_SECTIONS: list(SECTION_NAMES).default([...SECTION_NAMES]),
-  BENCH_CLOUD_SIZE: z.string().regex(/^\d+[MG]$/, "a size like 512M or 1G").default("512M"),
-  BENCH_DIRTY_LIMIT: z.string().regex(/^\d+[MG]$/, "a size like 2G").default("2G"),
+  BENCH_CLOUD_SIZE: z
+    .string()
+    .regex(/^\d+[MG]$/, "a size like 512M or 1G")
+    .default("512M"),
+  BENCH_DIRTY_LIMIT: z
+    .string()
+    .regex(/^\d+[MG]$/, "a size like 2G")
+    .default("2G"),
   BENCH_CLOUD_DURABILITY: z.enum(["cloud", "local"]).default("cloud"),
 });
 

@@ -112,7 +112,9 @@ async function stopPeer(child: ChildProcess): Promise<void> {
 
 /** STRATUS_* settings from the bench's environment, for the gateways (the harness passes none on by itself). */
 export function stratusOverrides(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith("STRATUS_") && entry[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith("STRATUS_") && entry[1] !== undefined),
+  );
 }
 
 /** Resident set size of a process in bytes (Linux /proc), or undefined if it is gone. */

@@ -35,7 +35,11 @@ if (!args.includes("--no-web")) {
   if (stale) {
     process.stdout.write("building the dashboard (next build)…\n");
     const nextBin = path.join(root, "node_modules/next/dist/bin/next");
-    const built = spawnSync(process.execPath, [nextBin, "build"], { cwd: web, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+    const built = spawnSync(process.execPath, [nextBin, "build"], {
+      cwd: web,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+    });
     if (built.status !== 0) {
       process.stderr.write("stratus: building the dashboard failed (see above); `npm start -- --no-web` runs without it\n");
       process.exit(built.status ?? 1);

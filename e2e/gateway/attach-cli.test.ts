@@ -35,7 +35,12 @@ beforeAll(async () => {
   home = path.join(work, "home");
   peer = await createPeerNamespace("attcli", "10.79.32");
   cleanup.push("remove the peer namespace", () => peer.remove());
-  stack = await startStack({ name: "attach-cli", nbdHost: peer.hostAddress, webHost: peer.hostAddress, env: { STRATUS_CACHE_SIZE: "256M", STRATUS_DIRTY_LIMIT: "64M" } });
+  stack = await startStack({
+    name: "attach-cli",
+    nbdHost: peer.hostAddress,
+    webHost: peer.hostAddress,
+    env: { STRATUS_CACHE_SIZE: "256M", STRATUS_DIRTY_LIMIT: "64M" },
+  });
   cleanup.push("stop the stack", () => stack.stop());
   token = (await readFile(path.join(stack.gatewayDataDir, "cli-token"), "utf8")).trim();
 }, 300_000);

@@ -9,7 +9,16 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
-import { argv, defaultDeviceDir, DEVICE_FILE_NAMES, deviceFolderName, tlsAttachCommands, tlsUri, type DeviceCredentialRef, type TlsForm } from "@stratus/control";
+import {
+  argv,
+  defaultDeviceDir,
+  DEVICE_FILE_NAMES,
+  deviceFolderName,
+  tlsAttachCommands,
+  tlsUri,
+  type DeviceCredentialRef,
+  type TlsForm,
+} from "@stratus/control";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canConnect, freePort, run, runOk, waitFor } from "../harness";
 
@@ -57,8 +66,11 @@ describe("printed TLS attach commands against nbdkit --tls=require", () => {
 
   async function startNbdkit(form: TlsForm): Promise<number> {
     const port = await freePort();
-    const tls = form === "psk" ? [`--tls-psk=${path.join(deviceDir, DEVICE_FILE_NAMES.psk)}`] : [`--tls-certificates=${path.join(work, "server")}`, "--tls-verify-peer"];
-    const child = spawn("nbdkit", ["-f", "-i", "127.0.0.1", "-p", String(port), "--tls=require", ...tls, "memory", "8M"], { stdio: ["ignore", "ignore", "pipe"] });
+    const tls =
+      form === "psk" ? [`--tls-psk=${path.join(deviceDir, DEVICE_FILE_NAMES.psk)}`] : [`--tls-certificates=${path.join(work, "server")}`, "--tls-verify-peer"];
+    const child = spawn("nbdkit", ["-f", "-i", "127.0.0.1", "-p", String(port), "--tls=require", ...tls, "memory", "8M"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     servers.push(child);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));

@@ -86,9 +86,7 @@ describe("kill -9 of the gateway during writes and FLUSHes", () => {
           }
           // Seeded moment: from right after the first writes to a few seconds of flushes in.
           const killAfterMs = 20 + Math.floor(random() * random() * 2500);
-          const workloads = MODES.map((mode, i) =>
-            runFlushWorkload(clients[i]!, models.get(mode)!, { random: seededRandom(SEED * 1000 + cycle * 2 + i) }),
-          );
+          const workloads = MODES.map((mode, i) => runFlushWorkload(clients[i]!, models.get(mode)!, { random: seededRandom(SEED * 1000 + cycle * 2 + i) }));
           await new Promise((resolve) => setTimeout(resolve, killAfterMs));
           const exit = await gateway.kill();
           expect(exit.signal).toBe("SIGKILL");
@@ -116,7 +114,9 @@ describe("kill -9 of the gateway during writes and FLUSHes", () => {
             if (machineLost) {
               const floor = committedFloor.get(mode)!;
               const matches = model.matchingFlushes(found).filter((m) => m.index >= floor);
-              expect(matches.length, `${what}: the bucket's image is no FLUSH state from flush ${floor} (of ${model.flushes.length - 1}) on`).toBeGreaterThan(0);
+              expect(matches.length, `${what}: the bucket's image is no FLUSH state from flush ${floor} (of ${model.flushes.length - 1}) on`).toBeGreaterThan(
+                0,
+              );
               if (matches.some((m) => m.exact)) totals.exactFlushStates++;
             } else {
               const problems = model.checkAfterCrash(found);

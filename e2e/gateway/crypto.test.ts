@@ -104,7 +104,14 @@ describe("encryption and secrets, seen from outside the gateway", () => {
       await writeAndCommit("pass-slot", b);
       expect(auto.id).toBeTruthy();
 
-      const needles = [MARKER, a.subarray(MiB + 4096, MiB + 4096 + 64), b.subarray(MiB + 8192, MiB + 8192 + 64), Buffer.from(PASSPHRASE), MASTER_KEY, Buffer.from(MASTER_KEY.toString("base64"))];
+      const needles = [
+        MARKER,
+        a.subarray(MiB + 4096, MiB + 4096 + 64),
+        b.subarray(MiB + 8192, MiB + 8192 + 64),
+        Buffer.from(PASSPHRASE),
+        MASTER_KEY,
+        Buffer.from(MASTER_KEY.toString("base64")),
+      ];
       const store = openBucket(gateway);
       const usage = await folderUsage(gateway.bucketDir);
       expect(usage.files).toBeGreaterThan(4); // chunks, headers and manifests are there to grep
@@ -139,7 +146,10 @@ describe("encryption and secrets, seen from outside the gateway", () => {
     }));
 
   it("neither the master key nor any passphrase appears in the gateway's logs or the CLI's output", () => {
-    const logText = gateway.logs().map((line) => JSON.stringify(line)).join("\n");
+    const logText = gateway
+      .logs()
+      .map((line) => JSON.stringify(line))
+      .join("\n");
     expect(gateway.logs().length).toBeGreaterThan(20);
     const secrets = [MASTER_KEY.toString("base64"), MASTER_KEY.toString("hex"), PASSPHRASE, NEW_PASSPHRASE];
     for (const secret of secrets) {

@@ -8,17 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  attachExt4,
-  CleanupStack,
-  createVolume,
-  describeLogs,
-  makeTree,
-  runOk,
-  startGateway,
-  treeChecksums,
-  type Gateway,
-} from "../harness";
+import { attachExt4, CleanupStack, createVolume, describeLogs, makeTree, runOk, startGateway, treeChecksums, type Gateway } from "../harness";
 
 const cleanup = new CleanupStack();
 let gateway: Gateway;

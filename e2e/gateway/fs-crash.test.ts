@@ -43,57 +43,60 @@ beforeAll(async () => {
 
 afterAll(() => cleanup.runAll());
 
-const attach = (fuseDir: string, mountDir: string, { format }: { format: boolean }) =>
-  attachExt4(cleanup, gateway.uri("fs"), { fuseDir, mountDir, format });
+const attach = (fuseDir: string, mountDir: string, { format }: { format: boolean }) => attachExt4(cleanup, gateway.uri("fs"), { fuseDir, mountDir, format });
 
 describe("ext4 on a volume across kill -9 of the gateway", () => {
-  it(`${CYCLES} kills: synced files read back, the journal replays and e2fsck -fn is clean`, async () => {
-    try {
-      await createVolume(gateway, "fs", { size: "256M", durability: "local" });
-      const fuseDir = path.join(work, "fuse");
-      const mountDir = path.join(work, "mnt");
-      const random = seededRandom(SEED);
-      const synced = new Map<string, string[]>();
+  it(
+    `${CYCLES} kills: synced files read back, the journal replays and e2fsck -fn is clean`,
+    async () => {
+      try {
+        await createVolume(gateway, "fs", { size: "256M", durability: "local" });
+        const fuseDir = path.join(work, "fuse");
+        const mountDir = path.join(work, "mnt");
+        const random = seededRandom(SEED);
+        const synced = new Map<string, string[]>();
 
-      let fs = await attach(fuseDir, mountDir, { format: true });
-      for (let cycle = 1; cycle <= CYCLES; cycle++) {
-        // Durable part: a tree, then sync (FLUSH through loop -> nbdfuse -> NBD).
-        const name = `tree-${cycle}`;
-        await makeTree(path.join(mountDir, name), { seed: SEED * 100 + cycle, files: 150, symlinks: 10 });
-        await runOk("sync", ["-f", path.join(mountDir, name)], { timeoutMs: 120_000 });
-        synced.set(name, await treeChecksums(path.join(mountDir, name)));
+        let fs = await attach(fuseDir, mountDir, { format: true });
+        for (let cycle = 1; cycle <= CYCLES; cycle++) {
+          // Durable part: a tree, then sync (FLUSH through loop -> nbdfuse -> NBD).
+          const name = `tree-${cycle}`;
+          await makeTree(path.join(mountDir, name), { seed: SEED * 100 + cycle, files: 150, symlinks: 10 });
+          await runOk("sync", ["-f", path.join(mountDir, name)], { timeoutMs: 120_000 });
+          synced.set(name, await treeChecksums(path.join(mountDir, name)));
 
-        // In-flight part: keep writing a big file while the gateway dies under it.
-        const writer = spawn("dd", ["if=/dev/urandom", `of=${path.join(mountDir, `unsynced-${cycle}`)}`, "bs=64k", "count=1024"], {
-          detached: true,
-          stdio: "ignore",
-        });
-        await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 1500)));
-        await gateway.kill();
-        killGroup(writer.pid, "SIGKILL");
-        await fs.release({ crashed: true });
-        await fs.detachFuse();
+          // In-flight part: keep writing a big file while the gateway dies under it.
+          const writer = spawn("dd", ["if=/dev/urandom", `of=${path.join(mountDir, `unsynced-${cycle}`)}`, "bs=64k", "count=1024"], {
+            detached: true,
+            stdio: "ignore",
+          });
+          await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 1500)));
+          await gateway.kill();
+          killGroup(writer.pid, "SIGKILL");
+          await fs.release({ crashed: true });
+          await fs.detachFuse();
 
-        await gateway.restart();
-        fs = await attach(fuseDir, mountDir, { format: false }); // mounting replays the journal
-        for (const [tree, expected] of synced) {
-          expect(await treeChecksums(path.join(mountDir, tree)), `cycle ${cycle}: ${tree}`).toEqual(expected);
+          await gateway.restart();
+          fs = await attach(fuseDir, mountDir, { format: false }); // mounting replays the journal
+          for (const [tree, expected] of synced) {
+            expect(await treeChecksums(path.join(mountDir, tree)), `cycle ${cycle}: ${tree}`).toEqual(expected);
+          }
+          await fs.release({ crashed: false });
+          const fsck = await run("e2fsck", ["-f", "-n", fs.file], { timeoutMs: 120_000 });
+          expect(fsck.code, `cycle ${cycle}: e2fsck -fn\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+          await fs.detachFuse();
+          fs = await attach(fuseDir, mountDir, { format: false });
+          // What the dying dd left (up to 64 MiB a cycle) goes, so a long run (FS_CRASH_CYCLES) does
+          // not fill the 256 MiB filesystem; the synced trees stay and are checked in every cycle.
+          await rm(path.join(mountDir, `unsynced-${cycle}`), { force: true });
         }
         await fs.release({ crashed: false });
-        const fsck = await run("e2fsck", ["-f", "-n", fs.file], { timeoutMs: 120_000 });
-        expect(fsck.code, `cycle ${cycle}: e2fsck -fn\n${fsck.stdout}${fsck.stderr}`).toBe(0);
         await fs.detachFuse();
-        fs = await attach(fuseDir, mountDir, { format: false });
-        // What the dying dd left (up to 64 MiB a cycle) goes, so a long run (FS_CRASH_CYCLES) does
-        // not fill the 256 MiB filesystem; the synced trees stay and are checked in every cycle.
-        await rm(path.join(mountDir, `unsynced-${cycle}`), { force: true });
+      } catch (err) {
+        if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
+        throw err;
       }
-      await fs.release({ crashed: false });
-      await fs.detachFuse();
-    } catch (err) {
-      if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
-      throw err;
-    }
-    // About 7 s a cycle here; a long run (FS_CRASH_CYCLES) must not hit the project's 300 s default.
-  }, CYCLES * 20_000 + 120_000);
+      // About 7 s a cycle here; a long run (FS_CRASH_CYCLES) must not hit the project's 300 s default.
+    },
+    CYCLES * 20_000 + 120_000,
+  );
 });

@@ -106,11 +106,15 @@ describe("garbage collection in the running gateway", () => {
       console.log(`gc: ${garbageBefore} superseded/trimmed generations collected, ${after.objects.length} committed kept`);
 
       await gateway.cli(["volume", "delete", "gc"]);
-      await waitFor("the volume's prefix to be empty and the volume gone", async () => {
-        const left = await listObjects(store, `vol/${created.id}/`);
-        const volumes = await listVolumes(gateway);
-        return left.length === 0 && !volumes.some((v) => v.id === created.id) ? true : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 250 });
+      await waitFor(
+        "the volume's prefix to be empty and the volume gone",
+        async () => {
+          const left = await listObjects(store, `vol/${created.id}/`);
+          const volumes = await listVolumes(gateway);
+          return left.length === 0 && !volumes.some((v) => v.id === created.id) ? true : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
     } catch (err) {
       if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
       throw err;

@@ -200,18 +200,21 @@ describe("the same client against a gateway whose bucket is an S3 server", () =>
   });
 
   it("qemu-img convert -n, then qemu-img compare: equal, also after a restart; nothing lands in the local bucket folder", () =>
-    withLogs(async () => {
-      const gw = s3Gateway!;
-      await createVolume(gw, "s3-qemu-img", { size: "256M" });
-      const uri = gw.uri("s3-qemu-img");
-      await runOk("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image.path, uri], { timeoutMs: 180_000 });
-      await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, uri], { timeoutMs: 180_000 });
-      expect((await folderUsage(gw.bucketDir)).files).toBe(0);
+    withLogs(
+      async () => {
+        const gw = s3Gateway!;
+        await createVolume(gw, "s3-qemu-img", { size: "256M" });
+        const uri = gw.uri("s3-qemu-img");
+        await runOk("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image.path, uri], { timeoutMs: 180_000 });
+        await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, uri], { timeoutMs: 180_000 });
+        expect((await folderUsage(gw.bucketDir)).files).toBe(0);
 
-      // A new gateway process has only the S3 bucket (and its database) to read the bytes from.
-      expect(await gw.restart()).toMatchObject({ code: 0, killed: false });
-      await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, gw.uri("s3-qemu-img")], { timeoutMs: 180_000 });
-    }, () => s3Gateway));
+        // A new gateway process has only the S3 bucket (and its database) to read the bytes from.
+        expect(await gw.restart()).toMatchObject({ code: 0, killed: false });
+        await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, gw.uri("s3-qemu-img")], { timeoutMs: 180_000 });
+      },
+      () => s3Gateway,
+    ));
 });
 
 function toQemuIo(op: IoOp): string {

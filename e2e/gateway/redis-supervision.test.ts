@@ -34,7 +34,10 @@ describe("the private redis-server dies under a running gateway", () => {
 
       const copy = runOk("nbdcopy", ["--flush", "--requests=16", image.path, g.uri("disk")], { timeoutMs: 240_000 });
       let copied = false;
-      void copy.then(() => (copied = true), () => undefined);
+      void copy.then(
+        () => (copied = true),
+        () => undefined,
+      );
       for (let kill = 1; kill <= 2; kill++) {
         // Kill once more chunk objects have landed since the last kill: uploads are under way, so
         // jobs are queued in the server that dies (unless the copy is already done).

@@ -66,7 +66,10 @@ async function allGone(tree: NpmStart, redisPid: number, since: number): Promise
     await waitFor("every process of npm start to exit", () => (left().length === 0 ? true : undefined), { timeoutMs: (STOP_TIMEOUT_S + 30) * 1000 });
   } catch (error) {
     const running = left().map((pid) => {
-      const signals = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").filter((line) => /^(State|Sig|Shd)/.test(line)).join(" ");
+      const signals = readFileSync(`/proc/${pid}/status`, "utf8")
+        .split("\n")
+        .filter((line) => /^(State|Sig|Shd)/.test(line))
+        .join(" ");
       return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")} ${signals}`;
     });
     throw new Error(`still running:\n${running.join("\n")}\n${describeLogs(tree.logs())}`, { cause: error });
@@ -231,7 +234,14 @@ describe("starting again always works", () => {
     const env = { ...process.env, STRATUS_DATA_DIR: dataDir, STRATUS_NBD_PORT: "0", STRATUS_WEB_PORT: "0", STRATUS_LOG_LEVEL: "info" };
     const parent = spawn(
       "python3",
-      ["-c", "import subprocess,sys\np=subprocess.Popen(sys.argv[1:])\nprint(p.pid,flush=True)\nsys.stdin.read()", process.execPath, STRATUS_BIN, "gateway", "--no-web"],
+      [
+        "-c",
+        "import subprocess,sys\np=subprocess.Popen(sys.argv[1:])\nprint(p.pid,flush=True)\nsys.stdin.read()",
+        process.execPath,
+        STRATUS_BIN,
+        "gateway",
+        "--no-web",
+      ],
       { env, stdio: ["pipe", "pipe", "inherit"] },
     );
     cleanup.push("zombie parent", () => parent.kill("SIGKILL"));
@@ -266,7 +276,13 @@ describe("starting again always works", () => {
 describe("logs", () => {
   it("are readable lines on a terminal and JSON on a pipe", async () => {
     const env = (name: string) => {
-      const vars: NodeJS.ProcessEnv = { ...process.env, STRATUS_DATA_DIR: path.join(workDir, name), STRATUS_NBD_PORT: "0", STRATUS_WEB_PORT: "0", STRATUS_LOG_LEVEL: "info" };
+      const vars: NodeJS.ProcessEnv = {
+        ...process.env,
+        STRATUS_DATA_DIR: path.join(workDir, name),
+        STRATUS_NBD_PORT: "0",
+        STRATUS_WEB_PORT: "0",
+        STRATUS_LOG_LEVEL: "info",
+      };
       delete vars.STRATUS_LOG_FORMAT;
       return vars;
     };

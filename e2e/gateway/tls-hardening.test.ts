@@ -14,7 +14,9 @@ const PER_ADDRESS = 100;
 let gateway: Gateway;
 
 beforeAll(async () => {
-  gateway = await startGateway({ env: { STRATUS_NBD_MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS), STRATUS_CACHE_SIZE: "64M", STRATUS_DIRTY_LIMIT: "16M" } });
+  gateway = await startGateway({
+    env: { STRATUS_NBD_MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS), STRATUS_CACHE_SIZE: "64M", STRATUS_DIRTY_LIMIT: "16M" },
+  });
   await createVolume(gateway, "victim", { size: "16M" });
 });
 
@@ -87,10 +89,14 @@ describe("the NBD port under abuse", () => {
     for (const socket of served) socket.destroy();
     expect(gateway.logs().some((line) => line.msg === "nbd connection cap reached, refusing connections")).toBe(true);
     // Once the server has seen them go, a real client is served again.
-    const size = await waitFor("nbdinfo to be served after the flood", async () => {
-      const result = await run("nbdinfo", ["--size", `nbd://127.0.0.1:${gateway.nbdPort}/victim`], { timeoutMs: 30_000 });
-      return result.code === 0 ? result.stdout.trim() : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const size = await waitFor(
+      "nbdinfo to be served after the flood",
+      async () => {
+        const result = await run("nbdinfo", ["--size", `nbd://127.0.0.1:${gateway.nbdPort}/victim`], { timeoutMs: 30_000 });
+        return result.code === 0 ? result.stdout.trim() : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(size).toBe(String(16 * MiB));
   });
 });

@@ -218,7 +218,11 @@ describe("NBD over TLS from another network namespace", () => {
 
     // A client certificate for Alice's credential id, signed by a CA this deployment does not know.
     const otherCa = await createCertificateAuthority("not the deployment CA");
-    const forged = await issueCertificate(await loadCertificateAuthority(otherCa.certPem, otherCa.keyPkcs8), { kind: "client", commonName: alicesDevice.id }, new Date(Date.now() + 86_400_000));
+    const forged = await issueCertificate(
+      await loadCertificateAuthority(otherCa.certPem, otherCa.keyPkcs8),
+      { kind: "client", commonName: alicesDevice.id },
+      new Date(Date.now() + 86_400_000),
+    );
     const forgedDir = path.join(work, "forged");
     await mkdir(forgedDir, { mode: 0o700 });
     await writeFile(path.join(forgedDir, "ca-cert.pem"), await readFile(path.join(alicesDevice.dir, "ca-cert.pem")));
@@ -229,7 +233,10 @@ describe("NBD over TLS from another network namespace", () => {
     // An expired credential (its expiry moved into the past, as time would), in both forms.
     const expiring = devices["alice-expiring"]!;
     expect(await listNames(pskUri(expiring))).toEqual(["disk", "scratch"]);
-    await runtime.database.db.update(deviceCredentials).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(deviceCredentials.id, expiring.id));
+    await runtime.database.db
+      .update(deviceCredentials)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(deviceCredentials.id, expiring.id));
     await refused("an expired PSK credential", "nbdinfo", ["--list", pskUri(expiring)]);
     await refused("an expired certificate credential", "nbdinfo", ["--list", certUri(expiring)]);
 
@@ -250,7 +257,9 @@ describe("NBD over TLS from another network namespace", () => {
 
     // Revoked: an open connection of the credential is closed within seconds, and the next refused.
     const revoking = devices["alice-revoked"]!;
-    const attached = spawn(net.client.prefix[0]!, [...net.client.prefix.slice(1), "nbdcopy", "--flush", "-", pskUri(revoking, "disk")], { stdio: ["pipe", "ignore", "pipe"] });
+    const attached = spawn(net.client.prefix[0]!, [...net.client.prefix.slice(1), "nbdcopy", "--flush", "-", pskUri(revoking, "disk")], {
+      stdio: ["pipe", "ignore", "pipe"],
+    });
     const exited = new Promise<number | null>((resolve) => attached.once("close", resolve));
     cleanup.push("stop the attached nbdcopy", () => attached.kill("SIGKILL"));
     attached.stdin.on("error", () => undefined);
@@ -270,8 +279,9 @@ describe("NBD over TLS from another network namespace", () => {
     await revokeDeviceCredential(as(alice), { id: revoking.id });
     // The gateway closes the connection within seconds (it rechecks open connections' credentials);
     // nbdcopy, blocked on its stdin, notices at its next write and fails.
-    await waitFor("the gateway to close the revoked credential's connection", () =>
-      gateway.logs().find((line) => line.msg === "nbd credential revoked or expired, closing its connection" && line.credentialId === revoking.id),
+    await waitFor(
+      "the gateway to close the revoked credential's connection",
+      () => gateway.logs().find((line) => line.msg === "nbd credential revoked or expired, closing its connection" && line.credentialId === revoking.id),
       { timeoutMs: 15_000 },
     );
     attached.stdin.end(randomBytes(MiB));

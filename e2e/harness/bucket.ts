@@ -85,11 +85,7 @@ export async function gatewayMasterKey(dataDir: string, env: Record<string, stri
  * The committed chunk map in the newest manifest, read from the bucket alone with the master key
  * (header -> master slot -> data key -> manifest). Entries are "index/generation" strings (sorted).
  */
-export async function manifestGenerations(
-  store: ObjectStore,
-  volumeId: string,
-  masterKey: Buffer,
-): Promise<{ epoch: number; chunks: string[] } | undefined> {
+export async function manifestGenerations(store: ObjectStore, volumeId: string, masterKey: Buffer): Promise<{ epoch: number; chunks: string[] } | undefined> {
   const header = await readVolumeHeader(store, volumeId);
   if (!header) throw new Error(`no volume header for ${volumeId} in the bucket`);
   const dataKey = await unlockDataKey({ volumeId, slots: header.slots, masterKey });

@@ -127,10 +127,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
     current = run;
 
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`gateway not ready within ${readyTimeoutMs} ms\n${describeLogs(logs)}`)),
-        readyTimeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`gateway not ready within ${readyTimeoutMs} ms\n${describeLogs(logs)}`)), readyTimeoutMs);
       collectLines(proc.stdout!, (line) => {
         const entry = parseLogLine(line);
         logs.push(entry);
@@ -199,8 +196,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
       return current?.proc.pid ?? -1;
     },
     uri: (name) => `nbd://127.0.0.1:${nbdPort}/${encodeURIComponent(name)}`,
-    cli: (args, { input } = {}) =>
-      runOk(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: environment(), timeoutMs: 60_000, input }),
+    cli: (args, { input } = {}) => runOk(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: environment(), timeoutMs: 60_000, input }),
     logs: () => logs,
     restart: async () => {
       const exit = await stopCurrent();

@@ -51,7 +51,7 @@ export async function makeSparseImage(
   const random = seededRandom(seed);
   const bytes = seededBytes(seed);
   const runs: ImageRun[] = [];
-  for (let offset = 0; offset < size; ) {
+  for (let offset = 0; offset < size;) {
     const length = Math.min(size - offset, (1 + Math.floor(random() * maxRunMiB)) * MiB);
     runs.push({ offset, length, data: random() < dataFraction });
     offset += length;

@@ -69,7 +69,9 @@ export async function treeChecksums(root: string): Promise<string[]> {
         lines.push(`${rel} dir ${mode}`);
         await walk(rel);
       } else if (info.isFile()) {
-        const digest = createHash("sha256").update(await readFile(full)).digest("hex");
+        const digest = createHash("sha256")
+          .update(await readFile(full))
+          .digest("hex");
         lines.push(`${rel} file ${mode} ${info.size} ${digest}`);
       } else {
         lines.push(`${rel} other ${mode}`);

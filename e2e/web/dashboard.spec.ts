@@ -52,7 +52,12 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
   page.on("response", (response: Response) => {
     const type = response.request().resourceType();
     if (type !== "document" && !response.url().includes("/api/")) return;
-    answers.push(response.text().then((body) => ({ url: response.url(), body }), () => ({ url: response.url(), body: "" })));
+    answers.push(
+      response.text().then(
+        (body) => ({ url: response.url(), body }),
+        () => ({ url: response.url(), body: "" }),
+      ),
+    );
   });
   let shots = 0;
   const snap = async (name: string, allow: string[] = []) => {
@@ -62,7 +67,11 @@ test("dashboard: sign up, volume with a real NBD client, resize, passphrase, API
   };
   const clipboard = () => page.evaluate<string>("navigator.clipboard.readText()");
   const cli = (args: string[], token: string) =>
-    run(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, STRATUS_URL: stack.webUrl, STRATUS_TOKEN: token }, timeoutMs: 60_000 });
+    run(process.execPath, [STRATUS_BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, STRATUS_URL: stack.webUrl, STRATUS_TOKEN: token },
+      timeoutMs: 60_000,
+    });
 
   await test.step("sign up (a field error first, then an account)", async () => {
     await page.goto(`${stack.webUrl}/volumes`);

@@ -72,7 +72,12 @@ test("devices: create and download a credential, attach over TLS from another na
   const answers: Promise<{ url: string; body: string }>[] = [];
   page.on("response", (response: Response) => {
     if (response.request().resourceType() !== "document" && !response.url().includes("/api/")) return;
-    answers.push(response.text().then((body) => ({ url: response.url(), body }), () => ({ url: response.url(), body: "" })));
+    answers.push(
+      response.text().then(
+        (body) => ({ url: response.url(), body }),
+        () => ({ url: response.url(), body: "" }),
+      ),
+    );
   });
   let shots = 0;
   const snap = async (name: string) => {
@@ -117,7 +122,12 @@ test("devices: create and download a credential, attach over TLS from another na
     expect(unpacked.code, unpacked.stderr).toBe(0);
     const dir = path.join(home, ".config/stratus/devices", DEVICE);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    for (const [file, mode] of [["keys.psk", 0o600], ["client-key.pem", 0o600], ["client-cert.pem", 0o600], ["ca-cert.pem", 0o644]] as const) {
+    for (const [file, mode] of [
+      ["keys.psk", 0o600],
+      ["client-key.pem", 0o600],
+      ["client-cert.pem", 0o600],
+      ["ca-cert.pem", 0o644],
+    ] as const) {
       expect(statSync(path.join(dir, file)).mode & 0o777, file).toBe(mode);
     }
     const psk = readFileSync(path.join(dir, "keys.psk"), "utf8");
@@ -135,7 +145,14 @@ test("devices: create and download a credential, attach over TLS from another na
 
   await test.step("the CA's fingerprint is the downloaded certificate's", async () => {
     const shown = (await page.getByTestId("nbd-ca-fingerprint").innerText()).trim();
-    const openssl = await runOk("openssl", ["x509", "-noout", "-fingerprint", "-sha256", "-in", path.join(home, ".config/stratus/devices", DEVICE, "ca-cert.pem")]);
+    const openssl = await runOk("openssl", [
+      "x509",
+      "-noout",
+      "-fingerprint",
+      "-sha256",
+      "-in",
+      path.join(home, ".config/stratus/devices", DEVICE, "ca-cert.pem"),
+    ]);
     expect(openssl.trim()).toBe(`sha256 Fingerprint=${shown}`);
     const download = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download the CA certificate" }).click();
@@ -182,7 +199,11 @@ test("devices: create and download a credential, attach over TLS from another na
     const data = seededBytes("devices e2e", 4 * MiB);
     // The copied command reading its image from standard input, so the client stays attached while
     // the page is checked; --flush makes the data durable before it exits.
-    const copy = startNbdcopy(nbdcopy.replace(/^nbdcopy disk\.img /, "nbdcopy --flush - "), { asCommand: true, prefix: peer.exec, env: { PATH: process.env.PATH, HOME: home } });
+    const copy = startNbdcopy(nbdcopy.replace(/^nbdcopy disk\.img /, "nbdcopy --flush - "), {
+      asCommand: true,
+      prefix: peer.exec,
+      env: { PATH: process.env.PATH, HOME: home },
+    });
     try {
       await copy.write(data);
       await expect(page.getByTestId("detail-attached")).toContainText(DEVICE, { timeout: 30_000 });

@@ -40,7 +40,10 @@ export function installPeerHeader(): void {
 export function parseTrustedProxies(text: string | undefined): BlockList | undefined {
   if (!text?.trim()) return undefined;
   const list = new BlockList();
-  for (const entry of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+  for (const entry of text
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const [address = "", bits, extra] = entry.split("/");
     const family = isIP(address);
     const prefix = bits === undefined ? undefined : Number(bits);

@@ -4,13 +4,7 @@
  * that is not a ServiceError (a bug, a database failure) is logged by the transport and shown as a
  * generic internal error, never with its message or stack.
  */
-export type ServiceErrorCode =
-  | "BAD_REQUEST"
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "TOO_MANY_REQUESTS";
+export type ServiceErrorCode = "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "TOO_MANY_REQUESTS";
 
 export class ServiceError extends Error {
   readonly code: ServiceErrorCode;

@@ -16,7 +16,16 @@ export * from "./devices/devices";
 export * from "./devices/device-access";
 export * from "./devices/psk";
 export { getNbdCa, issueNbdCertificate } from "./devices/nbd-ca";
-export { createCertificateAuthority, fingerprintOfDer, fingerprintOfPem, issueCertificate, loadCertificateAuthority, type CertificateAuthority, type CertificateSubject, type IssuedCertificate } from "./devices/certificates";
+export {
+  createCertificateAuthority,
+  fingerprintOfDer,
+  fingerprintOfPem,
+  issueCertificate,
+  loadCertificateAuthority,
+  type CertificateAuthority,
+  type CertificateSubject,
+  type IssuedCertificate,
+} from "./devices/certificates";
 export * from "./volumes/inputs";
 export * from "./volumes/view";
 export * from "./volumes/volumes";

@@ -54,6 +54,9 @@ export async function claimLocalAdmin(db: Db, input: { email: string; passwordHa
 
 /** True when some account other than `exceptId` exists with a password (first-account check). */
 export async function otherAccountsExist(db: Db, exceptId: string): Promise<boolean> {
-  const [row] = await db.select({ n: count() }).from(users).where(and(isNotNull(users.passwordHash), ne(users.id, exceptId)));
+  const [row] = await db
+    .select({ n: count() })
+    .from(users)
+    .where(and(isNotNull(users.passwordHash), ne(users.id, exceptId)));
   return (row?.n ?? 0) > 0;
 }

@@ -33,18 +33,43 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
       expect(await loadChunkMap(db, volumeId)).toEqual({ epoch: 0, fencingToken: 0, chunks: new Map() });
 
       const big = 2 ** 40; // chunk indexes and generations beyond 32 bits stay exact
-      await commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(1)], [7, entry(1)], [big, entry(big, 17)]], remove: [] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 1,
+        set: [
+          [0, entry(1)],
+          [7, entry(1)],
+          [big, entry(big, 17)],
+        ],
+        remove: [],
+      });
       expect(await loadChunkMap(db, volumeId)).toEqual({
         epoch: 1,
         fencingToken: 0,
-        chunks: new Map([[0, entry(1)], [7, entry(1)], [big, entry(big, 17)]]),
+        chunks: new Map([
+          [0, entry(1)],
+          [7, entry(1)],
+          [big, entry(big, 17)],
+        ]),
       });
 
       // Overwrite one, drop one, add one; removing a chunk that has no row is fine.
-      await commitChunkMap(db, { volumeId, epoch: 2, set: [[7, entry(2, 5)], [9, entry(2)]], remove: [0, 12345] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 2,
+        set: [
+          [7, entry(2, 5)],
+          [9, entry(2)],
+        ],
+        remove: [0, 12345],
+      });
       const map = await loadChunkMap(db, volumeId);
       expect(map.epoch).toBe(2);
-      expect([...map.chunks]).toEqual([[7, entry(2, 5)], [9, entry(2)], [big, entry(big, 17)]]);
+      expect([...map.chunks]).toEqual([
+        [7, entry(2, 5)],
+        [9, entry(2)],
+        [big, entry(big, 17)],
+      ]);
 
       // An empty commit still moves the epoch (a FLUSH with nothing new).
       await commitChunkMap(db, { volumeId, epoch: 3, set: [], remove: [] });
@@ -54,11 +79,27 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
   it("refuses a stale or skipped epoch and changes nothing", () =>
     inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
-      await commitChunkMap(db, { volumeId, epoch: 1, set: [[1, entry(1)], [2, entry(1)]], remove: [] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 1,
+        set: [
+          [1, entry(1)],
+          [2, entry(1)],
+        ],
+        remove: [],
+      });
       const before = await loadChunkMap(db, volumeId);
 
       for (const epoch of [1, 3]) {
-        const err: unknown = await commitChunkMap(db, { volumeId, epoch, set: [[1, entry(9)], [5, entry(9)]], remove: [2] }).catch((e) => e);
+        const err: unknown = await commitChunkMap(db, {
+          volumeId,
+          epoch,
+          set: [
+            [1, entry(9)],
+            [5, entry(9)],
+          ],
+          remove: [2],
+        }).catch((e) => e);
         expect(isDbError(err, "COMMIT_CONFLICT")).toBe(true);
         expect((err as Error).message).toContain(`the volume is at epoch 1, expected ${epoch - 1}`);
         expect(await loadChunkMap(db, volumeId)).toEqual(before);
@@ -76,7 +117,9 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
       const stale: unknown = await commitChunkMap(db, { volumeId, previousEpoch: 1, epoch: 6, set: [[1, entry(6)]], remove: [] }).catch((e) => e);
       expect(isDbError(stale, "COMMIT_CONFLICT")).toBe(true);
       expect((stale as Error).message).toContain("the volume is at epoch 4, expected 1");
-      await expect(commitChunkMap(db, { volumeId, previousEpoch: 4, epoch: 4, set: [], remove: [] })).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));
+      await expect(commitChunkMap(db, { volumeId, previousEpoch: 4, epoch: 4, set: [], remove: [] })).rejects.toSatisfy((err) =>
+        isDbError(err, "INVALID_ARGUMENT"),
+      );
       expect(await loadChunkMap(db, volumeId)).toEqual(before);
     }));
 
@@ -109,7 +152,17 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
 
   it.each([
     ["epoch 0", { epoch: 0, set: [], remove: [] }],
-    ["a chunk set twice", { epoch: 1, set: [[1, entry(1)], [1, entry(2)]], remove: [] }],
+    [
+      "a chunk set twice",
+      {
+        epoch: 1,
+        set: [
+          [1, entry(1)],
+          [1, entry(2)],
+        ],
+        remove: [],
+      },
+    ],
     ["a chunk set and removed", { epoch: 1, set: [[1, entry(1)]], remove: [1] }],
     ["a negative index", { epoch: 1, set: [], remove: [-1] }],
     ["a fractional generation", { epoch: 1, set: [[1, entry(1.5)]], remove: [] }],
@@ -125,7 +178,15 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     inRolledBackTransaction(current().db, async (db) => {
       const doomed = await createVolume(db, "doomed");
       const kept = await createVolume(db, "kept");
-      await commitChunkMap(db, { volumeId: doomed, epoch: 1, set: [[1, entry(1)], [2, entry(1)]], remove: [] });
+      await commitChunkMap(db, {
+        volumeId: doomed,
+        epoch: 1,
+        set: [
+          [1, entry(1)],
+          [2, entry(1)],
+        ],
+        remove: [],
+      });
       await commitChunkMap(db, { volumeId: kept, epoch: 1, set: [[1, entry(1)]], remove: [] });
       expect(await deleteVolumeRow(db, doomed)).toBe(true);
       expect(await rowCount(db, doomed)).toBe(0);
@@ -160,7 +221,15 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
     try {
       const results = await Promise.allSettled([
         commitChunkMap(current().db, { volumeId, epoch: 1, set: [[1, entry(1)]], remove: [] }),
-        commitChunkMap(current().db, { volumeId, epoch: 1, set: [[1, entry(2)], [2, entry(2)]], remove: [] }),
+        commitChunkMap(current().db, {
+          volumeId,
+          epoch: 1,
+          set: [
+            [1, entry(2)],
+            [2, entry(2)],
+          ],
+          remove: [],
+        }),
       ]);
       const won = results.filter((r) => r.status === "fulfilled");
       const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -169,7 +238,14 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
       expect(isDbError(lost[0]!.reason, "COMMIT_CONFLICT")).toBe(true);
       const map = await loadChunkMap(current().db, volumeId);
       const winner = results.indexOf(won[0]!);
-      expect(map.chunks).toEqual(winner === 0 ? new Map([[1, entry(1)]]) : new Map([[1, entry(2)], [2, entry(2)]]));
+      expect(map.chunks).toEqual(
+        winner === 0
+          ? new Map([[1, entry(1)]])
+          : new Map([
+              [1, entry(2)],
+              [2, entry(2)],
+            ]),
+      );
     } finally {
       await deleteVolumeRow(current().db, volumeId);
     }

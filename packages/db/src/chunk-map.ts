@@ -65,10 +65,7 @@ export async function loadChunkMap(db: Db, volumeId: string): Promise<ChunkMap> 
   // One snapshot for the epoch and every page: a commit landing mid-load cannot tear the map.
   return db.transaction(
     async (tx) => {
-      const [volume] = await tx
-        .select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken })
-        .from(volumes)
-        .where(eq(volumes.id, volumeId));
+      const [volume] = await tx.select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken }).from(volumes).where(eq(volumes.id, volumeId));
       if (!volume) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${volumeId}`);
 
       const chunks = new Map<number, ChunkEntry>();
@@ -105,11 +102,7 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
       .update(volumes)
       .set({ commitEpoch: epoch, lastCommitAt: sql`now()` })
       .where(
-        and(
-          eq(volumes.id, volumeId),
-          eq(volumes.commitEpoch, previousEpoch),
-          fencingToken === undefined ? undefined : eq(volumes.fencingToken, fencingToken),
-        ),
+        and(eq(volumes.id, volumeId), eq(volumes.commitEpoch, previousEpoch), fencingToken === undefined ? undefined : eq(volumes.fencingToken, fencingToken)),
       )
       .returning({ id: volumes.id });
     if (advanced.length === 0) throw await describeConflict(tx, commit);
@@ -133,9 +126,7 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
     }
     for (let start = 0; start < commit.remove.length; start += WRITE_BATCH_ROWS) {
       const indexes = commit.remove.slice(start, start + WRITE_BATCH_ROWS);
-      await tx
-        .delete(volumeChunks)
-        .where(and(eq(volumeChunks.volumeId, volumeId), sql`${volumeChunks.chunkIndex} = any(${sql.param(indexes)}::bigint[])`));
+      await tx.delete(volumeChunks).where(and(eq(volumeChunks.volumeId, volumeId), sql`${volumeChunks.chunkIndex} = any(${sql.param(indexes)}::bigint[])`));
     }
     const garbage = commit.garbage ?? [];
     for (let start = 0; start < garbage.length; start += WRITE_BATCH_ROWS) {
@@ -184,10 +175,7 @@ function validateCommit(commit: ChunkMapCommit): void {
 
 /** Why a commit's guard matched no row, for the error message (read inside the failing transaction). */
 async function describeConflict(tx: Db, commit: ChunkMapCommit): Promise<DbError> {
-  const [current] = await tx
-    .select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken })
-    .from(volumes)
-    .where(eq(volumes.id, commit.volumeId));
+  const [current] = await tx.select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken }).from(volumes).where(eq(volumes.id, commit.volumeId));
   const prefix = `commit of epoch ${commit.epoch} to volume ${commit.volumeId} refused`;
   if (!current) return new DbError("COMMIT_CONFLICT", `${prefix}: the volume no longer exists`);
   if (commit.fencingToken !== undefined && current.fencingToken !== commit.fencingToken) {

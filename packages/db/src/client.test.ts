@@ -27,7 +27,7 @@ describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
     expect(applied).toHaveLength(journal.entries.length);
     const tables = await executeRows<{ table_name: string }>(
       first.db,
-      
+
       sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
     );
     expect(tables.map((row) => row.table_name)).toEqual([

@@ -42,7 +42,9 @@ describe.each(DATABASE_KINDS)("control-plane tables on %s", (kind) => {
       const b = await insertAccount(db, { email: "b@example.com", passwordHash: "scrypt$y", isAdmin: false });
       expect((await findUserByEmail(db, "a@example.com"))?.id).toBe(a.id);
       // In a savepoint: the failed insert must not abort the enclosing test transaction.
-      await expect(db.transaction((tx) => insertAccount(tx, { email: "a@EXAMPLE.com", passwordHash: "z", isAdmin: false }))).rejects.toSatisfy((e) => isDbError(e, "EMAIL_TAKEN"));
+      await expect(db.transaction((tx) => insertAccount(tx, { email: "a@EXAMPLE.com", passwordHash: "z", isAdmin: false }))).rejects.toSatisfy((e) =>
+        isDbError(e, "EMAIL_TAKEN"),
+      );
       const token = await insertApiToken(db, { userId: a.id, name: "t", prefix: "Abcdefgh", secretHash: "00".repeat(32), scope: "read", expiresAt: null });
       expect((await findApiTokenByPrefix(db, "Abcdefgh"))?.user.id).toBe(a.id);
       expect(await revokeApiTokenRow(db, b.id, token.id)).toBeUndefined();
@@ -72,7 +74,10 @@ describe.each(DATABASE_KINDS)("control-plane tables on %s", (kind) => {
       expect((await findLatestActivityByName(db, owner.id, "logged", "volume.delete"))?.volumeId).toBe(volume.id);
       const old = new Date(Date.now() - 8 * 86_400_000);
       const now = new Date();
-      await insertVolumeSamples(db, [old, now].map((at) => ({ volumeId: volume.id, at, storedBytes: 1, logicalWrittenBytes: 2, readBytes: 3, writtenBytes: 4 })));
+      await insertVolumeSamples(
+        db,
+        [old, now].map((at) => ({ volumeId: volume.id, at, storedBytes: 1, logicalWrittenBytes: 2, readBytes: 3, writtenBytes: 4 })),
+      );
       await pruneVolumeSamples(db, new Date(Date.now() - 7 * 86_400_000));
       expect((await listVolumeSamples(db, volume.id, new Date(0))).map((s) => s.at.getTime())).toEqual([now.getTime()]);
     }));

@@ -79,7 +79,10 @@ export async function findDeploymentKey(db: Db, kind: string): Promise<Deploymen
  * Stores the deployment key of `kind` unless one exists, and returns the one that is stored: when two
  * processes create it at the same moment, both end up using the first one written.
  */
-export async function insertDeploymentKeyOnce(db: Db, input: { kind: string; certPem: string; sealedKey: string; fingerprintSha256: string }): Promise<DeploymentKeyRow> {
+export async function insertDeploymentKeyOnce(
+  db: Db,
+  input: { kind: string; certPem: string; sealedKey: string; fingerprintSha256: string },
+): Promise<DeploymentKeyRow> {
   await db.insert(deploymentKeys).values(input).onConflictDoNothing({ target: deploymentKeys.kind });
   const row = await findDeploymentKey(db, input.kind);
   if (!row) throw new DbError("INVALID_ARGUMENT", `deployment key ${input.kind} vanished after insert`);

@@ -38,31 +38,57 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       expect((await findVolumeById(db, volumeId))?.lastCommitAt).toBeNull();
-      await commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(65536)], [1, entry(65536)]], remove: [], garbage: [] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 1,
+        set: [
+          [0, entry(65536)],
+          [1, entry(65536)],
+        ],
+        remove: [],
+        garbage: [],
+      });
       expect((await findVolumeById(db, volumeId))?.lastCommitAt).toBeInstanceOf(Date);
-      await commitChunkMap(db, { volumeId, epoch: 2, set: [[0, entry(131072)]], remove: [1], garbage: [[0, 65536], [1, 65536]] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 2,
+        set: [[0, entry(131072)]],
+        remove: [1],
+        garbage: [
+          [0, 65536],
+          [1, 65536],
+        ],
+      });
       expect(await countGarbage(db, volumeId)).toBe(2);
 
       // A refused commit records no garbage.
-      await expect(
-        commitChunkMap(db, { volumeId, epoch: 2, set: [[0, entry(9)]], remove: [], garbage: [[0, 131072]] }),
-      ).rejects.toSatisfy((err) => isDbError(err, "COMMIT_CONFLICT"));
+      await expect(commitChunkMap(db, { volumeId, epoch: 2, set: [[0, entry(9)]], remove: [], garbage: [[0, 131072]] })).rejects.toSatisfy((err) =>
+        isDbError(err, "COMMIT_CONFLICT"),
+      );
       expect(await countGarbage(db, volumeId)).toBe(2);
     }));
 
   it("refuses garbage that is also the commit's new object", () =>
     inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
-      await expect(
-        commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(5)]], remove: [], garbage: [[0, 5]] }),
-      ).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));
+      await expect(commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(5)]], remove: [], garbage: [[0, 5]] })).rejects.toSatisfy((err) =>
+        isDbError(err, "INVALID_ARGUMENT"),
+      );
     }));
 
   it("lists only garbage past the grace, never a current generation, and deletes rows", () =>
     inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       const other = await createVolume(db, "other");
-      await commitChunkMap(db, { volumeId, epoch: 1, set: [[0, entry(10)], [1, entry(10)]], remove: [] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 1,
+        set: [
+          [0, entry(10)],
+          [1, entry(10)],
+        ],
+        remove: [],
+      });
       await commitChunkMap(db, { volumeId, epoch: 2, set: [[0, entry(20)]], remove: [], garbage: [[0, 10]] });
       await commitChunkMap(db, { volumeId: other, epoch: 1, set: [], remove: [], garbage: [[0, 1]] });
       // A stray row naming the current generation of chunk 1 (a caller's mistake) must never come back.
@@ -86,7 +112,16 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
     inRolledBackTransaction(current().db, async (db) => {
       const volumeId = await createVolume(db);
       await commitChunkMap(db, { volumeId, epoch: 1, set: [[3, entry(65536)]], remove: [] });
-      await commitChunkMap(db, { volumeId, epoch: 2, set: [[3, entry(131072)], [4, entry(131072)]], remove: [], garbage: [[3, 65536]] });
+      await commitChunkMap(db, {
+        volumeId,
+        epoch: 2,
+        set: [
+          [3, entry(131072)],
+          [4, entry(131072)],
+        ],
+        remove: [],
+        garbage: [[3, 65536]],
+      });
       const { epoch, referenced } = await loadReferencedGenerations(db, volumeId);
       expect(epoch).toBe(2);
       expect([...referenced].sort()).toEqual([generationKey(3, 131072), generationKey(3, 65536), generationKey(4, 131072)].sort());
@@ -98,7 +133,12 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
       const volumeId = await createVolume(db);
       const row = await findVolumeById(db, volumeId);
       expect(row).toMatchObject({ keySlots: [slot], durability: "local", compression: "zstd" });
-      const passphraseSlot: StoredKeySlot = { kind: "passphrase", kdf: { name: "scrypt", N: 1024, r: 8, p: 1, salt: "c2FsdA==" }, nonce: "bg==", wrapped: "dw==" };
+      const passphraseSlot: StoredKeySlot = {
+        kind: "passphrase",
+        kdf: { name: "scrypt", N: 1024, r: 8, p: 1, salt: "c2FsdA==" },
+        nonce: "bg==",
+        wrapped: "dw==",
+      };
       expect((await updateVolumeKeySlots(db, volumeId, [passphraseSlot, slot])).keySlots).toEqual([passphraseSlot, slot]);
       await expect(updateVolumeKeySlots(db, newId("volume"), [slot])).rejects.toSatisfy((err) => isDbError(err, "VOLUME_NOT_FOUND"));
       await expect(updateVolumeKeySlots(db, volumeId, [])).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));
@@ -109,18 +149,26 @@ describe.each(DATABASE_KINDS)("garbage, key slots and recovery on %s", (kind) =>
       const owner = await ensureLocalAdmin(db);
       const id = newId("volume");
       const base = { ownerId: owner.id, id, name: "back", sizeBytes: 64 * MiB, chunkSize: MiB, durability: "cloud" as const, keySlots: [slot] };
-      const row = await insertRecoveredVolume(db, { ...base, epoch: 7, chunks: [[0, 7 * 65536, 10], [63, 3 * 65536, 20]] });
+      const row = await insertRecoveredVolume(db, {
+        ...base,
+        epoch: 7,
+        chunks: [
+          [0, 7 * 65536, 10],
+          [63, 3 * 65536, 20],
+        ],
+      });
       expect(row).toMatchObject({ id, name: "back", commitEpoch: 7, durability: "cloud", keySlots: [slot] });
       const map = await loadChunkMap(db, id);
       expect(map.epoch).toBe(7);
-      expect([...map.chunks]).toEqual([[0, { generation: 7 * 65536, storedSize: 10 }], [63, { generation: 3 * 65536, storedSize: 20 }]]);
+      expect([...map.chunks]).toEqual([
+        [0, { generation: 7 * 65536, storedSize: 10 }],
+        [63, { generation: 3 * 65536, storedSize: 20 }],
+      ]);
 
-      await expect(insertRecoveredVolume(db, { ...base, name: "again", epoch: 1, chunks: [] })).rejects.toSatisfy((err) =>
-        isDbError(err, "VOLUME_EXISTS"),
+      await expect(insertRecoveredVolume(db, { ...base, name: "again", epoch: 1, chunks: [] })).rejects.toSatisfy((err) => isDbError(err, "VOLUME_EXISTS"));
+      await expect(insertRecoveredVolume(db, { ...base, id: newId("volume"), name: "past-end", epoch: 1, chunks: [[64, 1, 1]] })).rejects.toSatisfy((err) =>
+        isDbError(err, "INVALID_ARGUMENT"),
       );
-      await expect(
-        insertRecoveredVolume(db, { ...base, id: newId("volume"), name: "past-end", epoch: 1, chunks: [[64, 1, 1]] }),
-      ).rejects.toSatisfy((err) => isDbError(err, "INVALID_ARGUMENT"));
       expect(await findVolumeById(db, base.id)).toBeDefined();
     }));
 

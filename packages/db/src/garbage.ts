@@ -23,12 +23,7 @@ export const GARBAGE_PAGE_ROWS = 1000;
  * chunk's current one is never returned, whatever a caller recorded by mistake: deleting it would
  * lose data, keeping a stray row costs one row.
  */
-export async function listExpiredGarbage(
-  db: Db,
-  volumeId: string,
-  supersededBefore: Date,
-  limit = GARBAGE_PAGE_ROWS,
-): Promise<GarbageEntry[]> {
+export async function listExpiredGarbage(db: Db, volumeId: string, supersededBefore: Date, limit = GARBAGE_PAGE_ROWS): Promise<GarbageEntry[]> {
   return db
     .select({ index: volumeGarbage.chunkIndex, generation: volumeGarbage.generation })
     .from(volumeGarbage)
@@ -62,7 +57,10 @@ export async function deleteGarbageRows(db: Db, volumeId: string, entries: reado
 
 /** Garbage rows of a volume (tests, stats). */
 export async function countGarbage(db: Db, volumeId: string): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(volumeGarbage).where(eq(volumeGarbage.volumeId, volumeId));
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(volumeGarbage)
+    .where(eq(volumeGarbage.volumeId, volumeId));
   return row?.n ?? 0;
 }
 

@@ -34,10 +34,16 @@ describe.each(DATABASE_KINDS)("accounts and invitations on %s", (kind) => {
     const [admin] = await executeRows<{ id: string }>(db, sql`select id from users where is_admin`);
     const invite = await insertInvitation(db, { tokenHash: "a".repeat(64), kind: "invite", createdBy: admin!.id, expiresAt: later(60_000) });
     // Email taken: the transaction rolls back and the invitation stays usable.
-    await expect(createAccount(db, { email: "racer0@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: invite.tokenHash, now: now() })).rejects.toSatisfy(
-      (error) => isDbError(error, "EMAIL_TAKEN"),
-    );
-    const joined = await createAccount(db, { email: "invited@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: invite.tokenHash, now: now() });
+    await expect(
+      createAccount(db, { email: "racer0@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: invite.tokenHash, now: now() }),
+    ).rejects.toSatisfy((error) => isDbError(error, "EMAIL_TAKEN"));
+    const joined = await createAccount(db, {
+      email: "invited@example.com",
+      passwordHash: "h",
+      claimLocalAdmin: false,
+      invitationHash: invite.tokenHash,
+      now: now(),
+    });
     expect(joined.user.isAdmin).toBe(false);
     expect(joined.invitation).toMatchObject({ id: invite.id, usedAt: expect.any(Date) });
     const reuse = createAccount(db, { email: "second@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: invite.tokenHash, now: now() });
@@ -46,17 +52,17 @@ describe.each(DATABASE_KINDS)("accounts and invitations on %s", (kind) => {
     expect(listed).toMatchObject({ id: invite.id, usedBy: joined.user.id });
 
     const expired = await insertInvitation(db, { tokenHash: "b".repeat(64), kind: "invite", createdBy: admin!.id, expiresAt: later(-1) });
-    await expect(createAccount(db, { email: "late@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: expired.tokenHash, now: now() })).rejects.toSatisfy(
-      (error) => isDbError(error, "INVITATION_INVALID"),
-    );
-    await expect(createAccount(db, { email: "unknown@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: "c".repeat(64), now: now() })).rejects.toSatisfy(
-      (error) => isDbError(error, "INVITATION_INVALID"),
-    );
+    await expect(
+      createAccount(db, { email: "late@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: expired.tokenHash, now: now() }),
+    ).rejects.toSatisfy((error) => isDbError(error, "INVITATION_INVALID"));
+    await expect(
+      createAccount(db, { email: "unknown@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: "c".repeat(64), now: now() }),
+    ).rejects.toSatisfy((error) => isDbError(error, "INVITATION_INVALID"));
     // Accounts exist: a setup token no longer makes anyone.
     const setup = await insertInvitation(db, { tokenHash: "d".repeat(64), kind: "setup", createdBy: null, expiresAt: later(60_000) });
-    await expect(createAccount(db, { email: "setup@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: setup.tokenHash, now: now() })).rejects.toSatisfy(
-      (error) => isDbError(error, "INVITATION_INVALID"),
-    );
+    await expect(
+      createAccount(db, { email: "setup@example.com", passwordHash: "h", claimLocalAdmin: false, invitationHash: setup.tokenHash, now: now() }),
+    ).rejects.toSatisfy((error) => isDbError(error, "INVITATION_INVALID"));
     expect(await deleteUnusedInvitation(db, admin!.id, invite.id)).toBeUndefined(); // used: kept as a record
     expect(await deleteUnusedInvitation(db, admin!.id, expired.id)).toMatchObject({ id: expired.id });
     const stale = await insertInvitation(db, { tokenHash: "e".repeat(64), kind: "setup", createdBy: null, expiresAt: later(-1) });

@@ -53,7 +53,10 @@ export async function insertInvitation(
   db: Db,
   input: { tokenHash: string; kind: InvitationKind; createdBy: string | null; expiresAt: Date },
 ): Promise<InvitationRow> {
-  const [row] = await db.insert(invitations).values({ id: newId("invitation"), ...input }).returning();
+  const [row] = await db
+    .insert(invitations)
+    .values({ id: newId("invitation"), ...input })
+    .returning();
   return row!;
 }
 

@@ -256,7 +256,9 @@ export const deviceCredentials = pgTable(
   },
   (t) => [
     // A name tells a user's live devices apart; a revoked one frees its name.
-    uniqueIndex("device_credentials_user_name_live_idx").on(t.userId, t.name).where(sql`${t.revokedAt} is null`),
+    uniqueIndex("device_credentials_user_name_live_idx")
+      .on(t.userId, t.name)
+      .where(sql`${t.revokedAt} is null`),
     // "a user's credentials, newest first" (the Devices page), and the restrict check on user delete.
     index("device_credentials_user_created_idx").on(t.userId, t.createdAt),
   ],

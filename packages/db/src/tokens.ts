@@ -14,7 +14,10 @@ export interface NewApiToken {
 }
 
 export async function insertApiToken(db: Db, input: NewApiToken): Promise<ApiTokenRow> {
-  const [row] = await db.insert(apiTokens).values({ id: newId("token"), ...input }).returning();
+  const [row] = await db
+    .insert(apiTokens)
+    .values({ id: newId("token"), ...input })
+    .returning();
   return row!;
 }
 

@@ -96,7 +96,10 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
       expect((await findVolumeByName(db, "data"))?.sizeBytes).toBe(GiB);
 
       // Another owner may use the name; a lookup without an owner is then ambiguous.
-      const [other] = await db.insert(users).values({ id: newId("user"), email: "other@example.test" }).returning();
+      const [other] = await db
+        .insert(users)
+        .values({ id: newId("user"), email: "other@example.test" })
+        .returning();
       await insertVolume(db, { ownerId: other!.id, name: "data", sizeBytes: GiB, chunkSize: MiB });
       await expect(findVolumeByName(db, "data")).rejects.toSatisfy((err) => isDbError(err, "VOLUME_NAME_AMBIGUOUS"));
       const theirs = await findVolumeByName(db, "data", other!.id);

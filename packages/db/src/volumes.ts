@@ -23,9 +23,7 @@ import {
 export const VOLUME_NAME_RULES = "1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit";
 
 /** A volume name; also its NBD export name, so it must be safe to type in a shell and an nbd:// URL. */
-export const volumeNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: `a volume name is ${VOLUME_NAME_RULES}` });
+export const volumeNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: `a volume name is ${VOLUME_NAME_RULES}` });
 
 /** Checks a name, throwing DbError INVALID_VOLUME_NAME with the rules in the message. */
 export function parseVolumeName(name: string): string {
@@ -35,7 +33,6 @@ export function parseVolumeName(name: string): string {
   }
   return result.data;
 }
-
 
 // The slot's full shape is checked by packages/storage; here only that it is one of the two kinds.
 const keySlotSchema = z.custom<StoredKeySlot>(
@@ -230,7 +227,11 @@ export async function volumeStoredTotals(db: Db, volumeIds: readonly string[]): 
   const out = new Map<string, { chunks: number; storedBytes: number }>();
   if (volumeIds.length === 0) return out;
   const rows = await db
-    .select({ volumeId: volumeChunks.volumeId, chunks: sql<number>`count(*)::int`, storedBytes: sql<number>`coalesce(sum(${volumeChunks.storedSize}), 0)::bigint` })
+    .select({
+      volumeId: volumeChunks.volumeId,
+      chunks: sql<number>`count(*)::int`,
+      storedBytes: sql<number>`coalesce(sum(${volumeChunks.storedSize}), 0)::bigint`,
+    })
     .from(volumeChunks)
     .where(inArray(volumeChunks.volumeId, [...volumeIds]))
     .groupBy(volumeChunks.volumeId);

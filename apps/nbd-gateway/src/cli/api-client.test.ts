@@ -61,8 +61,11 @@ describe("the CLI's token file and passphrases", () => {
 
   function stratus(args: string[], env: NodeJS.ProcessEnv, input = ""): Promise<{ code: number; stderr: string }> {
     return new Promise((resolve) => {
-      const child = execFile(process.execPath, [STRATUS_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 60_000 }, (error, _stdout, stderr) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stderr: String(stderr) }),
+      const child = execFile(
+        process.execPath,
+        [STRATUS_BIN, ...args],
+        { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 60_000 },
+        (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr: String(stderr) }),
       );
       child.stdin?.end(input);
     });

@@ -45,7 +45,9 @@ export class ApiClient {
   async #localToken(): Promise<string> {
     // The token file is this machine's admin token: it goes to this machine's server and nowhere else.
     if (!this.config.loopback) {
-      throw new CliError(`STRATUS_URL ${new URL(this.config.url).host} is another machine: set STRATUS_TOKEN (the local token file is sent only to a server on this machine)`);
+      throw new CliError(
+        `STRATUS_URL ${new URL(this.config.url).host} is another machine: set STRATUS_TOKEN (the local token file is sent only to a server on this machine)`,
+      );
     }
     try {
       return (await readFile(this.config.tokenFile, "utf8")).trim();

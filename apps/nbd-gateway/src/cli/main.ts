@@ -30,9 +30,7 @@ program
   .addOption(new Option("--exit-with-parent", "stop when the process that started the gateway exits (npm start)").hideHelp())
   .action((options: RunGatewayOptions) => runGateway(options));
 
-const volume = program
-  .command("volume")
-  .description("manage volumes on a running server (STRATUS_URL and STRATUS_TOKEN, or the local token file)");
+const volume = program.command("volume").description("manage volumes on a running server (STRATUS_URL and STRATUS_TOKEN, or the local token file)");
 
 volume
   .command("create")
@@ -49,11 +47,27 @@ volume
   .action(
     async (
       name: string,
-      options: { size: number; chunkSize: number; durability: string; passphraseStdin?: boolean; askPassphrase?: boolean; passphrase: boolean; autoUnlock: boolean; json?: boolean },
+      options: {
+        size: number;
+        chunkSize: number;
+        durability: string;
+        passphraseStdin?: boolean;
+        askPassphrase?: boolean;
+        passphrase: boolean;
+        autoUnlock: boolean;
+        json?: boolean;
+      },
     ) => {
       const wantPassphrase = options.passphrase && (options.passphraseStdin || options.askPassphrase || process.stdin.isTTY || !options.autoUnlock);
       const passphrase = wantPassphrase
-        ? (await readPassphrases({ fromStdin: !!options.passphraseStdin, prompts: ["passphrase for the new volume: "], confirm: true, minLength: MIN_PASSPHRASE_LENGTH }))[0]
+        ? (
+            await readPassphrases({
+              fromStdin: !!options.passphraseStdin,
+              prompts: ["passphrase for the new volume: "],
+              confirm: true,
+              minLength: MIN_PASSPHRASE_LENGTH,
+            })
+          )[0]
         : undefined;
       const client = apiClient();
       const created = await client.request<VolumeView>("POST", "/api/v1/volumes", {

@@ -33,9 +33,14 @@ const PASS2 = "remote volume passphrase two";
 
 function exec(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number }) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(command, args, { env: options.env, cwd: options.cwd ?? REPO, timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    const child = execFile(
+      command,
+      args,
+      { env: options.env, cwd: options.cwd ?? REPO, timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 2 ** 20 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
     child.stdin?.end(options.input ?? "");
   });
 }
@@ -54,7 +59,11 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
   beforeAll(async () => {
     // Reuse the production build when scripts/test.sh (or npm start) made one; build it otherwise.
     if (!existsSync(path.join(WEB_DIR, ".next", "BUILD_ID"))) {
-      const built = await exec(process.execPath, [NEXT_BIN, "build"], { env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" }, cwd: WEB_DIR, timeoutMs: 300_000 });
+      const built = await exec(process.execPath, [NEXT_BIN, "build"], {
+        env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+        cwd: WEB_DIR,
+        timeoutMs: 300_000,
+      });
       if (built.code !== 0) throw new Error(`next build failed:\n${built.stdout}${built.stderr}`);
     }
     [s3, fixture] = await Promise.all([startS3TestServer(), createTestDatabase("postgres")]);
@@ -84,7 +93,10 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
       STRATUS_SIGNUP: "open",
       NEXT_TELEMETRY_DISABLED: "1",
     };
-    gateway = startProcess(process.execPath, [STRATUS_BIN, "gateway", "--no-web"], { cwd: REPO, env: { ...shared, STRATUS_CACHE_SIZE: "64M", STRATUS_DIRTY_LIMIT: "16M" } });
+    gateway = startProcess(process.execPath, [STRATUS_BIN, "gateway", "--no-web"], {
+      cwd: REPO,
+      env: { ...shared, STRATUS_CACHE_SIZE: "64M", STRATUS_DIRTY_LIMIT: "16M" },
+    });
     web = startProcess(process.execPath, [NEXT_BIN, "start", "-p", String(webPort), "-H", "127.0.0.1"], { cwd: WEB_DIR, env: shared });
     await gateway.waitFor(() => gateway.output().includes('"msg":"stratus ready"'), "the gateway to be ready");
     await web.waitFor(async () => (await fetch(`${webUrl}/api/v1/health`).catch(() => undefined))?.ok === true, "next start to answer");
@@ -131,7 +143,15 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
     const runtime = await openRuntime({
       dataDir: path.join(dataDir, "device-maker"),
       database: fixture.options,
-      store: { kind: "s3", endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true },
+      store: {
+        kind: "s3",
+        endpoint: s3.endpoint,
+        bucket: s3.bucket,
+        region: s3.region,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+        forcePathStyle: true,
+      },
       redisUrl: "redis://127.0.0.1:6379",
       masterKey: Buffer.from(shared.STRATUS_MASTER_KEY!, "base64"),
       settings: { prefix, gcGraceMs: 0, nbd: { host: "127.0.0.1", port: nbdPort, tls: true }, embedded: false },
@@ -148,14 +168,21 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
   }
 
   const cli = (token: string, args: string[], input?: string) =>
-    exec(process.execPath, [STRATUS_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, STRATUS_URL: webUrl, STRATUS_TOKEN: token }, input });
+    exec(process.execPath, [STRATUS_BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, STRATUS_URL: webUrl, STRATUS_TOKEN: token },
+      input,
+    });
 
   it("creates, lists, resizes, re-keys and deletes with a token, then is refused once it is revoked", async () => {
     await trpc("account.signUp", { email: "remote@example.com", password: PASSWORD });
     const cookie = await signIn("remote@example.com");
     const { secret, token } = await trpc<{ secret: string; token: { id: string } }>("token.create", { name: "remote cli", scope: "write" }, cookie);
 
-    const created = await cli(secret, ["volume", "create", "rdisk", "--size", "4M", "--chunk-size", "64K", "--passphrase-stdin", "--no-auto-unlock"], `${PASS1}\n`);
+    const created = await cli(
+      secret,
+      ["volume", "create", "rdisk", "--size", "4M", "--chunk-size", "64K", "--passphrase-stdin", "--no-auto-unlock"],
+      `${PASS1}\n`,
+    );
     expect(created.stderr).toBe("");
     expect(created.stdout).toMatch(/created volume rdisk \(4 MiB, 64 KiB chunks.*keys: passphrase\)/);
 
@@ -188,7 +215,13 @@ describe("the CLI against next start + stratus gateway --no-web", () => {
     expect((await cli(secret, ["volume", "unlock", "rdisk", "--passphrase-stdin"], `${PASS2}\n`)).stdout.trim()).toBe("unlocked volume rdisk");
 
     const volumeId = (JSON.parse((await cli(secret, ["volume", "list", "--json"])).stdout) as Array<{ id: string }>)[0]!.id;
-    const store = new S3ObjectStore({ endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    const store = new S3ObjectStore({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: s3.bucket,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
     try {
       expect((await store.list({ prefix: volumePrefix(volumeId) })).objects.length).toBeGreaterThan(0);
       const deleted = await cli(secret, ["volume", "delete", "rdisk"]);

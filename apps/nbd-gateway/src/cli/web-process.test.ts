@@ -39,7 +39,11 @@ describe("the dashboard under next start", () => {
 
   beforeAll(async () => {
     if (!existsSync(path.join(WEB_DIR, ".next", "BUILD_ID"))) {
-      const built = await exec(process.execPath, [NEXT_BIN, "build"], { env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" }, cwd: WEB_DIR, timeoutMs: 300_000 });
+      const built = await exec(process.execPath, [NEXT_BIN, "build"], {
+        env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+        cwd: WEB_DIR,
+        timeoutMs: 300_000,
+      });
       if (built.code !== 0) throw new Error(`next build failed:\n${built.output}`);
     }
     fixture = await createTestDatabase("postgres");
@@ -119,7 +123,10 @@ describe("the dashboard under next start", () => {
     expect(JSON.parse(first.body).result.data.json).toMatchObject({ email: "admin@example.com", isAdmin: true });
     expect((await trpc("account.signUp", { email: "second@example.com", password: PASSWORD, invitation: token })).status).toBe(403);
     // The token appears on the one line that announced it, and nowhere else.
-    const lines = web.output().split("\n").filter((line) => line.includes(token));
+    const lines = web
+      .output()
+      .split("\n")
+      .filter((line) => line.includes(token));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("the first admin signs up at");
   });

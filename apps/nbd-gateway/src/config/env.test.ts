@@ -26,7 +26,9 @@ describe("loadGatewayConfig", () => {
   it("stops within STRATUS_STOP_TIMEOUT (10 s unless set) and picks the log format by the terminal unless told", () => {
     expect(loadGatewayConfig({})).toMatchObject({ stopTimeoutMs: 10_000, logFormat: "auto" });
     expect(loadGatewayConfig({ STRATUS_STOP_TIMEOUT: "30s", STRATUS_LOG_FORMAT: "json" })).toMatchObject({ stopTimeoutMs: 30_000, logFormat: "json" });
-    expect(() => loadGatewayConfig({ STRATUS_STOP_TIMEOUT: "soon", STRATUS_LOG_FORMAT: "xml" })).toThrow(/STRATUS_LOG_FORMAT: .*\n.*STRATUS_STOP_TIMEOUT: "soon" is not a duration/);
+    expect(() => loadGatewayConfig({ STRATUS_STOP_TIMEOUT: "soon", STRATUS_LOG_FORMAT: "xml" })).toThrow(
+      /STRATUS_LOG_FORMAT: .*\n.*STRATUS_STOP_TIMEOUT: "soon" is not a duration/,
+    );
   });
 
   it("uses PostgreSQL and S3 when configured", () => {
@@ -73,7 +75,9 @@ describe("loadGatewayConfig", () => {
     expect(defaults.queuePrefix).toMatch(/^stratus-[0-9a-f]{12}$/);
     // A small cache gets a dirty limit of half of it rather than an error.
     expect(loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G" }).dirtyLimitBytes).toBe(512 * 2 ** 20);
-    expect(() => loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G", STRATUS_DIRTY_LIMIT: "2G" })).toThrow(/STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT/);
+    expect(() => loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G", STRATUS_DIRTY_LIMIT: "2G" })).toThrow(
+      /STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT/,
+    );
     expect(loadGatewayConfig({ STRATUS_DATA_DIR: "/tmp/b" }).queuePrefix).not.toBe(defaults.queuePrefix);
     const key = Buffer.alloc(32, 7);
     const set = loadGatewayConfig({
@@ -84,10 +88,19 @@ describe("loadGatewayConfig", () => {
       STRATUS_QUEUE_PREFIX: "mine",
       STRATUS_MASTER_KEY: key.toString("base64"),
     });
-    expect(set).toMatchObject({ cacheSizeBytes: 2 ** 30, commitIntervalMs: 250, commitIdleMs: 250, gcGraceMs: 3_600_000, redisUrl: "redis://127.0.0.1:6379/2", queuePrefix: "mine" });
+    expect(set).toMatchObject({
+      cacheSizeBytes: 2 ** 30,
+      commitIntervalMs: 250,
+      commitIdleMs: 250,
+      gcGraceMs: 3_600_000,
+      redisUrl: "redis://127.0.0.1:6379/2",
+      queuePrefix: "mine",
+    });
     expect(set.masterKey).toEqual(key);
     expect(loadGatewayConfig({ STRATUS_COMMIT_IDLE: "500ms" }).commitIdleMs).toBe(500);
-    expect(() => loadGatewayConfig({ STRATUS_COMMIT_INTERVAL: "1s", STRATUS_COMMIT_IDLE: "5s" })).toThrow(/STRATUS_COMMIT_IDLE: must not be longer than STRATUS_COMMIT_INTERVAL/);
+    expect(() => loadGatewayConfig({ STRATUS_COMMIT_INTERVAL: "1s", STRATUS_COMMIT_IDLE: "5s" })).toThrow(
+      /STRATUS_COMMIT_IDLE: must not be longer than STRATUS_COMMIT_INTERVAL/,
+    );
     expect(() => loadGatewayConfig({ STRATUS_COMMIT_IDLE: "10ms" })).toThrow(/STRATUS_COMMIT_IDLE: must be at least 100ms/);
   });
 
@@ -152,7 +165,10 @@ describe("loadClientConfig", () => {
       tokenFile: "/tmp/x/cli-token",
       loopback: true,
     });
-    expect(loadClientConfig({ STRATUS_URL: "https://stratus.example/", STRATUS_TOKEN: "t" })).toMatchObject({ url: "https://stratus.example", loopback: false });
+    expect(loadClientConfig({ STRATUS_URL: "https://stratus.example/", STRATUS_TOKEN: "t" })).toMatchObject({
+      url: "https://stratus.example",
+      loopback: false,
+    });
     for (const url of ["http://localhost:3000", "http://127.0.0.5:80", "http://[::1]:3000"]) expect(loadClientConfig({ STRATUS_URL: url }).loopback).toBe(true);
   });
 

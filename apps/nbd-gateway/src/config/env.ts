@@ -195,7 +195,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const loopbackNbd = isLoopbackHost(e.STRATUS_NBD_HOST);
   const tlsMode = e.STRATUS_NBD_TLS ?? (loopbackNbd ? "optional" : "require");
   if (!loopbackNbd && tlsMode !== "require") {
-    problems.push(`STRATUS_NBD_TLS: ${tlsMode} serves NBD without TLS on ${e.STRATUS_NBD_HOST}, which is not a loopback address; use require (the default there)`);
+    problems.push(
+      `STRATUS_NBD_TLS: ${tlsMode} serves NBD without TLS on ${e.STRATUS_NBD_HOST}, which is not a loopback address; use require (the default there)`,
+    );
   }
   if ((e.STRATUS_NBD_TLS_CERT === undefined) !== (e.STRATUS_NBD_TLS_KEY === undefined)) {
     problems.push("STRATUS_NBD_TLS_CERT and STRATUS_NBD_TLS_KEY go together: set both or neither");
@@ -212,9 +214,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const dataDir = path.resolve(e.STRATUS_DATA_DIR);
   let store: GatewayConfig["store"] = { kind: "directory", root: path.join(dataDir, "bucket") };
   if (e.STRATUS_S3_ENDPOINT) {
-    const missing = (["STRATUS_S3_BUCKET", "STRATUS_S3_ACCESS_KEY_ID", "STRATUS_S3_SECRET_ACCESS_KEY"] as const).filter(
-      (name) => !e[name],
-    );
+    const missing = (["STRATUS_S3_BUCKET", "STRATUS_S3_ACCESS_KEY_ID", "STRATUS_S3_SECRET_ACCESS_KEY"] as const).filter((name) => !e[name]);
     if (missing.length > 0) {
       problems.push(`STRATUS_S3_ENDPOINT is set, so ${missing.join(", ")} must be set too`);
     } else {
@@ -249,9 +249,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       },
     },
     web: { host: e.STRATUS_WEB_HOST, port: e.STRATUS_WEB_PORT },
-    database: e.DATABASE_URL
-      ? { kind: "postgres", url: e.DATABASE_URL }
-      : { kind: "pglite", dataDir: path.join(dataDir, "db") },
+    database: e.DATABASE_URL ? { kind: "postgres", url: e.DATABASE_URL } : { kind: "pglite", dataDir: path.join(dataDir, "db") },
     store,
     cacheSizeBytes: e.STRATUS_CACHE_SIZE,
     dirtyLimitBytes: dirtyLimit,
@@ -295,7 +293,8 @@ export function loadClientConfig(env: NodeJS.ProcessEnv = process.env, options: 
   } catch {
     throw new ConfigError([`STRATUS_URL must be an http:// or https:// URL (got ${JSON.stringify(url)})`]);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError([`STRATUS_URL must be an http:// or https:// URL (got ${parsed.protocol})`]);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new ConfigError([`STRATUS_URL must be an http:// or https:// URL (got ${parsed.protocol})`]);
   const loopback = isLoopbackHost(parsed.hostname);
   if (parsed.protocol === "http:" && !loopback && !options.insecure) {
     throw new ConfigError([
@@ -304,4 +303,3 @@ export function loadClientConfig(env: NodeJS.ProcessEnv = process.env, options: 
   }
   return { url, token: env.STRATUS_TOKEN || undefined, tokenFile: path.join(dataDir, "cli-token"), loopback };
 }
-

@@ -10,7 +10,10 @@ import { issueApiToken, isValidApiToken, type Runtime } from "@stratus/control";
 
 export async function ensureCliToken(dataDir: string, runtime: Pick<Runtime, "database">, localAdminId: string): Promise<void> {
   const file = path.join(dataDir, "cli-token");
-  const existing = await readFile(file, "utf8").then((text) => text.trim(), () => undefined);
+  const existing = await readFile(file, "utf8").then(
+    (text) => text.trim(),
+    () => undefined,
+  );
   if (existing && (await isValidApiToken(runtime, existing))) return;
   const { secret } = await issueApiToken(runtime.database.db, localAdminId, { name: "local CLI (cli-token file)", scope: "write", expiresAt: null });
   await mkdir(dataDir, { recursive: true });

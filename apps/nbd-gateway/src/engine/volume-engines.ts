@@ -61,7 +61,8 @@ export class VolumeEngines {
     const allowed = (row: VolumeRow | undefined): row is VolumeRow =>
       row !== undefined && row.ownerId === scope.ownerId && row.state === "active" && (scope.volumeIds === null || scope.volumeIds.includes(row.id));
     return {
-      list: async () => (await listVolumes(this.options.database.db, scope.ownerId)).filter(allowed).map((row) => ({ name: row.name, description: describe(row) })),
+      list: async () =>
+        (await listVolumes(this.options.database.db, scope.ownerId)).filter(allowed).map((row) => ({ name: row.name, description: describe(row) })),
       open: async (name) => {
         const db = this.options.database.db;
         const row = isId("volume", name) ? await findVolumeById(db, name) : await findVolumeByName(db, name, scope.ownerId);

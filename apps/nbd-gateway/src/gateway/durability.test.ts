@@ -247,10 +247,7 @@ print(json.dumps(0))`,
     // The secrets: neither passphrase nor the master key in logs, Redis or any database column.
     const masterKey = (await readFile(path.join(dataDir, "master.key"), "utf8")).trim();
     const secrets = [PASS1, PASS2, masterKey, Buffer.from(masterKey, "base64").toString("hex")];
-    const tables = await executeRows<{ table_name: string }>(
-      database.db,
-      sql`select table_name from information_schema.tables where table_schema = 'public'`,
-    );
+    const tables = await executeRows<{ table_name: string }>(database.db, sql`select table_name from information_schema.tables where table_schema = 'public'`);
     const dump: string[] = [];
     for (const { table_name } of tables) {
       dump.push(JSON.stringify(await executeRows(database.db, sql`select * from ${sql.identifier(table_name)}`)));
@@ -280,7 +277,10 @@ print(json.dumps(0))`,
       await start(empty);
       const outcome = await api<{ recovered: Array<{ id: string; name: string; epoch: number; chunks: number }> }>("POST", "/api/v1/recover", {});
       expect(outcome.json.recovered).toEqual([expect.objectContaining({ id: made.json.id, name: "keep", chunks: 3 })]);
-      const same = await nbdsh<boolean>(`${gateway!.nbdUrl}/keep`, `print(json.dumps(h.pread(${3 * CHUNK}, ${CHUNK}) == ${pattern} and h.pread(${CHUNK}, 0) == bytes(${CHUNK})))`);
+      const same = await nbdsh<boolean>(
+        `${gateway!.nbdUrl}/keep`,
+        `print(json.dumps(h.pread(${3 * CHUNK}, ${CHUNK}) == ${pattern} and h.pread(${CHUNK}, 0) == bytes(${CHUNK})))`,
+      );
       expect(same).toBe(true);
     } finally {
       await stopGateway();

@@ -181,9 +181,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       ...config.nbd.limits,
       logger: logger.child({ part: "nbd" }),
     });
-    const nbdPort = await listenOrExplain("NBD", config.nbd.host, config.nbd.port, (port, host) =>
-      nbd.listen(port, host).then((address) => address.port),
-    );
+    const nbdPort = await listenOrExplain("NBD", config.nbd.host, config.nbd.port, (port, host) => nbd.listen(port, host).then((address) => address.port));
     steps.add("nbd", () => nbd.close());
     const nbdUrl = `nbd://${hostForUrl(config.nbd.host)}:${nbdPort}`;
 
@@ -231,10 +229,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       webUrl = `http://${hostForUrl(config.web.host)}:${webPort}`;
     }
 
-    logger.info(
-      { nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir },
-      "stratus ready",
-    );
+    logger.info({ nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir }, "stratus ready");
     if (webUrl) logger.info({ webUrl }, `dashboard: ${webUrl}`);
     for (const warning of config.warnings ?? []) logger.warn(warning);
     const stop = (options: StopOptions = {}) =>
@@ -265,12 +260,7 @@ async function openDatabaseOrExplain(config: GatewayConfig): Promise<Database> {
   }
 }
 
-async function listenOrExplain(
-  what: string,
-  host: string,
-  port: number,
-  listen: (port: number, host: string) => Promise<number>,
-): Promise<number> {
+async function listenOrExplain(what: string, host: string, port: number, listen: (port: number, host: string) => Promise<number>): Promise<number> {
   try {
     return await listen(port, host);
   } catch (error) {

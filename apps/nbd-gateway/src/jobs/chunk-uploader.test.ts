@@ -46,9 +46,7 @@ describe("the BullMQ chunk uploader", () => {
       },
     };
     const up = start(new Map([[VOLUME, target]]));
-    const results = await Promise.all(
-      [0, 1, 2, 3, 4, 5, 6, 7].map((index) => up.upload({ volumeId: VOLUME, commitId: "c1", index, generation: 65536 })),
-    );
+    const results = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((index) => up.upload({ volumeId: VOLUME, commitId: "c1", index, generation: 65536 })));
     expect(results.map((r) => r.storedSize)).toEqual([1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007]);
     expect(calls.filter((c) => c.startsWith("c1/3/"))).toHaveLength(3);
     expect(calls).toHaveLength(10);

@@ -151,7 +151,10 @@ describe("transmission frames", () => {
   });
 
   it("encodes BLOCK_STATUS and ERROR chunks", () => {
-    const bs = encodeBlockStatusChunk(1, 0, 7, 1, [{ length: 4096, flags: 3 }, { length: 512, flags: 0 }]);
+    const bs = encodeBlockStatusChunk(1, 0, 7, 1, [
+      { length: 4096, flags: 3 },
+      { length: 512, flags: 0 },
+    ]);
     expect(bs.readUInt16BE(6)).toBe(NBD_REPLY_TYPE_BLOCK_STATUS);
     expect(bs.readUInt32BE(16)).toBe(4 + 16);
     expect([bs.readUInt32BE(20), bs.readUInt32BE(24), bs.readUInt32BE(28), bs.readUInt32BE(32)]).toEqual([1, 4096, 3, 512]);

@@ -52,14 +52,7 @@ export function decodeRequestHeader(buf: Buffer, at: number): RequestHeader {
   };
 }
 
-export function encodeRequest(
-  type: number,
-  flags: number,
-  handle: number,
-  offset: number,
-  length: number,
-  payload?: Uint8Array,
-): Buffer {
+export function encodeRequest(type: number, flags: number, handle: number, offset: number, length: number, payload?: Uint8Array): Buffer {
   const buf = Buffer.alloc(NBD_REQUEST_SIZE + (payload?.length ?? 0));
   buf.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
   buf.writeUInt16BE(flags, 4);
@@ -92,15 +85,7 @@ export function writeSimpleReplyHeader(buf: Buffer, at: number, error: number, h
  * S: 64 bits, handle
  * S: 32 bits, length of payload (unsigned)
  */
-export function writeStructuredHeader(
-  buf: Buffer,
-  at: number,
-  flags: number,
-  type: number,
-  handleHi: number,
-  handleLo: number,
-  payloadLength: number,
-): number {
+export function writeStructuredHeader(buf: Buffer, at: number, flags: number, type: number, handleHi: number, handleLo: number, payloadLength: number): number {
   buf.writeUInt32BE(NBD_STRUCTURED_REPLY_MAGIC, at);
   buf.writeUInt16BE(flags, at + 4);
   buf.writeUInt16BE(type, at + 6);
@@ -118,15 +103,7 @@ export const OFFSET_DATA_HEADER_SIZE = NBD_STRUCTURED_REPLY_HEADER_SIZE + 8;
  * (unsigned); *length - 8* bytes: data. Writes the 28-byte prefix; the caller reads the data
  * straight into `buf` after it.
  */
-export function writeOffsetDataHeader(
-  buf: Buffer,
-  at: number,
-  flags: number,
-  handleHi: number,
-  handleLo: number,
-  offset: number,
-  dataLength: number,
-): number {
+export function writeOffsetDataHeader(buf: Buffer, at: number, flags: number, handleHi: number, handleLo: number, offset: number, dataLength: number): number {
   at = writeStructuredHeader(buf, at, flags, NBD_REPLY_TYPE_OFFSET_DATA, handleHi, handleLo, 8 + dataLength);
   writeUInt64(buf, at, offset);
   return at + 8;
@@ -138,15 +115,7 @@ export const OFFSET_HOLE_CHUNK_SIZE = NBD_STRUCTURED_REPLY_HEADER_SIZE + 12;
  * `NBD_REPLY_TYPE_OFFSET_HOLE` (2): "*length* MUST be exactly 12"; payload: 64 bits: offset
  * (unsigned); 32 bits: hole size (unsigned, MUST be nonzero)
  */
-export function writeOffsetHoleChunk(
-  buf: Buffer,
-  at: number,
-  flags: number,
-  handleHi: number,
-  handleLo: number,
-  offset: number,
-  holeSize: number,
-): number {
+export function writeOffsetHoleChunk(buf: Buffer, at: number, flags: number, handleHi: number, handleLo: number, offset: number, holeSize: number): number {
   at = writeStructuredHeader(buf, at, flags, NBD_REPLY_TYPE_OFFSET_HOLE, handleHi, handleLo, 12);
   writeUInt64(buf, at, offset);
   buf.writeUInt32BE(holeSize, at + 8);

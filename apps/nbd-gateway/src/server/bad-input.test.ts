@@ -278,7 +278,19 @@ describe("bad input", () => {
 
     // A well-behaved client on another connection still reads and writes correctly.
     const uri = `nbd://127.0.0.1:${port}/good`;
-    const out = await runOk("qemu-io", ["-f", "raw", uri, "-c", "aio_write -P 0x42 64k 256k", "-c", "aio_flush", "-c", "read -P 0x42 64k 256k", "-c", "read -P 0 512k 64k"]);
+    const out = await runOk("qemu-io", [
+      "-f",
+      "raw",
+      uri,
+      "-c",
+      "aio_write -P 0x42 64k 256k",
+      "-c",
+      "aio_flush",
+      "-c",
+      "read -P 0x42 64k 256k",
+      "-c",
+      "read -P 0 512k 64k",
+    ]);
     expect(out).not.toMatch(/Pattern verification failed/);
     const check = Buffer.alloc(256 * 1024);
     good.readSync(64 * 1024, check);

@@ -5,15 +5,7 @@
 import type { Logger } from "pino";
 import { isStorageError } from "@stratus/storage";
 import type { StorageErrorCode } from "@stratus/storage";
-import {
-  NBD_EINVAL,
-  NBD_EIO,
-  NBD_ENOSPC,
-  NBD_ENOTSUP,
-  NBD_EOVERFLOW,
-  NBD_EPERM,
-  NBD_ESHUTDOWN,
-} from "../protocol/constants";
+import { NBD_EINVAL, NBD_EIO, NBD_ENOSPC, NBD_ENOTSUP, NBD_EOVERFLOW, NBD_EPERM, NBD_ESHUTDOWN } from "../protocol/constants";
 
 /**
  * "The server SHOULD return `NBD_ENOSPC` if it receives a write request including one or more

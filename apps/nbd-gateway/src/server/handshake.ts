@@ -164,11 +164,7 @@ interface HaggleState {
   metaSelected: boolean;
 }
 
-export async function haggleOptions(
-  io: HandshakeIo,
-  options: HandshakeOptions,
-  init: { noZeroes: boolean },
-): Promise<Negotiated | undefined> {
+export async function haggleOptions(io: HandshakeIo, options: HandshakeOptions, init: { noZeroes: boolean }): Promise<Negotiated | undefined> {
   let state = freshState(init.noZeroes, options.registry, false);
   for (let count = 1; ; count++) {
     await io.repliesSent();

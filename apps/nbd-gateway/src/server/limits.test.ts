@@ -114,17 +114,19 @@ describe("NBD port limits", () => {
   it("refuses connections past the per-address and total caps, and stays up", async () => {
     const port = await serve(new MemoryExportRegistry().add("disk", new MemoryDevice({ size: MiB })), { maxConnectionsPerAddress: 20 });
     const sockets = await Promise.all(
-      Array.from({ length: 500 }, () =>
-        new Promise<{ socket: net.Socket; greeted: Promise<boolean> }>((resolve, reject) => {
-          const socket = net.connect(port, "127.0.0.1");
-          socket.on("error", () => undefined);
-          const greeted = new Promise<boolean>((done) => {
-            socket.once("data", () => done(true));
-            socket.once("close", () => done(false));
-          });
-          socket.once("connect", () => resolve({ socket, greeted }));
-          socket.once("error", reject);
-        }),
+      Array.from(
+        { length: 500 },
+        () =>
+          new Promise<{ socket: net.Socket; greeted: Promise<boolean> }>((resolve, reject) => {
+            const socket = net.connect(port, "127.0.0.1");
+            socket.on("error", () => undefined);
+            const greeted = new Promise<boolean>((done) => {
+              socket.once("data", () => done(true));
+              socket.once("close", () => done(false));
+            });
+            socket.once("connect", () => resolve({ socket, greeted }));
+            socket.once("error", reject);
+          }),
       ),
     );
     const outcomes = await Promise.all(sockets.map((s) => s.greeted));
@@ -169,11 +171,13 @@ describe("NBD port limits", () => {
       blockStatus: (o, l) => memory.blockStatus(o, l),
     };
     const port = await serve(new MemoryExportRegistry().add("disk", device), { writeBudgetBytes: 4 * MiB });
-    const clients = await Promise.all([0, 1, 2].map(async () => {
-      const c = await RawNbdClient.connect(port);
-      await c.goTo("disk");
-      return c;
-    }));
+    const clients = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const c = await RawNbdClient.connect(port);
+        await c.goTo("disk");
+        return c;
+      }),
+    );
     // 3 connections x 8 writes of 1 MiB: 24 MiB offered, well within each connection's own limit.
     clients.forEach((c, i) => {
       for (let n = 0; n < 8; n++) c.request(NBD_CMD_WRITE, 0, n, (i * 8 + n) * MiB, MiB, Buffer.alloc(MiB, i * 8 + n + 1));
@@ -197,7 +201,11 @@ describe("NBD port limits", () => {
 
   it("times out a silent handshake and an idle connection, on the server's clock", async () => {
     const clock = new ManualClock();
-    const port = await serve(new MemoryExportRegistry().add("disk", new MemoryDevice({ size: MiB })), { clock, handshakeTimeoutMs: 30_000, idleTimeoutMs: 60_000 });
+    const port = await serve(new MemoryExportRegistry().add("disk", new MemoryDevice({ size: MiB })), {
+      clock,
+      handshakeTimeoutMs: 30_000,
+      idleTimeoutMs: 60_000,
+    });
 
     const silent = await RawNbdClient.connect(port);
     await silent.read(18); // the greeting; no client flags ever follow

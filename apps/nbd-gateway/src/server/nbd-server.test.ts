@@ -87,9 +87,7 @@ describe("NBD server with real clients", () => {
   it("nbdinfo --map reports a fresh export as one hole, then the written extent as data", async () => {
     const fresh = new MemoryDevice({ size: 8 * MiB, allocationUnit: UNIT });
     registry.add("fresh", fresh);
-    expect((await runOk("nbdinfo", ["--map", `${base}/fresh`])).trim().split("\n")).toEqual([
-      expect.stringMatching(/^\s*0\s+8388608\s+3\s+hole,zero$/),
-    ]);
+    expect((await runOk("nbdinfo", ["--map", `${base}/fresh`])).trim().split("\n")).toEqual([expect.stringMatching(/^\s*0\s+8388608\s+3\s+hole,zero$/)]);
     await fresh.write(UNIT, Buffer.alloc(10, 1));
     const lines = (await runOk("nbdinfo", ["--map", `${base}/fresh`])).trim().split("\n");
     expect(lines).toHaveLength(3);
@@ -227,16 +225,9 @@ print(json.dumps(out))
 
   it("several connections share one device and see each other's writes", async () => {
     const uri = `${base}/shared`;
-    const writers = [0, 1, 2, 3].map((n) =>
-      runOk("qemu-io", ["-f", "raw", uri, "-c", `write -P ${0x40 + n} ${8 * MiB + n * MiB} 1M`, "-c", "flush"]),
-    );
+    const writers = [0, 1, 2, 3].map((n) => runOk("qemu-io", ["-f", "raw", uri, "-c", `write -P ${0x40 + n} ${8 * MiB + n * MiB} 1M`, "-c", "flush"]));
     await Promise.all(writers);
-    const check = await runOk("qemu-io", [
-      "-f",
-      "raw",
-      uri,
-      ...[0, 1, 2, 3].flatMap((n) => ["-c", `read -P ${0x40 + n} ${8 * MiB + n * MiB} 1M`]),
-    ]);
+    const check = await runOk("qemu-io", ["-f", "raw", uri, ...[0, 1, 2, 3].flatMap((n) => ["-c", `read -P ${0x40 + n} ${8 * MiB + n * MiB} 1M`])]);
     expect(check).not.toMatch(/Pattern verification failed/);
     await waitFor(() => registry.openByName.get("shared") === 0, "every connection to release the shared export");
   });

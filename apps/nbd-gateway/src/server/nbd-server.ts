@@ -84,11 +84,7 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
       next: () => made.connection?.nextReadTarget(),
       onTargetRead: (bytes) => made.connection!.onTargetRead(bytes),
     });
-    const opened = new NbdConnection(
-      socket,
-      resolved,
-      logger.child({ connection: nextId++, remote: `${socket.remoteAddress}:${socket.remotePort}` }),
-    );
+    const opened = new NbdConnection(socket, resolved, logger.child({ connection: nextId++, remote: `${socket.remoteAddress}:${socket.remotePort}` }));
     made.connection = opened;
     connections.add(opened);
     void opened.done
@@ -150,4 +146,3 @@ export function createNbdServer(options: NbdServerOptions): NbdServer {
     },
   };
 }
-

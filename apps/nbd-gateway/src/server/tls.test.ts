@@ -124,7 +124,11 @@ describe("NBD over TLS, required", () => {
   beforeAll(async () => {
     f = await makeFixture();
     authority = testAuthority(f, { alice, bob });
-    server = createNbdServer({ registry: plaintext, tls: { mode: "require", ...authority.tls }, logger: pino({ level: process.env.STRATUS_TEST_LOG_LEVEL ?? "silent" }) });
+    server = createNbdServer({
+      registry: plaintext,
+      tls: { mode: "require", ...authority.tls },
+      logger: pino({ level: process.env.STRATUS_TEST_LOG_LEVEL ?? "silent" }),
+    });
     port = (await server.listen(0, "127.0.0.1")).port;
   });
   afterAll(async () => {
@@ -207,7 +211,12 @@ describe("NBD over TLS, connections per credential", () => {
   it("refuses a credential's connection past its cap", async () => {
     const f = await makeFixture();
     const authority = testAuthority(f, { alice: new MemoryExportRegistry().add("a1", new MemoryDevice({ size: MiB })), bob: new MemoryExportRegistry() });
-    const server = createNbdServer({ registry: new MemoryExportRegistry(), tls: { mode: "require", ...authority.tls }, maxConnectionsPerCredential: 2, logger: pino({ level: "silent" }) });
+    const server = createNbdServer({
+      registry: new MemoryExportRegistry(),
+      tls: { mode: "require", ...authority.tls },
+      maxConnectionsPerCredential: 2,
+      logger: pino({ level: "silent" }),
+    });
     const { port } = await server.listen(0, "127.0.0.1");
     const tlsOptions = { ca: f.caPem, cert: f.alicePem.certPem, key: f.alicePem.keyPem, checkServerIdentity: () => undefined };
     try {
@@ -246,7 +255,11 @@ describe("NBD over TLS, optional (loopback)", () => {
   beforeAll(async () => {
     f = await makeFixture();
     authority = testAuthority(f, { alice, bob: new MemoryExportRegistry() });
-    server = createNbdServer({ registry: plaintext, tls: { mode: "optional", ...authority.tls }, logger: pino({ level: process.env.STRATUS_TEST_LOG_LEVEL ?? "silent" }) });
+    server = createNbdServer({
+      registry: plaintext,
+      tls: { mode: "optional", ...authority.tls },
+      logger: pino({ level: process.env.STRATUS_TEST_LOG_LEVEL ?? "silent" }),
+    });
     port = (await server.listen(0, "127.0.0.1")).port;
   });
   afterAll(async () => {

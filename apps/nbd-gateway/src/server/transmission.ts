@@ -272,7 +272,9 @@ export class TransmissionSession {
     const pending = this.pendingWrite;
     if (pending !== undefined) {
       const rest = pending.req.length - pending.received;
-      return pending.payload !== undefined && pending.req.length >= DIRECT_PAYLOAD_BYTES && rest > 0 ? pending.payload.subarray(pending.received, pending.req.length) : undefined;
+      return pending.payload !== undefined && pending.req.length >= DIRECT_PAYLOAD_BYTES && rest > 0
+        ? pending.payload.subarray(pending.received, pending.req.length)
+        : undefined;
     }
     return this.largeWrites ? NBD_REQUEST_SIZE : undefined;
   }

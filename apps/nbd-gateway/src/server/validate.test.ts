@@ -60,7 +60,19 @@ describe("validateRequest", () => {
   });
 
   it("refuses writes, trims and zeroes on a read-only export with EPERM, before the range check", () => {
-    const ro = { ...ctx, transmissionFlags: transmissionFlagsFor({ readOnly: true, canFlush: true, canTrim: true, canZero: true, canFastZero: true, canCache: true, canMultiConn: true, allocationUnit: 1 }) };
+    const ro = {
+      ...ctx,
+      transmissionFlags: transmissionFlagsFor({
+        readOnly: true,
+        canFlush: true,
+        canTrim: true,
+        canZero: true,
+        canFastZero: true,
+        canCache: true,
+        canMultiConn: true,
+        allocationUnit: 1,
+      }),
+    };
     expect(ro.transmissionFlags & NBD_FLAG_READ_ONLY).toBeTruthy();
     for (const type of [NBD_CMD_WRITE, NBD_CMD_TRIM, NBD_CMD_WRITE_ZEROES]) expect(errno(req(type, 0, 1 << 30, 1), ro)).toBe(NBD_EPERM);
     expect(errno(req(NBD_CMD_READ, 0, 0, 1), ro)).toBe(0);

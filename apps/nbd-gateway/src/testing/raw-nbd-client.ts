@@ -23,13 +23,7 @@ import {
   NBD_REPLY_FLAG_DONE,
   NBD_META_CONTEXT_BASE_ALLOCATION,
 } from "../protocol/constants";
-import {
-  decodeGreeting,
-  decodeOptionReply,
-  encodeInfoRequest,
-  encodeMetaContextRequest,
-  encodeOption,
-} from "../protocol/handshake-frames";
+import { decodeGreeting, decodeOptionReply, encodeInfoRequest, encodeMetaContextRequest, encodeOption } from "../protocol/handshake-frames";
 import type { OptionReply } from "../protocol/handshake-frames";
 import { encodeRequest } from "../protocol/transmission-frames";
 

@@ -42,7 +42,12 @@ describe("the NBD server certificate", () => {
     expect(moved.certPem).not.toBe(first.certPem);
     expect(new X509Certificate(moved.certPem).checkHost("other.example.com")).toBe("other.example.com");
     // Near its end it is made again too.
-    const later = await loadServerCertificate(configFor({ STRATUS_NBD_HOST: "10.9.8.7", STRATUS_NBD_PUBLIC_HOST: "other.example.com" }), t.runtime, logger, new Date(Date.now() + 390 * 86_400_000));
+    const later = await loadServerCertificate(
+      configFor({ STRATUS_NBD_HOST: "10.9.8.7", STRATUS_NBD_PUBLIC_HOST: "other.example.com" }),
+      t.runtime,
+      logger,
+      new Date(Date.now() + 390 * 86_400_000),
+    );
     expect(later.certPem).not.toBe(moved.certPem);
   });
 
@@ -53,7 +58,9 @@ describe("the NBD server certificate", () => {
     await writeFile(keyFile, "KEY PEM");
     const given = await loadServerCertificate(configFor({ STRATUS_NBD_TLS_CERT: certFile, STRATUS_NBD_TLS_KEY: keyFile }), t.runtime, logger);
     expect(given).toMatchObject({ certPem: "CERT PEM", keyPem: "KEY PEM" });
-    await expect(loadServerCertificate(configFor({ STRATUS_NBD_TLS_CERT: `${certFile}.missing`, STRATUS_NBD_TLS_KEY: keyFile }), t.runtime, logger)).rejects.toThrow(/STRATUS_NBD_TLS_CERT: cannot read/);
+    await expect(
+      loadServerCertificate(configFor({ STRATUS_NBD_TLS_CERT: `${certFile}.missing`, STRATUS_NBD_TLS_KEY: keyFile }), t.runtime, logger),
+    ).rejects.toThrow(/STRATUS_NBD_TLS_CERT: cannot read/);
   });
 
   it("asks for the public host when the bind address names none", async () => {

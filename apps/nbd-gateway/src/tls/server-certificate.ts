@@ -35,7 +35,9 @@ export async function loadServerCertificate(
   }
   const hosts = [...new Set([config.nbd.publicHost, config.nbd.host].filter((host) => !WILDCARDS.has(host)))];
   if (hosts.length === 0) {
-    throw new StartupError(`STRATUS_NBD_HOST is ${config.nbd.host}: set STRATUS_NBD_PUBLIC_HOST to the name clients connect to, so the server certificate can name it`);
+    throw new StartupError(
+      `STRATUS_NBD_HOST is ${config.nbd.host}: set STRATUS_NBD_PUBLIC_HOST to the name clients connect to, so the server certificate can name it`,
+    );
   }
   const dir = path.join(config.dataDir, "tls");
   const certPath = path.join(dir, "server-cert.pem");

@@ -50,7 +50,9 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     aWrite = await issueApiToken(db, a.id, { name: "a write", scope: "write", expiresAt: null });
     const aRead = await issueApiToken(db, a.id, { name: "a read", scope: "read", expiresAt: null });
     const aRevoked = await issueApiToken(db, a.id, { name: "a revoked", scope: "write", expiresAt: null });
-    await appRouter.createCaller(await contextFromRequest(makeRequest({ kind: "session", cookie: await sessionCookie(a.id) }, "POST", "/api/trpc"))).token.revoke({ id: aRevoked.token.id });
+    await appRouter
+      .createCaller(await contextFromRequest(makeRequest({ kind: "session", cookie: await sessionCookie(a.id) }, "POST", "/api/trpc")))
+      .token.revoke({ id: aRevoked.token.id });
     const aExpired = await issueApiToken(db, a.id, { name: "a expired", scope: "write", expiresAt: new Date(Date.now() - 1000) });
     const bToken = await issueApiToken(db, b.id, { name: "b write", scope: "write", expiresAt: null });
     Object.assign(callers, {
@@ -166,14 +168,24 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       targetsA: false,
       call: (who) => volumesRoute.POST(makeRequest(callers[who], "POST", "/api/v1/volumes", { name: `rest-${++fresh}`, size: "1M" })),
     },
-    { name: "GET /volumes/:name", write: false, targetsA: true, call: (who) => volumeRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}`), params()) },
+    {
+      name: "GET /volumes/:name",
+      write: false,
+      targetsA: true,
+      call: (who) => volumeRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}`), params()),
+    },
     {
       name: "PATCH /volumes/:name",
       write: true,
       targetsA: true,
       call: (who) => volumeRoute.PATCH(makeRequest(callers[who], "PATCH", `/api/v1/volumes/${VOL}`, { size: "2M" }), params()),
     },
-    { name: "DELETE /volumes/:name", write: true, targetsA: true, call: (who) => volumeRoute.DELETE(makeRequest(callers[who], "DELETE", `/api/v1/volumes/${VOL}`), params()) },
+    {
+      name: "DELETE /volumes/:name",
+      write: true,
+      targetsA: true,
+      call: (who) => volumeRoute.DELETE(makeRequest(callers[who], "DELETE", `/api/v1/volumes/${VOL}`), params()),
+    },
     {
       name: "POST /volumes/:name/unlock",
       write: true,
@@ -185,7 +197,10 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       write: true,
       targetsA: true,
       call: (who) =>
-        passphraseRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/passphrase`, { oldPassphrase: PASS, newPassphrase: "another passphrase" }), params()),
+        passphraseRoute.POST(
+          makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/passphrase`, { oldPassphrase: PASS, newPassphrase: "another passphrase" }),
+          params(),
+        ),
     },
     {
       name: "GET /volumes/:name/delete-progress",

@@ -45,7 +45,10 @@ describe("device credentials over REST", () => {
     });
 
   it("creates with the secret once, lists without it, and keeps it out of logs and Redis", async () => {
-    const created = await call<CreatedDeviceCredential>(devicesRoute.POST(makeRequest(token, "POST", "/api/v1/devices", { name: "laptop", expiresInDays: 30 })), 201);
+    const created = await call<CreatedDeviceCredential>(
+      devicesRoute.POST(makeRequest(token, "POST", "/api/v1/devices", { name: "laptop", expiresInDays: 30 })),
+      201,
+    );
     expect(created.credential).toMatchObject({ name: "laptop", volumes: null, status: "active", lastUsedAt: null });
     expect(created.secret.pskFile).toBe(`${created.credential.id}:${created.secret.pskKeyHex}\n`);
     const cert = new X509Certificate(created.secret.clientCertPem);
@@ -69,24 +72,35 @@ describe("device credentials over REST", () => {
   });
 
   it("prints attach commands only for a volume the credential may use, and only while it is active", async () => {
-    const limited = await call<CreatedDeviceCredential>(devicesRoute.POST(makeRequest(token, "POST", "/api/v1/devices", { name: "kiosk", volumes: ["disk-a"] })), 201);
+    const limited = await call<CreatedDeviceCredential>(
+      devicesRoute.POST(makeRequest(token, "POST", "/api/v1/devices", { name: "kiosk", volumes: ["disk-a"] })),
+      201,
+    );
     const id = limited.credential.id;
     const ok = await call<DeviceAttachCommands>(attachCommands("disk-a", id), 200);
     expect(ok.exportName).toBe("disk-a");
-    expect(ok.commands.find((c) => c.id === "nbdinfo-psk")?.command).toContain(`nbds://${id}@${t.runtime.config.nbd.host}:${t.runtime.config.nbd.port}/disk-a?tls-psk-file=`);
+    expect(ok.commands.find((c) => c.id === "nbdinfo-psk")?.command).toContain(
+      `nbds://${id}@${t.runtime.config.nbd.host}:${t.runtime.config.nbd.port}/disk-a?tls-psk-file=`,
+    );
     // By name works too (what `stratus attach --device NAME` may send).
     expect((await call<DeviceAttachCommands>(attachCommands("disk-a", "kiosk"), 200)).device.id).toBe(id);
     const refused = await call<{ error: { code: string; message: string } }>(attachCommands("disk-b", id), 400);
     expect(refused.error.message).toMatch(/may not use volume disk-b/);
 
-    const revoked = await call<DeviceCredentialView>(deviceRoute.DELETE(makeRequest(token, "DELETE", `/api/v1/devices/${id}`), { params: Promise.resolve({ id }) }), 200);
+    const revoked = await call<DeviceCredentialView>(
+      deviceRoute.DELETE(makeRequest(token, "DELETE", `/api/v1/devices/${id}`), { params: Promise.resolve({ id }) }),
+      200,
+    );
     expect(revoked).toMatchObject({ id, status: "revoked" });
     expect((await call<{ error: { message: string } }>(attachCommands("disk-a", id), 400)).error.message).toMatch(/revoked/);
     await call(attachCommands("disk-a", "dev_doesnotexist"), 404);
   });
 
   it("refuses bad input with the field named", async () => {
-    const bad = await call<{ error: { code: string; field?: string } }>(devicesRoute.POST(makeRequest(token, "POST", "/api/v1/devices", { name: "", expiresInDays: 0 })), 400);
+    const bad = await call<{ error: { code: string; field?: string } }>(
+      devicesRoute.POST(makeRequest(token, "POST", "/api/v1/devices", { name: "", expiresInDays: 0 })),
+      400,
+    );
     expect(bad.error.code).toBe("BAD_REQUEST");
     expect(["name", "expiresInDays"]).toContain(bad.error.field);
   });

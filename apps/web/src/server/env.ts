@@ -13,8 +13,14 @@ import { z } from "zod";
 const optional = z.string().min(1).optional();
 const schema = z.object({
   STRATUS_DATA_DIR: z.string().min(1).default("./.stratus"),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+    .optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "must be a redis:// URL")
+    .optional(),
   STRATUS_S3_ENDPOINT: optional,
   STRATUS_S3_BUCKET: optional,
   STRATUS_S3_REGION: z.string().min(1).default("us-east-1"),
@@ -97,7 +103,11 @@ export function webEnv(): WebEnv {
     masterKey,
     queuePrefix: e.STRATUS_QUEUE_PREFIX,
     gcGraceMs: e.STRATUS_GC_GRACE_MS ?? parseDurationMs(e.STRATUS_GC_GRACE) ?? 10 * 60_000,
-    nbd: { host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST, port: e.STRATUS_NBD_PORT, tls: e.STRATUS_NBD_TLS ? ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) : !isLoopbackHost(e.STRATUS_NBD_HOST) },
+    nbd: {
+      host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST,
+      port: e.STRATUS_NBD_PORT,
+      tls: e.STRATUS_NBD_TLS ? ["require", "true", "1"].includes(e.STRATUS_NBD_TLS) : !isLoopbackHost(e.STRATUS_NBD_HOST),
+    },
     authSecret: e.AUTH_SECRET,
     publicUrl: e.STRATUS_PUBLIC_URL,
     kdfN: e.STRATUS_KDF_N,

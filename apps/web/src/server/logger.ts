@@ -7,7 +7,12 @@ import type { VerbLogger } from "@stratus/control";
 const SECRET_KEYS = /pass|token|secret|key|authorization|cookie/i;
 
 function line(level: string, object: object, message: string): void {
-  const safe = Object.fromEntries(Object.entries(object).map(([k, v]) => [k, SECRET_KEYS.test(k) && k !== "masterKeyId" ? "[redacted]" : v instanceof Error ? { name: v.name, message: v.message } : v]));
+  const safe = Object.fromEntries(
+    Object.entries(object).map(([k, v]) => [
+      k,
+      SECRET_KEYS.test(k) && k !== "masterKeyId" ? "[redacted]" : v instanceof Error ? { name: v.name, message: v.message } : v,
+    ]),
+  );
   process.stdout.write(`${JSON.stringify({ level, time: Date.now(), name: "stratus-web", ...safe, msg: message })}\n`);
 }
 

@@ -18,14 +18,21 @@ describe("passphrase minimum length", () => {
     const short = "x".repeat(MIN_PASSPHRASE_LENGTH - 1);
     const rest = await volumesRoute.POST(makeRequest(user().caller, "POST", "/api/v1/volumes", { name: "short", size: "1M", passphrase: short }));
     expect(rest.status).toBe(400);
-    expect(await rest.json()).toEqual({ error: { code: "BAD_REQUEST", message: "passphrase: the passphrase needs at least 12 characters", field: "passphrase" } });
+    expect(await rest.json()).toEqual({
+      error: { code: "BAD_REQUEST", message: "passphrase: the passphrase needs at least 12 characters", field: "passphrase" },
+    });
     const trpc = appRouter.createCaller(await contextFromRequest(makeRequest(user().caller, "POST", "/api/trpc")));
     await expect(trpc.volume.create({ name: "short", size: "1M", passphrase: short })).rejects.toThrow(/at least 12 characters/);
 
     const good = "y".repeat(MIN_PASSPHRASE_LENGTH);
-    expect((await volumesRoute.POST(makeRequest(user().caller, "POST", "/api/v1/volumes", { name: "ok", size: "1M", chunkSize: "64K", passphrase: good }))).status).toBe(201);
+    expect(
+      (await volumesRoute.POST(makeRequest(user().caller, "POST", "/api/v1/volumes", { name: "ok", size: "1M", chunkSize: "64K", passphrase: good }))).status,
+    ).toBe(201);
     const params = { params: Promise.resolve({ name: "ok" }) };
-    const passwd = await passphraseRoute.POST(makeRequest(user().caller, "POST", "/api/v1/volumes/ok/passphrase", { oldPassphrase: good, newPassphrase: short }), params);
+    const passwd = await passphraseRoute.POST(
+      makeRequest(user().caller, "POST", "/api/v1/volumes/ok/passphrase", { oldPassphrase: good, newPassphrase: short }),
+      params,
+    );
     expect(passwd.status).toBe(400);
     expect(((await passwd.json()) as { error: { field: string } }).error.field).toBe("newPassphrase");
   });

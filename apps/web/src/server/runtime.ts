@@ -71,4 +71,3 @@ async function buildFromEnv(): Promise<Registered> {
   });
   return { runtime, authSecret: await loadAuthSecret(env.authSecret, env.dataDir) };
 }
-

@@ -68,9 +68,14 @@ describe("security", () => {
 
   /** Signs in through next-auth's own route: csrf token + cookie, then the credentials callback. */
   async function signIn(email: string, password: string, ip: string): Promise<{ ok: boolean; location: string }> {
-    const csrfResponse = await authRoute.GET(new Request(`${ORIGIN}/api/auth/csrf`, { headers: { host: new URL(ORIGIN).host, [peerHeaderName()]: ip } }) as never);
+    const csrfResponse = await authRoute.GET(
+      new Request(`${ORIGIN}/api/auth/csrf`, { headers: { host: new URL(ORIGIN).host, [peerHeaderName()]: ip } }) as never,
+    );
     const { csrfToken } = (await csrfResponse.json()) as { csrfToken: string };
-    const cookie = csrfResponse.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const cookie = csrfResponse.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ");
     const form = new URLSearchParams({ email, password, csrfToken, callbackUrl: `${ORIGIN}/volumes` });
     const response = await authRoute.POST(
       new Request(`${ORIGIN}/api/auth/callback/credentials`, {
@@ -133,7 +138,10 @@ describe("security", () => {
       masterKeyBase64: master.toString("base64"),
     };
 
-    const tables = await executeRows<{ table_name: string }>(t.runtime.database.db, sql`select table_name from information_schema.tables where table_schema = 'public'`);
+    const tables = await executeRows<{ table_name: string }>(
+      t.runtime.database.db,
+      sql`select table_name from information_schema.tables where table_schema = 'public'`,
+    );
     const dump: string[] = [];
     for (const { table_name } of tables) dump.push(JSON.stringify(await executeRows(t.runtime.database.db, sql`select * from ${sql.identifier(table_name)}`)));
     expect(dump.join("\n")).toContain("secret-vol");

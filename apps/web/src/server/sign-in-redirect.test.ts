@@ -44,7 +44,10 @@ describe("sign-in callbackUrl", () => {
     const host = new URL(ORIGIN).host;
     const csrfResponse = await authRoute.GET(new Request(`${ORIGIN}/api/auth/csrf`, { headers: { host } }) as never);
     const { csrfToken } = (await csrfResponse.json()) as { csrfToken: string };
-    const cookie = csrfResponse.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const cookie = csrfResponse.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ");
     const response = await authRoute.POST(
       new Request(`${ORIGIN}/api/auth/callback/credentials`, {
         method: "POST",

@@ -21,10 +21,7 @@ export async function sessionCookie(userId: string): Promise<string> {
   return `authjs.session-token=${value}`;
 }
 
-export type Caller =
-  | { kind: "anonymous" }
-  | { kind: "session"; cookie: string; csrf?: boolean; origin?: string }
-  | { kind: "token"; secret: string };
+export type Caller = { kind: "anonymous" } | { kind: "session"; cookie: string; csrf?: boolean; origin?: string } | { kind: "token"; secret: string };
 
 export function makeRequest(caller: Caller, method: string, pathname: string, body?: unknown): Request {
   const headers = new Headers({ host: new URL(ORIGIN).host });

@@ -71,7 +71,8 @@ export const createCallerFactory = t.createCallerFactory;
 
 /** Anonymous callers welcome (sign up). Mutations still pass the CSRF check. */
 export const publicProcedure = mapped.use(({ ctx, type, next }) => {
-  if (type === "mutation" && !ctx.csrfOk) throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused (missing x-stratus-csrf or same-origin Origin)" });
+  if (type === "mutation" && !ctx.csrfOk)
+    throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused (missing x-stratus-csrf or same-origin Origin)" });
   return next();
 });
 
@@ -79,7 +80,8 @@ export const publicProcedure = mapped.use(({ ctx, type, next }) => {
 export const authedProcedure = mapped.use(({ ctx, type, next }) => {
   if (ctx.tokenRefused) throw new TRPCError({ code: "UNAUTHORIZED", message: "invalid, expired or revoked API token" });
   if (!ctx.actor) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
-  if (type === "mutation" && !ctx.csrfOk) throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused (missing x-stratus-csrf or same-origin Origin)" });
+  if (type === "mutation" && !ctx.csrfOk)
+    throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused (missing x-stratus-csrf or same-origin Origin)" });
   const service: ServiceContext = { runtime: ctx.runtime, actor: ctx.actor, requestMeta: ctx.requestMeta };
   return next({ ctx: { ...ctx, actor: ctx.actor, service } });
 });

@@ -33,7 +33,9 @@ describe.each(DATABASE_KINDS)("accounts (%s)", (kind) => {
 
   it("20 parallel sign-ups on a fresh deployment make exactly one admin", async () => {
     const made = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => signUp({ runtime: t.runtime, requestMeta: { ip: `10.0.${i}.1` } }, { email: `p${i}@example.com`, password: PASSWORD }, "open")),
+      Array.from({ length: 20 }, (_, i) =>
+        signUp({ runtime: t.runtime, requestMeta: { ip: `10.0.${i}.1` } }, { email: `p${i}@example.com`, password: PASSWORD }, "open"),
+      ),
     );
     expect(made.filter((account) => account.isAdmin)).toHaveLength(1);
   });
@@ -55,9 +57,15 @@ describe.each(DATABASE_KINDS)("accounts (%s)", (kind) => {
     const adminCtx: ServiceContext = { runtime: t.runtime, actor: { userId: admin.id, via: "session", scope: "write" } };
     const created = await createInvitation(adminCtx, { expiresInHours: 1 });
     expect(created.token).toMatch(/^stratus_inv_[A-Za-z0-9_-]{32}$/);
-    const invitee = await signUp({ runtime: t.runtime, requestMeta: { ip: "10.1.0.2" } }, { email: "invitee@example.com", password: PASSWORD, invitation: created.token }, "invite");
+    const invitee = await signUp(
+      { runtime: t.runtime, requestMeta: { ip: "10.1.0.2" } },
+      { email: "invitee@example.com", password: PASSWORD, invitation: created.token },
+      "invite",
+    );
     expect(invitee.isAdmin).toBe(false);
-    expect((await refusal(signUp({ runtime: t.runtime }, { email: "third@example.com", password: PASSWORD, invitation: created.token }, "invite"))).code).toBe("FORBIDDEN");
+    expect((await refusal(signUp({ runtime: t.runtime }, { email: "third@example.com", password: PASSWORD, invitation: created.token }, "invite"))).code).toBe(
+      "FORBIDDEN",
+    );
     expect((await listInvitations(adminCtx)).map((i) => i.state)).toEqual(["used"]);
 
     // Not an admin: no invitations. Withdrawn: no sign-up.
@@ -65,7 +73,9 @@ describe.each(DATABASE_KINDS)("accounts (%s)", (kind) => {
     expect((await refusal(createInvitation(inviteeCtx))).code).toBe("FORBIDDEN");
     const withdrawn = await createInvitation(adminCtx);
     await revokeInvitation(adminCtx, { id: withdrawn.invitation.id });
-    expect((await refusal(signUp({ runtime: t.runtime }, { email: "late@example.com", password: PASSWORD, invitation: withdrawn.token }, "invite"))).code).toBe("FORBIDDEN");
+    expect((await refusal(signUp({ runtime: t.runtime }, { email: "late@example.com", password: PASSWORD, invitation: withdrawn.token }, "invite"))).code).toBe(
+      "FORBIDDEN",
+    );
     // Only hashes are stored, and no log line carries a token.
     const stored = JSON.stringify(await executeRows(t.runtime.database.db, sql`select * from invitations`));
     for (const token of [setup.token, created.token, withdrawn.token]) {
@@ -76,7 +86,8 @@ describe.each(DATABASE_KINDS)("accounts (%s)", (kind) => {
 
   it("rate-limits sign-up per address, every attempt counting", async () => {
     const from = (ip: string) => ({ runtime: t.runtime, requestMeta: { ip } });
-    for (let i = 0; i < 5; i++) expect((await refusal(signUp(from("10.2.0.1"), { email: `x${i}@example.com`, password: PASSWORD }, "invite"))).code).toBe("FORBIDDEN");
+    for (let i = 0; i < 5; i++)
+      expect((await refusal(signUp(from("10.2.0.1"), { email: `x${i}@example.com`, password: PASSWORD }, "invite"))).code).toBe("FORBIDDEN");
     expect(await refusal(signUp(from("10.2.0.1"), { email: "y@example.com", password: PASSWORD }, "open"))).toMatchObject({
       code: "TOO_MANY_REQUESTS",
       message: expect.stringMatching(/^too many sign-up attempts; try again in \d+ minutes?$/),
@@ -90,7 +101,8 @@ describe.each(DATABASE_KINDS)("accounts (%s)", (kind) => {
     // Many good sign-ins from one shared address are fine.
     for (let i = 0; i < 15; i++) await verifyCredentials(from("10.3.0.1"), { email: "busy@example.com", password: PASSWORD });
     // Ten failures (different emails, so the per-email limit is not what stops it) close the address.
-    for (let i = 0; i < 10; i++) expect((await refusal(verifyCredentials(from("10.3.0.1"), { email: `nobody${i}@example.com`, password: "wrong" }))).code).toBe("UNAUTHORIZED");
+    for (let i = 0; i < 10; i++)
+      expect((await refusal(verifyCredentials(from("10.3.0.1"), { email: `nobody${i}@example.com`, password: "wrong" }))).code).toBe("UNAUTHORIZED");
     expect((await refusal(verifyCredentials(from("10.3.0.1"), { email: "busy@example.com", password: PASSWORD }))).code).toBe("TOO_MANY_REQUESTS");
     expect((await verifyCredentials(from("10.3.0.2"), { email: "busy@example.com", password: PASSWORD })).email).toBe("busy@example.com");
   });

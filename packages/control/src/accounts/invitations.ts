@@ -6,7 +6,14 @@
  * one log line that holds a secret.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { countAccounts, deleteExpiredSetupTokens, deleteUnusedInvitation, findUserById, insertInvitation, listInvitations as listInvitationRows } from "@stratus/db";
+import {
+  countAccounts,
+  deleteExpiredSetupTokens,
+  deleteUnusedInvitation,
+  findUserById,
+  insertInvitation,
+  listInvitations as listInvitationRows,
+} from "@stratus/db";
 import { z } from "zod";
 import { requireWrite, type Runtime, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";
@@ -16,7 +23,12 @@ const SETUP_TOKEN_HOURS = 24;
 
 export const createInvitationInput = z.object({
   /** Hours until it expires (default 7 days, at most 30 days). */
-  expiresInHours: z.number().int().min(1).max(30 * 24).default(7 * 24),
+  expiresInHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24)
+    .default(7 * 24),
 });
 
 export interface InvitationView {

@@ -42,9 +42,13 @@ export async function deviceAttachCommands(ctx: ServiceContext, input: z.input<t
   const device = await findOwnedDevice(ctx, idOrName);
   if (device.status !== "active") throw new ServiceError("BAD_REQUEST", `device credential ${device.name} is ${device.status}`, { field: "device" });
   if (device.volumes !== null && !device.volumes.includes(volume.name)) {
-    throw new ServiceError("BAD_REQUEST", `device credential ${device.name} may not use volume ${volume.name} (it is limited to ${device.volumes.join(", ") || "no volume"})`, {
-      field: "device",
-    });
+    throw new ServiceError(
+      "BAD_REQUEST",
+      `device credential ${device.name} may not use volume ${volume.name} (it is limited to ${device.volumes.join(", ") || "no volume"})`,
+      {
+        field: "device",
+      },
+    );
   }
   const { host, port, tls } = ctx.runtime.config.nbd;
   const endpoint = { host, port };

@@ -41,7 +41,10 @@ export function deviceFiles(secret: DeviceSecretFiles): DeviceFile[] {
 
 /** A credential name as a folder name: what is not [A-Za-z0-9._-] becomes "-". */
 export function deviceFolderName(name: string): string {
-  const safe = name.trim().replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.-]+/, "");
+  const safe = name
+    .trim()
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[.-]+/, "");
   return safe === "" ? "device" : safe;
 }
 

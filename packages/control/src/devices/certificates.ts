@@ -60,7 +60,10 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
   return (await x509()).PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
-export async function createCertificateAuthority(commonName: string, now = new Date()): Promise<{ certPem: string; keyPkcs8: Buffer; fingerprintSha256: string }> {
+export async function createCertificateAuthority(
+  commonName: string,
+  now = new Date(),
+): Promise<{ certPem: string; keyPkcs8: Buffer; fingerprintSha256: string }> {
   const x = await x509();
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const cert = await x.X509CertificateGenerator.createSelfSigned(
@@ -109,7 +112,12 @@ export async function issueCertificate(ca: CertificateAuthority, subject: Certif
     await x.AuthorityKeyIdentifierExtension.create(ca.cert, false, crypto),
   ];
   if (subject.kind === "server") {
-    extensions.push(new x.SubjectAlternativeNameExtension(subject.hosts.map((host): X509.JsonGeneralName => ({ type: isIP(host) ? "ip" : "dns", value: host })), false));
+    extensions.push(
+      new x.SubjectAlternativeNameExtension(
+        subject.hosts.map((host): X509.JsonGeneralName => ({ type: isIP(host) ? "ip" : "dns", value: host })),
+        false,
+      ),
+    );
   }
   const cert = await x.X509CertificateGenerator.create(
     {

@@ -3,7 +3,16 @@
  * it may list and open; while connections stay open, whether it is still usable. Every answer comes
  * from the database, so a revocation or expiry made by any process counts at the next handshake.
  */
-import { isId, findDeviceCredentialByFingerprint, findDeviceCredentialById, listVolumes, touchDeviceCredential, type Db, type DeviceCredentialRow, type VolumeRow } from "@stratus/db";
+import {
+  isId,
+  findDeviceCredentialByFingerprint,
+  findDeviceCredentialById,
+  listVolumes,
+  touchDeviceCredential,
+  type Db,
+  type DeviceCredentialRow,
+  type VolumeRow,
+} from "@stratus/db";
 import { deviceCredentialStatus } from "./devices";
 
 /** last_used_at is written at most this often per credential. */

@@ -82,7 +82,11 @@ describe.each(DATABASE_KINDS)("device credentials on %s", (kind) => {
     // The same name for another user is fine.
     await createDeviceCredential(as(bob), { name: "phone" });
     await expect(createDeviceCredential(as(alice, "read"), { name: "x" })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(createDeviceCredential(as(alice), { name: "" })).rejects.toMatchObject({ code: "BAD_REQUEST", field: "name", message: "name: give the device a name" });
+    await expect(createDeviceCredential(as(alice), { name: "" })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      field: "name",
+      message: "name: give the device a name",
+    });
     await expect(createDeviceCredential(as(alice), { name: "y", expiresInDays: 0 })).rejects.toMatchObject({ code: "BAD_REQUEST", field: "expiresInDays" });
   });
 

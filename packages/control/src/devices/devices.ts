@@ -4,7 +4,16 @@
  * signed by the deployment's NBD CA. The secret parts are returned once, at creation, and kept nowhere;
  * the row holds the name, the volume limit, the expiry and the certificate's fingerprint.
  */
-import { DbError, insertDeviceCredential, listDeviceCredentialRows, listVolumes, newId, revokeDeviceCredentialRow, type DeviceCredentialRow, type VolumeRow } from "@stratus/db";
+import {
+  DbError,
+  insertDeviceCredential,
+  listDeviceCredentialRows,
+  listVolumes,
+  newId,
+  revokeDeviceCredentialRow,
+  type DeviceCredentialRow,
+  type VolumeRow,
+} from "@stratus/db";
 import { z } from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
@@ -99,13 +108,26 @@ export async function createDeviceCredential(ctx: ServiceContext, input: CreateD
   const cert = await issueNbdCertificate(runtime, { kind: "client", commonName: id }, expiresAt ?? new Date(now.getTime() + CLIENT_CERT_LIFETIME_MS));
   let row: DeviceCredentialRow;
   try {
-    row = await insertDeviceCredential(db, { id, userId: actor.userId, name: parsed.name, volumeIds, expiresAt, certFingerprintSha256: cert.fingerprintSha256, certSerial: cert.serial });
+    row = await insertDeviceCredential(db, {
+      id,
+      userId: actor.userId,
+      name: parsed.name,
+      volumeIds,
+      expiresAt,
+      certFingerprintSha256: cert.fingerprintSha256,
+      certSerial: cert.serial,
+    });
   } catch (error) {
-    if (error instanceof DbError && error.code === "DEVICE_NAME_TAKEN") throw new ServiceError("CONFLICT", `a device named ${parsed.name} already exists`, { field: "name", cause: error });
+    if (error instanceof DbError && error.code === "DEVICE_NAME_TAKEN")
+      throw new ServiceError("CONFLICT", `a device named ${parsed.name} already exists`, { field: "name", cause: error });
     throw error;
   }
   const credential = deviceCredentialView(row, namesById(owned), now);
-  await recordActivity(ctx, { ownerId: actor.userId, action: "device.create", detail: { deviceId: id, name: parsed.name, volumes: credential.volumes, expiresAt: credential.expiresAt } });
+  await recordActivity(ctx, {
+    ownerId: actor.userId,
+    action: "device.create",
+    detail: { deviceId: id, name: parsed.name, volumes: credential.volumes, expiresAt: credential.expiresAt },
+  });
   const key = derivePskKey(runtime.masterKey.key, id);
   return {
     credential,

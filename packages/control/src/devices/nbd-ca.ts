@@ -9,7 +9,14 @@ import { findDeploymentKey, insertDeploymentKeyOnce, type DeploymentKeyRow } fro
 import type { Runtime } from "../context";
 import { ServiceError } from "../errors";
 import { openBox, sealBox } from "../keys/sealed-box";
-import { createCertificateAuthority, issueCertificate, loadCertificateAuthority, type CertificateAuthority, type CertificateSubject, type IssuedCertificate } from "./certificates";
+import {
+  createCertificateAuthority,
+  issueCertificate,
+  loadCertificateAuthority,
+  type CertificateAuthority,
+  type CertificateSubject,
+  type IssuedCertificate,
+} from "./certificates";
 
 const KIND = "nbd-ca";
 const SEAL_VERSION = 1;
@@ -48,7 +55,9 @@ export async function getNbdCa(runtime: Pick<Runtime, "database" | "masterKey">)
 }
 
 /** The CA with its private key, to sign with. */
-export async function loadNbdCa(runtime: Pick<Runtime, "database" | "masterKey">): Promise<CertificateAuthority & { certPem: string; fingerprintSha256: string }> {
+export async function loadNbdCa(
+  runtime: Pick<Runtime, "database" | "masterKey">,
+): Promise<CertificateAuthority & { certPem: string; fingerprintSha256: string }> {
   const row = await ensureCaRow(runtime);
   const key = openDeploymentKey(runtime.masterKey.key, KIND, row.sealedKey);
   if (!key) {
@@ -60,7 +69,11 @@ export async function loadNbdCa(runtime: Pick<Runtime, "database" | "masterKey">
 }
 
 /** A certificate signed by the deployment's NBD CA. */
-export async function issueNbdCertificate(runtime: Pick<Runtime, "database" | "masterKey">, subject: CertificateSubject, notAfter: Date): Promise<IssuedCertificate & { caCertPem: string }> {
+export async function issueNbdCertificate(
+  runtime: Pick<Runtime, "database" | "masterKey">,
+  subject: CertificateSubject,
+  notAfter: Date,
+): Promise<IssuedCertificate & { caCertPem: string }> {
   const ca = await loadNbdCa(runtime);
   return { ...(await issueCertificate(ca, subject, notAfter)), caCertPem: ca.certPem };
 }

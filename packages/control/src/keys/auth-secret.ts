@@ -6,7 +6,10 @@ import path from "node:path";
 export async function loadAuthSecret(configured: string | undefined, dataDir: string): Promise<string> {
   if (configured) return configured;
   const file = path.join(dataDir, "auth-secret");
-  const existing = await readFile(file, "utf8").then((text) => text.trim(), () => "");
+  const existing = await readFile(file, "utf8").then(
+    (text) => text.trim(),
+    () => "",
+  );
   if (existing.length >= 32) return existing;
   const secret = randomBytes(32).toString("base64url");
   try {

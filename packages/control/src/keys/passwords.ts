@@ -12,8 +12,15 @@ type Cost = { N: number; r: number; p: number };
 
 function withinLimits({ N, r, p }: Cost): boolean {
   const integers = [N, r, p].every((value) => Number.isSafeInteger(value) && value >= 1);
-  return integers && N >= 2 && (N & (N - 1)) === 0 && N <= SCRYPT_LIMITS.maxN && r <= SCRYPT_LIMITS.maxR && p <= SCRYPT_LIMITS.maxP &&
-    scryptMemoryBytes({ N, r }) <= SCRYPT_LIMITS.maxMemoryBytes;
+  return (
+    integers &&
+    N >= 2 &&
+    (N & (N - 1)) === 0 &&
+    N <= SCRYPT_LIMITS.maxN &&
+    r <= SCRYPT_LIMITS.maxR &&
+    p <= SCRYPT_LIMITS.maxP &&
+    scryptMemoryBytes({ N, r }) <= SCRYPT_LIMITS.maxMemoryBytes
+  );
 }
 
 function derive(password: string, salt: Buffer, cost: Cost): Promise<Buffer> {

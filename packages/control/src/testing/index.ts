@@ -30,7 +30,11 @@ export interface TestRuntime {
 
 export function capturingLogger(lines: string[]): VerbLogger {
   const write = (level: string) => (object: object, message: string) => {
-    lines.push(JSON.stringify({ level, ...object, msg: message }, (_key, value: unknown) => (value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value)));
+    lines.push(
+      JSON.stringify({ level, ...object, msg: message }, (_key, value: unknown) =>
+        value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value,
+      ),
+    );
   };
   return { info: write("info"), warn: write("warn"), error: write("error") };
 }

@@ -95,7 +95,11 @@ export async function createApiToken(ctx: ServiceContext, input: CreateApiTokenI
   const parsed = createApiTokenInput.parse(input);
   const expiresAt = parsed.expiresInDays ? new Date(Date.now() + parsed.expiresInDays * 86_400_000) : null;
   const created = await issueApiToken(ctx.runtime.database.db, ctx.actor.userId, { name: parsed.name, scope: parsed.scope, expiresAt });
-  await recordActivity(ctx, { ownerId: ctx.actor.userId, action: "token.create", detail: { tokenId: created.token.id, name: parsed.name, scope: parsed.scope } });
+  await recordActivity(ctx, {
+    ownerId: ctx.actor.userId,
+    action: "token.create",
+    detail: { tokenId: created.token.id, name: parsed.name, scope: parsed.scope },
+  });
   return created;
 }
 

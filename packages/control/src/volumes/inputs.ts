@@ -71,7 +71,12 @@ export const deleteProgressInput = z.object({ name: existingVolumeName });
 export const volumeMetricsInput = z.object({
   name: existingVolumeName,
   /** How far back, in minutes (default one hour, at most 7 days). */
-  minutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+  minutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(60),
 });
 
 export const recoverVolumesInput = z.object({ passphrase: passphraseInput.optional() });

@@ -74,8 +74,17 @@ export async function recoverVolumes(ctx: ServiceContext, rawInput: z.input<type
       const auto = header.slots.some((slot) => slot.kind === "master" && slot.masterKeyId === runtime.masterKey.id);
       if (!auto) await storeUnlockGrant(runtime.redis, runtime.config.prefix, runtime.masterKey.key, header.volumeId, dataKey);
       outcome.recovered.push({ id: header.volumeId, name: header.name, epoch: manifest?.epoch ?? 0, chunks: chunks.length });
-      await recordActivity(ctx, { ownerId: ctx.actor.userId, volumeId: header.volumeId, volumeName: header.name, action: "volume.recover", detail: { epoch: manifest?.epoch ?? 0 } });
-      runtime.logger.info({ volumeId: header.volumeId, volume: header.name, epoch: manifest?.epoch ?? 0, chunks: chunks.length }, "volume recovered from the bucket");
+      await recordActivity(ctx, {
+        ownerId: ctx.actor.userId,
+        volumeId: header.volumeId,
+        volumeName: header.name,
+        action: "volume.recover",
+        detail: { epoch: manifest?.epoch ?? 0 },
+      });
+      runtime.logger.info(
+        { volumeId: header.volumeId, volume: header.name, epoch: manifest?.epoch ?? 0, chunks: chunks.length },
+        "volume recovered from the bucket",
+      );
     } finally {
       dataKey.fill(0);
     }

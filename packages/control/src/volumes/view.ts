@@ -93,9 +93,10 @@ function viewOf(
     autoUnlock,
     hasPassphrase: slots.some((slot) => slot.kind === "passphrase"),
     unlocked: autoUnlock || granted,
-    attached: live && live.connections > 0
-      ? { gatewayId: live.gatewayId, connections: live.connections, since: new Date(live.attachedSince).toISOString(), clients: live.clients }
-      : null,
+    attached:
+      live && live.connections > 0
+        ? { gatewayId: live.gatewayId, connections: live.connections, since: new Date(live.attachedSince).toISOString(), clients: live.clients }
+        : null,
     epoch: Math.max(stats?.epoch ?? 0, row.commitEpoch),
     lastCommitAt: lastCommit ? lastCommit.toISOString() : null,
     storedBytes,

@@ -7,15 +7,7 @@
  * only in this call, and leaves it only sealed with the master key (an unlock grant in Redis). Neither
  * is logged, stored plain, put in a job payload or echoed in an error.
  */
-import {
-  deleteVolumeRow,
-  insertVolume,
-  listVolumes as listVolumeRows,
-  newId,
-  resizeVolumeRow,
-  updateVolumeKeySlots,
-  type VolumeRow,
-} from "@stratus/db";
+import { deleteVolumeRow, insertVolume, listVolumes as listVolumeRows, newId, resizeVolumeRow, updateVolumeKeySlots, type VolumeRow } from "@stratus/db";
 import { changePassphrase, createKeySlots, unlockDataKey, type KeySlot } from "@stratus/storage";
 import { CHUNK_SIZE_RULE, DEFAULT_CHUNK_SIZE, isValidChunkSize } from "@stratus/storage/sizes";
 import { z } from "zod";
@@ -25,14 +17,7 @@ import { ServiceError } from "../errors";
 import { deleteUnlockGrant, hasUnlockGrant, storeUnlockGrant, volumeLockedChannel } from "../keys/unlock-grants";
 import { readLiveStates } from "../live/live-state";
 import { formatSize } from "../units";
-import {
-  changePassphraseInput,
-  createVolumeInput,
-  resizeVolumeInput,
-  unlockVolumeInput,
-  volumeByName,
-  type CreateVolumeInput,
-} from "./inputs";
+import { changePassphraseInput, createVolumeInput, resizeVolumeInput, unlockVolumeInput, volumeByName, type CreateVolumeInput } from "./inputs";
 import { findOwnedVolume, translateDbError, translateKeyError, writeHeader } from "./lookup";
 import { slotsOf, volumeView, volumeViews, type VolumeView } from "./view";
 
@@ -173,7 +158,10 @@ export async function resizeVolume(ctx: ServiceContext, rawInput: z.input<typeof
     action: "volume.resize",
     detail: { fromBytes: row.sizeBytes, toBytes: input.size, chunksFreed: outcome.chunksFreed },
   });
-  runtime.logger.info({ volumeId: row.id, volume: row.name, fromBytes: row.sizeBytes, toBytes: input.size, chunksFreed: outcome.chunksFreed }, "volume resized");
+  runtime.logger.info(
+    { volumeId: row.id, volume: row.name, fromBytes: row.sizeBytes, toBytes: input.size, chunksFreed: outcome.chunksFreed },
+    "volume resized",
+  );
   return { volume: await volumeView(runtime, outcome.row), chunksFreed: outcome.chunksFreed };
 }
 
@@ -232,7 +220,13 @@ export async function changeVolumePassphrase(ctx: ServiceContext, rawInput: z.in
   try {
     if (hasPassphrase) {
       if (!input.oldPassphrase) throw new ServiceError("BAD_REQUEST", "the current passphrase is required", { field: "oldPassphrase" });
-      newSlots = await changePassphrase({ volumeId: row.id, slots, oldPassphrase: input.oldPassphrase, newPassphrase: input.newPassphrase, kdf: runtime.config.kdf });
+      newSlots = await changePassphrase({
+        volumeId: row.id,
+        slots,
+        oldPassphrase: input.oldPassphrase,
+        newPassphrase: input.newPassphrase,
+        kdf: runtime.config.kdf,
+      });
     } else {
       const dataKey = await unlockDataKey({ volumeId: row.id, slots, masterKey: runtime.masterKey.key });
       try {

@@ -105,15 +105,21 @@ describe("background cache fills", () => {
   });
 
   const changes = [
-    ["a partial write (content adopted from the fill first)", (cache: DiskCache, patch: Buffer) => {
-      cache.adoptFetched(3, cache.filling(3)!);
-      expect(cache.write(3, 100, patch.length, patch, 0, true)).toBe(true);
-    }],
-    ["a whole-chunk write", (cache: DiskCache, patch: Buffer) => {
-      const whole = Buffer.alloc(CHUNK, 7);
-      patch.copy(whole, 100);
-      expect(cache.write(3, 0, CHUNK, whole, 0, true)).toBe(true);
-    }],
+    [
+      "a partial write (content adopted from the fill first)",
+      (cache: DiskCache, patch: Buffer) => {
+        cache.adoptFetched(3, cache.filling(3)!);
+        expect(cache.write(3, 100, patch.length, patch, 0, true)).toBe(true);
+      },
+    ],
+    [
+      "a whole-chunk write",
+      (cache: DiskCache, patch: Buffer) => {
+        const whole = Buffer.alloc(CHUNK, 7);
+        patch.copy(whole, 100);
+        expect(cache.write(3, 0, CHUNK, whole, 0, true)).toBe(true);
+      },
+    ],
     ["a trim of the whole chunk", (cache: DiskCache) => cache.punchHole(3, true)],
   ] as const;
 

@@ -72,7 +72,8 @@ describe("CacheFills", () => {
     expect(landed).toEqual([]);
     await clock.advance(1);
     await waitFor(() => landed.length === 2, "both held fills to land");
-    expect(landed.map((fill) => [fill.index, fill.cold]).sort()).toEqual([ // written in parallel: either may land first
+    expect(landed.map((fill) => [fill.index, fill.cold]).sort()).toEqual([
+      // written in parallel: either may land first
       [1, true],
       [2, true],
     ]);

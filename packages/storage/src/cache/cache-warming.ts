@@ -67,7 +67,7 @@ export class CacheWarming {
       if (this.#host.isCurrent(entry) && !entry.hole) {
         const fd = this.#host.fdOf(entry);
         const length = this.#host.chunkLength(entry.index);
-        for (let offset = 0; offset < length; ) {
+        for (let offset = 0; offset < length;) {
           const { bytesRead } = await readAt(fd, scratch, 0, Math.min(WARM_PIECE, length - offset), offset);
           if (bytesRead === 0) break;
           offset += bytesRead;

@@ -143,7 +143,7 @@ export class CacheWrites {
       this.parts.frozen.preserve(entry, within, length);
       const fd = entries.fdOf(entry);
       if (source === null) {
-        for (let done = 0; done < length; ) {
+        for (let done = 0; done < length;) {
           const n = Math.min(ZEROS.length, length - done);
           writeFully(fd, ZEROS, 0, n, within + done);
           done += n;

@@ -41,7 +41,16 @@ function setup(options: { fillDelayBytes?: number; directFills?: boolean; clock?
   };
   const open = () =>
     DiskCache.open(
-      { dir, budget, chunkLength: () => CHUNK, chunkCount: 16, fillWriter: writer, fillDelayBytes: options.fillDelayBytes ?? 2 * CHUNK, directFills: options.directFills, clock: options.clock },
+      {
+        dir,
+        budget,
+        chunkLength: () => CHUNK,
+        chunkCount: 16,
+        fillWriter: writer,
+        fillDelayBytes: options.fillDelayBytes ?? 2 * CHUNK,
+        directFills: options.directFills,
+        clock: options.clock,
+      },
       () => true,
     );
   return { dir, open, written, chunkFile: (index: number) => path.join(dir, "c", index.toString(16).padStart(16, "0")) };
@@ -104,7 +113,10 @@ describe("direct fills", () => {
   });
 
   it("start at once where the bytes are not aligned, or direct fills are off: buffered, landing warm", async () => {
-    for (const [directFills, aligned] of [[true, false], [false, true]] as const) {
+    for (const [directFills, aligned] of [
+      [true, false],
+      [false, true],
+    ] as const) {
       const { open, written } = setup({ directFills });
       const cache = open();
       const data = aligned ? alignedChunk(new DirectIoBufferPool(), 4) : seededBytes(CHUNK, 4);

@@ -16,7 +16,9 @@ const WASM_PAGE = 64 * 1024;
 export const DIRECT_IO_ALIGNMENT = 4096;
 
 /** Node's WebAssembly global (the project's TypeScript libs do not declare it). */
-const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+const wasm = (
+  globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }
+).WebAssembly;
 
 /** Absent where the platform has no O_DIRECT (then every cache write and fill is buffered). */
 export const O_DIRECT: number | undefined = fsConstants.O_DIRECT;

@@ -35,10 +35,10 @@ export class DirectPieces {
    */
   write(fd: number, source: Uint8Array, sourceOffset: number, length: number, position: number): boolean {
     return this.#withDirect(fd, fsConstants.O_WRONLY, (direct, bounce) => {
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const n = Math.min(bounce.length, length - done);
         copyBytes(source, bounce, 0, sourceOffset + done, sourceOffset + done + n);
-        for (let put = 0; put < n; ) put += writeSync(direct, bounce, put, n - put, position + done + put);
+        for (let put = 0; put < n;) put += writeSync(direct, bounce, put, n - put, position + done + put);
         done += n;
       }
     });
@@ -52,7 +52,7 @@ export class DirectPieces {
   read(fd: number, target: Uint8Array, targetOffset: number, length: number, position: number): boolean {
     if (position % DIRECT_IO_ALIGNMENT !== 0 || length % DIRECT_IO_ALIGNMENT !== 0) return false;
     return this.#withDirect(fd, fsConstants.O_RDONLY, (direct, bounce) => {
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const want = Math.min(bounce.length, length - done);
         let got = 0;
         while (got < want) {

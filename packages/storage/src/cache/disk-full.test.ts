@@ -35,68 +35,71 @@ describe("disk cache on a full disk", () => {
 
   // A cloud volume's whole-chunk writes take the O_DIRECT way to the disk (direct-pieces.ts; tmpfs
   // takes O_DIRECT since Linux 6.6), a local one's the buffered way: both must refuse cleanly.
-  it.each(["local", "cloud"] as const)("refuses the write with ENOSPC, keeps every acknowledged write, and recovers after a commit (durability %s)", async (durability) => {
-    const store = new MemoryObjectStore();
-    const index = new MemoryChunkIndex();
-    const size = 128 * CHUNK; // 8 MiB of data through a 4 MiB disk
-    const open = () =>
-      Volume.open({
-        volumeId: "vol_full",
-        size,
-        chunkSize: CHUNK,
-        store,
-        index,
-        cacheDir: mountPoint,
-        durability,
-        cacheBytes: 1024 * CHUNK, // neither the target nor the dirty limit stops us: the disk does
-        dirtyLimitBytes: 1024 * CHUNK,
-        commitIntervalMs: 3_600_000,
-      });
-    const volume = await open();
-    const reference = Buffer.alloc(size);
-    let refused: unknown;
-    let chunk = 0;
-    for (; chunk < 128; chunk++) {
-      const data = seededBytes(CHUNK, chunk);
-      try {
-        await volume.write(chunk * CHUNK, data);
-      } catch (error) {
-        refused = error;
-        break;
+  it.each(["local", "cloud"] as const)(
+    "refuses the write with ENOSPC, keeps every acknowledged write, and recovers after a commit (durability %s)",
+    async (durability) => {
+      const store = new MemoryObjectStore();
+      const index = new MemoryChunkIndex();
+      const size = 128 * CHUNK; // 8 MiB of data through a 4 MiB disk
+      const open = () =>
+        Volume.open({
+          volumeId: "vol_full",
+          size,
+          chunkSize: CHUNK,
+          store,
+          index,
+          cacheDir: mountPoint,
+          durability,
+          cacheBytes: 1024 * CHUNK, // neither the target nor the dirty limit stops us: the disk does
+          dirtyLimitBytes: 1024 * CHUNK,
+          commitIntervalMs: 3_600_000,
+        });
+      const volume = await open();
+      const reference = Buffer.alloc(size);
+      let refused: unknown;
+      let chunk = 0;
+      for (; chunk < 128; chunk++) {
+        const data = seededBytes(CHUNK, chunk);
+        try {
+          await volume.write(chunk * CHUNK, data);
+        } catch (error) {
+          refused = error;
+          break;
+        }
+        data.copy(reference, chunk * CHUNK);
       }
-      data.copy(reference, chunk * CHUNK);
-    }
-    expect(refused).toMatchObject({ name: "StorageError", code: "ENOSPC" });
-    expect(String((refused as Error).message)).toMatch(/cache disk is full/);
-    expect(chunk).toBeGreaterThan(10);
-    // What was acknowledged is all there, and a flush still works.
-    const target = Buffer.alloc(size);
-    await volume.read(0, target);
-    expect(target.equals(reference)).toBe(true);
-    await volume.flush();
+      expect(refused).toMatchObject({ name: "StorageError", code: "ENOSPC" });
+      expect(String((refused as Error).message)).toMatch(/cache disk is full/);
+      expect(chunk).toBeGreaterThan(10);
+      // What was acknowledged is all there, and a flush still works.
+      const target = Buffer.alloc(size);
+      await volume.read(0, target);
+      expect(target.equals(reference)).toBe(true);
+      await volume.flush();
 
-    // A commit makes the chunks clean; a full disk then evicts them to make room.
-    await volume.commit();
-    for (; chunk < 128; chunk++) {
-      const data = seededBytes(CHUNK, chunk + 1000);
-      await volume.write(chunk * CHUNK, data);
-      data.copy(reference, chunk * CHUNK);
-      if (chunk % 16 === 0) await volume.commit();
-    }
-    await volume.read(0, target);
-    expect(target.equals(reference)).toBe(true);
+      // A commit makes the chunks clean; a full disk then evicts them to make room.
+      await volume.commit();
+      for (; chunk < 128; chunk++) {
+        const data = seededBytes(CHUNK, chunk + 1000);
+        await volume.write(chunk * CHUNK, data);
+        data.copy(reference, chunk * CHUNK);
+        if (chunk % 16 === 0) await volume.commit();
+      }
+      await volume.read(0, target);
+      expect(target.equals(reference)).toBe(true);
 
-    // The journal stayed consistent: a crash and a reopen from the same disk read back everything.
-    // The reads' cache fills land (or fail) first: in-process, an abandoned fill keeps its file's
-    // blocks until its write returns, and this disk has no room for the reopen's journal meanwhile.
-    await volume.cache(0, size);
-    volume.abandon();
-    const reopened = await open();
-    const again = Buffer.alloc(size);
-    await reopened.read(0, again);
-    expect(again.equals(reference)).toBe(true);
-    await reopened.close();
-  });
+      // The journal stayed consistent: a crash and a reopen from the same disk read back everything.
+      // The reads' cache fills land (or fail) first: in-process, an abandoned fill keeps its file's
+      // blocks until its write returns, and this disk has no room for the reopen's journal meanwhile.
+      await volume.cache(0, size);
+      volume.abandon();
+      const reopened = await open();
+      const again = Buffer.alloc(size);
+      await reopened.read(0, again);
+      expect(again.equals(reference)).toBe(true);
+      await reopened.close();
+    },
+  );
 
   it("serves a cold read in full when the disk refuses the cache fill; the chunk stays uncached", async () => {
     const store = new MemoryObjectStore();

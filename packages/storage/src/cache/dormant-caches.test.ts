@@ -28,7 +28,17 @@ afterEach(() => {
 });
 
 async function openVolume(volumeId: string, cacheDir: string, budget: CacheBudget, store: MemoryObjectStore, index: MemoryChunkIndex): Promise<Volume> {
-  return Volume.open({ volumeId, size: 16 * CHUNK, chunkSize: CHUNK, store, index, cacheDir, cacheBudget: budget, durability: "local", commitIntervalMs: 3_600_000 });
+  return Volume.open({
+    volumeId,
+    size: 16 * CHUNK,
+    chunkSize: CHUNK,
+    store,
+    index,
+    cacheDir,
+    cacheBudget: budget,
+    durability: "local",
+    commitIntervalMs: 3_600_000,
+  });
 }
 
 describe("dormant caches", () => {

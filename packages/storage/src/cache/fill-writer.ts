@@ -14,7 +14,7 @@ const writeAt = promisify(write);
 export const readAt = promisify(read);
 
 export const writeFileFully: FillWriter = async (fd, data) => {
-  for (let done = 0; done < data.length; ) {
+  for (let done = 0; done < data.length;) {
     const { bytesWritten } = await writeAt(fd, data, done, data.length - done, done);
     done += bytesWritten;
   }

@@ -32,7 +32,18 @@ function setup() {
   const index = new MemoryChunkIndex();
   const budget = new CacheBudget({ targetBytes: 64 * CHUNK, dirtyLimitBytes: 64 * CHUNK });
   const open = (bootId: string | null, durability: Durability = "cloud") =>
-    Volume.open({ volumeId: VOLUME, size: 16 * CHUNK, chunkSize: CHUNK, store, index, cacheDir, cacheBudget: budget, durability, bootId, commitIntervalMs: 3_600_000 });
+    Volume.open({
+      volumeId: VOLUME,
+      size: 16 * CHUNK,
+      chunkSize: CHUNK,
+      store,
+      index,
+      cacheDir,
+      cacheBudget: budget,
+      durability,
+      bootId,
+      commitIntervalMs: 3_600_000,
+    });
   const chunkFiles = () => (existsSync(path.join(cacheDir, VOLUME, "c")) ? readdirSync(path.join(cacheDir, VOLUME, "c")).length : 0);
   const marker = () => existsSync(path.join(cacheDir, VOLUME, "unsynced"));
   return { cacheDir, store, budget, open, chunkFiles, marker };

@@ -39,9 +39,11 @@ describe("SpareFiles", () => {
   it("leaves nothing behind when preparing fails", () => {
     const root = tempDir();
     const spares = new SpareFiles(root);
-    expect(() => spares.create(path.join(root, "chunk"), () => {
-      throw new Error("refused");
-    })).toThrow("refused");
+    expect(() =>
+      spares.create(path.join(root, "chunk"), () => {
+        throw new Error("refused");
+      }),
+    ).toThrow("refused");
     expect(readdirSync(root)).toEqual([]);
   });
 

@@ -74,7 +74,9 @@ describe("CodecPool", () => {
     const fallback = await pooled.decode(body, context(8), small);
     expect(fallback.buffer).not.toBe(small.buffer);
     expect(fallback.equals(plain)).toBe(true);
-    await expect(pooled.decode(Buffer.concat([body.subarray(0, 40), Buffer.from([body[40]! ^ 1]), body.subarray(41)]), context(8), output)).rejects.toMatchObject({ code: "EIO" });
+    await expect(
+      pooled.decode(Buffer.concat([body.subarray(0, 40), Buffer.from([body[40]! ^ 1]), body.subarray(41)]), context(8), output),
+    ).rejects.toMatchObject({ code: "EIO" });
   });
 
   it("reports a tampered or misplaced object as EIO, like the calling thread", async () => {

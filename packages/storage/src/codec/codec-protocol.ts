@@ -18,5 +18,4 @@ export type WorkerRequest =
   | { type: "exit" };
 
 export type WorkerReply =
-  | { id: number; ok: true; data?: Uint8Array; written?: number; sha256?: string }
-  | { id: number; ok: false; code: StorageErrorCode; message: string };
+  { id: number; ok: true; data?: Uint8Array; written?: number; sha256?: string } | { id: number; ok: false; code: StorageErrorCode; message: string };

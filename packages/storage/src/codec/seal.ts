@@ -7,7 +7,17 @@
 import { createCipheriv, createDecipheriv, createHash, randomFillSync, type KeyObject } from "node:crypto";
 import { StorageError } from "../errors";
 import { compressPayload, decompressPayload, type Compression } from "./compression";
-import { COMPRESSION_ID, HEADER_BYTES, NONCE_BYTES, OBJECT_KIND, TAG_BYTES, additionalData, readObjectHeader, writeObjectHeader, type ObjectKind } from "./object-header";
+import {
+  COMPRESSION_ID,
+  HEADER_BYTES,
+  NONCE_BYTES,
+  OBJECT_KIND,
+  TAG_BYTES,
+  additionalData,
+  readObjectHeader,
+  writeObjectHeader,
+  type ObjectKind,
+} from "./object-header";
 import { copyBytes } from "../util/copy-bytes";
 
 /** Where an object belongs: all of it is bound into the GCM tag. */

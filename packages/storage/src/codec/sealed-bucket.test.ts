@@ -57,7 +57,16 @@ describe("a sealed volume in the bucket", () => {
     for (let index = 0; index < 8; index++) map.set(index, { generation: 65_536, storedSize: await chunks.save(index, 65_536, markedChunk(index)) });
     await writeManifest(store, codec, volumeId, 1, map);
     await writeVolumeHeader(store, header(slots));
-    const secrets = [MARKER, MARKER.subarray(0, 10), Buffer.from(passphrase), dataKey, Buffer.from(dataKey.toString("hex")), Buffer.from(dataKey.toString("base64")), masterKey, Buffer.from(masterKey.toString("base64"))];
+    const secrets = [
+      MARKER,
+      MARKER.subarray(0, 10),
+      Buffer.from(passphrase),
+      dataKey,
+      Buffer.from(dataKey.toString("hex")),
+      Buffer.from(dataKey.toString("base64")),
+      masterKey,
+      Buffer.from(masterKey.toString("base64")),
+    ];
     const files = await allFiles(root);
     expect(files.length).toBe(10);
     for (const file of files) {
@@ -130,14 +139,26 @@ describe("a sealed volume in the bucket", () => {
 });
 
 function header(slots: VolumeHeader["slots"]): VolumeHeader {
-  return { format: 1, volumeId, name: "sealed", sizeBytes: 8 * CHUNK, chunkSize: CHUNK, compression: "zstd", durability: "cloud", createdAt: new Date(0).toISOString(), slots };
+  return {
+    format: 1,
+    volumeId,
+    name: "sealed",
+    sizeBytes: 8 * CHUNK,
+    chunkSize: CHUNK,
+    compression: "zstd",
+    durability: "cloud",
+    createdAt: new Date(0).toISOString(),
+    slots,
+  };
 }
 
 /** Relative path -> content hash and mtime, for every object file (the directory store's etag). */
 async function fingerprint(dir: string): Promise<Map<string, { sha256: string; mtimeMs: number }>> {
   const prints = new Map<string, { sha256: string; mtimeMs: number }>();
   for (const file of await allFiles(dir)) {
-    const sha256 = createHash("sha256").update(await readFile(file)).digest("hex");
+    const sha256 = createHash("sha256")
+      .update(await readFile(file))
+      .digest("hex");
     prints.set(path.relative(dir, file), { sha256, mtimeMs: (await stat(file)).mtimeMs });
   }
   return prints;

@@ -3,15 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SealedCodec } from "../codec/sealed-codec";
 import { MemoryObjectStore } from "../object-store/memory-store";
 import { seededRandom } from "../testing/seeded-random";
-import {
-  decodeManifestBody,
-  encodeManifestBody,
-  listManifestEpochs,
-  manifestKey,
-  readLatestManifest,
-  writeManifest,
-  type ManifestChunk,
-} from "./manifest";
+import { decodeManifestBody, encodeManifestBody, listManifestEpochs, manifestKey, readLatestManifest, writeManifest, type ManifestChunk } from "./manifest";
 
 const codec = new SealedCodec({ dataKey: randomBytes(32) });
 const volumeId = "vol_m";

@@ -15,7 +15,10 @@ export const VOLUME_HEADER_FORMAT = 1;
 
 export const volumeHeaderSchema = z.object({
   format: z.literal(VOLUME_HEADER_FORMAT),
-  volumeId: z.string().min(1).regex(/^[^/]+$/),
+  volumeId: z
+    .string()
+    .min(1)
+    .regex(/^[^/]+$/),
   name: z.string().min(1),
   sizeBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   chunkSize: z.number().int().positive(),

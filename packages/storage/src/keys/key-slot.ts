@@ -17,15 +17,22 @@ export const scryptMemoryBytes = (cost: { N: number; r: number }): number => 128
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64");
 
-export const scryptParamsSchema = z.object({
-  name: z.literal("scrypt"),
-  N: z.number().int().min(2).max(SCRYPT_LIMITS.maxN).refine((n) => (n & (n - 1)) === 0, "N must be a power of two"),
-  r: z.number().int().min(1).max(SCRYPT_LIMITS.maxR),
-  p: z.number().int().min(1).max(SCRYPT_LIMITS.maxP),
-  salt: base64,
-}).refine((kdf) => scryptMemoryBytes(kdf) <= SCRYPT_LIMITS.maxMemoryBytes, {
-  message: `scrypt N * r asks for more than ${SCRYPT_LIMITS.maxMemoryBytes / 2 ** 20} MiB`,
-});
+export const scryptParamsSchema = z
+  .object({
+    name: z.literal("scrypt"),
+    N: z
+      .number()
+      .int()
+      .min(2)
+      .max(SCRYPT_LIMITS.maxN)
+      .refine((n) => (n & (n - 1)) === 0, "N must be a power of two"),
+    r: z.number().int().min(1).max(SCRYPT_LIMITS.maxR),
+    p: z.number().int().min(1).max(SCRYPT_LIMITS.maxP),
+    salt: base64,
+  })
+  .refine((kdf) => scryptMemoryBytes(kdf) <= SCRYPT_LIMITS.maxMemoryBytes, {
+    message: `scrypt N * r asks for more than ${SCRYPT_LIMITS.maxMemoryBytes / 2 ** 20} MiB`,
+  });
 
 export const passphraseSlotSchema = z.object({
   kind: z.literal("passphrase"),

@@ -116,7 +116,17 @@ describe("key slots", () => {
       const forged = [{ ...slot, kdf: { ...slot.kdf, ...cost } }];
       const refused = await rejection(unlockDataKey({ volumeId, slots: forged, passphrase: "hostile" }));
       expect(refused.code).toBe("EINVAL");
-      const header = { format: 1, volumeId, name: "v", sizeBytes: 2 ** 20, chunkSize: 2 ** 20, compression: "zstd", durability: "local", createdAt: "2026-01-01T00:00:00Z", slots: forged };
+      const header = {
+        format: 1,
+        volumeId,
+        name: "v",
+        sizeBytes: 2 ** 20,
+        chunkSize: 2 ** 20,
+        compression: "zstd",
+        durability: "local",
+        createdAt: "2026-01-01T00:00:00Z",
+        slots: forged,
+      };
       expect(() => decodeVolumeHeader(Buffer.from(JSON.stringify(header)))).toThrow(/invalid/);
     }
     expect(scrypt).not.toHaveBeenCalled();
@@ -156,7 +166,14 @@ describe("master key", () => {
   });
 
   it("refuses anything else with a clear message that does not echo the value", () => {
-    for (const text of ["", "short", randomBytes(16).toString("base64"), randomBytes(33).toString("base64"), randomBytes(32).toString("hex"), "!!!!" + randomBytes(30).toString("base64")]) {
+    for (const text of [
+      "",
+      "short",
+      randomBytes(16).toString("base64"),
+      randomBytes(33).toString("base64"),
+      randomBytes(32).toString("hex"),
+      "!!!!" + randomBytes(30).toString("base64"),
+    ]) {
       let error: unknown;
       try {
         parseMasterKey(text);

@@ -184,7 +184,8 @@ function slotAad(volumeId: string, kind: KeySlot["kind"]): Buffer {
 
 function parseSlot(slot: unknown): KeySlot {
   const parsed = keySlotSchema.safeParse(slot);
-  if (!parsed.success) throw new StorageError("EINVAL", `malformed key slot: ${parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new StorageError("EINVAL", `malformed key slot: ${parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`).join("; ")}`);
   return parsed.data;
 }
 

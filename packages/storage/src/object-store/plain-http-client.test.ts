@@ -4,7 +4,9 @@ import { S3ObjectStore } from "./s3-store";
 import { PlainHttpFailure, PlainHttpClient, NeedsFallback } from "./plain-http-client";
 
 /** A scripted HTTP server on 127.0.0.1: `answer` gets each request's head and the socket to reply on. */
-async function scriptedServer(answer: (request: string, socket: net.Socket, serial: number, body: Buffer) => unknown): Promise<{ port: number; connections: () => number; maxOpen: () => number; close(): Promise<void> }> {
+async function scriptedServer(
+  answer: (request: string, socket: net.Socket, serial: number, body: Buffer) => unknown,
+): Promise<{ port: number; connections: () => number; maxOpen: () => number; close(): Promise<void> }> {
   let connections = 0;
   let open = 0;
   let maxOpen = 0;
@@ -56,8 +58,17 @@ describe("PlainHttpClient", () => {
   });
   async function setup(answer: Parameters<typeof scriptedServer>[0], options: { maxSockets?: number; timeoutMs?: number; idleMs?: number } = {}) {
     const server = await scriptedServer(answer);
-    const client = new PlainHttpClient({ host: "127.0.0.1", port: server.port, timeoutMs: options.timeoutMs ?? 5000, maxSockets: options.maxSockets, idleMs: options.idleMs });
-    cleanups.push(() => server.close(), () => client.close());
+    const client = new PlainHttpClient({
+      host: "127.0.0.1",
+      port: server.port,
+      timeoutMs: options.timeoutMs ?? 5000,
+      maxSockets: options.maxSockets,
+      idleMs: options.idleMs,
+    });
+    cleanups.push(
+      () => server.close(),
+      () => client.close(),
+    );
     return { server, client };
   }
 
@@ -94,7 +105,10 @@ describe("PlainHttpClient", () => {
   it("answers an error status with its body, and keeps the socket for a chunked error body that ended", async () => {
     const xml = "<Error><Code>SlowDown</Code></Error>";
     const { server, client } = await setup((_request, socket, serial) => {
-      if (serial === 1) socket.write(`HTTP/1.1 404 Not Found\r\nContent-Length: ${"<Error><Code>NoSuchKey</Code></Error>".length}\r\n\r\n<Error><Code>NoSuchKey</Code></Error>`);
+      if (serial === 1)
+        socket.write(
+          `HTTP/1.1 404 Not Found\r\nContent-Length: ${"<Error><Code>NoSuchKey</Code></Error>".length}\r\n\r\n<Error><Code>NoSuchKey</Code></Error>`,
+        );
       else if (serial === 2) socket.write(`HTTP/1.1 503 Slow Down\r\nTransfer-Encoding: chunked\r\n\r\n${xml.length.toString(16)}\r\n${xml}\r\n0\r\n\r\n`);
       else socket.write(okHead(3) + "abc");
     });
@@ -162,7 +176,11 @@ describe("PlainHttpClient", () => {
     const { server, client } = await setup((request, socket, serial, body) => {
       expect(request).toMatch(/^PUT \/b\/k HTTP\/1\.1\r\ncontent-length: 200000$/);
       received.push(Buffer.from(body));
-      socket.write(serial === 2 ? "HTTP/1.1 403 Forbidden\r\nContent-Length: 35\r\n\r\n<Error><Code>Denied</Code></Error>." : 'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 0\r\n\r\n');
+      socket.write(
+        serial === 2
+          ? "HTTP/1.1 403 Forbidden\r\nContent-Length: 35\r\n\r\n<Error><Code>Denied</Code></Error>."
+          : 'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 0\r\n\r\n',
+      );
       if (serial === 2) setTimeout(() => socket.destroy(), 5);
     });
     const body = bytes(200_000, 9);

@@ -33,7 +33,10 @@ export class NeedsFallback extends Error {
 
 /** A request that failed on the way: `name` is the socket error's code (ECONNRESET, ...) or TimeoutError. */
 export class PlainHttpFailure extends Error {
-  constructor(override readonly name: string, message: string) {
+  constructor(
+    override readonly name: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -229,7 +232,14 @@ class Connection {
   /** The exchange in flight (if any) fails; the socket is not used again. */
   fail(error: Error): void {
     const exchange = this.exchange;
-    if (exchange !== undefined && exchange.body !== undefined && exchange.expected < 0 && !exchange.chunked && error instanceof PlainHttpFailure && error.name === "ECONNRESET") {
+    if (
+      exchange !== undefined &&
+      exchange.body !== undefined &&
+      exchange.expected < 0 &&
+      !exchange.chunked &&
+      error instanceof PlainHttpFailure &&
+      error.name === "ECONNRESET"
+    ) {
       // An error body that ends with the connection: it is complete now.
       this.closed = true;
       this.complete(exchange, exchange.body.subarray(0, exchange.received));
@@ -273,7 +283,13 @@ export class PlainHttpClient {
    * of this answer (the server closed it while idle) is replaced once, transparently: both methods
    * are safe to repeat (a PUT stores the same bytes under the same key).
    */
-  async #request(method: "GET" | "PUT", path: string, headers: Record<string, string>, body: Uint8Array | undefined, allocate: Allocate | undefined): Promise<PlainHttpResponse> {
+  async #request(
+    method: "GET" | "PUT",
+    path: string,
+    headers: Record<string, string>,
+    body: Uint8Array | undefined,
+    allocate: Allocate | undefined,
+  ): Promise<PlainHttpResponse> {
     if (this.#closed) throw new PlainHttpFailure("ECONNABORTED", "the client is closed");
     let head = `${method} ${path} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
@@ -283,7 +299,9 @@ export class PlainHttpClient {
       for (let attempt = 0; ; attempt++) {
         const connection = this.#idle.pop() ?? new Connection(this.#options, this.#pool);
         try {
-          return await new Promise<PlainHttpResponse>((resolve, reject) => connection.send(head, body, new Exchange(allocate, resolve, reject), this.#options.timeoutMs));
+          return await new Promise<PlainHttpResponse>((resolve, reject) =>
+            connection.send(head, body, new Exchange(allocate, resolve, reject), this.#options.timeoutMs),
+          );
         } catch (error) {
           const stale = connection.reused && !connection.sawBytes && error instanceof PlainHttpFailure && error.name !== "TimeoutError";
           if (!stale || attempt > 0) throw error;

@@ -164,7 +164,10 @@ describe("RetryingObjectStore", () => {
     const clock = new ManualClock();
     const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 400, clock });
     const release = faulty.hold("get");
-    const { outcome: error, elapsedMs } = await settleOnClock(clock, store.get("k").catch((caught: unknown) => caught));
+    const { outcome: error, elapsedMs } = await settleOnClock(
+      clock,
+      store.get("k").catch((caught: unknown) => caught),
+    );
     expect(elapsedMs).toBeLessThanOrEqual(400);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).code).toBe("EIO");
@@ -180,7 +183,10 @@ describe("RetryingObjectStore", () => {
     const store = new RetryingObjectStore(faulty, { ...fast, attemptTimeoutMs: 50, operationTimeoutMs: 300, clock });
     let released = 0;
     const unstall = faulty.hold("put");
-    const { outcome: error } = await settleOnClock(clock, store.put("k", Buffer.from("v"), { onBodyReleased: () => released++ }).catch((caught: unknown) => caught));
+    const { outcome: error } = await settleOnClock(
+      clock,
+      store.put("k", Buffer.from("v"), { onBodyReleased: () => released++ }).catch((caught: unknown) => caught),
+    );
     expect(error).toMatchObject({ code: "EIO" });
     expect(faulty.calls.put).toBeGreaterThan(1);
     expect(released).toBe(0); // the abandoned attempts could still be sending the body

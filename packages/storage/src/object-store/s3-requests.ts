@@ -56,7 +56,14 @@ export class S3Requests {
 
   constructor(target: S3RequestTarget) {
     this.#target = target;
-    this.#signer = new SignatureV4({ service: "s3", region: target.region, credentials: target.credentials, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+    this.#signer = new SignatureV4({
+      service: "s3",
+      region: target.region,
+      credentials: target.credentials,
+      sha256: NodeSha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
     const secure = target.endpoint.protocol === "https:";
     this.#transport = secure ? https : http;
     this.#agent = secure ? target.agents.httpsAgent : target.agents.httpAgent;
@@ -80,7 +87,11 @@ export class S3Requests {
    * `allocate(Content-Length)`: the body and the Content-Range answered, or undefined for a missing
    * key. Throws NeedsFallback when the server answered without a length (then use get()).
    */
-  async getInto(key: string, range: string | undefined, allocate: (length: number) => Buffer): Promise<{ body: Buffer; contentRange: string | undefined } | undefined> {
+  async getInto(
+    key: string,
+    range: string | undefined,
+    allocate: (length: number) => Buffer,
+  ): Promise<{ body: Buffer; contentRange: string | undefined } | undefined> {
     const headers: Record<string, string> = { "x-amz-content-sha256": EMPTY_SHA256 };
     if (range !== undefined) headers.range = range;
     const { path, signedHeaders } = await this.#sign("GET", key, headers);
@@ -143,7 +154,15 @@ export class S3Requests {
     const host = endpoint.port === "" ? hostname : `${hostname}:${endpoint.port}`;
     const basePath = endpoint.pathname.replace(/\/$/, "");
     const path = forcePathStyle ? `${basePath}/${bucket}/${objectPath}` : `${basePath}/${objectPath}`;
-    const signed = await this.#signer.sign({ method, protocol: endpoint.protocol, hostname, port: endpoint.port === "" ? undefined : Number(endpoint.port), path, query: {}, headers: { ...headers, host } });
+    const signed = await this.#signer.sign({
+      method,
+      protocol: endpoint.protocol,
+      hostname,
+      port: endpoint.port === "" ? undefined : Number(endpoint.port),
+      path,
+      query: {},
+      headers: { ...headers, host },
+    });
     return { path, signedHeaders: signed.headers };
   }
 
@@ -152,7 +171,16 @@ export class S3Requests {
     const { path, signedHeaders } = await this.#sign(method, key, headers);
     return new Promise<IncomingMessage>((resolve, reject) => {
       const request = this.#transport.request(
-        { agent: this.#agent, protocol: endpoint.protocol, hostname: endpoint.hostname.replace(/^\[|\]$/g, ""), port: endpoint.port, method, path, headers: signedHeaders, setHost: false },
+        {
+          agent: this.#agent,
+          protocol: endpoint.protocol,
+          hostname: endpoint.hostname.replace(/^\[|\]$/g, ""),
+          port: endpoint.port,
+          method,
+          path,
+          headers: signedHeaders,
+          setHost: false,
+        },
         resolve,
       );
       request.setTimeout(this.#target.requestTimeoutMs, () => request.destroy(new S3Failure("TimeoutError", undefined)));
@@ -183,8 +211,6 @@ function failureFrom(status: number, body: Buffer): S3Failure {
   const code = /<Code>([^<]{1,100})<\/Code>/.exec(body.toString("utf8"))?.[1];
   return new S3Failure(code ?? (status === 404 ? "NotFound" : `HTTP${status}`), status);
 }
-
-
 
 /** RFC 3986 unreserved characters stay, everything else is percent-encoded (as S3's canonical URI wants). */
 function escapeSegment(segment: string): string {

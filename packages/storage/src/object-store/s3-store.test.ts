@@ -84,7 +84,13 @@ describe("S3ObjectStore specifics", () => {
     });
     await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
     const port = (endpoint.address() as AddressInfo).port;
-    const store = new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, bucket: "b", region: "eu-west-1", forcePathStyle: true, credentials: { accessKeyId: "AKID", secretAccessKey: secret } });
+    const store = new S3ObjectStore({
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: "b",
+      region: "eu-west-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "AKID", secretAccessKey: secret },
+    });
     try {
       const key = "vol/x/c/00ff/12 + é~(1)*!";
       await store.put(key, Buffer.from("payload"));
@@ -133,7 +139,12 @@ describe("S3ObjectStore specifics", () => {
     });
     await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
     const port = (endpoint.address() as AddressInfo).port;
-    const store = new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, bucket: "b", forcePathStyle: true, credentials: { accessKeyId: "a", secretAccessKey: "s" } });
+    const store = new S3ObjectStore({
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: "b",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "a", secretAccessKey: "s" },
+    });
     try {
       const body = Buffer.from("a sealed chunk, hashed in a codec worker");
       const sha256 = createHash("sha256").update(body).digest("hex");
@@ -183,7 +194,12 @@ describe("S3ObjectStore specifics", () => {
     });
     await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
     const port = (endpoint.address() as AddressInfo).port;
-    const store = new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, bucket: "b", forcePathStyle: true, credentials: { accessKeyId: "a", secretAccessKey: "s" } });
+    const store = new S3ObjectStore({
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: "b",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "a", secretAccessKey: "s" },
+    });
     try {
       await expect(store.get("k", undefined, { allocate: (length) => Buffer.alloc(length) })).rejects.toMatchObject({ code: "EIO" });
     } finally {
@@ -207,8 +223,15 @@ describe("S3ObjectStore specifics", () => {
  * SigV4 as AWS computes it on arrival (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html):
  * the canonical URI from the decoded key, each segment encoded again by RFC 3986 (S3 does not encode twice).
  */
-function verifySigV4(request: { method: string; url: string; headers: http.IncomingHttpHeaders }, accessKeyId: string, secret: string, region: string): boolean {
-  const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(request.headers.authorization ?? "");
+function verifySigV4(
+  request: { method: string; url: string; headers: http.IncomingHttpHeaders },
+  accessKeyId: string,
+  secret: string,
+  region: string,
+): boolean {
+  const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+    request.headers.authorization ?? "",
+  );
   if (!match || match[1] !== accessKeyId || match[3] !== region) return false;
   const [, , day, , signedHeaders, signature] = match;
   const [rawPath, query = ""] = request.url.split("?");
@@ -218,11 +241,20 @@ function verifySigV4(request: { method: string; url: string; headers: http.Incom
     .join("/");
   const names = signedHeaders!.split(";");
   if (!names.includes("host") || !names.includes("x-amz-date") || !names.includes("x-amz-content-sha256")) return false;
-  const canonicalHeaders = names.map((name) => `${name}:${String(request.headers[name] ?? "").trim().replace(/\s+/g, " ")}\n`).join("");
+  const canonicalHeaders = names
+    .map(
+      (name) =>
+        `${name}:${String(request.headers[name] ?? "")
+          .trim()
+          .replace(/\s+/g, " ")}\n`,
+    )
+    .join("");
   const payloadHash = String(request.headers["x-amz-content-sha256"]);
   const canonicalRequest = [request.method, canonicalUri, query, canonicalHeaders, signedHeaders, payloadHash].join("\n");
   const scope = `${day}/${region}/s3/aws4_request`;
-  const stringToSign = ["AWS4-HMAC-SHA256", String(request.headers["x-amz-date"]), scope, createHash("sha256").update(canonicalRequest).digest("hex")].join("\n");
+  const stringToSign = ["AWS4-HMAC-SHA256", String(request.headers["x-amz-date"]), scope, createHash("sha256").update(canonicalRequest).digest("hex")].join(
+    "\n",
+  );
   const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${secret}`, day!), region), "s3"), "aws4_request");
   return createHmac("sha256", signingKey).update(stringToSign).digest("hex") === signature;

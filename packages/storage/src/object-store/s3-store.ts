@@ -223,7 +223,11 @@ export class S3ObjectStore implements ObjectStore {
  * Reads a response body. With its length known and an `allocate`, the pieces go straight into that
  * buffer; otherwise the SDK collects them (one more copy, into a fresh buffer).
  */
-async function receiveBody(stream: StreamingBody | AsyncIterable<unknown>, contentLength: number | undefined, allocate: GetOptions["allocate"]): Promise<Buffer> {
+async function receiveBody(
+  stream: StreamingBody | AsyncIterable<unknown>,
+  contentLength: number | undefined,
+  allocate: GetOptions["allocate"],
+): Promise<Buffer> {
   if (allocate === undefined || contentLength === undefined || !isAsyncIterable(stream)) {
     if (isAsyncIterable(stream) && !("transformToByteArray" in stream)) return collect(stream, contentLength);
     const bytes = await (stream as StreamingBody).transformToByteArray();
@@ -246,7 +250,8 @@ async function collect(stream: AsyncIterable<unknown>, contentLength: number | u
   const parts: Buffer[] = [];
   for await (const piece of stream) parts.push(piece as Buffer);
   const body = Buffer.concat(parts);
-  if (contentLength !== undefined && body.length !== contentLength) throw new StorageError("EIO", `S3 sent ${body.length} of the ${contentLength} bytes it announced`);
+  if (contentLength !== undefined && body.length !== contentLength)
+    throw new StorageError("EIO", `S3 sent ${body.length} of the ${contentLength} bytes it announced`);
   return body;
 }
 

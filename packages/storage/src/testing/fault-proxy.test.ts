@@ -241,8 +241,15 @@ describe("fault proxy in front of the S3 test server", () => {
     for (const volumeId of ["vol_x", "vol_x0", "vol_y"]) {
       await store.put(chunkKey(volumeId, 1, 65_536), Buffer.from("c"));
       await writeVolumeHeader(store, {
-        format: 1, volumeId, name: volumeId, sizeBytes: 2 ** 30, chunkSize: 2 ** 20,
-        compression: "zstd", durability: "cloud", createdAt: new Date(0).toISOString(), slots,
+        format: 1,
+        volumeId,
+        name: volumeId,
+        sizeBytes: 2 ** 30,
+        chunkSize: 2 ** 20,
+        compression: "zstd",
+        durability: "cloud",
+        createdAt: new Date(0).toISOString(),
+        slots,
       });
       await store.put(`vol/${volumeId}/m/0000000000000001`, Buffer.from("m"));
     }

@@ -57,14 +57,10 @@ export async function startS3TestServer(options: S3TestServerOptions = {}): Prom
   const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   const directory = await mkdtemp(path.join(options.parentDir ?? tmpdir(), "stratus-s3rver-"));
   const script = fileURLToPath(new URL("./s3rver-child.mjs", import.meta.url));
-  const child = spawn(
-    process.execPath,
-    [script, directory, bucket],
-    {
-      env: { ...process.env, NODE_OPTIONS: "--openssl-legacy-provider" },
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    },
-  );
+  const child = spawn(process.execPath, [script, directory, bucket], {
+    env: { ...process.env, NODE_OPTIONS: "--openssl-legacy-provider" },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
   // The IPC channel must not keep the test process alive; it is referenced only while a question waits.
   child.channel?.unref();
   const killOnExit = () => child.kill("SIGKILL");

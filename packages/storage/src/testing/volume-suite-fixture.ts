@@ -69,7 +69,6 @@ export function useVolumeSuiteFixture(name: string, factory: VolumeSuiteStore): 
   // a released buffer is poisoned, and a double release or a write after release throws.
   const buffers = new ChunkBuffers({ debug: true });
 
-
   function freshCacheDir(): string {
     return path.join(cacheRoot, `c${++cacheDirs}`);
   }

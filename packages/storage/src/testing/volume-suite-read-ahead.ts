@@ -79,7 +79,10 @@ export function describeReadAheadCases(f: VolumeSuiteFixture): void {
     }
     // Read-ahead's downloads finish in any order: wait for chunks 6 and 7 themselves, not for any 8 chunks.
     const probe = Buffer.alloc(CHUNK);
-    await waitFor(() => reopened.stats().cachedBytes >= 8 * CHUNK && reopened.readNow(6 * CHUNK, probe) && reopened.readNow(7 * CHUNK, probe), "read-ahead past where the reader stopped");
+    await waitFor(
+      () => reopened.stats().cachedBytes >= 8 * CHUNK && reopened.readNow(6 * CHUNK, probe) && reopened.readNow(7 * CHUNK, probe),
+      "read-ahead past where the reader stopped",
+    );
     expectCached(reopened, [7, 6], reference);
     await reopened.close();
   });

@@ -9,7 +9,11 @@ export interface WaitForOptions {
  * Resolves once `condition()` holds, checking on every turn of the event loop (or every `intervalMs`);
  * rejects after `timeoutMs` of real time. An async condition is awaited; one that throws rejects at once.
  */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what = "condition", { timeoutMs = 10_000, intervalMs = 0 }: WaitForOptions = {}): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what = "condition",
+  { timeoutMs = 10_000, intervalMs = 0 }: WaitForOptions = {},
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const held = condition();

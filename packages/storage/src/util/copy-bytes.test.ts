@@ -5,7 +5,9 @@ const pattern = (length: number) => Buffer.from(Array.from({ length }, (_, i) =>
 
 describe("copyBytes", () => {
   it("copies between shared and plain memory at any alignment, exactly the range asked", () => {
-    const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+    const { Memory } = (
+      globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }
+    ).WebAssembly;
     const shared = Buffer.from(new Memory({ initial: 1, maximum: 1, shared: true }).buffer);
     pattern(shared.length).copy(shared);
     for (const targetOffset of [0, 1, 17, 28]) {

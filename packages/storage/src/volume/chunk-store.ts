@@ -47,9 +47,11 @@ export class ChunkStore {
       : { body: await this.codec.encode(plain, context) };
     const body = encoded.body.buffer === plain.buffer ? Buffer.from(encoded.body) : encoded.body;
     // The codec's body memory goes back to it once the store no longer reads it (abandoned attempts included).
-    await this.store.put(this.key(index, generation), body, { sha256: encoded.sha256, onBodyReleased: encoded.release?.bind(encoded) }).catch((error: unknown) => {
-      throw asEio(error, `upload of chunk ${index} generation ${generation}`);
-    });
+    await this.store
+      .put(this.key(index, generation), body, { sha256: encoded.sha256, onBodyReleased: encoded.release?.bind(encoded) })
+      .catch((error: unknown) => {
+        throw asEio(error, `upload of chunk ${index} generation ${generation}`);
+      });
     return body.length;
   }
 

@@ -16,7 +16,7 @@ export interface ChunkPiece {
  */
 export function walkChunks(offset: number, length: number, chunkSize: number, visit: (piece: ChunkPiece) => boolean | void): boolean {
   const end = offset + length;
-  for (let position = offset; position < end; ) {
+  for (let position = offset; position < end;) {
     const index = Math.floor(position / chunkSize);
     const within = position - index * chunkSize;
     const pieceLength = Math.min(chunkSize - within, end - position);

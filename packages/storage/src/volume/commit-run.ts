@@ -98,11 +98,13 @@ export class CommitRunner {
   cycle(): Promise<void> {
     if (this.#queuedCycle !== undefined) return this.#queuedCycle;
     if (this.#runningCycle === undefined) return this.#startCycle();
-    const queued = this.#runningCycle.catch(() => {}).then(() => {
-      this.#queuedCycle = undefined;
-      if (this.#ctx.state() === "closed") throw new StorageError("ESHUTDOWN", `volume ${this.#ctx.volumeId} is closed`);
-      return this.#startCycle();
-    });
+    const queued = this.#runningCycle
+      .catch(() => {})
+      .then(() => {
+        this.#queuedCycle = undefined;
+        if (this.#ctx.state() === "closed") throw new StorageError("ESHUTDOWN", `volume ${this.#ctx.volumeId} is closed`);
+        return this.#startCycle();
+      });
     this.#queuedCycle = queued;
     return queued;
   }
@@ -304,7 +306,9 @@ export class CommitRunner {
     const commit = this.#current;
     const frozen = commit?.frozen.get(index);
     if (commit === undefined || commit.id !== commitId || commit.generation !== generation || frozen === undefined || closed) {
-      return Promise.reject(new StorageError("ENOTFOUND", `commit ${commitId} of ${this.#ctx.volumeId} has no upload of chunk ${index} generation ${generation} pending`));
+      return Promise.reject(
+        new StorageError("ENOTFOUND", `commit ${commitId} of ${this.#ctx.volumeId} has no upload of chunk ${index} generation ${generation} pending`),
+      );
     }
     const running = commit.running.get(index);
     if (running !== undefined) return running;

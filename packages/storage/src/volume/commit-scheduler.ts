@@ -134,13 +134,18 @@ export class CommitScheduler {
   /** Commits within the interval: at the next flush if writes came since the last one, else now. */
   #armInterval(): void {
     if (!this.#options.isOpen()) return;
-    this.#intervalTimer = this.#options.clock.setTimer(() => {
-      this.#intervalTimer = undefined;
-      if (!this.#options.isOpen() || this.#options.dirtyChunks() === 0) return;
-      if (this.#overdue) this.#commitNow(); // no flush came within a whole interval
-      else this.#commitPoint(true);
-      this.#armInterval();
-    }, this.#options.intervalMs, BACKGROUND_TIMER);
+    this.#intervalTimer = this.#options.clock.setTimer(
+      () => {
+        this.#intervalTimer = undefined;
+        if (!this.#options.isOpen() || this.#options.dirtyChunks() === 0) return;
+        if (this.#overdue)
+          this.#commitNow(); // no flush came within a whole interval
+        else this.#commitPoint(true);
+        this.#armInterval();
+      },
+      this.#options.intervalMs,
+      BACKGROUND_TIMER,
+    );
   }
 
   /**
@@ -152,12 +157,17 @@ export class CommitScheduler {
   #armIdle(idleMs: number): void {
     if (!this.#options.isOpen()) return;
     this.#modificationsAtIdleArm = this.#modifications;
-    this.#idleTimer = this.#options.clock.setTimer(() => {
-      this.#idleTimer = undefined;
-      if (!this.#options.isOpen()) return;
-      if (this.#modifications !== this.#modificationsAtIdleArm) this.#armIdle(idleMs); // still writing
-      else if (this.#options.dirtyChunks() > 0) this.#commitPoint(false);
-    }, idleMs, BACKGROUND_TIMER);
+    this.#idleTimer = this.#options.clock.setTimer(
+      () => {
+        this.#idleTimer = undefined;
+        if (!this.#options.isOpen()) return;
+        if (this.#modifications !== this.#modificationsAtIdleArm)
+          this.#armIdle(idleMs); // still writing
+        else if (this.#options.dirtyChunks() > 0) this.#commitPoint(false);
+      },
+      idleMs,
+      BACKGROUND_TIMER,
+    );
   }
 
   /**

@@ -93,7 +93,8 @@ async function runModel({ seed, steps, store, durability }: ModelRun): Promise<M
   const range = (): [number, number] => {
     const kind = pick(4);
     let offset: number;
-    if (kind === 0) offset = pick(SIZE / CHUNK) * CHUNK + pick(3) - 1; // near a chunk boundary
+    if (kind === 0)
+      offset = pick(SIZE / CHUNK) * CHUNK + pick(3) - 1; // near a chunk boundary
     else offset = pick(SIZE);
     offset = Math.max(0, Math.min(SIZE - 1, offset));
     const maxLength = [512, 4 * KiB, 3 * CHUNK, 10 * CHUNK][pick(4)]!;
@@ -194,7 +195,7 @@ async function runModel({ seed, steps, store, durability }: ModelRun): Promise<M
   // names a current generation.
   const { chunks } = index.snapshot();
   const keys: string[] = [];
-  for (let startAfter: string | undefined; ; ) {
+  for (let startAfter: string | undefined; ;) {
     const page = await store.list({ prefix: chunkPrefix(volumeId), startAfter });
     keys.push(...page.objects.map((o) => o.key));
     if (!page.truncated) break;

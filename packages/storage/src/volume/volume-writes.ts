@@ -46,7 +46,12 @@ export class VolumeWrites {
   writeNow(offset: number, source: Buffer): boolean {
     const { budget, disk, committed, chunkSize } = this.ctx;
     if (!budget.hasDirtyRoom()) return false;
-    const local = walkChunks(offset, source.length, chunkSize, (piece) => !disk.needsContent(piece.index, piece.within, piece.length, committed.has(piece.index)));
+    const local = walkChunks(
+      offset,
+      source.length,
+      chunkSize,
+      (piece) => !disk.needsContent(piece.index, piece.within, piece.length, committed.has(piece.index)),
+    );
     if (!local) return false;
     if (this.#modify(offset, source.length, source) !== undefined) {
       throw new StorageError("EIO", `write at ${offset} of ${this.ctx.volumeId} needed a fetch after all`); // a bug: DiskCache.write asks needsContent too

@@ -23,7 +23,15 @@ import { CommitScheduler } from "./commit-scheduler";
 import { CommittedChunks } from "./committed-chunks";
 import { ReadAhead } from "./read-ahead";
 import type { VolumeContext, VolumeState } from "./volume-context";
-import { checkChunkMap, checkVolumeOptions, type ChunkUploader, type Durability, type VolumeLogger, type VolumeOptions, type VolumeStats } from "./volume-options";
+import {
+  checkChunkMap,
+  checkVolumeOptions,
+  type ChunkUploader,
+  type Durability,
+  type VolumeLogger,
+  type VolumeOptions,
+  type VolumeStats,
+} from "./volume-options";
 import { VolumeReads } from "./volume-reads";
 import { VolumeWrites } from "./volume-writes";
 import { WriteBehind } from "./write-behind";
@@ -63,7 +71,13 @@ export class Volume implements BlockDevice, BudgetMember {
   private state: VolumeState = "open";
   private closing: Promise<void> | undefined;
 
-  private constructor(options: VolumeOptions, snapshot: { epoch: number; chunks: Map<number, ChunkRef> }, budget: CacheBudget, dir: string, privateDir: string | undefined) {
+  private constructor(
+    options: VolumeOptions,
+    snapshot: { epoch: number; chunks: Map<number, ChunkRef> },
+    budget: CacheBudget,
+    dir: string,
+    privateDir: string | undefined,
+  ) {
     this.volumeId = options.volumeId;
     this.size = options.size;
     this.chunkSize = options.chunkSize;
@@ -94,7 +108,8 @@ export class Volume implements BlockDevice, BudgetMember {
         },
         accepting: () => this.state === "open",
         failed: (error, record) => {
-          if (this.state !== "closed") this.logger?.warn({ err: error, volumeId: this.volumeId, chunk: record.index }, "upload ahead of a commit failed; the commit uploads the chunk");
+          if (this.state !== "closed")
+            this.logger?.warn({ err: error, volumeId: this.volumeId, chunk: record.index }, "upload ahead of a commit failed; the commit uploads the chunk");
         },
       },
     });
@@ -131,7 +146,14 @@ export class Volume implements BlockDevice, BudgetMember {
     this.fetches = new ChunkFetches(ctx);
     this.reads = new VolumeReads(ctx, this.fetches, new ReadAhead(ctx, this.fetches, Math.max(0, options.readAheadChunks ?? 8)));
     const uploader: ChunkUploader = options.uploader ?? { upload: (task) => this.uploadFrozenChunk(task.commitId, task.index, task.generation) };
-    this.commits = new CommitRunner(ctx, { index: options.index, writeBehind: this.writeBehind, salt, uploader: () => uploader, onCommitted: options.onCommitted, clock });
+    this.commits = new CommitRunner(ctx, {
+      index: options.index,
+      writeBehind: this.writeBehind,
+      salt,
+      uploader: () => uploader,
+      onCommitted: options.onCommitted,
+      clock,
+    });
     this.scheduler = new CommitScheduler({
       volumeId: this.volumeId,
       intervalMs: Math.max(1, options.commitIntervalMs ?? 5_000),

@@ -32,7 +32,9 @@ async function machineCredential(client: ApiClient, paths: CliPaths, name: strin
   if (existing) return { id: existing, name, dir, created: false };
   const credential = await createDeviceInFolder(client, name, dir, {}).catch((error: unknown) => {
     if (error instanceof CliError && /exists|already/i.test(error.message)) {
-      throw new CliError(`a device credential named ${name} exists but its files are not in ${dir}: unpack its download there, revoke it, or pass --device OTHER`);
+      throw new CliError(
+        `a device credential named ${name} exists but its files are not in ${dir}: unpack its download there, revoke it, or pass --device OTHER`,
+      );
     }
     throw error;
   });
@@ -55,7 +57,14 @@ async function attach(client: ApiClient, volume: string, options: AttachOptions)
   return attachNbd(paths, volume, device, info, options);
 }
 
-async function attachFuse(paths: CliPaths, volume: string, device: DeviceCredentialRef, info: DeviceAttachCommands, mountDir: string, printOnly: boolean): Promise<void> {
+async function attachFuse(
+  paths: CliPaths,
+  volume: string,
+  device: DeviceCredentialRef,
+  info: DeviceAttachCommands,
+  mountDir: string,
+  printOnly: boolean,
+): Promise<void> {
   const files = attachmentFiles(paths.attachmentsDir, mountDir);
   const args = argv(nbdfuseWords(info.endpoint, info.exportName, device, mountDir, files.pidFile), paths.home);
   if (printOnly) return print(shellCommand(args));
@@ -131,7 +140,9 @@ async function detachOne(paths: CliPaths, attachment: Attachment): Promise<void>
     await runTool("fusermount3", ["-u", attachment.target]).catch((error: unknown) => {
       // Already gone (nbdfuse died, or someone unmounted it): only the record is left to remove.
       if (error instanceof CliError && /not found|not mounted|entry for .* not found/i.test(error.message)) return;
-      throw new CliError(`${(error as Error).message}\n(is a filesystem on ${path.join(attachment.target, "disk.img")} still mounted, or a loop device on it? unmount it and losetup -d first)`);
+      throw new CliError(
+        `${(error as Error).message}\n(is a filesystem on ${path.join(attachment.target, "disk.img")} still mounted, or a loop device on it? unmount it and losetup -d first)`,
+      );
     });
     // nbdfuse flushes and exits after the unmount; wait, so a reattach never races it.
     if (attachment.pid) await waitUntil(`nbdfuse (pid ${attachment.pid}) to exit`, 60_000, async () => (isAlive(attachment.pid!) ? undefined : true));

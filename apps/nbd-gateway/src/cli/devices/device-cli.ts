@@ -69,7 +69,14 @@ export function registerDeviceCommands(program: Command, apiClient: () => ApiCli
       if (devices.length === 0) return print("no device credentials yet: stratus device create NAME");
       printTable(
         ["NAME", "ID", "VOLUMES", "STATUS", "LAST USED", "EXPIRES"],
-        devices.map((d) => [d.name, d.id, d.volumes === null ? "all" : d.volumes.join(",") || "none", d.status, d.lastUsedAt ?? "never", d.expiresAt ?? "never"]),
+        devices.map((d) => [
+          d.name,
+          d.id,
+          d.volumes === null ? "all" : d.volumes.join(",") || "none",
+          d.status,
+          d.lastUsedAt ?? "never",
+          d.expiresAt ?? "never",
+        ]),
       );
     });
 

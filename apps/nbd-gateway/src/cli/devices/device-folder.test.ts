@@ -33,7 +33,12 @@ describe("device folders", () => {
       process.umask(old);
     }
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
-    for (const [file, mode] of [["keys.psk", 0o600], ["client-key.pem", 0o600], ["client-cert.pem", 0o600], ["ca-cert.pem", 0o644]] as const) {
+    for (const [file, mode] of [
+      ["keys.psk", 0o600],
+      ["client-key.pem", 0o600],
+      ["client-cert.pem", 0o600],
+      ["ca-cert.pem", 0o644],
+    ] as const) {
       expect((await stat(path.join(dir, file))).mode & 0o777, file).toBe(mode);
     }
     expect(await readFile(path.join(dir, "client-key.pem"), "utf8")).toBe("KEY\n");

@@ -65,7 +65,7 @@ export function SignInForm({ callbackUrl }: { callbackUrl: string }) {
       <form
         className="mt-6 space-y-4"
         noValidate
-      method="post"
+        method="post"
         onSubmit={(event) => {
           event.preventDefault();
           void submit(event.currentTarget);

@@ -78,7 +78,7 @@ export function SignUpForm({ inviteOnly }: { inviteOnly: boolean }) {
       <form
         className="mt-6 space-y-4"
         noValidate
-      method="post"
+        method="post"
         onSubmit={(event) => {
           event.preventDefault();
           void submit(event.currentTarget);
@@ -95,7 +95,14 @@ export function SignUpForm({ inviteOnly }: { inviteOnly: boolean }) {
           hint={`At least ${MIN_PASSWORD_LENGTH} characters.`}
           error={fieldError(problem, "password")}
         />
-        <TextField label="Confirm password" name="confirmPassword" type="password" autoComplete="new-password" required error={fieldError(problem, "confirmPassword")} />
+        <TextField
+          label="Confirm password"
+          name="confirmPassword"
+          type="password"
+          autoComplete="new-password"
+          required
+          error={fieldError(problem, "confirmPassword")}
+        />
         <div hidden={!inviteOnly && !invited}>
           <TextField
             ref={invitationRef}

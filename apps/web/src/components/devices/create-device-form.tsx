@@ -68,7 +68,9 @@ export function CreateDeviceForm() {
         {limited && (
           <div className="ml-7 grid gap-2 sm:grid-cols-3" data-testid="device-volume-choices">
             {volumes.data?.length === 0 && <p className="text-sm text-slate-500">You have no volumes yet.</p>}
-            {volumes.data?.map((v) => <CheckboxField key={v.id} name="volume" value={v.name} label={<span className="font-mono">{v.name}</span>} />)}
+            {volumes.data?.map((v) => (
+              <CheckboxField key={v.id} name="volume" value={v.name} label={<span className="font-mono">{v.name}</span>} />
+            ))}
           </div>
         )}
         {fieldError(problem, "volumes") && (

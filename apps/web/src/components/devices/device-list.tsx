@@ -19,7 +19,11 @@ export function DeviceList() {
   const [message, setMessage] = useState<ListMessage | null>(null);
   const now = useNow(5_000);
 
-  const fallback = listFallback(devices, { loading: "Loading devices…", empty: "No devices yet.", error: devices.error ? toUserError(devices.error).message : undefined });
+  const fallback = listFallback(devices, {
+    loading: "Loading devices…",
+    empty: "No devices yet.",
+    error: devices.error ? toUserError(devices.error).message : undefined,
+  });
   if (fallback || !devices.data) return fallback;
 
   return (

@@ -15,7 +15,11 @@ export function DeviceSecret({ created, onDone }: { created: CreatedDevice; onDo
   const { folder, files, credential } = created;
   const tarName = `stratus-device-${folder}.tar`;
   const downloadTar = () =>
-    downloadFile(tarName, makeTar([{ name: `${folder}/`, mode: 0o700 }, ...files.map((f) => ({ name: `${folder}/${f.name}`, content: f.content, mode: f.mode }))]), "application/x-tar");
+    downloadFile(
+      tarName,
+      makeTar([{ name: `${folder}/`, mode: 0o700 }, ...files.map((f) => ({ name: `${folder}/${f.name}`, content: f.content, mode: f.mode }))]),
+      "application/x-tar",
+    );
   return (
     <div role="status" className="space-y-3 rounded-md bg-emerald-50 p-4 ring-1 ring-emerald-200">
       <h3 ref={headingRef} tabIndex={-1} className="text-sm font-semibold text-emerald-900 focus:outline-none">
@@ -29,7 +33,13 @@ export function DeviceSecret({ created, onDone }: { created: CreatedDevice; onDo
           Download {tarName}
         </Button>
         {files.map((f) => (
-          <Button key={f.name} variant="secondary" size="sm" onClick={() => downloadFile(f.name, f.content, "application/octet-stream")} aria-label={`Download ${f.name}`}>
+          <Button
+            key={f.name}
+            variant="secondary"
+            size="sm"
+            onClick={() => downloadFile(f.name, f.content, "application/octet-stream")}
+            aria-label={`Download ${f.name}`}
+          >
             {f.name}
           </Button>
         ))}

@@ -45,7 +45,10 @@ export function InvitationsPanel() {
         <div role="status" className="space-y-3 rounded-md bg-emerald-50 p-4 ring-1 ring-emerald-200">
           <p className="text-sm text-emerald-900">Send this link to the person you invite. It works once, for 7 days, and is shown only now.</p>
           <div className="flex flex-wrap items-center gap-2">
-            <code data-testid="invitation-link" className="min-w-0 flex-1 overflow-x-auto rounded-md bg-white px-3 py-2 font-mono text-xs break-all ring-1 ring-emerald-200">
+            <code
+              data-testid="invitation-link"
+              className="min-w-0 flex-1 overflow-x-auto rounded-md bg-white px-3 py-2 font-mono text-xs break-all ring-1 ring-emerald-200"
+            >
               {link}
             </code>
             <CopyButton text={link} what="the invitation link" />
@@ -65,7 +68,9 @@ export function InvitationsPanel() {
             <li key={invitation.id} className="flex flex-wrap items-center gap-3 py-2">
               <Badge tone={STATE[invitation.state].tone}>{STATE[invitation.state].label}</Badge>
               <span className="text-slate-600">made {formatDateTime(invitation.createdAt)}</span>
-              <span className="text-slate-600">{invitation.usedAt ? `used ${formatDateTime(invitation.usedAt)}` : `expires ${formatDateTime(invitation.expiresAt)}`}</span>
+              <span className="text-slate-600">
+                {invitation.usedAt ? `used ${formatDateTime(invitation.usedAt)}` : `expires ${formatDateTime(invitation.expiresAt)}`}
+              </span>
               {invitation.state === "open" && (
                 <Button variant="secondary" size="sm" className="ml-auto" onClick={() => void revoke.mutateAsync({ id: invitation.id }).then(refresh)}>
                   Withdraw

@@ -70,7 +70,13 @@ export function Nav() {
       {open && (
         <div id="mobile-menu" className="border-t border-slate-100 px-4 py-2 sm:hidden">
           {sections.map((s) => (
-            <Link key={s.href} href={s.href} onClick={() => setOpen(false)} className={`block ${linkClass(s.href)}`} aria-current={isActive(s.href) ? "page" : undefined}>
+            <Link
+              key={s.href}
+              href={s.href}
+              onClick={() => setOpen(false)}
+              className={`block ${linkClass(s.href)}`}
+              aria-current={isActive(s.href) ? "page" : undefined}
+            >
               {s.label}
             </Link>
           ))}

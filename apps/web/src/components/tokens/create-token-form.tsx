@@ -64,7 +64,13 @@ export function CreateTokenForm() {
     >
       {formError(problem, FIELDS) && <Notice tone="error">{formError(problem, FIELDS)}</Notice>}
       <div className="grid gap-4 sm:grid-cols-3">
-        <TextField label="Name" name="name" autoComplete="off" hint="What uses it, so you know what breaks if you revoke it." error={fieldError(problem, "name")} />
+        <TextField
+          label="Name"
+          name="name"
+          autoComplete="off"
+          hint="What uses it, so you know what breaks if you revoke it."
+          error={fieldError(problem, "name")}
+        />
         <SelectField
           label="Scope"
           name="scope"

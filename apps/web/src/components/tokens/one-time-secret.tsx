@@ -15,7 +15,10 @@ export function OneTimeSecret({ name, secret, onDone }: { name: string; secret: 
       </h3>
       <p className="text-sm text-emerald-900">Copy it now: this is the only time it is shown. Stratus keeps only a hash.</p>
       <div className="flex flex-wrap items-center gap-2">
-        <code data-testid="token-secret" className="min-w-0 flex-1 overflow-x-auto rounded-md bg-white px-3 py-2 font-mono text-xs break-all text-slate-900 ring-1 ring-emerald-200">
+        <code
+          data-testid="token-secret"
+          className="min-w-0 flex-1 overflow-x-auto rounded-md bg-white px-3 py-2 font-mono text-xs break-all text-slate-900 ring-1 ring-emerald-200"
+        >
           {secret}
         </code>
         <CopyButton text={secret} what="the token" />

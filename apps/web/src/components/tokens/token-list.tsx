@@ -24,7 +24,11 @@ export function TokenList() {
   const [message, setMessage] = useState<ListMessage | null>(null);
   const now = useNow(5_000);
 
-  const fallback = listFallback(tokens, { loading: "Loading tokens…", empty: "No tokens yet.", error: tokens.error ? toUserError(tokens.error).message : undefined });
+  const fallback = listFallback(tokens, {
+    loading: "Loading tokens…",
+    empty: "No tokens yet.",
+    error: tokens.error ? toUserError(tokens.error).message : undefined,
+  });
   if (fallback || !tokens.data) return fallback;
 
   return (

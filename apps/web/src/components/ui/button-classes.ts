@@ -15,4 +15,3 @@ export function buttonClasses(variant: Variant = "primary", size: "sm" | "md" = 
   const sizing = size === "sm" ? "px-2.5 py-1.5 text-xs" : "px-3.5 py-2 text-sm";
   return `inline-flex items-center justify-center gap-2 rounded-md font-medium shadow-sm transition-colors disabled:cursor-not-allowed ${sizing} ${VARIANTS[variant]} ${FOCUS_RING}`;
 }
-

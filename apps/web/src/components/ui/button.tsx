@@ -13,7 +13,11 @@ export { buttonClasses, FOCUS_RING } from "./button-classes";
 const noop = () => () => {};
 /** false during the server render and hydration, true once React runs in the browser. */
 export function useHydrated(): boolean {
-  return useSyncExternalStore(noop, () => true, () => false);
+  return useSyncExternalStore(
+    noop,
+    () => true,
+    () => false,
+  );
 }
 
 export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
@@ -25,7 +29,13 @@ export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
 export function Button({ variant = "primary", size = "md", busy = false, className = "", children, disabled, type = "button", ...rest }: ButtonProps) {
   const hydrated = useHydrated();
   return (
-    <button type={type} className={`${buttonClasses(variant, size)} ${className}`} disabled={disabled || busy || (type === "submit" && !hydrated)} aria-busy={busy || undefined} {...rest}>
+    <button
+      type={type}
+      className={`${buttonClasses(variant, size)} ${className}`}
+      disabled={disabled || busy || (type === "submit" && !hydrated)}
+      aria-busy={busy || undefined}
+      {...rest}
+    >
       {busy && <Spinner className="h-4 w-4" />}
       {children}
     </button>

@@ -1,7 +1,14 @@
 import type { ReactNode } from "react";
 
 /** A titled panel; `id` lets the heading label the section for screen readers. */
-export function Card({ title, description, actions, children, id, className = "" }: {
+export function Card({
+  title,
+  description,
+  actions,
+  children,
+  id,
+  className = "",
+}: {
   title?: ReactNode;
   description?: ReactNode;
   actions?: ReactNode;

@@ -3,7 +3,19 @@
 import { useState } from "react";
 import { Button } from "./button";
 
-export function ConfirmAction({ label, confirmLabel, ariaLabel, busy, onConfirm }: { label: string; confirmLabel: string; ariaLabel: string; busy: boolean; onConfirm: () => void }) {
+export function ConfirmAction({
+  label,
+  confirmLabel,
+  ariaLabel,
+  busy,
+  onConfirm,
+}: {
+  label: string;
+  confirmLabel: string;
+  ariaLabel: string;
+  busy: boolean;
+  onConfirm: () => void;
+}) {
   const [confirming, setConfirming] = useState(false);
   if (!confirming) {
     return (

@@ -39,7 +39,10 @@ export function CopyButton({ text, label = "Copy", what }: { text: string; label
         aria-label={what ? `${label} ${what}` : label}
         onClick={() => {
           // Fire and forget: both outcomes end in a state the button shows, so nothing can reject.
-          void writeClipboard(text).then(() => setState("copied"), () => setState("failed"));
+          void writeClipboard(text).then(
+            () => setState("copied"),
+            () => setState("failed"),
+          );
         }}
       >
         <svg viewBox="0 0 20 20" fill="none" stroke="currentColor" strokeWidth="1.6" className="h-3.5 w-3.5" aria-hidden="true">

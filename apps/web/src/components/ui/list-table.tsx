@@ -13,7 +13,10 @@ export interface ListMessage {
 }
 
 /** What to show instead of the table while loading, on error or when empty; null once there are rows. */
-export function listFallback(query: { isPending: boolean; isError: boolean; data?: readonly unknown[] }, texts: { loading: string; empty: string; error?: string }): ReactNode {
+export function listFallback(
+  query: { isPending: boolean; isError: boolean; data?: readonly unknown[] },
+  texts: { loading: string; empty: string; error?: string },
+): ReactNode {
   if (query.isPending) return <LoadingLine>{texts.loading}</LoadingLine>;
   if (query.isError || !query.data) return <Notice tone="error">{texts.error ?? "Could not load the list."}</Notice>;
   if (query.data.length === 0) return <p className="py-6 text-center text-sm text-slate-500">{texts.empty}</p>;

@@ -20,7 +20,15 @@ export function Notice({ tone = "info", children, className = "" }: { tone?: key
   );
 }
 
-export function LiveRegion({ message, tone = "success", className = "" }: { message?: string | null; tone?: "success" | "error" | "info"; className?: string }) {
+export function LiveRegion({
+  message,
+  tone = "success",
+  className = "",
+}: {
+  message?: string | null;
+  tone?: "success" | "error" | "info";
+  className?: string;
+}) {
   return (
     <div aria-live="polite" aria-atomic="true" className={className}>
       {message ? (

@@ -82,7 +82,14 @@ export function CreateVolumeForm() {
 
       <fieldset className="grid gap-4 sm:grid-cols-2">
         <legend className="mb-2 text-sm font-semibold text-slate-900">Disk</legend>
-        <TextField label="Name" name="name" autoComplete="off" spellCheck={false} hint="The NBD export name clients attach to." error={fieldError(problem, "name")} />
+        <TextField
+          label="Name"
+          name="name"
+          autoComplete="off"
+          spellCheck={false}
+          hint="The NBD export name clients attach to."
+          error={fieldError(problem, "name")}
+        />
         <SizeField
           label="Size"
           amountName="sizeAmount"
@@ -116,8 +123,17 @@ export function CreateVolumeForm() {
       <fieldset>
         <legend className="mb-2 text-sm font-semibold text-slate-900">Durability</legend>
         <div className="grid gap-3 sm:grid-cols-2">
-          <DurabilityChoice value="local" title="Local (faster)" text="A flush returns once the write is safe on the gateway's disk; the cloud commit follows within seconds." defaultChecked />
-          <DurabilityChoice value="cloud" title="Cloud" text="A flush returns only after the data reached the bucket. Slower flushes, nothing to lose if the gateway's machine is lost." />
+          <DurabilityChoice
+            value="local"
+            title="Local (faster)"
+            text="A flush returns once the write is safe on the gateway's disk; the cloud commit follows within seconds."
+            defaultChecked
+          />
+          <DurabilityChoice
+            value="cloud"
+            title="Cloud"
+            text="A flush returns only after the data reached the bucket. Slower flushes, nothing to lose if the gateway's machine is lost."
+          />
         </div>
         {fieldError(problem, "durability") && (
           <p role="alert" className="mt-1 text-xs font-medium text-red-700">
@@ -140,7 +156,13 @@ export function CreateVolumeForm() {
             hint={autoUnlock ? "Optional." : "Required without auto-unlock."}
             error={fieldError(problem, "passphrase")}
           />
-          <TextField label="Confirm passphrase" name="confirmPassphrase" type="password" autoComplete="new-password" error={fieldError(problem, "confirmPassphrase")} />
+          <TextField
+            label="Confirm passphrase"
+            name="confirmPassphrase"
+            type="password"
+            autoComplete="new-password"
+            error={fieldError(problem, "confirmPassphrase")}
+          />
         </div>
         <CheckboxField
           name="autoUnlock"

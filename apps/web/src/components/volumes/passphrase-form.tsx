@@ -56,10 +56,22 @@ export function PassphraseForm({ name, hasPassphrase }: { name: string; hasPassp
       {formError(problem, FIELDS) && <Notice tone="error">{formError(problem, FIELDS)}</Notice>}
       <div className="grid gap-4">
         {hasPassphrase && (
-          <TextField label="Current passphrase" name="oldPassphrase" type="password" autoComplete="current-password" error={fieldError(problem, "oldPassphrase")} />
+          <TextField
+            label="Current passphrase"
+            name="oldPassphrase"
+            type="password"
+            autoComplete="current-password"
+            error={fieldError(problem, "oldPassphrase")}
+          />
         )}
         <TextField label="New passphrase" name="newPassphrase" type="password" autoComplete="new-password" error={fieldError(problem, "newPassphrase")} />
-        <TextField label="Confirm new passphrase" name="confirmPassphrase" type="password" autoComplete="new-password" error={fieldError(problem, "confirmPassphrase")} />
+        <TextField
+          label="Confirm new passphrase"
+          name="confirmPassphrase"
+          type="password"
+          autoComplete="new-password"
+          error={fieldError(problem, "confirmPassphrase")}
+        />
       </div>
       <div className="flex flex-wrap items-center gap-4">
         <Button type="submit" variant="secondary" busy={change.isPending}>

@@ -58,16 +58,16 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
         }}
       >
         <SizeField
-            key={sizeBytes}
-            label="New size"
-            amountName="sizeAmount"
-            unitName="sizeUnit"
-            units={SIZE_UNITS}
-            defaultAmount={initial.amount}
-            defaultUnit={initial.unit}
-            hint={`Now ${formatBytes(sizeBytes)}. Growing is instant; clients see the new size when they reconnect.`}
-            error={fieldError(problem, "size", "sizeBytes")}
-          />
+          key={sizeBytes}
+          label="New size"
+          amountName="sizeAmount"
+          unitName="sizeUnit"
+          units={SIZE_UNITS}
+          defaultAmount={initial.amount}
+          defaultUnit={initial.unit}
+          hint={`Now ${formatBytes(sizeBytes)}. Growing is instant; clients see the new size when they reconnect.`}
+          error={fieldError(problem, "size", "sizeBytes")}
+        />
         <Button type="submit" variant="secondary" busy={resize.isPending && pendingShrink === null}>
           Resize
         </Button>

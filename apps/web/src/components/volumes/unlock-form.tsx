@@ -42,7 +42,14 @@ export function UnlockForm({ name }: { name: string }) {
     >
       {formError(problem, ["passphrase"]) && <Notice tone="error">{formError(problem, ["passphrase"])}</Notice>}
       <div className="flex flex-wrap items-end gap-3">
-        <TextField className="min-w-56 flex-1" label="Passphrase" name="passphrase" type="password" autoComplete="current-password" error={fieldError(problem, "passphrase")} />
+        <TextField
+          className="min-w-56 flex-1"
+          label="Passphrase"
+          name="passphrase"
+          type="password"
+          autoComplete="current-password"
+          error={fieldError(problem, "passphrase")}
+        />
         <Button type="submit" busy={unlock.isPending} className={fieldError(problem, "passphrase") ? "mb-5" : ""}>
           Unlock
         </Button>

@@ -126,7 +126,11 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         )}
 
         {!deleting && (
-          <Card id="attach" title="Attach on the gateway's machine" description="Plaintext NBD on loopback: it serves only the local admin's volumes (the embedded default).">
+          <Card
+            id="attach"
+            title="Attach on the gateway's machine"
+            description="Plaintext NBD on loopback: it serves only the local admin's volumes (the embedded default)."
+          >
             <AttachCommands name={v.name} />
           </Card>
         )}
@@ -142,7 +146,11 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             <Card id="resize" title="Resize">
               <ResizeForm name={v.name} sizeBytes={v.sizeBytes} />
             </Card>
-            <Card id="passphrase" title={v.hasPassphrase ? "Change passphrase" : "Add a passphrase"} description="Rewrites only the key slots; no data is re-encrypted.">
+            <Card
+              id="passphrase"
+              title={v.hasPassphrase ? "Change passphrase" : "Add a passphrase"}
+              description="Rewrites only the key slots; no data is re-encrypted."
+            >
               <PassphraseForm name={v.name} hasPassphrase={v.hasPassphrase} />
             </Card>
           </div>

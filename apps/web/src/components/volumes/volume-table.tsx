@@ -51,14 +51,30 @@ export function VolumeTable() {
         <table className="min-w-full divide-y divide-slate-200" aria-describedby="volumes-live-note">
           <thead>
             <tr>
-              <th scope="col" className={`${TH} pl-4 sm:pl-5`}>Name</th>
-              <th scope="col" className={TH}>Status</th>
-              <th scope="col" className={`${TH} text-right`}>Size</th>
-              <th scope="col" className={`${TH} text-right`}>Stored</th>
-              <th scope="col" className={`${TH} text-right`}>Ratio</th>
-              <th scope="col" className={`${TH} text-right`}>Dirty</th>
-              <th scope="col" className={TH}>Last commit</th>
-              <th scope="col" className={`${TH} pr-4 sm:pr-5`}>Attached</th>
+              <th scope="col" className={`${TH} pl-4 sm:pl-5`}>
+                Name
+              </th>
+              <th scope="col" className={TH}>
+                Status
+              </th>
+              <th scope="col" className={`${TH} text-right`}>
+                Size
+              </th>
+              <th scope="col" className={`${TH} text-right`}>
+                Stored
+              </th>
+              <th scope="col" className={`${TH} text-right`}>
+                Ratio
+              </th>
+              <th scope="col" className={`${TH} text-right`}>
+                Dirty
+              </th>
+              <th scope="col" className={TH}>
+                Last commit
+              </th>
+              <th scope="col" className={`${TH} pr-4 sm:pr-5`}>
+                Attached
+              </th>
             </tr>
           </thead>
           <tbody className="divide-y divide-slate-100">

@@ -1,12 +1,4 @@
-import {
-  createInvitation,
-  createInvitationInput,
-  getAccount,
-  listInvitations,
-  revokeInvitation,
-  signUp,
-  signUpInput,
-} from "@stratus/control";
+import { createInvitation, createInvitationInput, getAccount, listInvitations, revokeInvitation, signUp, signUpInput } from "@stratus/control";
 import { z } from "zod";
 import { signUpPolicy } from "../sign-up-policy";
 import { authedProcedure, publicProcedure, router } from "../trpc";

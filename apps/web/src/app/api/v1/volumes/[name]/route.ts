@@ -9,7 +9,9 @@ export const dynamic = "force-dynamic";
 
 export const GET = restRoute(async ({ ctx, params }) => getVolume(ctx, { name: params.name! }));
 export const PATCH = restRoute(async ({ ctx, params, body }) => resizeVolume(ctx, { ...(await bodyObject(body)), name: params.name! } as never));
-export const DELETE = restRoute(async ({ ctx, params, body }) => deleteVolume(ctx, { ...(await bodyObject(body)), name: params.name! } as never), { status: 202 });
+export const DELETE = restRoute(async ({ ctx, params, body }) => deleteVolume(ctx, { ...(await bodyObject(body)), name: params.name! } as never), {
+  status: 202,
+});
 
 async function bodyObject(body: () => Promise<unknown>): Promise<Record<string, unknown>> {
   const value = await body();

@@ -4,6 +4,4 @@ import { restRoute } from "@/server/rest/handler";
 
 export const dynamic = "force-dynamic";
 
-export const POST = restRoute(async ({ ctx, params, body }) =>
-  changeVolumePassphrase(ctx, { ...((await body()) as object), name: params.name! } as never),
-);
+export const POST = restRoute(async ({ ctx, params, body }) => changeVolumePassphrase(ctx, { ...((await body()) as object), name: params.name! } as never));
