@@ -60,7 +60,7 @@ fi
 log "typecheck"
 npm run typecheck
 log "lint"
-npx eslint .
+npm run lint
 
 # The web tests, the remote CLI test and every e2e test that starts a gateway serve the production
 # build of the dashboard: build it once here (about 20-30 s).
