@@ -1,5 +1,5 @@
 /**
- * The cloud section of `npm run bench` (../shared/BENCHMARKS.md, "cloud"): Stratus against s3backer
+ * The cloud section of `npm run bench` (bench/README.md, "cloud"): Stratus against s3backer
  * (FUSE mode, block cache on) on the SAME s3rver, same 1 MiB block size, in one run, A B / B A:
  * - sequential write until the data is committed to the bucket (Stratus: nbdcopy --flush, then
  *   waiting for the volume's dirty bytes to reach zero; s3backer: fio write, then unmount, which is
@@ -551,7 +551,7 @@ async function mountS3backer(
     bucket,
     mountDir,
   ];
-  // detached = its own session: it lives exactly as long as we say (BENCHMARKS.md).
+  // detached = its own session: it lives exactly as long as we say.
   const child = spawn("s3backer", args, { detached: true, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr = (stderr + s).slice(-4000)));

@@ -1,5 +1,5 @@
 /**
- * Benchmark settings, read once from BENCH_* variables (defaults follow ../shared/BENCHMARKS.md).
+ * Benchmark settings, read once from BENCH_* variables (bench/README.md lists them).
  * A quick look: BENCH_RUNTIME=5 BENCH_ROUNDS=1 npm run bench
  */
 import { z } from "zod";

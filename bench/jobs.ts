@@ -1,5 +1,5 @@
 /**
- * The fio jobs of ../shared/BENCHMARKS.md: 4k random read/write at queue depth 1 and 32, and 1M
+ * The fio jobs of bench/README.md: 4k random read/write at queue depth 1 and 32, and 1M
  * sequential read/write at queue depth 8, all through fio's nbd engine over loopback TCP.
  */
 import type { BenchConfig, JobName } from "./config";

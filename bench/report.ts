@@ -24,11 +24,11 @@ export interface Summary {
   ranges: Partial<Record<ServerName, [number, number]>>;
   /** stratus median / peer median. */
   ratios: Partial<Record<ServerName, number>>;
-  /** The goal from BENCHMARKS.md for this job, as a ratio to nbdkit file, if there is one. */
+  /** The goal for this job (bench/README.md), as a ratio to nbdkit file, if there is one. */
   goal?: number;
 }
 
-/** Warm goals against nbdkit file (issue 3 with the cache in the path; BENCHMARKS.md). */
+/** Warm goals against nbdkit file, with the gateway's cache in the path (bench/README.md). */
 const GOALS: Partial<Record<JobName, number>> = {
   "randread-4k-qd32": 1.0,
   "randread-4k-qd1": 0.7,

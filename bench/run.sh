@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run bench`: the gateway against nbdkit's file plugin and qemu-nbd, side by side in one run
-# (see bench/README.md and ../shared/BENCHMARKS.md). Configuration comes from BENCH_* variables.
+# (see bench/README.md). Configuration comes from BENCH_* variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: fio against the Stratus gateway and its peers (nbdkit file, qemu-nbd) in one run,
  * alternating servers job by job, round after round, and reporting medians and ratios
- * (../shared/BENCHMARKS.md: these machines are noisy, so only same-run ratios mean anything).
+ * (bench/README.md: these machines are noisy, so only same-run ratios mean anything).
  * Results go to stdout and, as JSON, to bench/results/.
  */
 import { execFileSync } from "node:child_process";

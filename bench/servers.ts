@@ -1,7 +1,7 @@
 /**
  * The servers under test, each serving the same random data on 127.0.0.1:
  * - stratus: the real gateway process (fresh data folder), one volume pre-filled with nbdcopy;
- * - nbdkit-file and qemu-nbd: the peers, started as ../shared/BENCHMARKS.md says, on copies of the image.
+ * - nbdkit-file and qemu-nbd: the peers, started as bench/README.md says, on copies of the image.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { open, readFile } from "node:fs/promises";

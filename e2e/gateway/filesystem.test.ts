@@ -1,7 +1,7 @@
 /**
  * Acceptance 2 of issue 2: a real kernel filesystem on a Stratus volume survives a gateway restart.
  * nbdfuse exposes the export as a file, a loop device makes it a block device, the kernel's ext4 mounts
- * it (MACHINE-NOTES.md). Every mount, loop device and process is registered for cleanup as it is made,
+ * it (no kernel NBD client needed). Every mount, loop device and process is registered for cleanup as it is made,
  * so a failure halfway leaves nothing behind.
  */
 import { mkdtemp, rm } from "node:fs/promises";

@@ -1,5 +1,5 @@
 /**
- * A kernel filesystem on an NBD export without a kernel NBD client (MACHINE-NOTES.md):
+ * A kernel filesystem on an NBD export without a kernel NBD client (the test machines have none):
  * nbdfuse exposes the export as a file, a loop device turns the file into a block device, and the
  * kernel's ext4 mounts it. Each step returns its own undo so tests can register it for cleanup.
  */

@@ -1,5 +1,5 @@
 /**
- * Two network namespaces joined by a veth pair, with addresses the test assigns (MACHINE-NOTES.md): a
+ * Two network namespaces joined by a veth pair, with addresses the test assigns (needs root): a
  * "server" machine and a "client" machine that reach each other only over that link. Commands run in
  * one with `ip netns exec`. Names, link names and the subnet must be unique per test file so parallel
  * runs never collide; what an interrupted earlier run left behind is removed first.

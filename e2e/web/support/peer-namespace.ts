@@ -1,6 +1,6 @@
 /**
  * "Another machine" for a test: a network namespace joined to this one by a veth pair, with addresses
- * the test assigns (MACHINE-NOTES.md). The server side stays in the test's own namespace, listening on
+ * the test assigns (needs root). The server side stays in the test's own namespace, listening on
  * `hostAddress` (not loopback, so the gateway requires TLS); clients run in the peer namespace with
  * `ip netns exec`, or with `nsenter --net` when their mounts must be visible outside (FUSE).
  * Names and subnets must be unique per test file so parallel runs never collide.

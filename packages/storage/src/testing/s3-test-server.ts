@@ -2,7 +2,7 @@
  * A real S3-protocol server for tests: s3rver (npm, pure JavaScript, no daemon to install)
  * started as a child process (s3rver-child.mjs, which also patches one s3rver bug) on 127.0.0.1 with a free port and a throwaway data directory.
  * NODE_OPTIONS=--openssl-legacy-provider is required on Node 20, or s3rver answers 500 to any
- * truncated ListObjectsV2 (see MACHINE-NOTES). s3rver accepts only the credentials S3RVER/S3RVER.
+ * truncated ListObjectsV2. s3rver accepts only the credentials S3RVER/S3RVER.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
