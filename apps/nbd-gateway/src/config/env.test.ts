@@ -65,6 +65,7 @@ describe("loadGatewayConfig", () => {
     expect(defaults).toMatchObject({
       cacheSizeBytes: 20 * 2 ** 30,
       dirtyLimitBytes: 2 * 2 ** 30,
+      volumeDirtyLimitBytes: 1.5 * 2 ** 30,
       commitIntervalMs: 30_000,
       commitIdleMs: 2_000,
       gcGraceMs: 600_000,
@@ -77,6 +78,10 @@ describe("loadGatewayConfig", () => {
     expect(loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G" }).dirtyLimitBytes).toBe(512 * 2 ** 20);
     expect(() => loadGatewayConfig({ STRATUS_CACHE_SIZE: "1G", STRATUS_DIRTY_LIMIT: "2G" })).toThrow(
       /STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT/,
+    );
+    expect(loadGatewayConfig({ STRATUS_DIRTY_LIMIT: "1G", STRATUS_VOLUME_DIRTY_LIMIT: "256M" }).volumeDirtyLimitBytes).toBe(256 * 2 ** 20);
+    expect(() => loadGatewayConfig({ STRATUS_DIRTY_LIMIT: "1G", STRATUS_VOLUME_DIRTY_LIMIT: "2G" })).toThrow(
+      /STRATUS_VOLUME_DIRTY_LIMIT: must not be more than STRATUS_DIRTY_LIMIT/,
     );
     expect(loadGatewayConfig({ STRATUS_DATA_DIR: "/tmp/b" }).queuePrefix).not.toBe(defaults.queuePrefix);
     const key = Buffer.alloc(32, 7);

@@ -39,6 +39,8 @@ export interface GatewayConfig {
   cacheSizeBytes: number;
   /** Bytes of written-but-not-uploaded chunks in this gateway before writes wait for uploads. */
   dirtyLimitBytes: number;
+  /** The same, for one volume: a volume that cannot commit leaves the rest room to write. */
+  volumeDirtyLimitBytes: number;
   /** Most time between a FLUSH (durability=local) and the cloud commit that follows it. */
   commitIntervalMs: number;
   /** A commit follows once writes paused this long (at most commitIntervalMs). */
@@ -141,6 +143,7 @@ const schema = z.object({
   // local disk rather than waiting on uploads; data past the limit waits, it is never dropped.
   // Default: 2G, or half the cache when the cache is smaller than 4G.
   STRATUS_DIRTY_LIMIT: size.optional(),
+  STRATUS_VOLUME_DIRTY_LIMIT: size.optional(),
   // Under sustained writing a commit at most every 30 s (like Linux's dirty_expire): each commit
   // re-uploads every chunk touched since the last, so a short interval multiplies PUTs (on S3, a
   // 1 GiB region rewritten by random writes is 1024 PUTs per commit) and competes with the writes.
@@ -206,6 +209,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const dirtyLimit = e.STRATUS_DIRTY_LIMIT ?? Math.min(2 * 2 ** 30, Math.floor(e.STRATUS_CACHE_SIZE / 2));
   if (dirtyLimit < 2 ** 20) problems.push("STRATUS_DIRTY_LIMIT: must be at least 1M");
   if (e.STRATUS_CACHE_SIZE < dirtyLimit) problems.push("STRATUS_CACHE_SIZE: must be at least STRATUS_DIRTY_LIMIT");
+  const volumeDirtyLimit = e.STRATUS_VOLUME_DIRTY_LIMIT ?? Math.floor((dirtyLimit * 3) / 4);
+  if (volumeDirtyLimit < 2 ** 20) problems.push("STRATUS_VOLUME_DIRTY_LIMIT: must be at least 1M");
+  if (volumeDirtyLimit > dirtyLimit) problems.push("STRATUS_VOLUME_DIRTY_LIMIT: must not be more than STRATUS_DIRTY_LIMIT");
   if (e.STRATUS_COMMIT_INTERVAL < 100) problems.push("STRATUS_COMMIT_INTERVAL: must be at least 100ms");
   const commitIdle = e.STRATUS_COMMIT_IDLE ?? Math.min(2_000, e.STRATUS_COMMIT_INTERVAL);
   if (commitIdle < 100) problems.push("STRATUS_COMMIT_IDLE: must be at least 100ms");
@@ -253,6 +259,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     store,
     cacheSizeBytes: e.STRATUS_CACHE_SIZE,
     dirtyLimitBytes: dirtyLimit,
+    volumeDirtyLimitBytes: volumeDirtyLimit,
     commitIntervalMs: e.STRATUS_COMMIT_INTERVAL,
     commitIdleMs: commitIdle,
     writeBehind: e.STRATUS_WRITE_BEHIND,

@@ -115,7 +115,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     let workers: JobWorkers | undefined = undefined;
     let publisher: LivePublisher | undefined = undefined;
     const cacheDir = `${config.dataDir}/cache`;
-    const cacheBudget = new CacheBudget({ targetBytes: config.cacheSizeBytes, dirtyLimitBytes: config.dirtyLimitBytes });
+    const cacheBudget = new CacheBudget({
+      targetBytes: config.cacheSizeBytes,
+      dirtyLimitBytes: config.dirtyLimitBytes,
+      volumeDirtyLimitBytes: config.volumeDirtyLimitBytes,
+    });
     // Caches of volumes not open yet count against the target; those with uncommitted data get committed below.
     const leftovers = registerDormantCaches(cacheDir, cacheBudget);
     // Closed after the engines (cleanups run in reverse): their final commits still seal through it.

@@ -70,4 +70,40 @@ describe("CacheBudget", () => {
     await waiting;
     expect(admitted).toBe(true);
   });
+
+  it("keeps a volume that cannot commit within its own dirty cap, leaving the others room", async () => {
+    const budget = new CacheBudget({ targetBytes: 1000, dirtyLimitBytes: 100, volumeDirtyLimitBytes: 60 });
+    const stuck = { dirtyBytes: 0, commits: 0, requestCommit: () => stuck.commits++ };
+    const other = { dirtyBytes: 0, commits: 0, requestCommit: () => other.commits++ };
+    budget.register(stuck);
+    budget.register(other);
+    const dirty = (member: { dirtyBytes: number }, bytes: number) => {
+      member.dirtyBytes += bytes;
+      if (bytes > 0) budget.addDirty(bytes);
+      else budget.removeDirty(-bytes);
+    };
+    dirty(stuck, 60);
+    expect(budget.hasDirtyRoom(stuck.dirtyBytes)).toBe(false);
+    expect(budget.hasDirtyRoom(other.dirtyBytes)).toBe(true);
+    let admitted = false;
+    const waiting = budget.waitForDirtyRoom(() => {}, stuck).then(() => (admitted = true));
+    await Promise.resolve();
+    expect(admitted).toBe(false);
+    expect(stuck.commits).toBeGreaterThan(0); // only the volume at its cap is asked to commit
+    expect(other.commits).toBe(0);
+
+    dirty(other, 30); // the other volume still writes
+    expect(budget.hasDirtyRoom(other.dirtyBytes)).toBe(true);
+    dirty(other, -30);
+    await Promise.resolve();
+    expect(admitted).toBe(false); // the stuck volume's own bytes have not moved
+    dirty(stuck, -1);
+    await waiting;
+    expect(admitted).toBe(true);
+  });
+
+  it("never lets one volume's cap exceed the gateway's dirty limit", () => {
+    expect(new CacheBudget({ targetBytes: 1, dirtyLimitBytes: 100, volumeDirtyLimitBytes: 500 }).volumeDirtyLimitBytes).toBe(100);
+    expect(new CacheBudget({ targetBytes: 1, dirtyLimitBytes: 100 }).volumeDirtyLimitBytes).toBe(100);
+  });
 });

@@ -23,6 +23,11 @@ export interface CacheBudgetOptions {
   targetBytes: number;
   /** Bytes of uncommitted chunks beyond which writes wait. */
   dirtyLimitBytes: number;
+  /**
+   * Bytes of uncommitted chunks one volume may hold (default: the whole dirty limit). Below the
+   * dirty limit, it keeps a volume whose commits fail from taking every other volume's room.
+   */
+  volumeDirtyLimitBytes?: number;
   /** Chunk files kept open at once (default 1024). */
   maxOpenFiles?: number;
 }
@@ -36,6 +41,7 @@ export interface BudgetMember {
 export class CacheBudget {
   readonly targetBytes: number;
   readonly dirtyLimitBytes: number;
+  readonly volumeDirtyLimitBytes: number;
   readonly maxOpenFiles: number;
   private cached = 0;
   private dirty = 0;
@@ -50,6 +56,7 @@ export class CacheBudget {
   constructor(options: CacheBudgetOptions) {
     this.targetBytes = Math.max(0, options.targetBytes);
     this.dirtyLimitBytes = Math.max(1, options.dirtyLimitBytes);
+    this.volumeDirtyLimitBytes = Math.min(this.dirtyLimitBytes, Math.max(1, options.volumeDirtyLimitBytes ?? this.dirtyLimitBytes));
     this.maxOpenFiles = Math.max(4, options.maxOpenFiles ?? 1024);
   }
 
@@ -172,19 +179,24 @@ export class CacheBudget {
 
   removeDirty(bytes: number): void {
     this.dirty -= bytes;
-    if (this.dirty < this.dirtyLimitBytes) this.wake();
+    // Waiters re-check: the gateway's total or one volume's own dirty bytes may have room now.
+    this.wake();
   }
 
-  /** Room for more dirty data: below the limit (a write admitted now may pass it by its own size). */
-  hasDirtyRoom(): boolean {
-    return this.dirty < this.dirtyLimitBytes;
+  /**
+   * Room for more dirty data in the gateway and in a volume holding `volumeDirtyBytes` (a write
+   * admitted now may pass either limit by its own size).
+   */
+  hasDirtyRoom(volumeDirtyBytes = 0): boolean {
+    return this.dirty < this.dirtyLimitBytes && volumeDirtyBytes < this.volumeDirtyLimitBytes;
   }
 
-  /** Resolves once dirty bytes are within the limit (or `stillWanted` throws). */
-  async waitForDirtyRoom(stillWanted: () => void): Promise<void> {
-    while (this.dirty >= this.dirtyLimitBytes) {
+  /** Resolves once there is room (see hasDirtyRoom), or `stillWanted` throws. */
+  async waitForDirtyRoom(stillWanted: () => void, volume?: BudgetMember): Promise<void> {
+    while (!this.hasDirtyRoom(volume?.dirtyBytes)) {
       stillWanted(); // throws when the waiter's volume is closing
-      for (const member of this.members) if (member.dirtyBytes > 0) member.requestCommit();
+      if (volume !== undefined && volume.dirtyBytes >= this.volumeDirtyLimitBytes) volume.requestCommit();
+      else for (const member of this.members) if (member.dirtyBytes > 0) member.requestCommit();
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }

@@ -4,6 +4,7 @@
  * fetches it first. Past the gateway's dirty limit, changes wait for room.
  */
 import type { WriteOptions } from "../block-device";
+import type { BudgetMember } from "../cache/cache-budget";
 import { StorageError } from "../errors";
 import type { ChunkFetches } from "./chunk-fetches";
 import { walkChunks, type ChunkPiece } from "./chunk-walk";
@@ -17,6 +18,8 @@ export interface WriteHooks {
   wrote(offset: number, end: number): void;
   /** FUA: the change must be flushed before it is acknowledged. */
   flush(): Promise<void>;
+  /** The volume as the budget knows it: its dirty bytes, and a commit asked for when short of room. */
+  member: BudgetMember;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -31,7 +34,7 @@ export class VolumeWrites {
   /** Applies `source` (zeros when null) to a checked range; resolves once applied (and flushed, with FUA). */
   change(offset: number, length: number, source: Buffer | null, options: WriteOptions | undefined): Promise<void> {
     const ctx = this.ctx;
-    if (!ctx.budget.hasDirtyRoom()) return ctx.track(this.#afterRoom(offset, length, source, options));
+    if (!ctx.budget.hasDirtyRoom(ctx.disk.dirtyBytes)) return ctx.track(this.#afterRoom(offset, length, source, options));
     let pending: Promise<void> | undefined;
     try {
       pending = this.#modify(offset, length, source);
@@ -45,7 +48,7 @@ export class VolumeWrites {
   /** Writes a checked range only if it can be done synchronously; false changes nothing. */
   writeNow(offset: number, source: Buffer): boolean {
     const { budget, disk, committed, chunkSize } = this.ctx;
-    if (!budget.hasDirtyRoom()) return false;
+    if (!budget.hasDirtyRoom(disk.dirtyBytes)) return false;
     const local = walkChunks(
       offset,
       source.length,
@@ -63,7 +66,7 @@ export class VolumeWrites {
     const ctx = this.ctx;
     await ctx.budget.waitForDirtyRoom(() => {
       if (ctx.state() !== "open") throw new StorageError("ESHUTDOWN", `volume ${ctx.volumeId} is ${ctx.state()}`);
-    });
+    }, this.hooks.member);
     await this.#modify(offset, length, source);
     if (options?.fua) await this.hooks.flush();
   }

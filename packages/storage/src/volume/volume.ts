@@ -169,6 +169,7 @@ export class Volume implements BlockDevice, BudgetMember {
       modifying: () => this.scheduler.modifying(),
       wrote: (offset, end) => this.writeBehind.noteWrite(offset, end),
       flush: () => this.flush(),
+      member: this,
     });
     if (this.disk.discardedAfterReboot) {
       this.logger?.warn({ volumeId: this.volumeId }, "the cache was not synced before a reboot: it starts empty, and reads come from the bucket again");
