@@ -40,12 +40,18 @@ interface Answer {
   body: string;
 }
 
-function send(agent: http.Agent, port: number, method: string, body?: Buffer, options: { chunked?: boolean; expect?: boolean } = {}): Promise<Answer> {
+function send(
+  agent: http.Agent,
+  port: number,
+  method: string,
+  body?: Buffer,
+  options: { chunked?: boolean; expect?: boolean; path?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {};
     if (body !== undefined && !options.chunked) headers["content-length"] = body.length;
     if (options.expect) headers.expect = "100-continue";
-    const request = http.request({ host: "127.0.0.1", port, method, path: "/x", agent, headers }, (response) => {
+    const request = http.request({ host: "127.0.0.1", port, method, path: options.path ?? "/x", agent, headers }, (response) => {
       let text = "";
       response.setEncoding("utf8");
       response.on("data", (chunk: string) => (text += chunk));
@@ -104,6 +110,14 @@ describe("fault proxy framing (against an echo server)", () => {
     expect(held.status).toBe(503);
     proxy.setMode({ outage: false });
     expect(await send(agent, proxy.port, "GET")).toEqual({ status: 200, body: '{"method":"GET","length":0}' });
+  });
+
+  it("fails only the requests whose path names the targeted keys", async () => {
+    proxy.setMode({ failPathIncludes: "/vol/a/" });
+    expect((await send(agent, proxy.port, "PUT", seededBytes(1000, 4), { path: "/bucket/vol/a/c/1" })).status).toBe(503);
+    expect((await send(agent, proxy.port, "PUT", seededBytes(1000, 5), { path: "/bucket/vol/b/c/1" })).status).toBe(200);
+    proxy.setMode({ failPathIncludes: undefined });
+    expect((await send(agent, proxy.port, "PUT", seededBytes(1000, 6), { path: "/bucket/vol/a/c/1" })).status).toBe(200);
   });
 
   it("resets connections and stalls requests until released", async () => {

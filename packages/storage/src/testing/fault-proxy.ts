@@ -19,6 +19,8 @@ export interface FaultMode {
   stall: boolean;
   /** Fail every request (default false), the way `failure` says. */
   outage: boolean;
+  /** Fail every request whose path contains this text (e.g. one volume's key prefix), the way `failure` says. */
+  failPathIncludes?: string;
 }
 
 export type HttpMethod = "PUT" | "GET" | "DELETE" | "POST" | "HEAD" | "OTHER";
@@ -72,9 +74,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     target: options.target,
     stallTimeoutMs: options.stallTimeoutMs,
     stats: () => stats,
-    decide(): Decision {
+    decide(path: string): Decision {
       if (mode.stall) return "stall";
-      const fails = mode.outage || (mode.failRate > 0 && random() < mode.failRate);
+      const targeted = mode.failPathIncludes !== undefined && path.includes(mode.failPathIncludes);
+      const fails = mode.outage || targeted || (mode.failRate > 0 && random() < mode.failRate);
       if (!fails) return "forward";
       if (mode.failure === "mixed") return random() < 0.5 ? "503" : "reset";
       return mode.failure;
@@ -121,12 +124,14 @@ interface ProxyContext {
   target: { host: string; port: number };
   stallTimeoutMs: number | undefined;
   stats(): FaultProxyStats;
-  decide(): Decision;
+  decide(path: string): Decision;
   nextRequestId(): string;
 }
 
 interface Request {
   method: HttpMethod;
+  /** The request line's target (path and query). */
+  path: string;
   head: Buffer;
   expectContinue: boolean;
   body: BodyFraming;
@@ -209,6 +214,7 @@ class ProxyConnection {
     const lines = head.toString("latin1").split("\r\n");
     const verb = lines[0]!.split(" ")[0]!.toUpperCase();
     const method = (METHODS as string[]).includes(verb) ? (verb as HttpMethod) : "OTHER";
+    const path = lines[0]!.split(" ")[1] ?? "";
     const headers = new Map<string, string>();
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(":");
@@ -217,13 +223,13 @@ class ProxyConnection {
     const chunked = /\bchunked\b/i.test(headers.get("transfer-encoding") ?? "");
     const body = chunked ? new ChunkedBody() : new LengthBody(Number(headers.get("content-length") ?? 0) || 0);
     // `Expect: 100-continue` (the AWS SDK sends it for large bodies): streamed, so the server's 100 reaches the client.
-    return { method, head, expectContinue: /100-continue/i.test(headers.get("expect") ?? ""), body };
+    return { method, path, head, expectContinue: /100-continue/i.test(headers.get("expect") ?? ""), body };
   }
 
   private begin(request: Request): void {
     const stats = this.context.stats();
     stats.requests[request.method] += 1;
-    const decision = this.context.decide();
+    const decision = this.context.decide(request.path);
     if (decision === "forward") return this.forward(request);
     if (decision === "reset") {
       stats.injected.reset += 1;
