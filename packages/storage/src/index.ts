@@ -8,6 +8,7 @@ export { S3ObjectStore, type S3ObjectStoreOptions } from "./object-store/s3-stor
 export { compareKeys } from "./object-store/object-store-helpers";
 export {
   Volume,
+  volumeCapabilities,
   type VolumeOptions,
   type VolumeLogger,
   type VolumeStats,
@@ -17,7 +18,7 @@ export {
   type CommittedMap,
 } from "./volume/volume";
 export { CacheBudget, type CacheBudgetOptions } from "./cache/cache-budget";
-export { registerDormantCaches } from "./cache/dormant-caches";
+export { hasDirtyChunks, registerDormantCaches } from "./cache/dormant-caches";
 export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, GENERATIONS_PER_EPOCH, type ChunkKeyParts } from "./volume/chunk-layout";
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";
@@ -28,3 +29,4 @@ export * from "./codec/index";
 export * from "./keys/index";
 export * from "./format/index";
 export { RetryingObjectStore, isTransientError, type RetryingObjectStoreOptions, type RetryEvent } from "./object-store/retrying-store";
+export { BACKGROUND_TIMER, systemClock, type Clock, type ClockTimer } from "./util/clock";

@@ -22,14 +22,20 @@ export function registerDormantCaches(root: string, budget: CacheBudget, bootId 
     const dir = path.join(root, name);
     if (!existsSync(path.join(dir, "c"))) continue;
     if (discardIfRebooted(dir, bootId)) continue; // unsynced before a reboot: nothing in it is kept
-    const { journal, chunks } = CacheJournal.open(dir);
-    journal.close();
-    let dirty = false;
-    for (const state of chunks.values()) dirty ||= state.dirty;
+    const dirty = hasDirtyChunks(dir);
     let bytes = 0;
     for (const file of readdirSync(path.join(dir, "c"))) bytes += fileSizeOf(path.join(dir, "c", file));
     budget.addDormant(dir, bytes, !dirty);
     if (dirty) withDirtyData.push(name);
   }
   return withDirtyData;
+}
+
+/** Whether the volume cache in `dir` (closed) holds uncommitted chunks, by its journal. */
+export function hasDirtyChunks(dir: string): boolean {
+  if (!existsSync(path.join(dir, "c"))) return false;
+  const { journal, chunks } = CacheJournal.open(dir);
+  journal.close();
+  for (const state of chunks.values()) if (state.dirty) return true;
+  return false;
 }

@@ -175,16 +175,7 @@ export class Volume implements BlockDevice, BudgetMember {
       this.logger?.warn({ volumeId: this.volumeId }, "the cache was not synced before a reboot: it starts empty, and reads come from the bucket again");
     }
     budget.register(this);
-    this.capabilities = {
-      readOnly: false,
-      canFlush: true,
-      canTrim: true,
-      canZero: true,
-      canFastZero: true, // zeroing only drops chunks or writes cached files: never slower than writing
-      canCache: true,
-      canMultiConn: true, // one engine serves every connection, so all see the same bytes
-      allocationUnit: this.chunkSize,
-    };
+    this.capabilities = volumeCapabilities(this.chunkSize);
     if (this.disk.dirtyCount > 0) {
       // Dirty chunks from before a restart: commit them at once.
       this.logger?.debug({ volumeId: this.volumeId, dirtyChunks: this.disk.dirtyCount }, "re-queued dirty chunks from the cache");
@@ -383,12 +374,12 @@ export class Volume implements BlockDevice, BudgetMember {
         await this.syncLocal();
         await this.commits.runningSettled();
       } catch (error) {
-        this.state = "open";
+        if (this.state === "closing") this.state = "open"; // not when abandoned meanwhile
         throw error;
       } finally {
         this.closing = undefined;
       }
-      this.shutDown(true);
+      if (this.state === "closing") this.shutDown(true);
     })();
     return this.closing;
   }
@@ -450,6 +441,20 @@ export class Volume implements BlockDevice, BudgetMember {
     promise.then(untrack, untrack);
     return promise;
   }
+}
+
+/** What every volume offers, known without opening one (NBD_OPT_INFO answers from the row). */
+export function volumeCapabilities(chunkSize: number): DeviceCapabilities {
+  return {
+    readOnly: false,
+    canFlush: true,
+    canTrim: true,
+    canZero: true,
+    canFastZero: true, // zeroing only drops chunks or writes cached files: never slower than writing
+    canCache: true,
+    canMultiConn: true, // one engine serves every connection, so all see the same bytes
+    allocationUnit: chunkSize,
+  };
 }
 
 function asBuffer(data: Uint8Array): Buffer {
