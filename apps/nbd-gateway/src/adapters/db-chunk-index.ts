@@ -13,6 +13,8 @@ export class DbChunkIndex implements ChunkIndex {
     private readonly volumeId: string,
     /** The token of the lease this gateway holds; undefined: the epoch alone guards. */
     private readonly fencingToken?: number,
+    /** A commit was refused (stale token or epoch): the owner checks whether it was fenced. */
+    private readonly onConflict?: () => void,
   ) {}
 
   async load(): Promise<ChunkIndexSnapshot> {
@@ -35,7 +37,9 @@ export class DbChunkIndex implements ChunkIndex {
         garbage: commit.garbage,
       });
     } catch (error) {
-      const what = error instanceof DbError && error.code === "COMMIT_CONFLICT" ? "was refused (stale epoch or fencing token)" : "failed";
+      const conflict = error instanceof DbError && error.code === "COMMIT_CONFLICT";
+      if (conflict) this.onConflict?.();
+      const what = conflict ? "was refused (stale epoch or fencing token)" : "failed";
       throw new StorageError("EIO", `commit of epoch ${commit.epoch} for ${this.volumeId} ${what}`, { cause: error });
     }
   }

@@ -68,6 +68,10 @@ export interface GatewayConfig {
   stopTimeoutMs: number;
   /** Signs dashboard sessions: AUTH_SECRET, or undefined: read or generate <dataDir>/auth-secret. */
   authSecret: string | undefined;
+  /** This gateway's id in volume leases: STRATUS_GATEWAY_ID, or undefined: read or generate <dataDir>/gateway-id. */
+  gatewayId: string | undefined;
+  /** How long a volume lease lasts without a heartbeat (renewed every third of it). */
+  leaseTtlMs: number;
   /** Settings that work but cost (logged at start), e.g. no GLIBC_TUNABLES. */
   warnings?: string[];
 }
@@ -180,6 +184,13 @@ const schema = z.object({
   STRATUS_LOG_FORMAT: z.enum(["auto", "pretty", "json"]).default("auto"),
   // What is not committed by then stays in the local cache (fsynced) and is committed at the next start.
   STRATUS_STOP_TIMEOUT: duration.default(10_000),
+  STRATUS_GATEWAY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1-64 letters, digits, '_', '.', ':' or '-'")
+    .optional(),
+  // A gateway that stops renewing (killed, partitioned) keeps its volumes this long; one that cannot
+  // renew for this long stops serving them.
+  STRATUS_LEASE_TTL: duration.default(30_000),
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
@@ -215,6 +226,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   if (e.STRATUS_COMMIT_INTERVAL < 100) problems.push("STRATUS_COMMIT_INTERVAL: must be at least 100ms");
   const commitIdle = e.STRATUS_COMMIT_IDLE ?? Math.min(2_000, e.STRATUS_COMMIT_INTERVAL);
   if (commitIdle < 100) problems.push("STRATUS_COMMIT_IDLE: must be at least 100ms");
+  if (e.STRATUS_LEASE_TTL < 1_000) problems.push("STRATUS_LEASE_TTL: must be at least 1s");
   if (commitIdle > e.STRATUS_COMMIT_INTERVAL) problems.push("STRATUS_COMMIT_IDLE: must not be longer than STRATUS_COMMIT_INTERVAL");
 
   const dataDir = path.resolve(e.STRATUS_DATA_DIR);
@@ -273,6 +285,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     logFormat: e.STRATUS_LOG_FORMAT,
     stopTimeoutMs: e.STRATUS_STOP_TIMEOUT,
     authSecret: e.AUTH_SECRET,
+    gatewayId: e.STRATUS_GATEWAY_ID,
+    leaseTtlMs: e.STRATUS_LEASE_TTL,
     warnings: [mallocSettingsWarning(env, process.platform)].filter((warning): warning is string => warning !== undefined),
   };
 }

@@ -1,14 +1,12 @@
 /**
- * Opening one volume's engine wires the durability stack from its row: the data key from the
- * KeyRing (a locked volume throws VolumeLockedError), SealedCodec, the disk cache and its budget,
- * the store, the uploader, commit timing, a fencing token, and a manifest write after every commit.
+ * Opening one volume's engine wires the durability stack from its row: the data key (dataKeyOf),
+ * SealedCodec, the disk cache and its budget, the store, the uploader, commit timing, the lease's
+ * fencing token, and a manifest write after every commit.
  */
 import type { Database, VolumeRow } from "@stratus/db";
-import { takeFencingToken } from "@stratus/db";
 import {
   GENERATIONS_PER_EPOCH,
   SealedCodec,
-  StorageError,
   Volume,
   writeManifest,
   type ChunkBuffers,
@@ -37,6 +35,11 @@ export interface Engine {
   locked?: boolean;
   /** Who each connection is (the device credential's name, or "local"), one entry per connection. */
   clients: string[];
+  lease: EngineLease;
+  /** Set once the lease was lost: the volume was dropped without committing, its connections closed. */
+  fenced?: boolean;
+  /** What closes each connection when the engine is fenced. */
+  revoked: Set<() => void>;
 }
 
 /** What opening an engine needs from the gateway. */
@@ -59,36 +62,56 @@ export interface EngineDeps {
   codecPool?: CodecPool;
 }
 
-/** Opens a volume's engine, with no connection yet; a volume that fails to open releases its codec. */
-export async function openEngine(row: VolumeRow, deps: EngineDeps, buffers: ChunkBuffers): Promise<Engine> {
+/** The lease an engine was opened under. */
+export interface EngineLease {
+  /** Commits carry it; a newer holder's makes them fail. */
+  fencingToken: number;
+  /** The device that holds it (null: the local admin); only its connections share the engine. */
+  deviceCredentialId: string | null;
+  holderName: string;
+  /** A commit was refused: check whether this lease was taken over. */
+  onConflict: () => void;
+}
+
+/** The volume's data key (a locked volume throws VolumeLockedError): asked before any lease is taken. */
+export function dataKeyOf(row: VolumeRow, deps: Pick<EngineDeps, "keys">): Promise<Buffer> {
   const slots: KeySlot[] = row.keySlots;
-  const dataKey = await deps.keys.dataKeyFor(row.id, slots);
+  return deps.keys.dataKeyFor(row.id, slots);
+}
+
+/** Opens a volume's engine, with no connection yet; a volume that fails to open releases its codec. */
+export async function openEngine(row: VolumeRow, dataKey: Buffer, lease: EngineLease, deps: EngineDeps, buffers: ChunkBuffers): Promise<Engine> {
   const sealed = new SealedCodec({ dataKey, compression: row.compression as Compression });
   const codec: ChunkCodec = deps.codecPool === undefined ? sealed : sealed.pooled(deps.codecPool);
   let volume: Volume;
   try {
-    volume = await openVolume(row, codec, sealed, deps, buffers);
+    volume = await openVolume(row, lease, codec, sealed, deps, buffers);
   } catch (error) {
     codec.release?.();
     throw error;
   }
-  return { volume, codec, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 }, clients: [] };
+  return { volume, codec, lease, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 }, clients: [], revoked: new Set() };
 }
 
-async function openVolume(row: VolumeRow, codec: ChunkCodec, sealed: SealedCodec, deps: EngineDeps, buffers: ChunkBuffers): Promise<Volume> {
+async function openVolume(
+  row: VolumeRow,
+  lease: EngineLease,
+  codec: ChunkCodec,
+  sealed: SealedCodec,
+  deps: EngineDeps,
+  buffers: ChunkBuffers,
+): Promise<Volume> {
   const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, writeBehind, uploader, uploadConcurrency } = deps;
   const volumeLogger = logger.child({ volumeId: row.id });
-  // A token of its own for this engine: an earlier one can commit nothing more, and no key this one
-  // writes can be one an earlier engine (say, a crashed process) may still have a PUT in flight for.
-  const fencingToken = await takeFencingToken(database.db, row.id).catch((error: unknown) => {
-    throw new StorageError("EIO", `could not take a fencing token for ${row.id}`, { cause: error });
-  });
+  // The lease's token is this engine's own: an earlier holder can commit nothing more, and no key this
+  // one writes can be one an earlier engine (say, a crashed process) may still have a PUT in flight for.
+  const { fencingToken } = lease;
   return Volume.open({
     volumeId: row.id,
     size: row.sizeBytes,
     chunkSize: row.chunkSize,
     store,
-    index: new DbChunkIndex(database.db, row.id, fencingToken),
+    index: new DbChunkIndex(database.db, row.id, fencingToken, lease.onConflict),
     codec,
     cacheDir,
     cacheBudget,

@@ -3,17 +3,22 @@
  * reference-counted, so connections see each other's writes at once (CAN_MULTI_CONN); the last to
  * leave flushes and closes it. `forScope` gives each client its ExportRegistry: an owner's volumes,
  * by name or id, resolved against the database on every open. Opening one: open-engine.ts.
+ * An engine holds its volume's lease (lease-keeper.ts) from open to close: only the device that holds
+ * it shares it, another is refused. A lost lease fences the engine: dropped uncommitted, its data
+ * moved aside as an orphan set, its connections closed.
  */
-import type { VolumeRow } from "@stratus/db";
+import type { VolumeLeaseRow, VolumeRow } from "@stratus/db";
 import { findVolumeById, findVolumeByName, isId, listVolumes } from "@stratus/db";
-import { ChunkBuffers, type Volume } from "@stratus/storage";
+import { ChunkBuffers, hasDirtyChunks, volumeCapabilities, type Volume } from "@stratus/storage";
 import { formatSize } from "@stratus/control";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { VolumeLockedError } from "../keys/key-ring";
-import type { ExportRegistry, OpenedExport } from "../server/export-registry";
+import { ExportRefusedError, type ExportRegistry, type OpenContext, type OpenedExport } from "../server/export-registry";
 import { countingDevice } from "./counting-device";
-import { openEngine, type Engine, type EngineDeps } from "./open-engine";
+import type { LeaseDevice, LeaseKeeper } from "./lease-keeper";
+import { dataKeyOf, openEngine, type Engine, type EngineDeps } from "./open-engine";
+import { cacheTokenStillCurrent, orphanCache, recordCacheToken, recordedCacheToken } from "./orphan-sets";
 
 /** What the live-state publisher sees of an open engine. */
 export interface OpenEngineInfo {
@@ -30,11 +35,14 @@ export interface ExportScope {
   ownerId: string;
   /** null: every volume of the owner; else only these ids. */
   volumeIds: string[] | null;
-  /** Shown in live state for each of its connections. */
+  /** Shown in live state for each of its connections, and as the lease's holder. */
   client: string;
+  /** The device credential (null: the local admin's plaintext loopback): the lease's device. */
+  deviceCredentialId: string | null;
 }
 
 export interface VolumeEnginesOptions extends EngineDeps {
+  leases: LeaseKeeper;
   /** Called after an engine closed (the gateway schedules a GC then). */
   onClosed?: (volumeId: string) => void;
 }
@@ -42,8 +50,8 @@ export interface VolumeEnginesOptions extends EngineDeps {
 export class VolumeEngines {
   /** Keyed by volume id; the promise lets concurrent opens of one volume share one engine. */
   readonly #engines = new Map<string, Promise<Engine>>();
-  /** Settled engines by id, for the upload worker's synchronous lookup. */
-  readonly #open = new Map<string, Volume>();
+  /** Settled engines by id (closing ones included), for the upload worker's synchronous lookup. */
+  readonly #open = new Map<string, Engine>();
   /** One set of chunk buffers for every volume of this gateway: memory touched once is reused by all. */
   readonly #buffers = new ChunkBuffers();
   /**
@@ -63,19 +71,38 @@ export class VolumeEngines {
     return {
       list: async () =>
         (await listVolumes(this.options.database.db, scope.ownerId)).filter(allowed).map((row) => ({ name: row.name, description: describe(row) })),
-      open: async (name) => {
-        const db = this.options.database.db;
-        const row = isId("volume", name) ? await findVolumeById(db, name) : await findVolumeByName(db, name, scope.ownerId);
-        return allowed(row) ? this.#openExport(row, scope.client) : undefined;
+      open: async (name, context?: OpenContext) => {
+        const row = await this.#find(name, scope.ownerId);
+        const device = { deviceCredentialId: scope.deviceCredentialId, holderName: scope.client, clientAddress: context?.clientAddress ?? null };
+        return allowed(row) ? this.#openExport(row, device) : undefined;
+      },
+      // INFO takes no lease and opens nothing: the row (or this gateway's open engine) answers.
+      describe: async (name) => {
+        const row = await this.#find(name, scope.ownerId);
+        if (!allowed(row)) return undefined;
+        try {
+          await dataKeyOf(row, this.options);
+        } catch (error) {
+          if (error instanceof VolumeLockedError) return undefined;
+          throw error;
+        }
+        const size = this.#open.get(row.id)?.volume.size ?? row.sizeBytes;
+        return { name: row.name, description: describe(row), size, capabilities: volumeCapabilities(row.chunkSize) };
       },
     };
   }
 
-  async #openExport(row: VolumeRow, client: string): Promise<OpenedExport | undefined> {
+  #find(name: string, ownerId: string): Promise<VolumeRow | undefined> {
+    const db = this.options.database.db;
+    return isId("volume", name) ? findVolumeById(db, name) : findVolumeByName(db, name, ownerId);
+  }
+
+  async #openExport(row: VolumeRow, device: LeaseDevice): Promise<OpenedExport | undefined> {
     if (this.#closed) return undefined;
+    const client = device.holderName;
     let engine: Engine;
     try {
-      engine = await this.#acquire(row);
+      engine = await this.#acquire(row, device);
     } catch (error) {
       if (error instanceof VolumeLockedError) {
         this.options.logger.warn({ volumeId: row.id, volume: row.name }, "volume is locked: not attachable until unlocked with its passphrase");
@@ -95,6 +122,10 @@ export class VolumeEngines {
         engine.clients.splice(engine.clients.indexOf(client), 1);
         await this.#release(row.id, engine);
       },
+      onRevoked: (listener) => {
+        if (engine.fenced) listener();
+        else engine.revoked.add(listener);
+      },
     };
   }
 
@@ -106,7 +137,7 @@ export class VolumeEngines {
 
   /** The open Volume with this id, synchronously (the upload worker's lookup); closing ones included. */
   volumeById(volumeId: string): Volume | undefined {
-    return this.#open.get(volumeId);
+    return this.#open.get(volumeId)?.volume;
   }
 
   /** Settled engines with at least one connection (the live-state publisher's view). */
@@ -125,7 +156,7 @@ export class VolumeEngines {
 
   /** Makes every acknowledged write of the open volumes durable in the local cache; commits nothing. */
   async syncAll(): Promise<void> {
-    await Promise.all([...this.#open.values()].map((volume) => volume.syncLocally()));
+    await Promise.all([...this.#open.values()].map((engine) => engine.volume.syncLocally()));
   }
 
   /**
@@ -134,7 +165,7 @@ export class VolumeEngines {
    */
   abandonAll(): number {
     this.#closed = true;
-    const volumes = [...this.#open.values()];
+    const volumes = [...this.#open.values()].map((engine) => engine.volume);
     this.#open.clear();
     const uncommitted = volumes.filter((volume) => volume.dirtyBytes > 0).length;
     for (const volume of volumes) volume.abandon();
@@ -162,6 +193,7 @@ export class VolumeEngines {
       await engine.volume.close();
       this.#open.delete(volumeId);
       engine.codec.release?.();
+      await this.options.leases.release(volumeId, engine.lease.fencingToken);
       this.options.logger.info({ volumeId }, "volume locked: engine closed");
     }
     // An engine still closing after its last client left finishes first.
@@ -180,9 +212,11 @@ export class VolumeEngines {
     const results = await Promise.allSettled(
       engines.map(async (pending) => {
         const engine = await pending;
+        if (engine.fenced) return;
         await engine.volume.close();
         engine.codec.release?.();
         this.#open.delete(engine.volume.volumeId);
+        await this.options.leases.release(engine.volume.volumeId, engine.lease.fencingToken);
       }),
     );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -194,7 +228,8 @@ export class VolumeEngines {
    * Commits what an earlier run of this gateway left in the cache uncommitted (it stopped before
    * uploading): opens each volume without a client, commits, and closes it. Data flushed with
    * durability=local reaches the bucket even if no client ever attaches again. A locked volume
-   * waits for its unlock (the log says so); a deleted one's cache is removed.
+   * waits for its unlock (the log says so); a deleted one's cache is removed. Data written under a
+   * lease someone has taken since is never committed: it becomes an orphan set.
    */
   async commitLeftovers(volumeIds: readonly string[]): Promise<void> {
     for (const volumeId of volumeIds) {
@@ -203,9 +238,14 @@ export class VolumeEngines {
         this.dropCache(volumeId);
         continue;
       }
+      const recorded = recordedCacheToken(path.join(this.options.cacheDir, volumeId));
+      if (recorded !== undefined && row.fencingToken !== recorded) {
+        this.#orphan(volumeId, recorded, "the volume was taken by another holder since this data was written");
+        continue;
+      }
       let engine: Engine;
       try {
-        engine = await this.#acquire(row);
+        engine = await this.#acquire(row, { deviceCredentialId: null, holderName: "local", clientAddress: null });
       } catch (error) {
         const locked = error instanceof VolumeLockedError;
         this.options.logger.warn(
@@ -225,46 +265,135 @@ export class VolumeEngines {
     }
   }
 
-  #acquire(row: VolumeRow): Promise<Engine> {
+  async #acquire(row: VolumeRow, device: LeaseDevice): Promise<Engine> {
     let pending = this.#engines.get(row.id);
     if (!pending) {
-      pending = this.#openEngine(row);
+      pending = this.#openEngine(row, device);
       this.#engines.set(row.id, pending);
       // A failed open must not poison later attempts.
-      pending.catch(() => this.#engines.delete(row.id));
+      pending.catch(() => {
+        if (this.#engines.get(row.id) === pending) this.#engines.delete(row.id);
+      });
     }
-    return pending.then((engine) => {
-      engine.connections += 1;
-      return engine;
-    });
+    const engine = await pending;
+    if (engine.fenced) {
+      // A new open must not share the fenced engine: it gets a lease and an engine of its own.
+      if (this.#engines.get(row.id) === pending) this.#engines.delete(row.id);
+      return this.#acquire(row, device);
+    }
+    // Multi-conn is for one device: another one is refused while this one holds the volume.
+    if (engine.lease.deviceCredentialId !== device.deviceCredentialId)
+      throw busy(row, { holderName: engine.lease.holderName, since: new Date(engine.openedAt) });
+    engine.connections += 1;
+    return engine;
   }
 
-  async #openEngine(row: VolumeRow): Promise<Engine> {
+  async #openEngine(row: VolumeRow, device: LeaseDevice): Promise<Engine> {
     // The previous engine's final commit must land before this one loads the chunk map.
     const unclosed = await this.#closing.get(row.id);
-    if (unclosed) return unclosed;
-    const engine = await openEngine(row, this.options, this.#buffers);
-    this.#open.set(row.id, engine.volume);
-    this.options.logger.info({ volumeId: row.id, volume: row.name, durability: row.durability }, "volume opened");
+    if (unclosed && !unclosed.fenced) return unclosed;
+    // A locked volume fails here, before it could take (and raise) the lease.
+    const dataKey = await dataKeyOf(row, this.options);
+    const leases = this.options.leases;
+    const attempt = await leases.acquire(row.id, device);
+    if (attempt.kind === "held") throw busy(row, heldBy(attempt.lease, leases.identity.gatewayId));
+    const fencingToken = attempt.lease.fencingToken;
+    let engine: Engine;
+    try {
+      this.#claimCache(row.id, fencingToken);
+      engine = await openEngine(
+        row,
+        dataKey,
+        {
+          fencingToken,
+          deviceCredentialId: device.deviceCredentialId,
+          holderName: device.holderName,
+          onConflict: () => this.#checkFenced(row.id, fencingToken),
+        },
+        this.options,
+        this.#buffers,
+      );
+    } catch (error) {
+      await leases.release(row.id, fencingToken);
+      throw error;
+    }
+    this.#open.set(row.id, engine);
+    this.options.logger.info({ volumeId: row.id, volume: row.name, durability: row.durability, fencingToken, holder: device.holderName }, "volume opened");
     return engine;
+  }
+
+  /**
+   * Before an engine opens under `token`: dirty data the cache holds from a lease someone took since
+   * goes aside (never committed over the newer map); then the cache records the new token.
+   */
+  #claimCache(volumeId: string, token: number): void {
+    const dir = path.join(this.options.cacheDir, volumeId);
+    const recorded = recordedCacheToken(dir);
+    if (recorded !== undefined && !cacheTokenStillCurrent(recorded, token) && hasDirtyChunks(dir)) {
+      this.#orphan(volumeId, recorded, "the volume was taken by another holder since this data was written");
+    }
+    recordCacheToken(dir, token);
+  }
+
+  /** A commit was refused: fenced if the volume's token moved past ours (or the volume is gone). */
+  #checkFenced(volumeId: string, token: number): void {
+    findVolumeById(this.options.database.db, volumeId).then(
+      (row) => {
+        if (row === undefined || row.fencingToken !== token) this.fence(volumeId, token, "a commit was refused: another holder took the volume");
+      },
+      (error: unknown) => this.options.logger.warn({ err: error, volumeId }, "could not check a refused commit's fencing token"),
+    );
+  }
+
+  /**
+   * The lease under `token` is lost: the engine stops at once (every later request fails, nothing more
+   * is committed), its cache moves aside as an orphan set, and its connections are closed.
+   */
+  fence(volumeId: string, token: number, reason: string): void {
+    const engine = this.#open.get(volumeId);
+    if (engine === undefined || engine.fenced || engine.lease.fencingToken !== token) return;
+    engine.fenced = true;
+    this.options.leases.forget(volumeId, token);
+    this.#open.delete(volumeId);
+    const dirtyBytes = engine.volume.dirtyBytes;
+    engine.volume.abandon();
+    engine.codec.release?.();
+    this.options.logger.error({ volumeId, fencingToken: token, dirtyBytes, reason }, "volume fenced: stopped serving it without committing");
+    if (dirtyBytes > 0) this.#orphan(volumeId, token, reason);
+    for (const close of engine.revoked) close();
+    engine.revoked.clear();
+  }
+
+  #orphan(volumeId: string, token: number, reason: string): void {
+    const dir = path.join(this.options.cacheDir, volumeId);
+    this.options.cacheBudget.removeDormant(dir);
+    const moved = orphanCache(this.options.cacheDir, volumeId, token, reason);
+    if (moved)
+      this.options.logger.warn(
+        { volumeId, fencingToken: token, orphanSet: moved.dir, bytes: moved.set.bytes },
+        "uncommitted data kept aside as an orphan set: it is never committed",
+      );
   }
 
   async #release(volumeId: string, engine: Engine): Promise<void> {
     engine.connections -= 1;
-    if (engine.locked || engine.connections > 0 || this.#engines.get(volumeId) === undefined) return;
+    if (engine.fenced || engine.locked || engine.connections > 0 || this.#engines.get(volumeId) === undefined) return;
     // Last connection gone: flush and close. Remove first so a new connection opens afresh
     // (after this close completes, via the index in the database).
     this.#engines.delete(volumeId);
     this.options.logger.info({ volumeId, dirtyBytes: engine.volume.dirtyBytes }, "volume closing");
     const closing = engine.volume.close().then(
-      () => {
+      async () => {
+        if (engine.fenced) return undefined; // fenced while closing: fence() cleaned up
         this.#open.delete(volumeId);
         engine.codec.release?.();
+        await this.options.leases.release(volumeId, engine.lease.fencingToken);
         this.options.logger.info({ volumeId }, "volume closed");
         this.options.onClosed?.(volumeId);
         return undefined;
       },
       (error: unknown) => {
+        if (engine.fenced) return undefined;
         this.options.logger.error({ err: error, volumeId }, "flushing a volume on last disconnect failed; keeping it open");
         return engine;
       },
@@ -273,6 +402,22 @@ export class VolumeEngines {
     await closing;
     if (this.#closing.get(volumeId) === closing) this.#closing.delete(volumeId);
   }
+}
+
+/** Who holds a volume, as the refused client is told. */
+interface Holder {
+  holderName: string;
+  since: Date;
+  gatewayId?: string;
+}
+
+function heldBy(lease: VolumeLeaseRow, ourGatewayId: string): Holder {
+  return { holderName: lease.holderName, since: lease.acquiredAt, gatewayId: lease.gatewayId === ourGatewayId ? undefined : lease.gatewayId };
+}
+
+function busy(row: VolumeRow, holder: Holder): ExportRefusedError {
+  const where = holder.gatewayId === undefined ? "" : ` through gateway ${holder.gatewayId}`;
+  return new ExportRefusedError(`volume ${row.name} is in use by ${holder.holderName}${where} since ${holder.since.toISOString()}: detach it there first`);
 }
 
 function describe(row: VolumeRow): string {

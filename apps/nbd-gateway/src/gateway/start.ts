@@ -28,9 +28,11 @@ import { Redis } from "ioredis";
 import type { Server } from "node:http";
 import type { GatewayConfig } from "../config/env";
 import { ensureCliToken } from "../control/cli-token";
+import { LeaseKeeper } from "../engine/lease-keeper";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
 import { JobWorkers } from "../jobs/job-workers";
+import { loadGatewayIdentity } from "./gateway-identity";
 import { makeDataDirPrivate } from "./private-data-dir";
 import { KeyRing } from "../keys/key-ring";
 import { LivePublisher } from "../live/live-publisher";
@@ -125,7 +127,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     // Closed after the engines (cleanups run in reverse): their final commits still seal through it.
     const codecPool = config.codecThreads > 0 ? new CodecPool({ size: config.codecThreads }) : undefined;
     if (codecPool !== undefined) steps.add("codec threads", () => codecPool.close());
+    const identity = await loadGatewayIdentity(config.gatewayId, config.dataDir);
+    let fence: (volumeId: string, token: number) => void = () => {};
+    const leases = new LeaseKeeper({
+      db: database.db,
+      identity,
+      ttlMs: config.leaseTtlMs,
+      logger: logger.child({ part: "leases" }),
+      onLost: (volumeId, token) => fence(volumeId, token),
+    });
     const openEngines = new VolumeEngines({
+      leases,
       database,
       store,
       logger,
@@ -146,6 +158,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       },
     });
     engines = openEngines;
+    fence = (volumeId, token) => openEngines.fence(volumeId, token, "its lease was lost (taken over or expired)");
+    // Stopped after the engines closed (cleanups run in reverse): their leases are renewed until then.
+    steps.add("lease heartbeat", () => leases.stop());
+    leases.start();
     steps.add("engines", () => openEngines.closeAll());
     uploader.start();
     steps.add("upload worker", () => uploader.closeWorker());
@@ -180,7 +196,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
 
     // Plaintext (loopback only) serves the local admin's volumes; TLS clients their device credential's.
     const nbd = createNbdServer({
-      registry: openEngines.forScope({ ownerId: owner.id, volumeIds: null, client: "local" }),
+      registry: openEngines.forScope({ ownerId: owner.id, volumeIds: null, client: "local", deviceCredentialId: null }),
       tls: await nbdTlsOptions(config, { database, masterKey }, openEngines, logger.child({ part: "tls" })),
       ...config.nbd.limits,
       logger: logger.child({ part: "nbd" }),
@@ -233,7 +249,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       webUrl = `http://${hostForUrl(config.web.host)}:${webPort}`;
     }
 
-    logger.info({ nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir }, "stratus ready");
+    logger.info(
+      { nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir, gatewayId: identity.gatewayId },
+      "stratus ready",
+    );
     if (webUrl) logger.info({ webUrl }, `dashboard: ${webUrl}`);
     for (const warning of config.warnings ?? []) logger.warn(warning);
     const stop = (options: StopOptions = {}) =>

@@ -214,6 +214,11 @@ export class NbdConnection implements HandshakeIo {
       });
       // Requests the client pipelined behind GO may already be buffered.
       this.session.onData();
+      // Fenced (another holder took the volume): requests already fail; the connection goes too.
+      opened.onRevoked?.(() => {
+        this.logger.warn({ exportName: opened.name }, "nbd export taken away (fenced), closing its connection");
+        this.socket.destroy();
+      });
       const idleTimer = this.watchIdle();
       try {
         await this.session.finished;
@@ -266,6 +271,7 @@ export class NbdConnection implements HandshakeIo {
         tls: tls && { required: tls.mode === "require", upgrade: (ack) => this.startTls(ack) },
         logger: this.logger,
         maxPayload: this.options.maxPayload,
+        clientAddress: this.socket.remoteAddress,
       });
       // NBD_OPT_ABORT: the client drops the connection; we end our side too.
       if (!negotiated) this.socket.end();

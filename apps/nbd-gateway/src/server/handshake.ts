@@ -61,7 +61,7 @@ import {
   encodeRepServer,
 } from "../protocol/handshake-frames";
 import type { BlockSizeConstraints } from "../protocol/handshake-frames";
-import type { ExportRegistry, OpenedExport } from "./export-registry";
+import { ExportRefusedError, type ExportDescription, type ExportRegistry, type OpenedExport } from "./export-registry";
 
 /** What the handshake needs from the connection: exact reads and writes. */
 export interface HandshakeIo {
@@ -93,6 +93,8 @@ export interface HandshakeOptions {
   logger: Logger;
   /** Largest READ/WRITE payload; advertised as the maximum block size. */
   maxPayload: number;
+  /** The client's address, recorded with the export it opens. */
+  clientAddress?: string;
 }
 
 export interface Negotiated {
@@ -195,6 +197,7 @@ export async function haggleOptions(io: HandshakeIo, options: HandshakeOptions, 
           throw new ProtocolError(`EXPORT_NAME: ${(cause as Error).message}`, true);
         }
         const opened = await openExport(state.registry, options, name);
+        if (isRefused(opened)) throw new ProtocolError(`EXPORT_NAME: ${opened.refused}`, true);
         if (!opened) throw new ProtocolError(`EXPORT_NAME: unknown export ${JSON.stringify(name)}`, true);
         const flags = transmissionFlagsFor(opened.device.capabilities);
         io.write(encodeExportNameReply(opened.device.size, flags, state.noZeroes));
@@ -245,26 +248,40 @@ export async function haggleOptions(io: HandshakeIo, options: HandshakeOptions, 
           error(NBD_REP_ERR_INVALID, (cause as Error).message);
           break;
         }
-        const opened = await openExport(state.registry, options, request.name);
-        if (!opened) {
+        // INFO opens nothing (no lease is taken: a probe never disturbs the device that holds it).
+        const found =
+          option === NBD_OPT_INFO && state.registry.describe
+            ? await describeExport(state.registry, options, request.name)
+            : await openExport(state.registry, options, request.name);
+        if (isRefused(found)) {
+          // Another device holds the export. "`NBD_REP_ERR_POLICY`: The option sent by the client is
+          // known by this server and syntactically valid, but server-side policy forbids the server to
+          // allow the option": one device at a time is that policy, and the message names the holder.
+          error(NBD_REP_ERR_POLICY, found.refused);
+          break;
+        }
+        if (!found) {
           // "`NBD_REP_ERR_UNKNOWN`: The chosen export does not exist on this server. In this case,
           // the server SHOULD NOT send `NBD_REP_INFO` replies."
           error(NBD_REP_ERR_UNKNOWN, `no export named ${JSON.stringify(request.name)}`);
           break;
         }
-        const flags = transmissionFlagsFor(opened.device.capabilities);
+        const info: ExportDescription = "device" in found ? { ...found, size: found.device.size, capabilities: found.device.capabilities } : found;
+        const flags = transmissionFlagsFor(info.capabilities);
         // "the server MUST send at least one `NBD_REP_INFO`, with an `NBD_INFO_EXPORT` information type."
-        io.write(encodeRepInfo(option, encodeInfoExport(opened.device.size, flags)));
-        if (request.requests.includes(NBD_INFO_NAME)) io.write(encodeRepInfo(option, encodeInfoName(opened.name)));
-        if (request.requests.includes(NBD_INFO_DESCRIPTION) && opened.description) {
-          io.write(encodeRepInfo(option, encodeInfoDescription(opened.description)));
+        io.write(encodeRepInfo(option, encodeInfoExport(info.size, flags)));
+        if (request.requests.includes(NBD_INFO_NAME)) io.write(encodeRepInfo(option, encodeInfoName(info.name)));
+        if (request.requests.includes(NBD_INFO_DESCRIPTION) && info.description) {
+          io.write(encodeRepInfo(option, encodeInfoDescription(info.description)));
         }
         // Sent even when not requested: our maximum is not the default ("effectively unlimited"),
         // and "A server with block size constraints other than the default SHOULD advertise" them.
-        io.write(encodeRepInfo(option, encodeInfoBlockSize(blockSizes(options, opened.device.size))));
+        io.write(encodeRepInfo(option, encodeInfoBlockSize(blockSizes(options, info.size))));
         reply(NBD_REP_ACK);
-        if (option === NBD_OPT_GO) return negotiated(opened, flags, state, request.name);
-        await opened.release();
+        if ("device" in found) {
+          if (option === NBD_OPT_GO) return negotiated(found, flags, state, request.name);
+          await found.release();
+        }
         break;
       }
 
@@ -347,10 +364,31 @@ function negotiated(opened: OpenedExport, transmissionFlags: number, state: Hagg
   };
 }
 
-async function openExport(registry: ExportRegistry, options: HandshakeOptions, name: string): Promise<OpenedExport | undefined> {
+/** Refused: the export exists, but the client may not have it now (the message says why). */
+interface Refused {
+  refused: string;
+}
+
+function isRefused(value: unknown): value is Refused {
+  return typeof value === "object" && value !== null && "refused" in value;
+}
+
+async function openExport(registry: ExportRegistry, options: HandshakeOptions, name: string): Promise<OpenedExport | Refused | undefined> {
+  return answerOrLog(options, name, () => registry.open(name, { clientAddress: options.clientAddress }));
+}
+
+async function describeExport(registry: ExportRegistry, options: HandshakeOptions, name: string): Promise<ExportDescription | Refused | undefined> {
+  return answerOrLog(options, name, () => registry.describe!(name));
+}
+
+async function answerOrLog<T>(options: HandshakeOptions, name: string, ask: () => Promise<T | undefined>): Promise<T | Refused | undefined> {
   try {
-    return await registry.open(name);
+    return await ask();
   } catch (err) {
+    if (err instanceof ExportRefusedError) {
+      options.logger.info({ exportName: name, reason: err.message }, "nbd export refused");
+      return { refused: err.message };
+    }
     // Opening failed below us (database, store): the client learns only that it is unavailable.
     options.logger.error({ err, exportName: name }, "nbd export could not be opened");
     return undefined;

@@ -28,7 +28,12 @@ export function deviceAuthority(options: DeviceAuthorityOptions): Pick<NbdServer
       if (!access) return undefined;
       return {
         credentialId: access.credentialId,
-        registry: options.engines.forScope({ ownerId: access.userId, volumeIds: access.volumeIds, client: access.name }),
+        registry: options.engines.forScope({
+          ownerId: access.userId,
+          volumeIds: access.volumeIds,
+          client: access.name,
+          deviceCredentialId: access.credentialId,
+        }),
       };
     },
     unusable: (ids) => findUnusableDeviceCredentials(options.db, ids, now()),
