@@ -19,8 +19,11 @@ export interface LeaseKeeperOptions {
   logger: Logger;
   /** Heartbeats run on it (tests move a ManualClock). */
   clock?: Clock;
-  /** A held lease is gone or expired: stop serving the volume (called once per lease). */
-  onLost: (volumeId: string, fencingToken: number) => void;
+  /**
+   * A held lease is gone or expired: stop serving the volume (called once per lease). `taken`: the
+   * database says another holder has it; false: it expired while the database could not be asked.
+   */
+  onLost: (volumeId: string, fencingToken: number, taken: boolean) => void;
 }
 
 interface Held {
@@ -118,6 +121,7 @@ export class LeaseKeeper {
     if (held.size === 0) return;
     const now = this.#clock.now();
     let lost: string[];
+    let taken = true;
     try {
       lost = await renewLeases(this.options.db, { ...this.options.identity, held, ttlMs: this.options.ttlMs, now: new Date(now) });
       for (const volumeId of held.keys()) {
@@ -127,6 +131,7 @@ export class LeaseKeeper {
     } catch (error) {
       // Unrenewed, a lease is ours only until it expires: past that another gateway may hold it.
       lost = [...held.keys()].filter((volumeId) => (this.#held.get(volumeId)?.expiresAt ?? 0) <= this.#clock.now());
+      taken = false;
       this.options.logger.warn({ err: error, expiring: lost.length }, "renewing volume leases failed");
     }
     for (const volumeId of lost) {
@@ -134,7 +139,7 @@ export class LeaseKeeper {
       if (this.#held.get(volumeId)?.token !== token) continue; // released meanwhile
       this.#held.delete(volumeId);
       this.options.logger.warn({ volumeId, fencingToken: token }, "volume lease lost: this gateway stops serving the volume");
-      this.options.onLost(volumeId, token);
+      this.options.onLost(volumeId, token, taken);
     }
   }
 }

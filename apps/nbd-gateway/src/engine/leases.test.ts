@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { acquireLease, ensureLocalAdmin, findLiveLease, findVolumeById, insertVolume, loadChunkMap, releaseLease, type Database } from "@stratus/db";
+import { acquireLease, ensureLocalAdmin, findLiveLease, findVolumeById, insertVolume, loadChunkMap, releaseLease, type Database, type Db } from "@stratus/db";
 import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
 import { CacheBudget, MemoryObjectStore, registerDormantCaches } from "@stratus/storage";
 import { ManualClock } from "@stratus/storage/testing";
@@ -65,16 +65,17 @@ describe("volume leases", () => {
   });
 
   /** A gateway: `gatewayId` and a cache folder of its own (reused when given, as a restart would). */
-  function gateway(gatewayId: string, cacheDir = mkdtempSync(path.join(root, `${gatewayId}-`))): TestGateway {
+  function gateway(gatewayId: string, cacheDir = mkdtempSync(path.join(root, `${gatewayId}-`)), leaseDb: Db = database.db): TestGateway {
     const clock = new ManualClock(Date.now());
     const budget = new CacheBudget({ targetBytes: 256 * MiB, dirtyLimitBytes: 64 * MiB });
     const leases: LeaseKeeper = new LeaseKeeper({
-      db: database.db,
+      db: leaseDb,
       identity: { gatewayId, gatewayRun: randomBytes(8).toString("hex") },
       ttlMs: TTL,
       clock,
       logger,
-      onLost: (volumeId, token) => engines.fence(volumeId, token, "lease lost"),
+      // As the gateway does: a lease taken by another goes aside at once, an expired one stays cached.
+      onLost: (volumeId, token, taken) => engines.fence(volumeId, token, "lease lost", { keepCache: !taken }),
     });
     const engines: VolumeEngines = new VolumeEngines({ leases, database, store, logger, keys, cacheDir, cacheBudget: budget, commitIntervalMs: 3_600_000 });
     leases.start();
@@ -213,6 +214,51 @@ describe("volume leases", () => {
     expect(existsSync(path.join(g1.cacheDir, row.id))).toBe(false);
     await opened.release();
     expect(await findLiveLease(database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-two" });
+    // A lock keeps the orphan set (to export or discard); a delete takes it along.
+    g1.engines.dropCache(row.id);
+    expect(existsSync(orphan)).toBe(true);
+    g1.engines.dropCache(row.id, { deleted: true });
+    expect(existsSync(orphan)).toBe(false);
+  });
+
+  it("stops serving a volume whose lease expired unrenewed, and commits its data once it takes the lease back", async () => {
+    const row = await volume("expired", "local");
+    let down = false;
+    // The database as the heartbeat sees it: its renewals fail while `down`.
+    const flaky = new Proxy(database.db, {
+      get: (target, property, receiver) =>
+        property === "update" && down
+          ? () => {
+              throw new Error("database unreachable");
+            }
+          : (Reflect.get(target, property, receiver) as unknown),
+    });
+    const g1 = gateway("gw-one", undefined, flaky);
+    const opened = await open(g1.engines.forScope(device(null)), "expired");
+    let revoked = 0;
+    opened.onRevoked?.(() => revoked++);
+    await opened.device.write(0, Buffer.alloc(MiB, 4));
+    await opened.device.flush();
+
+    down = true;
+    await g1.clock.advance((2 * TTL) / 3);
+    expect(revoked).toBe(0); // not expired yet: still serving
+    await g1.clock.advance(TTL / 3);
+    await waitFor(() => revoked === 1, "the connection to be closed");
+    await expect(opened.device.flush()).rejects.toMatchObject({ code: "ESHUTDOWN" });
+    await opened.release();
+    // Nobody can tell whether another holder took it: the data stays in the cache, not aside.
+    expect(existsSync(path.join(g1.cacheDir, ORPHANS_DIR))).toBe(false);
+    expect((await loadChunkMap(database.db, row.id)).epoch).toBe(0);
+
+    // Nobody did: the next open takes the lease back and its close commits the data.
+    down = false;
+    const again = await open(g1.engines.forScope(device(null)), "expired");
+    const read = Buffer.alloc(MiB);
+    await again.device.read(0, read);
+    expect(read.every((byte) => byte === 4)).toBe(true);
+    await again.release();
+    expect((await loadChunkMap(database.db, row.id)).chunks.size).toBe(1);
   });
 
   it("fences an engine whose commit is refused for a stale token", async () => {

@@ -5,7 +5,20 @@
  * the cache folder (`fencing-token`) when an engine opens, so a later start can tell whether its
  * leftover may still be committed.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  rmSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import path from "node:path";
 
 const TOKEN_FILE = "fencing-token";
@@ -78,4 +91,13 @@ function chunkBytes(dir: string): number {
   let bytes = 0;
   for (const name of readdirSync(chunks)) bytes += statSync(path.join(chunks, name)).size;
   return bytes;
+}
+
+/** Removes every orphan set of a volume (it was deleted: its data has nowhere to go). */
+export function removeOrphanSets(cacheDir: string, volumeId: string): void {
+  const parent = path.join(cacheDir, ORPHANS_DIR);
+  if (!existsSync(parent)) return;
+  for (const name of readdirSync(parent)) {
+    if (name.startsWith(`${volumeId}-`)) rmSync(path.join(parent, name), { recursive: true, force: true });
+  }
 }

@@ -18,7 +18,7 @@ import { ExportRefusedError, type ExportRegistry, type OpenContext, type OpenedE
 import { countingDevice } from "./counting-device";
 import type { LeaseDevice, LeaseKeeper } from "./lease-keeper";
 import { dataKeyOf, openEngine, type Engine, type EngineDeps } from "./open-engine";
-import { cacheTokenStillCurrent, orphanCache, recordCacheToken, recordedCacheToken } from "./orphan-sets";
+import { cacheTokenStillCurrent, orphanCache, recordCacheToken, recordedCacheToken, removeOrphanSets } from "./orphan-sets";
 
 /** What the live-state publisher sees of an open engine. */
 export interface OpenEngineInfo {
@@ -172,11 +172,15 @@ export class VolumeEngines {
     return uncommitted;
   }
 
-  /** Deletes a closed volume's cache (decrypted data) from disk: the volume was deleted or locked. */
-  dropCache(volumeId: string): void {
+  /**
+   * Deletes a closed volume's cache (decrypted data) from disk: the volume was deleted or locked. A
+   * deleted volume's orphan sets go too (`deleted`); a locked one's stay to be exported or discarded.
+   */
+  dropCache(volumeId: string, options: { deleted?: boolean } = {}): void {
     const dir = path.join(this.options.cacheDir, volumeId);
     rmSync(dir, { recursive: true, force: true });
     this.options.cacheBudget.removeDormant(dir);
+    if (options.deleted === true) removeOrphanSets(this.options.cacheDir, volumeId);
   }
 
   /**
@@ -235,7 +239,7 @@ export class VolumeEngines {
     for (const volumeId of volumeIds) {
       const row = await findVolumeById(this.options.database.db, volumeId);
       if (!row || row.state !== "active") {
-        this.dropCache(volumeId);
+        this.dropCache(volumeId, { deleted: true });
         continue;
       }
       const recorded = recordedCacheToken(path.join(this.options.cacheDir, volumeId));
@@ -347,9 +351,11 @@ export class VolumeEngines {
 
   /**
    * The lease under `token` is lost: the engine stops at once (every later request fails, nothing more
-   * is committed), its cache moves aside as an orphan set, and its connections are closed.
+   * is committed) and its connections are closed. Its uncommitted data moves aside as an orphan set;
+   * with `keepCache` (the lease expired unrenewed, nobody may have taken it) it stays in the cache,
+   * and the next open commits it only if nobody took the volume meanwhile (#claimCache).
    */
-  fence(volumeId: string, token: number, reason: string): void {
+  fence(volumeId: string, token: number, reason: string, options: { keepCache?: boolean } = {}): void {
     const engine = this.#open.get(volumeId);
     if (engine === undefined || engine.fenced || engine.lease.fencingToken !== token) return;
     engine.fenced = true;
@@ -359,7 +365,7 @@ export class VolumeEngines {
     engine.volume.abandon();
     engine.codec.release?.();
     this.options.logger.error({ volumeId, fencingToken: token, dirtyBytes, reason }, "volume fenced: stopped serving it without committing");
-    if (dirtyBytes > 0) this.#orphan(volumeId, token, reason);
+    if (dirtyBytes > 0 && options.keepCache !== true) this.#orphan(volumeId, token, reason);
     for (const close of engine.revoked) close();
     engine.revoked.clear();
   }

@@ -128,13 +128,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     const codecPool = config.codecThreads > 0 ? new CodecPool({ size: config.codecThreads }) : undefined;
     if (codecPool !== undefined) steps.add("codec threads", () => codecPool.close());
     const identity = await loadGatewayIdentity(config.gatewayId, config.dataDir);
-    let fence: (volumeId: string, token: number) => void = () => {};
+    let fence: (volumeId: string, token: number, taken: boolean) => void = () => {};
     const leases = new LeaseKeeper({
       db: database.db,
       identity,
       ttlMs: config.leaseTtlMs,
       logger: logger.child({ part: "leases" }),
-      onLost: (volumeId, token) => fence(volumeId, token),
+      onLost: (volumeId, token, taken) => fence(volumeId, token, taken),
     });
     const openEngines = new VolumeEngines({
       leases,
@@ -158,7 +158,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       },
     });
     engines = openEngines;
-    fence = (volumeId, token) => openEngines.fence(volumeId, token, "its lease was lost (taken over or expired)");
+    fence = (volumeId, token, taken) =>
+      taken
+        ? openEngines.fence(volumeId, token, "another holder took its lease")
+        : openEngines.fence(volumeId, token, "its lease expired unrenewed", { keepCache: true });
     // Stopped after the engines closed (cleanups run in reverse): their leases are renewed until then.
     steps.add("lease heartbeat", () => leases.stop());
     leases.start();
@@ -175,7 +178,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       store,
       graceMs: config.gcGraceMs,
       openVolumeIds: () => openEngines.openVolumeIds(),
-      dropCache: (volumeId) => openEngines.dropCache(volumeId),
+      dropCache: (volumeId) => openEngines.dropCache(volumeId, { deleted: true }),
       logger: logger.child({ part: "jobs" }),
     });
     workers = jobWorkers;
