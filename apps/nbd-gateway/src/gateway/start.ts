@@ -6,11 +6,12 @@
  * In the embedded default all of it lives in one process, because an embedded PGlite database
  * belongs to exactly one process.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import {
   JobQueues,
+  uploadQueuePrefix,
   loadAuthSecret,
   loadMasterKey,
   openObjectStore,
@@ -102,7 +103,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     // Unlock grants left by unlockVolume (in this process or a scaled-out web process).
     const keys = new KeyRing(masterKey, (volumeId) => readUnlockGrant(client, config.queuePrefix, masterKey.key, volumeId));
     const queues = new JobQueues(
-      { connection: { ...redis.options, maxRetriesPerRequest: null } as ConnectionOptions, prefix: config.queuePrefix },
+      {
+        connection: { ...redis.options, maxRetriesPerRequest: null } as ConnectionOptions,
+        prefix: config.queuePrefix,
+        // Gateways share the prefix; each keeps its upload jobs, whose chunks only its engines hold.
+        uploadPrefix: uploadQueuePrefix(config.queuePrefix, createHash("sha256").update(`${hostname()}:${config.dataDir}`).digest("hex").slice(0, 12)),
+      },
       throttledErrorLog(logger, "job queue error"),
     );
     steps.add("queues", () => queues.close());

@@ -1,6 +1,6 @@
 /**
  * The storage engine's ChunkUploader over BullMQ: one job per frozen chunk, run by this process's
- * worker (the queue prefix is per gateway, so completions are tracked in-process by job id) and
+ * worker (the upload queue's prefix is per gateway, so completions are tracked in-process by job id) and
  * retried with capped backoff, so a store outage only delays the commit. A job whose volume is not
  * open here or whose commit is gone completes as "skipped": the cache journal re-queues its chunks.
  * After closeWorker(), upload() calls the volume directly, so final flushes still reach the bucket.
@@ -58,7 +58,7 @@ export class BullMqChunkUploader {
     const { queues, concurrency, logger } = this.#options;
     const worker = new Worker<UploadPayload, UploadResult>(QUEUE_NAMES.upload, (job) => this.#process(job), {
       connection: queues.settings.connection,
-      prefix: queues.settings.prefix,
+      prefix: queues.settings.uploadPrefix ?? queues.settings.prefix,
       concurrency,
       settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade) },
     });

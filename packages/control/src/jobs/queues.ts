@@ -3,9 +3,9 @@
  * what travels through Redis. Payloads name things (volume id, commit id, chunk index, generation) and
  * never carry chunk data, passphrases or keys; the worker looks the rest up in this process.
  *
- * Queues live under a per-gateway prefix (config.queuePrefix, derived from the data dir): upload jobs
- * must run in the process whose engine holds the frozen chunk, and tests sharing one Redis must not
- * see each other's jobs.
+ * Queues live under the deployment's prefix (STRATUS_QUEUE_PREFIX), shared by its gateways and web
+ * processes; only the upload queue has a prefix per gateway (uploadPrefix), since an upload job must
+ * run in the process whose engine holds the frozen chunk.
  */
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
 import { z } from "zod";
@@ -77,6 +77,13 @@ export const jobIds = {
 export interface QueueSettings {
   connection: ConnectionOptions;
   prefix: string;
+  /** The upload queue's prefix: this gateway's own (default `prefix`). */
+  uploadPrefix?: string;
+}
+
+/** Where a gateway's upload queue lives: under the deployment's prefix, one per data directory. */
+export function uploadQueuePrefix(prefix: string, gatewayKey: string): string {
+  return `${prefix}:gw-${gatewayKey}`;
 }
 
 /** The producer side of every queue, with payloads checked before they reach Redis. */
@@ -91,7 +98,8 @@ export class JobQueues {
     onError?: (error: Error) => void,
   ) {
     const make = <P, R>(name: QueueName) => {
-      const queue = new Queue<P, R>(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: JOB_OPTIONS[name] });
+      const prefix = name === QUEUE_NAMES.upload ? (settings.uploadPrefix ?? settings.prefix) : settings.prefix;
+      const queue = new Queue<P, R>(name, { connection: settings.connection, prefix, defaultJobOptions: JOB_OPTIONS[name] });
       if (onError) queue.on("error", onError);
       return queue;
     };
