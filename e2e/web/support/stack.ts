@@ -12,10 +12,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { Redis } from "ioredis";
 import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
 import { freePort } from "../../harness/ports";
 import { REPO_ROOT, STRATUS_BIN } from "../../harness/repo";
+import { deleteKeys, stopGroup } from "../../../scripts/scale-out-stack";
 
 const POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432";
 const REDIS_URL = "redis://127.0.0.1:6379/0";
@@ -69,7 +69,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     undo.push(() => maintenance((client) => client.query(`drop database if exists ${dbName} with (force)`)).then(() => undefined));
 
     const prefix = `stratus-web-e2e-${randomBytes(4).toString("hex")}`;
-    undo.push(() => deleteRedisKeys(prefix));
+    undo.push(() => deleteKeys(REDIS_URL, prefix));
 
     const s3: S3TestServer = await startS3TestServer({ bucket: "stratus-web-e2e" });
     undo.push(() => s3.stop());
@@ -193,13 +193,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-async function terminate(proc: Proc): Promise<void> {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  killGroup(proc.child, "SIGTERM");
-  const timer = setTimeout(() => killGroup(proc.child, "SIGKILL"), 20_000);
-  await proc.exited;
-  clearTimeout(timer);
-}
+const terminate = (proc: Proc) => stopGroup(proc.child, proc.exited);
 
 function describe(proc: Proc): string {
   return `--- last ${proc.name} output ---\n${proc.output.slice(-40).join("\n")}`;
@@ -247,21 +241,5 @@ async function maintenance<T>(fn: (client: pg.Client) => Promise<T>): Promise<T>
     return await fn(client);
   } finally {
     await client.end();
-  }
-}
-
-/** Removes every Redis key of this run (queues, live state, unlock grants, rate limits). */
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  await redis.connect();
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
   }
 }
