@@ -16,8 +16,8 @@ import { ManualClock } from "@stratus/storage/testing";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KeyRing } from "../keys/key-ring";
-import { NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_LIST, NBD_REP_ACK, NBD_REP_ERR_POLICY, NBD_REP_SERVER } from "../protocol/constants";
-import { encodeInfoRequest } from "../protocol/handshake-frames";
+import { NBD_OPT_EXPORT_NAME, NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_LIST, NBD_REP_ACK, NBD_REP_ERR_POLICY, NBD_REP_SERVER } from "../protocol/constants";
+import { encodeInfoRequest, encodeOption } from "../protocol/handshake-frames";
 import { ExportRefusedError, type ExportRegistry, type OpenedExport } from "../server/export-registry";
 import { createNbdServer } from "../server/nbd-server";
 import { RawNbdClient } from "../testing/raw-nbd-client";
@@ -161,6 +161,11 @@ describe("volume leases", () => {
         expect(go.at(-1)?.data.toString("utf8")).toMatch(/volume probed is in use by local through gateway gw-one since/);
         client.socket.destroy();
       }
+      // EXPORT_NAME cannot be answered with an error: "the server MUST terminate the session".
+      const legacy = await RawNbdClient.connect(port);
+      await legacy.greet();
+      legacy.send(encodeOption(NBD_OPT_EXPORT_NAME, Buffer.from("probed")));
+      await legacy.closed;
       expect(await tokenOf(row.id)).toBe(1);
       expect(await findLiveLease(database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-one", fencingToken: 1 });
       // The holder never noticed.

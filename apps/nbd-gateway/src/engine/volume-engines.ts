@@ -131,8 +131,8 @@ export class VolumeEngines {
 
   /** The engine of a volume if some connection has it open (for stats and delete checks). */
   async get(volumeId: string): Promise<{ volume: Volume; connections: number } | undefined> {
-    const pending = this.#engines.get(volumeId);
-    return pending ? await pending.catch(() => undefined) : undefined;
+    const engine = await this.#engines.get(volumeId)?.catch(() => undefined);
+    return engine?.fenced === true ? undefined : engine;
   }
 
   /** The open Volume with this id, synchronously (the upload worker's lookup); closing ones included. */
@@ -145,7 +145,7 @@ export class VolumeEngines {
     const out: OpenEngineInfo[] = [];
     for (const [volumeId, pending] of this.#engines) {
       const engine = await pending.catch(() => undefined);
-      if (engine && engine.connections > 0) out.push({ volumeId, ...engine });
+      if (engine && !engine.fenced && engine.connections > 0) out.push({ volumeId, ...engine });
     }
     return out;
   }
