@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 
-export const SERVER_NAMES = ["stratus", "nbdkit-file", "qemu-nbd"] as const;
+/** stratus-base: the gateway of another checkout (BENCH_BASELINE), to compare two versions in one run. */
+export const SERVER_NAMES = ["stratus", "nbdkit-file", "qemu-nbd", "stratus-base"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export const JOB_NAMES = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd1", "randwrite-4k-qd32", "read-1m-qd8", "write-1m-qd8"] as const;
@@ -26,6 +27,8 @@ export interface BenchConfig {
   fioSize: string;
   jobs: JobName[];
   servers: ServerName[];
+  /** A checkout of Stratus (with node_modules and a dashboard build) whose gateway runs as stratus-base. */
+  baseline?: string;
   /** Keep the work folder (images, logs, fio reports) instead of removing it. */
   keep: boolean;
   /** Where the work folder goes (default: the OS temp folder). */
@@ -71,7 +74,8 @@ const schema = z.object({
     .regex(/^\d+[MG]$/, "a size like 1G or 256M")
     .default("1G"),
   BENCH_JOBS: list(JOB_NAMES).default([...JOB_NAMES]),
-  BENCH_SERVERS: list(SERVER_NAMES).default([...SERVER_NAMES]),
+  BENCH_SERVERS: list(SERVER_NAMES).optional(),
+  BENCH_BASELINE: z.string().min(1).optional(),
   BENCH_KEEP: z.enum(["0", "1"]).default("0"),
   BENCH_DIR: z.string().min(1).optional(),
   BENCH_SECTIONS: list(SECTION_NAMES).default([...SECTION_NAMES]),
@@ -100,7 +104,8 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     volumeSize: c.BENCH_VOLUME_SIZE,
     fioSize: c.BENCH_FIO_SIZE,
     jobs: c.BENCH_JOBS,
-    servers: c.BENCH_SERVERS,
+    servers: c.BENCH_SERVERS ?? (c.BENCH_BASELINE ? [...SERVER_NAMES] : SERVER_NAMES.filter((name) => name !== "stratus-base")),
+    baseline: c.BENCH_BASELINE,
     keep: c.BENCH_KEEP === "1",
     workRoot: c.BENCH_DIR,
     sections: c.BENCH_SECTIONS,

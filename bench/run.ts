@@ -90,11 +90,13 @@ async function localSection(work: string) {
   let prefillSeconds: number | undefined;
   for (const name of config.servers) {
     say(`starting ${name}`);
-    if (name === "stratus") {
-      const stratus = await startStratus(work, image.path, config.volumeSize, config.dirtyLimit);
-      cleanup.push("stratus gateway", () => stratus.stop());
-      prefillSeconds = stratus.prefillSeconds;
-      say(`  pre-filled with nbdcopy in ${prefillSeconds.toFixed(1)} s (${(image.size / 1e6 / prefillSeconds).toFixed(0)} MB/s)`);
+    if (name === "stratus" || name === "stratus-base") {
+      if (name === "stratus-base" && config.baseline === undefined) throw new Error("stratus-base needs BENCH_BASELINE=<another checkout>");
+      const repoRoot = name === "stratus-base" ? config.baseline : undefined;
+      const stratus = await startStratus(work, image.path, config.volumeSize, config.dirtyLimit, { name, repoRoot, dataDirName: `${name}-data` });
+      cleanup.push(`${name} gateway`, () => stratus.stop());
+      if (name === "stratus") prefillSeconds = stratus.prefillSeconds;
+      say(`  pre-filled with nbdcopy in ${stratus.prefillSeconds.toFixed(1)} s (${(image.size / 1e6 / stratus.prefillSeconds).toFixed(0)} MB/s)`);
       servers.push(stratus);
     } else {
       const file = path.join(work, `${name}.img`);
@@ -167,6 +169,7 @@ function machine() {
   };
   const servers: Record<ServerName, string> = {
     stratus: `node ${process.version}`,
+    "stratus-base": config.baseline === undefined ? "-" : `${config.baseline} at ${version("git", ["-C", config.baseline, "rev-parse", "--short", "HEAD"])}`,
     "nbdkit-file": version("nbdkit", ["--version"]),
     "qemu-nbd": version("qemu-nbd", ["--version"]),
   };

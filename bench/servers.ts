@@ -27,9 +27,15 @@ export async function startStratus(
   image: string,
   volumeSize: string,
   dirtyLimit: string,
-  { env = {}, dataDirName = "stratus-data" }: { env?: Record<string, string>; dataDirName?: string } = {},
+  {
+    env = {},
+    dataDirName = "stratus-data",
+    name = "stratus",
+    repoRoot,
+  }: { env?: Record<string, string>; dataDirName?: string; name?: "stratus" | "stratus-base"; repoRoot?: string } = {},
 ): Promise<BenchServer & { prefillSeconds: number; gateway: Gateway }> {
   const gateway = await startGateway({
+    repoRoot,
     dataDir: path.join(workDir, dataDirName),
     env: { STRATUS_LOG_LEVEL: "info", STRATUS_DIRTY_LIMIT: dirtyLimit, ...env, ...stratusOverrides() },
   });
@@ -42,7 +48,7 @@ export async function startStratus(
     // The pre-fill's upload (the whole volume) is not part of any job: let it finish first.
     await waitForCommitted(gateway, "bench", { timeoutMs: 30 * 60_000 });
     return {
-      name: "stratus",
+      name,
       uri,
       get pid() {
         return gateway.pid;

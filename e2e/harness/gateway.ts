@@ -28,6 +28,8 @@ export interface StartGatewayOptions {
   nbdHost?: string;
   /** Extra arguments after `gateway`, e.g. ["--no-web"]. */
   args?: string[];
+  /** Another checkout of Stratus to run the gateway and its CLI from (the bench's baseline); default: this one. */
+  repoRoot?: string;
 }
 
 export interface GatewayExit {
@@ -90,6 +92,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
   const logs: LogLine[] = [];
+  const root = options.repoRoot ?? REPO_ROOT;
+  const bin = options.repoRoot === undefined ? STRATUS_BIN : path.join(options.repoRoot, path.relative(REPO_ROOT, STRATUS_BIN));
 
   let nbdPort = 0;
   let webPort = 0;
@@ -109,11 +113,11 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   });
 
   const launch = async (): Promise<void> => {
-    const command = [process.execPath, ...nodeArgs(), STRATUS_BIN, "gateway", ...(options.args ?? [])];
+    const command = [process.execPath, ...nodeArgs(), bin, "gateway", ...(options.args ?? [])];
     // `ip netns exec` execs the command: the child's pid is the gateway's, signals reach it directly.
     const [file, ...args] = options.netns ? ["ip", "netns", "exec", options.netns, ...command] : command;
     const proc = spawn(file!, args, {
-      cwd: REPO_ROOT,
+      cwd: root,
       env: environment(),
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -196,7 +200,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
       return current?.proc.pid ?? -1;
     },
     uri: (name) => `nbd://127.0.0.1:${nbdPort}/${encodeURIComponent(name)}`,
-    cli: (args, { input } = {}) => runOk(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: environment(), timeoutMs: 60_000, input }),
+    cli: (args, { input } = {}) => runOk(process.execPath, [bin, ...args], { cwd: root, env: environment(), timeoutMs: 60_000, input }),
     logs: () => logs,
     restart: async () => {
       const exit = await stopCurrent();
