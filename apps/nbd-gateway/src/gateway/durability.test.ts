@@ -228,8 +228,12 @@ print(json.dumps(0))`,
     expect(logs.join("")).toContain('"msg":"volume closed"');
     // Unlocked and read again: cached again, and deleting the volume deletes that cache too.
     expect((await api("POST", "/api/v1/volumes/secret/unlock", { passphrase: PASS2 })).status).toBe(200);
+    const closes = () => logs.join("").split('"msg":"volume closed"').length;
+    const closedBefore = closes();
     expect(await nbdsh<string>(`${gateway!.nbdUrl}/secret`, `print(json.dumps(h.pread(4, 0).decode()))`)).toBe("EEEE");
     await waitFor(async () => (await cacheFiles()).length > 0, "the cache to fill again", 30_000);
+    // nbdsh has disconnected, but the volume counts as attached until its engine has closed.
+    await waitFor(() => closes() > closedBefore, "the volume to close after nbdsh", 30_000);
 
     // Delete: the job removes every object, then the row, then this gateway's cache of it.
     const started = await api<{ volumeId: string; jobId: string }>("DELETE", "/api/v1/volumes/secret");
