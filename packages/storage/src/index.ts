@@ -29,4 +29,4 @@ export * from "./codec/index";
 export * from "./keys/index";
 export * from "./format/index";
 export { RetryingObjectStore, isTransientError, type RetryingObjectStoreOptions, type RetryEvent } from "./object-store/retrying-store";
-export { BACKGROUND_TIMER, systemClock, type Clock, type ClockTimer } from "./util/clock";
+export { BACKGROUND_TIMER, sleepOn, systemClock, type Clock, type ClockTimer } from "./util/clock";

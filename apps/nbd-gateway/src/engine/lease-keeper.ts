@@ -5,7 +5,7 @@
  * the engine must stop serving that volume at once.
  */
 import { acquireLease, releaseLease, renewLeases, type Db, type LeaseAttempt, type LeaseHolder } from "@stratus/db";
-import { BACKGROUND_TIMER, systemClock, type Clock, type ClockTimer } from "@stratus/storage";
+import { BACKGROUND_TIMER, sleepOn, systemClock, type Clock, type ClockTimer } from "@stratus/storage";
 import type { Logger } from "pino";
 import type { GatewayIdentity } from "../gateway/gateway-identity";
 
@@ -20,11 +20,19 @@ export interface LeaseKeeperOptions {
   /** Heartbeats run on it (tests move a ManualClock). */
   clock?: Clock;
   /**
+   * How long an open waits for another holder to let go before it is refused: a device that just
+   * detached through another gateway may still be finishing its final commit. Default 5 s.
+   */
+  heldWaitMs?: number;
+  /**
    * A held lease is gone or expired: stop serving the volume (called once per lease). `taken`: the
    * database says another holder has it; false: it expired while the database could not be asked.
    */
   onLost: (volumeId: string, fencingToken: number, taken: boolean) => void;
 }
+
+/** How often a waiting open asks again whether the holder let go. */
+const HELD_POLL_MS = 100;
 
 interface Held {
   token: number;
@@ -47,8 +55,17 @@ export class LeaseKeeper {
     return this.options.identity;
   }
 
-  /** Takes the volume's lease for this device, or reports the live holder. */
+  /** Takes the volume's lease for this device, or reports the live holder once the wait for it to go is over. */
   async acquire(volumeId: string, device: LeaseDevice): Promise<LeaseAttempt> {
+    const deadline = this.#clock.now() + (this.options.heldWaitMs ?? 5_000);
+    for (;;) {
+      const attempt = await this.#tryAcquire(volumeId, device);
+      if (attempt.kind === "acquired" || this.#clock.now() >= deadline) return attempt;
+      await sleepOn(this.#clock, Math.min(HELD_POLL_MS, deadline - this.#clock.now()));
+    }
+  }
+
+  async #tryAcquire(volumeId: string, device: LeaseDevice): Promise<LeaseAttempt> {
     const now = this.#clock.now();
     const attempt = await acquireLease(this.options.db, {
       volumeId,

@@ -65,7 +65,14 @@ describe("volume leases", () => {
   });
 
   /** A gateway: `gatewayId` and a cache folder of its own (reused when given, as a restart would). */
-  function gateway(gatewayId: string, cacheDir = mkdtempSync(path.join(root, `${gatewayId}-`)), leaseDb: Db = database.db): TestGateway {
+  function gateway(
+    gatewayId: string,
+    {
+      cacheDir = mkdtempSync(path.join(root, `${gatewayId}-`)),
+      leaseDb = database.db,
+      heldWaitMs = 0,
+    }: { cacheDir?: string; leaseDb?: Db; heldWaitMs?: number } = {},
+  ): TestGateway {
     const clock = new ManualClock(Date.now());
     const budget = new CacheBudget({ targetBytes: 256 * MiB, dirtyLimitBytes: 64 * MiB });
     const leases: LeaseKeeper = new LeaseKeeper({
@@ -73,6 +80,7 @@ describe("volume leases", () => {
       identity: { gatewayId, gatewayRun: randomBytes(8).toString("hex") },
       ttlMs: TTL,
       clock,
+      heldWaitMs,
       logger,
       // As the gateway does: a lease taken by another goes aside at once, an expired one stays cached.
       onLost: (volumeId, token, taken) => engines.fence(volumeId, token, "lease lost", { keepCache: !taken }),
@@ -138,6 +146,31 @@ describe("volume leases", () => {
     await taken.device.read(0, read);
     expect(read.every((byte) => byte === 7)).toBe(true);
     await taken.release();
+  });
+
+  it("waits a moment for a holder that is letting go before refusing", async () => {
+    const row = await volume("handed-over");
+    const g1 = gateway("gw-one");
+    const g2 = gateway("gw-two", { heldWaitMs: 1_000 });
+    const held = await open(g1.engines.forScope(device("dev_laptop", "laptop")), "handed-over");
+    const waiting = open(g2.engines.forScope(device("dev_phone", "phone")), "handed-over");
+    // The first attempt found it held and sleeps (beside the heartbeat's timer).
+    await waitFor(() => g2.clock.pendingTimers === 2, "the open to wait");
+    await held.release();
+    await g2.clock.advance(100);
+    const taken = await waiting;
+    expect(await findLiveLease(database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-two", deviceCredentialId: "dev_phone", fencingToken: 2 });
+    await taken.release();
+
+    // A holder that stays: refused once the wait is over.
+    const stays = await open(g1.engines.forScope(device("dev_laptop", "laptop")), "handed-over");
+    const refused = expect(g2.engines.forScope(device("dev_phone", "phone")).open("handed-over")).rejects.toThrow(/in use by laptop/);
+    for (let step = 0; step < 10; step++) {
+      await waitFor(() => g2.clock.pendingTimers === 2, "the open to wait");
+      await g2.clock.advance(100);
+    }
+    await refused;
+    await stays.release();
   });
 
   it("answers INFO and LIST without a lease or a token, even while another gateway holds the volume", async () => {
@@ -238,7 +271,7 @@ describe("volume leases", () => {
             }
           : (Reflect.get(target, property, receiver) as unknown),
     });
-    const g1 = gateway("gw-one", undefined, flaky);
+    const g1 = gateway("gw-one", { leaseDb: flaky });
     const opened = await open(g1.engines.forScope(device(null)), "expired");
     let revoked = 0;
     opened.onRevoked?.(() => revoked++);
@@ -314,7 +347,7 @@ describe("volume leases", () => {
     if (other.kind === "acquired") await releaseLease(database.db, stale.id, other.lease.fencingToken);
 
     // The restart (same gateway id and cache folder, a new run).
-    const restarted = gateway("gw-one", g1.cacheDir);
+    const restarted = gateway("gw-one", { cacheDir: g1.cacheDir });
     const leftovers = registerDormantCaches(restarted.cacheDir, restarted.budget);
     expect(leftovers.sort()).toEqual([stale.id, current.id].sort());
     await restarted.engines.commitLeftovers(leftovers);
