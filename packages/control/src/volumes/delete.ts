@@ -10,7 +10,7 @@ import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";
 import { jobIds } from "../jobs/queues";
 import { deleteUnlockGrant } from "../keys/unlock-grants";
-import { readLiveStates } from "../live/live-state";
+import { requireDetached } from "./attached";
 import { deleteProgressInput, deleteVolumeInput } from "./inputs";
 import { findOwnedVolume } from "./lookup";
 import { parseInput } from "./volumes";
@@ -35,11 +35,7 @@ export async function deleteVolume(ctx: ServiceContext, rawInput: z.input<typeof
   if (input.confirm !== undefined && input.confirm !== row.name) {
     throw new ServiceError("BAD_REQUEST", `type the volume name (${row.name}) to confirm`, { field: "confirm" });
   }
-  const live = (await readLiveStates(runtime.redis, runtime.config.prefix, [row.id])).get(row.id);
-  if (live && live.connections > 0) {
-    const n = live.connections;
-    throw new ServiceError("CONFLICT", `volume ${row.name} is attached (${n} connection${n === 1 ? "" : "s"}); disconnect its clients first`);
-  }
+  await requireDetached(ctx, row, "deleting it");
   // Marked first so no client can attach while its objects go; a crash leaves a visible 'deleting'
   // volume that a repeated delete finishes.
   if (row.state !== "deleting") await setVolumeState(runtime.database.db, row.id, "deleting");

@@ -15,7 +15,7 @@ import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";
 import { deleteUnlockGrant, hasUnlockGrant, storeUnlockGrant, volumeLockedChannel } from "../keys/unlock-grants";
-import { readLiveStates } from "../live/live-state";
+import { requireDetached } from "./attached";
 import { formatSize } from "../units";
 import { changePassphraseInput, createVolumeInput, resizeVolumeInput, unlockVolumeInput, volumeByName, type CreateVolumeInput } from "./inputs";
 import { findOwnedVolume, translateDbError, translateKeyError, writeHeader } from "./lookup";
@@ -38,11 +38,6 @@ function checkSize(sizeBytes: number): void {
     throw new ServiceError("BAD_REQUEST", "size must be a positive multiple of 512 bytes", { field: "size" });
   }
   if (sizeBytes > MAX_VOLUME_SIZE) throw new ServiceError("BAD_REQUEST", "size must be at most 4P", { field: "size" });
-}
-
-async function isAttached(ctx: ServiceContext, row: VolumeRow): Promise<number> {
-  const live = (await readLiveStates(ctx.runtime.redis, ctx.runtime.config.prefix, [row.id])).get(row.id);
-  return live?.connections ?? 0;
 }
 
 export async function createVolume(ctx: ServiceContext, rawInput: CreateVolumeInput): Promise<VolumeView> {
@@ -142,8 +137,7 @@ export async function resizeVolume(ctx: ServiceContext, rawInput: z.input<typeof
     if (input.size % row.chunkSize !== 0) {
       throw new ServiceError("BAD_REQUEST", `a smaller size must be a multiple of the chunk size (${formatSize(row.chunkSize)})`, { field: "size" });
     }
-    const connections = await isAttached(ctx, row);
-    if (connections > 0) throw new ServiceError("CONFLICT", `volume ${row.name} is attached; disconnect its clients before shrinking it`);
+    await requireDetached(ctx, row, "shrinking it");
   }
   const outcome = await resizeVolumeRow(runtime.database.db, row.id, input.size);
   await writeHeader(runtime.store, outcome.row, slotsOf(outcome.row));
