@@ -207,6 +207,8 @@ test("devices: create and download a credential, attach over TLS from another na
     try {
       await copy.write(data);
       await expect(page.getByTestId("detail-attached")).toContainText(DEVICE, { timeout: 30_000 });
+      // The lease in the database names the same device as the writer.
+      await expect(page.getByTestId("detail-lease")).toContainText(DEVICE);
       await snap("volume-attached");
       expect(await copy.finish()).toBe(0);
     } finally {

@@ -3,7 +3,7 @@ import { commitChunkMap } from "./chunk-map";
 import type { Db } from "./client";
 import { isDbError } from "./errors";
 import { newId } from "./ids";
-import { acquireLease, findLiveLease, listLiveLeases, releaseLease, renewLeases, type LeaseHolder } from "./leases";
+import { acquireLease, findLiveLease, findLiveLeases, listLiveLeases, releaseLease, renewLeases, type LeaseHolder } from "./leases";
 import { useTestDatabase } from "./testing/per-database";
 import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
@@ -101,6 +101,8 @@ describe.each(DATABASE_KINDS)("volume leases on %s", (kind) => {
       await acquireLease(db, { volumeId, holder: A, ttlMs: TTL, now: at(0) });
       expect([...(await listLiveLeases(db, owner.id, at(1))).keys()]).toEqual([volumeId]);
       expect((await listLiveLeases(db, owner.id, at(30))).size).toBe(0);
+      expect([...(await findLiveLeases(db, [volumeId, newId("volume")], at(1))).keys()]).toEqual([volumeId]);
+      expect((await findLiveLeases(db, [], at(1))).size).toBe(0);
       await expect(acquireLease(db, { volumeId: newId("volume"), holder: A, ttlMs: TTL, now: at(0) })).rejects.toSatisfy((err) =>
         isDbError(err, "VOLUME_NOT_FOUND"),
       );

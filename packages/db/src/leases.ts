@@ -4,7 +4,7 @@
  * so a holder that lost its lease can no longer commit. Times come from the caller's clock: every
  * function takes `now`, so tests move time instead of waiting for it.
  */
-import { and, eq, gt, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { DbError } from "./errors";
 import { volumeLeases, volumes, type VolumeLeaseRow } from "./schema";
@@ -120,4 +120,14 @@ export async function listLiveLeases(db: Db, ownerId: string, now: Date): Promis
     .innerJoin(volumes, eq(volumes.id, volumeLeases.volumeId))
     .where(and(eq(volumes.ownerId, ownerId), gt(volumeLeases.expiresAt, now)));
   return new Map(rows.map(({ lease }) => [lease.volumeId, lease]));
+}
+
+/** The live leases among these volumes, by volume id (what the volume views show as the holder). */
+export async function findLiveLeases(db: Db, volumeIds: readonly string[], now: Date): Promise<Map<string, VolumeLeaseRow>> {
+  if (volumeIds.length === 0) return new Map();
+  const rows = await db
+    .select()
+    .from(volumeLeases)
+    .where(and(inArray(volumeLeases.volumeId, [...volumeIds]), gt(volumeLeases.expiresAt, now)));
+  return new Map(rows.map((lease) => [lease.volumeId, lease]));
 }

@@ -153,9 +153,10 @@ volume
       v.durability,
       v.unlocked ? "unlocked" : "locked",
       v.attached ? `attached (${v.attached.connections})` : v.state,
+      v.lease ? `${v.lease.holder} since ${v.lease.since.slice(0, 16).replace("T", " ")}` : "-",
       v.id,
     ]);
-    printTable(["NAME", "SIZE", "CHUNK", "STORED", "DURABILITY", "LOCK", "STATE", "ID"], rows);
+    printTable(["NAME", "SIZE", "CHUNK", "STORED", "DURABILITY", "LOCK", "STATE", "HELD BY", "ID"], rows);
   });
 
 volume

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceContext } from "../context";
 import { openTestRuntime, type TestRuntime } from "../testing";
 import { deleteVolume } from "./delete";
-import { createVolume, resizeVolume } from "./volumes";
+import { createVolume, getVolume, resizeVolume } from "./volumes";
 
 const MiB = 2 ** 20;
 
@@ -24,6 +24,7 @@ describe.each(DATABASE_KINDS)("delete and shrink under a lease on %s", (kind) =>
     const holder = { gatewayId: "gw-1", gatewayRun: "run-1", deviceCredentialId: "dev_x", holderName: "laptop", clientAddress: "10.0.0.2" };
     const taken = await acquireLease(t.runtime.database.db, { volumeId: volume.id, holder, ttlMs: 60_000, now: new Date() });
     expect(taken.kind).toBe("acquired");
+    expect((await getVolume(as(alice), { name: "disk" })).lease).toMatchObject({ holder: "laptop", clientAddress: "10.0.0.2", gatewayId: "gw-1" });
 
     await expect(resizeVolume(as(alice), { name: "disk", size: 8 * MiB, confirmShrink: "disk" })).rejects.toMatchObject({
       code: "CONFLICT",
@@ -38,6 +39,7 @@ describe.each(DATABASE_KINDS)("delete and shrink under a lease on %s", (kind) =>
 
     expect(await releaseLease(t.runtime.database.db, volume.id, taken.lease.fencingToken)).toBe(true);
     await resizeVolume(as(alice), { name: "disk", size: 8 * MiB, confirmShrink: "disk" });
+    expect((await getVolume(as(alice), { name: "disk" })).lease).toBeNull();
     await deleteVolume(as(alice), { name: "disk" });
   });
 });

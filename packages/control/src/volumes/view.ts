@@ -2,7 +2,7 @@
  * What a caller sees of a volume: its row merged with the live state the gateway holding it publishes
  * in Redis (attached, connections, clients, engine figures), else figures from the chunk map.
  */
-import { volumeStoredTotals, type VolumeRow } from "@stratus/db";
+import { findLiveLeases, volumeStoredTotals, type VolumeLeaseRow, type VolumeRow } from "@stratus/db";
 import type { KeySlot } from "@stratus/storage";
 import type { Runtime } from "../context";
 import { hasUnlockGrant } from "../keys/unlock-grants";
@@ -14,6 +14,18 @@ export interface AttachedView {
   /** ISO time the volume was opened by that gateway. */
   since: string;
   clients: string[];
+}
+
+/** Who may write the volume now (its lease in the database), whichever gateway serves it. */
+export interface LeaseView {
+  /** The device credential's name, or "local" for the gateway's own plaintext loopback. */
+  holder: string;
+  deviceCredentialId: string | null;
+  clientAddress: string | null;
+  gatewayId: string;
+  /** ISO times: taken, and when it lapses unless its gateway renews it. */
+  since: string;
+  expiresAt: string;
 }
 
 export interface VolumeView {
@@ -31,6 +43,7 @@ export interface VolumeView {
   /** It can be attached now: auto-unlock, or an unlock grant is in place. */
   unlocked: boolean;
   attached: AttachedView | null;
+  lease: LeaseView | null;
   epoch: number;
   lastCommitAt: string | null;
   /** Bytes the volume's committed chunk objects take in the bucket. */
@@ -53,12 +66,13 @@ export const slotsOf = (row: VolumeRow): KeySlot[] => row.keySlots;
 
 export async function volumeViews(runtime: Runtime, rows: VolumeRow[]): Promise<VolumeView[]> {
   const ids = rows.map((row) => row.id);
-  const [live, totals, grants] = await Promise.all([
+  const [live, totals, grants, leases] = await Promise.all([
     readLiveStates(runtime.redis, runtime.config.prefix, ids),
     volumeStoredTotals(runtime.database.db, ids),
     Promise.all(rows.map((row) => hasUnlockGrant(runtime.redis, runtime.config.prefix, row.id))),
+    findLiveLeases(runtime.database.db, ids, new Date()),
   ]);
-  return rows.map((row, i) => viewOf(runtime, row, live.get(row.id), totals.get(row.id), grants[i]!));
+  return rows.map((row, i) => viewOf(runtime, row, live.get(row.id), totals.get(row.id), grants[i]!, leases.get(row.id)));
 }
 
 export async function volumeView(runtime: Runtime, row: VolumeRow): Promise<VolumeView> {
@@ -71,6 +85,7 @@ function viewOf(
   live: LiveState | undefined,
   totals: { chunks: number; storedBytes: number } | undefined,
   granted: boolean,
+  lease: VolumeLeaseRow | undefined,
 ): VolumeView {
   const slots = slotsOf(row);
   const autoUnlock = slots.some((slot) => slot.kind === "master" && slot.masterKeyId === runtime.masterKey.id);
@@ -97,6 +112,16 @@ function viewOf(
       live && live.connections > 0
         ? { gatewayId: live.gatewayId, connections: live.connections, since: new Date(live.attachedSince).toISOString(), clients: live.clients }
         : null,
+    lease: lease
+      ? {
+          holder: lease.holderName,
+          deviceCredentialId: lease.deviceCredentialId,
+          clientAddress: lease.clientAddress,
+          gatewayId: lease.gatewayId,
+          since: lease.acquiredAt.toISOString(),
+          expiresAt: lease.expiresAt.toISOString(),
+        }
+      : null,
     epoch: Math.max(stats?.epoch ?? 0, row.commitEpoch),
     lastCommitAt: lastCommit ? lastCommit.toISOString() : null,
     storedBytes,

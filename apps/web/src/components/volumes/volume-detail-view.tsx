@@ -19,6 +19,7 @@ import { useNow } from "@/lib/use-now";
 import { ActivityLog } from "./activity-log";
 import { AttachCommands } from "./attach-commands";
 import { AttachedCell } from "./attached-cell";
+import { LeaseCell } from "./lease-cell";
 import { DeleteVolume } from "./delete-volume";
 import { DeviceAttachCommands } from "./device-attach-commands";
 import { PassphraseForm } from "./passphrase-form";
@@ -110,6 +111,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             <Figure label="Dirty (waiting)" value={formatBytes(v.dirtyBytes)} />
             <Figure label="Last commit" value={formatRelative(v.lastCommitAt, now)} title={formatDateTime(v.lastCommitAt)} />
             <Figure label="Attached" value={<AttachedCell attached={v.attached} now={now} />} testId="detail-attached" />
+            <Figure label="Held by" value={<LeaseCell lease={v.lease} now={now} />} testId="detail-lease" />
           </dl>
         )}
 
