@@ -61,6 +61,8 @@ export class VolumeEngines {
    */
   readonly #closing = new Map<string, Promise<Engine | undefined>>();
   #closed = false;
+  /** Dropped uncommitted (abandonAll): the leases stay until they expire, so the next start can commit. */
+  #abandoned = false;
 
   constructor(private readonly options: VolumeEnginesOptions) {}
 
@@ -165,6 +167,7 @@ export class VolumeEngines {
    */
   abandonAll(): number {
     this.#closed = true;
+    this.#abandoned = true;
     const volumes = [...this.#open.values()].map((engine) => engine.volume);
     this.#open.clear();
     const uncommitted = volumes.filter((volume) => volume.dirtyBytes > 0).length;
@@ -220,7 +223,7 @@ export class VolumeEngines {
         await engine.volume.close();
         engine.codec.release?.();
         this.#open.delete(engine.volume.volumeId);
-        await this.options.leases.release(engine.volume.volumeId, engine.lease.fencingToken);
+        await this.#giveBack(engine);
       }),
     );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -370,6 +373,11 @@ export class VolumeEngines {
     engine.revoked.clear();
   }
 
+  /** Gives the lease back after a clean close; not after abandonAll, whose data still needs it. */
+  async #giveBack(engine: Engine): Promise<void> {
+    if (!this.#abandoned) await this.options.leases.release(engine.volume.volumeId, engine.lease.fencingToken);
+  }
+
   #orphan(volumeId: string, token: number, reason: string): void {
     const dir = path.join(this.options.cacheDir, volumeId);
     this.options.cacheBudget.removeDormant(dir);
@@ -393,7 +401,7 @@ export class VolumeEngines {
         if (engine.fenced) return undefined; // fenced while closing: fence() cleaned up
         this.#open.delete(volumeId);
         engine.codec.release?.();
-        await this.options.leases.release(volumeId, engine.lease.fencingToken);
+        await this.#giveBack(engine);
         this.options.logger.info({ volumeId }, "volume closed");
         this.options.onClosed?.(volumeId);
         return undefined;
