@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "@stratus/storage/testing";
 import { startScaleOut, type ScaleOut } from "../../scripts/scale-out-stack";
-import { listObjects, MiB, openBucket, run, runOk, seededBytes } from "../harness";
+import { listObjects, MiB, openBucket, REPO_ROOT, run, runOk, seededBytes } from "../harness";
 
 const PASSWORD = "scale-out-password-1";
 const PASSPHRASE = "scale-out passphrase";
@@ -138,5 +138,25 @@ describe("the scale-out stack", () => {
     } finally {
       await bucket.close();
     }
+  });
+});
+
+// No Docker engine here: what can be checked of the image and the compose file without one.
+describe("the Docker route", () => {
+  it("builds with the script the native stack runs, and runs as a non-root user", async () => {
+    const dockerfile = await readFile(path.join(REPO_ROOT, "Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/^RUN bash scripts\/build-release\.sh/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+  });
+
+  it("pins its images and has no default for any setting it interpolates", async () => {
+    const compose = await readFile(path.join(REPO_ROOT, "docker-compose.yml"), "utf8");
+    const settings = [...compose.matchAll(/\$\{([A-Z_]+)([^}]*)\}/g)];
+    expect(settings.filter(([, , rest]) => !rest!.startsWith(":?")).map(([whole]) => whole)).toEqual([]);
+    for (const name of ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "STRATUS_MASTER_KEY", "AUTH_SECRET", "STRATUS_QUEUE_PREFIX"]) {
+      expect(settings.map(([, setting]) => setting)).toContain(name);
+    }
+    const images = [...compose.matchAll(/^\s+image: (\S+)$/gm)].map(([, image]) => image!);
+    expect(images.filter((image) => image !== "stratus:local" && !/:(\d|RELEASE\.)/.test(image))).toEqual([]);
   });
 });
