@@ -6,6 +6,8 @@
  * An engine holds its volume's lease (lease-keeper.ts) from open to close: only the device that holds
  * it shares it, another is refused. A lost lease fences the engine: dropped uncommitted, its data
  * moved aside as an orphan set, its connections closed.
+ * Over our ~400-line aim on purpose: open, close, lock, fence and release change the same engine maps
+ * under one set of ordering rules, which stay easier to check in one class.
  */
 import type { VolumeLeaseRow, VolumeRow } from "@stratus/db";
 import { findVolumeById, findVolumeByName, isId, listVolumes } from "@stratus/db";

@@ -4,6 +4,8 @@
  * TLS: NOTLS without `tls`; FORCEDTLS with `tls.required` (every option before STARTTLS but ABORT
  * gets NBD_REP_ERR_TLS_REQD); else SELECTIVETLS. A malformed option that leaves the stream in sync
  * gets an error reply; only a broken frame or an EXPORT_NAME we cannot honour ends the connection.
+ * Over our ~400-line aim on purpose: the option loop and the replies of each option are one state
+ * machine, read top to bottom against the NBD protocol document.
  */
 import type { Logger } from "pino";
 import type { DeviceCapabilities } from "@stratus/storage";
