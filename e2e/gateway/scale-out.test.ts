@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { waitFor } from "@stratus/storage/testing";
 import { startScaleOut, type ScaleOut } from "../../scripts/scale-out-stack";
 import { listObjects, MiB, openBucket, REPO_ROOT, run, runOk, seededBytes } from "../harness";
@@ -83,6 +83,9 @@ describe("the scale-out stack", () => {
   }
 
   it("runs a volume made in the web through both gateways, unlock, restart and delete", async () => {
+    onTestFailed(() => {
+      for (const name of ["web", ...stack.gateways.map((g) => g.name)]) console.error(`--- ${name} ---\n${stack.output(name).split("\n").slice(-30).join("\n")}`);
+    });
     // The first admin signs up with the one-time setup token `next start` logs.
     await waitFor(() => /stratus_inv_[A-Za-z0-9_-]{32}/.test(stack.output("web")), "the setup token in the web's log", { timeoutMs: 30_000, intervalMs: 200 });
     const invitation = /stratus_inv_[A-Za-z0-9_-]{32}/.exec(stack.output("web"))![0];
@@ -120,6 +123,7 @@ describe("the scale-out stack", () => {
     const held = new Promise<number | null>((resolve) => holder.once("close", resolve));
     try {
       await waitFor(async () => (await call("GET", "/api/v1/volumes/shared")).body.attached !== null, "the volume shown attached", { timeoutMs: 20_000, intervalMs: 200 });
+      expect((await call("GET", "/api/v1/volumes/shared")).body.lease).toMatchObject({ deviceCredentialId: deviceId });
       const refused = await call("DELETE", "/api/v1/volumes/shared", { confirm: "shared" });
       expect(refused.status).toBe(409);
       expect(JSON.stringify(refused.body)).toContain("is attached");
