@@ -65,8 +65,13 @@ interface Proc {
 }
 
 export async function startScaleOut(options: ScaleOutOptions = {}): Promise<ScaleOut> {
-  const built = spawnSync("bash", [path.join(ROOT, "scripts/build-release.sh")], { cwd: ROOT, stdio: ["ignore", options.echo ? "inherit" : "pipe", "pipe"], encoding: "utf8" });
-  if (built.status !== 0) throw new Error(`scripts/build-release.sh failed (exit ${built.status ?? built.signal})\n${`${built.stdout ?? ""}${built.stderr}`.slice(-4000)}`);
+  const built = spawnSync("bash", [path.join(ROOT, "scripts/build-release.sh")], {
+    cwd: ROOT,
+    stdio: ["ignore", options.echo ? "inherit" : "pipe", "pipe"],
+    encoding: "utf8",
+  });
+  if (built.status !== 0)
+    throw new Error(`scripts/build-release.sh failed (exit ${built.status ?? built.signal})\n${`${built.stdout ?? ""}${built.stderr}`.slice(-4000)}`);
 
   const undo: Array<() => Promise<unknown>> = [];
   const stop = async () => {

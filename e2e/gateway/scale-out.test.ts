@@ -51,7 +51,10 @@ describe("the scale-out stack", () => {
   async function mutate(procedure: string, input: unknown, cookie = ""): Promise<Answer> {
     const headers = { "x-stratus-csrf": "1", origin: stack.webUrl, ...(cookie ? { cookie } : {}) };
     const answer = await call("POST", `/api/trpc/${procedure}`, { json: input }, headers);
-    return { status: answer.status, body: ((answer.body.result as { data?: { json?: unknown } } | undefined)?.data?.json ?? answer.body) as Record<string, unknown> };
+    return {
+      status: answer.status,
+      body: ((answer.body.result as { data?: { json?: unknown } } | undefined)?.data?.json ?? answer.body) as Record<string, unknown>,
+    };
   }
 
   async function signIn(email: string): Promise<string> {
@@ -84,7 +87,8 @@ describe("the scale-out stack", () => {
 
   it("runs a volume made in the web through both gateways, unlock, restart and delete", async () => {
     onTestFailed(() => {
-      for (const name of ["web", ...stack.gateways.map((g) => g.name)]) console.error(`--- ${name} ---\n${stack.output(name).split("\n").slice(-30).join("\n")}`);
+      for (const name of ["web", ...stack.gateways.map((g) => g.name)])
+        console.error(`--- ${name} ---\n${stack.output(name).split("\n").slice(-30).join("\n")}`);
     });
     // The first admin signs up with the one-time setup token `next start` logs.
     await waitFor(() => /stratus_inv_[A-Za-z0-9_-]{32}/.test(stack.output("web")), "the setup token in the web's log", { timeoutMs: 30_000, intervalMs: 200 });
@@ -113,7 +117,10 @@ describe("the scale-out stack", () => {
     // Locked in the web: nothing attaches. Unlocked, a gateway restarted since opens it from the grant.
     expect((await mutate("volume.lock", { name: "shared" }, cookie)).status).toBe(200);
     expect((await run("nbdinfo", [deviceUri(1)], { timeoutMs: 30_000 })).code).not.toBe(0);
-    await waitFor(() => stack.output("gateway-2").includes("volume is locked: not attachable"), "gateway 2 saying the volume is locked", { timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor(() => stack.output("gateway-2").includes("volume is locked: not attachable"), "gateway 2 saying the volume is locked", {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     expect((await call("POST", "/api/v1/volumes/shared/unlock", { passphrase: PASSPHRASE })).status).toBe(200);
     await stack.restartGateway(1);
     expect((await readBack(1, data.length)).equals(data)).toBe(true);
@@ -122,7 +129,10 @@ describe("the scale-out stack", () => {
     const holder = spawn("nbdcopy", ["--flush", "-", deviceUri(0)], { stdio: ["pipe", "ignore", "pipe"] });
     const held = new Promise<number | null>((resolve) => holder.once("close", resolve));
     try {
-      await waitFor(async () => (await call("GET", "/api/v1/volumes/shared")).body.attached !== null, "the volume shown attached", { timeoutMs: 20_000, intervalMs: 200 });
+      await waitFor(async () => (await call("GET", "/api/v1/volumes/shared")).body.attached !== null, "the volume shown attached", {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      });
       expect((await call("GET", "/api/v1/volumes/shared")).body.lease).toMatchObject({ deviceCredentialId: deviceId });
       const refused = await call("DELETE", "/api/v1/volumes/shared", { confirm: "shared" });
       expect(refused.status).toBe(409);
@@ -133,9 +143,15 @@ describe("the scale-out stack", () => {
     expect(await held).toBe(0);
 
     // Detached: the delete goes through and the volume's objects are gone.
-    await waitFor(async () => (await call("GET", "/api/v1/volumes/shared")).body.attached === null, "the volume detached", { timeoutMs: 20_000, intervalMs: 200 });
+    await waitFor(async () => (await call("GET", "/api/v1/volumes/shared")).body.attached === null, "the volume detached", {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+    });
     expect((await call("DELETE", "/api/v1/volumes/shared", { confirm: "shared" })).status).toBe(202);
-    await waitFor(async () => (await call("GET", "/api/v1/volumes/shared/delete-progress")).body.state === "completed", "the delete job done", { timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor(async () => (await call("GET", "/api/v1/volumes/shared/delete-progress")).body.state === "completed", "the delete job done", {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     const bucket = openBucket(stack.s3);
     try {
       expect(await listObjects(bucket, `vol/${volumeId}/`)).toEqual([]);
