@@ -15,7 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
+import { startS3TestServer, waitFor, type S3TestServer } from "@stratus/storage/testing";
 import { gatewayProcessEnv } from "../apps/nbd-gateway/bin/gateway-env.mjs";
 import { s3GatewayEnv } from "../e2e/harness/bucket";
 
@@ -248,16 +248,22 @@ const terminate = (proc: Proc) => stopGroup(proc.child, proc.closed);
 
 /** Polls `ready` until it holds; fails at once if the process exits, with its last lines. */
 async function waitUntil(proc: Proc, ready: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (await ready()) return;
-    const ended = proc.child.exitCode !== null || proc.child.signalCode !== null;
-    if (ended || Date.now() > deadline) {
-      const why = ended ? `exited (${proc.child.exitCode ?? proc.child.signalCode})` : `was not ready within ${READY_TIMEOUT_MS} ms`;
-      throw new Error(`${proc.name} ${why}\n--- its last lines ---\n${proc.lines.slice(-40).join("\n")}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  let failure: string | undefined;
+  try {
+    await waitFor(
+      async () => {
+        if (await ready()) return true;
+        if (proc.child.exitCode === null && proc.child.signalCode === null) return false;
+        failure = `exited (${proc.child.exitCode ?? proc.child.signalCode})`;
+        return true;
+      },
+      `${proc.name} to be ready`,
+      { timeoutMs: READY_TIMEOUT_MS, intervalMs: 200 },
+    );
+  } catch {
+    failure = `was not ready within ${READY_TIMEOUT_MS} ms`;
   }
+  if (failure !== undefined) throw new Error(`${proc.name} ${failure}\n--- its last lines ---\n${proc.lines.slice(-40).join("\n")}`);
 }
 
 async function answers(url: string): Promise<boolean> {
