@@ -39,3 +39,4 @@ export * from "./attach/shell-words";
 export * from "./attach/device-files";
 export * from "./attach/attach-commands";
 export * from "./attach/device-attach";
+export * from "./volumes/lease-channel";
