@@ -13,6 +13,7 @@ export const ID_PREFIXES = {
   lease: "lse",
   device: "dev",
   invitation: "inv",
+  orphanSet: "orp",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

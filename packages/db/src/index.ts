@@ -14,3 +14,4 @@ export * from "./resize";
 export * from "./devices";
 export * from "./invitations";
 export * from "./leases";
+export * from "./orphan-sets";

@@ -315,6 +315,7 @@ export type DeviceCredentialRow = typeof deviceCredentials.$inferSelect;
 export type VolumeLeaseRow = typeof volumeLeases.$inferSelect;
 export type DeploymentKeyRow = typeof deploymentKeys.$inferSelect;
 export type InvitationRow = typeof invitations.$inferSelect;
+export type OrphanSetRow = typeof orphanSets.$inferSelect;
 
 /**
  * Who may write a volume now: one row per leased volume. Taking a lease raises the volume's fencing
@@ -344,4 +345,46 @@ export const volumeLeases = pgTable(
   },
   // "the leases a gateway holds" (its heartbeat renews them in one statement).
   (t) => [index("volume_leases_gateway_idx").on(t.gatewayId, t.gatewayRun)],
+);
+
+/**
+ * Orphan sets: the uncommitted chunks a gateway kept aside when it lost a volume's lease (another holder
+ * took it), in <cache>/orphans/<dir_name>/ on that gateway's disk. They are never committed; a person
+ * exports them as a file or discards them. The folder is the truth about the data: this row makes it
+ * visible, and a gateway reconciles both at start (folders without rows get rows, its rows without
+ * folders go, folders of rows marked discarded are deleted).
+ */
+export const orphanSets = pgTable(
+  "orphan_sets",
+  {
+    id: text("id").primaryKey(), // orp_…
+    // cascade: a deleted volume's orphan sets have nowhere to go (its gateways delete the folders too).
+    volumeId: text("volume_id")
+      .notNull()
+      .references(() => volumes.id, { onDelete: "cascade" }),
+    // The gateway (stable id) whose disk holds the folder: only it can export or delete the data.
+    gatewayId: text("gateway_id").notNull(),
+    // The folder's name under <cache>/orphans/ (`<volumeId>-<token>`, `.N` when one token was orphaned twice).
+    dirName: text("dir_name").notNull(),
+    // The lease token the data was written under.
+    fencingToken: bigint("fencing_token", { mode: "number" }).notNull(),
+    // Bytes of the chunk files moved aside (dirty and clean alike), and how many chunks were dirty.
+    bytes: bigint("bytes", { mode: "number" }).notNull(),
+    dirtyChunks: integer("dirty_chunks").notNull(),
+    reason: text("reason").notNull(),
+    orphanedAt: timestamp("orphaned_at", { withTimezone: true, mode: "date" }).notNull(),
+    // Set by a discard: the row stays until the holding gateway deleted the folder (at once, when it
+    // hears the discard on Redis, or at its next start).
+    discardedAt: timestamp("discarded_at", { withTimezone: true, mode: "date" }),
+    // Who discarded it (a user id), for the activity log and support.
+    discardedBy: text("discarded_by"),
+    // The last time its data was exported, if ever.
+    lastExportedAt: timestamp("last_exported_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    // One row per folder: a retried record (or a reconcile racing the fence's own record) is an upsert.
+    uniqueIndex("orphan_sets_gateway_dir_idx").on(t.gatewayId, t.dirName),
+    // "a volume's orphan sets, newest first" (the volume page), and the cascade on volume delete.
+    index("orphan_sets_volume_orphaned_idx").on(t.volumeId, t.orphanedAt),
+  ],
 );
