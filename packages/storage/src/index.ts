@@ -19,6 +19,7 @@ export {
 } from "./volume/volume";
 export { CacheBudget, type CacheBudgetOptions } from "./cache/cache-budget";
 export { hasDirtyChunks, registerDormantCaches } from "./cache/dormant-caches";
+export { dirtyImageStream, listDirtyChunks, writeDirtyImage, type DirtyChunk, type ImageGeometry } from "./cache/dirty-image";
 export { chunkKey, chunkPrefix, volumePrefix, parseChunkKey, GENERATIONS_PER_EPOCH, type ChunkKeyParts } from "./volume/chunk-layout";
 export { identityCodec, type ChunkCodec, type ChunkContext } from "./volume/chunk-codec";
 export { ChunkStore, type ChunkStoreOptions } from "./volume/chunk-store";

@@ -54,6 +54,25 @@ function applyRecords(data: Buffer, chunks: Map<number, ReplayedChunk>): number 
 }
 
 /**
+ * The chunk states of a closed cache folder, read without touching it (no journal created, no torn
+ * tail cut off): for inspecting a folder moved aside, such as an orphan set.
+ */
+export function readChunkStates(dir: string): Map<number, ReplayedChunk> {
+  const chunks = new Map<number, ReplayedChunk>();
+  const statePath = path.join(dir, "state");
+  if (existsSync(statePath)) {
+    const state = readFileSync(statePath);
+    if (state.length < 8 || state.readUInt32BE(0) !== STATE_MAGIC || state.readUInt32BE(4) !== crc32(state.subarray(8))) {
+      throw new StorageError("EIO", `cache state ${statePath} is corrupt`);
+    }
+    applyRecords(state.subarray(8), chunks);
+  }
+  const journalPath = path.join(dir, "journal");
+  if (existsSync(journalPath)) applyRecords(readFileSync(journalPath), chunks);
+  return chunks;
+}
+
+/**
  * The open journal of one volume's cache. Appends are synchronous writes (no fsync: a FLUSH
  * fsyncs); `compact` folds the state into the snapshot and empties the journal.
  */
