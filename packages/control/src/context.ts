@@ -44,6 +44,11 @@ export interface Runtime {
   redis: Redis;
   config: RuntimeSettings;
   logger: VerbLogger;
+  /**
+   * The gateway running in this process (the embedded default), if any: the orphan sets on its disk can
+   * be exported from here. Absent in a web process of its own (`next start`).
+   */
+  localGateway?: { gatewayId: string; cacheDir: string };
 }
 
 export type ActorVia = "session" | "token" | "local";

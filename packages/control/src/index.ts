@@ -40,3 +40,5 @@ export * from "./attach/device-files";
 export * from "./attach/attach-commands";
 export * from "./attach/device-attach";
 export * from "./volumes/lease-channel";
+export * from "./orphans/orphan-channel";
+export * from "./orphans/orphan-sets";
