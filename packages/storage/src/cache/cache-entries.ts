@@ -8,7 +8,7 @@ import path from "node:path";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type EntryOwner } from "./cache-entry";
 import { chunkFileName, fileError } from "./cache-files";
-import { KIND_CLEAN, KIND_DIRTY, KIND_DROP, type CacheJournal, type ReplayedChunk } from "./cache-journal";
+import { KIND_CLEAN, KIND_DIRTY, KIND_DROP, KIND_LANDING, type CacheJournal, type ReplayedChunk } from "./cache-journal";
 import type { ReplayedEntry } from "./cache-replay";
 import type { SpareFiles } from "./spare-files";
 
@@ -76,9 +76,18 @@ export class CacheEntries implements EntryOwner {
     return entry;
   }
 
-  /** Clean -> dirty: journalled before the file is touched. */
+  /**
+   * Clean -> dirty: journalled before the file is touched. A dirty chunk journalled as landing is
+   * journalled plain dirty again first: its content will no longer be the generation it was landing as.
+   */
   makeDirty(entry: CacheEntry): void {
-    if (entry.dirty) return;
+    if (entry.dirty) {
+      if (entry.landing !== undefined) {
+        this.journal.append(KIND_DIRTY, entry.index);
+        entry.landing = undefined;
+      }
+      return;
+    }
     this.journal.append(KIND_DIRTY, entry.index);
     this.budget.removeClean(entry);
     this.account(entry, -1);
@@ -86,11 +95,21 @@ export class CacheEntries implements EntryOwner {
     this.account(entry, +1);
   }
 
+  /**
+   * A dirty chunk whose current content a commit names as `generation` is about to be sent to the
+   * index: if the process dies before it hears back, the next open asks the index (cache-replay.ts).
+   */
+  markLanding(entry: CacheEntry, generation: number): void {
+    this.journal.append(KIND_LANDING, entry.index, generation);
+    entry.landing = generation;
+  }
+
   /** Dirty -> clean at `generation`, once a commit landed it. */
   makeClean(entry: CacheEntry, generation: number): void {
     this.journal.append(KIND_CLEAN, entry.index, generation);
     this.account(entry, -1);
     entry.dirty = false;
+    entry.landing = undefined;
     entry.generation = generation;
     this.account(entry, +1);
     this.budget.addClean(entry);
@@ -196,6 +215,9 @@ export class CacheEntries implements EntryOwner {
   }
 
   private journalState(): Array<[number, ReplayedChunk]> {
-    return [...this.map.values()].map((entry) => [entry.index, entry.dirty ? { dirty: true } : { dirty: false, generation: entry.generation }]);
+    return [...this.map.values()].map((entry) => [
+      entry.index,
+      entry.dirty ? { dirty: true, landing: entry.landing } : { dirty: false, generation: entry.generation },
+    ]);
   }
 }

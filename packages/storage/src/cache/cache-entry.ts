@@ -29,6 +29,8 @@ export class CacheEntry implements EvictableChunk {
    * could wait on the disk, so the volume warms it (DiskCache.warm) off the event loop first.
    */
   cold = false;
+  /** Dirty, and journalled as landing as this generation (a commit naming this content was sent). */
+  landing: number | undefined;
   /** Set while a commit holds this chunk frozen and its upload has not read it yet. */
   frozen: FrozenChunk | undefined;
 

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, RECORD_SIZE } from "./cache-journal";
+import { CacheJournal, KIND_CLEAN, KIND_DIRTY, KIND_DROP, KIND_LANDING, RECORD_SIZE } from "./cache-journal";
 
 describe("CacheJournal", () => {
   let dir: string;
@@ -64,6 +64,25 @@ describe("CacheJournal", () => {
     expect([...CacheJournal.open(dir).chunks]).toEqual(expected);
     // A crash between the snapshot's rename and the journal's truncation: the folded records replay again.
     writeFileSync(path.join(dir, "journal"), folded);
+    expect([...CacheJournal.open(dir).chunks]).toEqual([...state.chunks]);
+  });
+
+  it("keeps a chunk landing as a generation through replay and compaction, until it is journalled dirty again", () => {
+    dir = mkdtempSync(path.join(tmpdir(), "stratus-journal-"));
+    const { journal } = CacheJournal.open(dir);
+    journal.append(KIND_DIRTY, 1);
+    journal.append(KIND_LANDING, 1, 2 ** 40 + 5);
+    journal.append(KIND_DIRTY, 2);
+    journal.append(KIND_LANDING, 2, 7);
+    journal.append(KIND_DIRTY, 2); // written again after the commit was sent
+    const state = CacheJournal.open(dir);
+    state.journal.close();
+    expect([...state.chunks]).toEqual([
+      [1, { dirty: true, landing: 2 ** 40 + 5 }],
+      [2, { dirty: true }],
+    ]);
+    journal.compact(state.chunks);
+    journal.close();
     expect([...CacheJournal.open(dir).chunks]).toEqual([...state.chunks]);
   });
 

@@ -7,7 +7,9 @@
  * folded into the snapshot, gives the same result.
  *
  * Record (32 bytes): u32 crc32(bytes 4..31) | u8 kind | 3 pad | u32 index hi | u32 index lo |
- * u32 value hi | u32 value lo | 8 pad. kind: 1 = clean (value = generation), 2 = dirty, 3 = drop.
+ * u32 value hi | u32 value lo | 8 pad. kind: 1 = clean (value = generation), 2 = dirty, 3 = drop,
+ * 4 = landing (value = generation): dirty, and a commit naming its current content as that generation
+ * was sent to the index; whether it landed is the index's to say at the next open (cache-replay.ts).
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, ftruncateSync, readSync } from "node:fs";
 import path from "node:path";
@@ -18,14 +20,15 @@ export const RECORD_SIZE = 32;
 export const KIND_CLEAN = 1;
 export const KIND_DIRTY = 2;
 export const KIND_DROP = 3;
+export const KIND_LANDING = 4;
 
 const STATE_MAGIC = 0x53544353; // "STCS"
 const TWO_32 = 2 ** 32;
 
-export type JournalRecordKind = typeof KIND_CLEAN | typeof KIND_DIRTY | typeof KIND_DROP;
+export type JournalRecordKind = typeof KIND_CLEAN | typeof KIND_DIRTY | typeof KIND_DROP | typeof KIND_LANDING;
 
-/** What replay yields per chunk still present: clean with its generation, or dirty. */
-export type ReplayedChunk = { dirty: false; generation: number } | { dirty: true };
+/** What replay yields per chunk still present: clean with its generation, or dirty (maybe landing as a generation). */
+export type ReplayedChunk = { dirty: false; generation: number } | { dirty: true; landing?: number };
 
 export function encodeRecord(target: Buffer, offset: number, kind: JournalRecordKind, index: number, value: number): void {
   target.fill(0, offset, offset + RECORD_SIZE);
@@ -48,6 +51,7 @@ function applyRecords(data: Buffer, chunks: Map<number, ReplayedChunk>): number 
     if (kind === KIND_CLEAN) chunks.set(index, { dirty: false, generation: value });
     else if (kind === KIND_DIRTY) chunks.set(index, { dirty: true });
     else if (kind === KIND_DROP) chunks.delete(index);
+    else if (kind === KIND_LANDING) chunks.set(index, { dirty: true, landing: value });
     else break;
   }
   return offset;
@@ -152,7 +156,9 @@ export class CacheJournal {
     const state = Buffer.alloc(8 + list.length * RECORD_SIZE);
     let offset = 8;
     for (const [index, chunk] of list) {
-      encodeRecord(state, offset, chunk.dirty ? KIND_DIRTY : KIND_CLEAN, index, chunk.dirty ? 0 : chunk.generation);
+      if (!chunk.dirty) encodeRecord(state, offset, KIND_CLEAN, index, chunk.generation);
+      else if (chunk.landing !== undefined) encodeRecord(state, offset, KIND_LANDING, index, chunk.landing);
+      else encodeRecord(state, offset, KIND_DIRTY, index, 0);
       offset += RECORD_SIZE;
     }
     state.writeUInt32BE(STATE_MAGIC, 0);

@@ -2,7 +2,9 @@
  * Opening a cache directory: the journal's chunk states checked against the files found. A clean
  * chunk survives only with a file of the chunk's length that the caller's chunk map still names;
  * every dirty chunk survives (a dirty file is fitted to the chunk's length, a missing one is a
- * hole). Files the journal does not name are fills torn by a crash before their record: deleted.
+ * hole) — except one journalled as landing as a generation the chunk map names: that commit landed
+ * though its answer never came back (the file is unchanged since: a write journals it dirty first),
+ * so it is clean at that generation. Files the journal does not name are fills torn by a crash before their record: deleted.
  */
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import path from "node:path";
@@ -41,6 +43,10 @@ export function replayChunkFiles(input: ReplayInput): ReplayedEntry[] {
     if (state.dirty) {
       if (!hasFile) {
         entries.push({ index, state: "dirty-hole" });
+        continue;
+      }
+      if (state.landing !== undefined && fileSizeOf(file) === length && input.keepClean(index, state.landing)) {
+        entries.push({ index, state: "clean", generation: state.landing, bytes: length });
         continue;
       }
       // Content as last written (a resize may have moved the end: fit the file to the chunk).

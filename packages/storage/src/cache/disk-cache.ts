@@ -315,6 +315,23 @@ export class DiskCache {
     this.entries.makeClean(entry, generation);
   }
 
+  /**
+   * Before a commit naming the frozen content as `generation` goes to the index: journals the chunk
+   * as landing, if it still holds exactly that content, so an open after a crash that lost the
+   * commit's answer finds it clean when the index has it. Best effort: unjournalled, the chunk
+   * merely stays dirty and is committed again.
+   */
+  markLanding(frozen: FrozenChunk, generation: number): void {
+    if (this.closed) return;
+    const entry = this.entries.get(frozen.index);
+    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.hole) return;
+    try {
+      this.entries.markLanding(entry, generation);
+    } catch {
+      // ENOSPC and the like: the chunk stays plain dirty.
+    }
+  }
+
   /** Forgets a freeze (its commit failed or is done): no more copying aside, side copy deleted. */
   release(frozen: FrozenChunk): void {
     this.frozen.release(frozen, this.closed);
