@@ -13,6 +13,11 @@ export interface ChunkRef {
 export interface ChunkIndexSnapshot {
   epoch: number;
   chunks: Map<number, ChunkRef>;
+  /**
+   * True when the index knows the writer it serves no longer holds the volume (a newer fencing
+   * token): the map may hold another writer's commits, none of which the volume may take for its own.
+   */
+  fenced?: boolean;
 }
 
 export interface ChunkCommit {

@@ -2,7 +2,9 @@
  * How one commit runs. Its freeze captures every dirty chunk's version at a flush point (a write to
  * a frozen chunk its upload has not read keeps the frozen content aside), then named steps run:
  * #begin, #uploadAll, #mapChanges, #land (one ChunkIndex commit), #settle. A failing store or index
- * loses nothing: the chunks stay dirty and the scheduler retries.
+ * loses nothing: the chunks stay dirty and the scheduler retries. A failed index commit may still
+ * have landed (its answer lost): it stays in doubt (in-doubt-commits.ts) until the index shows
+ * whether it did, and one that did is adopted (#adopt) rather than committed again.
  * Over our ~400-line aim on purpose: the uploads the ChunkUploader and write-behind call back into
  * share the running commit's private state, so they stay in this class.
  */
@@ -12,6 +14,7 @@ import { StorageError, asEio } from "../errors";
 import type { BufferPool } from "../util/buffer-pool";
 import type { Clock } from "../util/clock";
 import { GENERATIONS_PER_EPOCH } from "./chunk-layout";
+import { InDoubtCommits, type InDoubtCommit } from "./in-doubt-commits";
 import type { VolumeContext } from "./volume-context";
 import type { ChunkUploader, CommittedMap } from "./volume-options";
 import type { UploadAhead, WriteBehind } from "./write-behind";
@@ -65,6 +68,8 @@ export class CommitRunner {
   #current: RunningCommit | undefined;
   #serial = 0;
   #pendingUploads = 0;
+  /** Failed index commits that may have landed all the same. */
+  readonly #inDoubt = new InDoubtCommits();
 
   constructor(ctx: VolumeContext, options: CommitRunOptions) {
     this.#ctx = ctx;
@@ -118,8 +123,12 @@ export class CommitRunner {
     return run;
   }
 
-  async #run(frozenList: FrozenChunk[]): Promise<void> {
+  async #run(frozen: FrozenChunk[]): Promise<void> {
+    let frozenList = frozen;
     if (frozenList.length === 0) return;
+    // Before uploading anything again: did an earlier commit land though it reported failure?
+    if (this.#inDoubt.size > 0) frozenList = await this.#reconcile(frozenList);
+    if (frozenList.length === 0 || this.#ctx.state() === "closed") return;
     const commit = this.#begin(frozenList);
     const startedAt = performance.now();
     await this.#uploadAll(commit);
@@ -240,20 +249,31 @@ export class CommitRunner {
   /** Moves the chunk map in the index, then in memory, then tells onCommitted (whose failure is only logged). */
   async #land(commit: RunningCommit, { set, remove, garbage }: MapChanges): Promise<void> {
     const ctx = this.#ctx;
+    // Journalled first, so an open after a crash that lost the answer can ask the index (cache-replay.ts).
+    for (const [index, ref] of set) {
+      const frozen = commit.frozen.get(index);
+      if (frozen !== undefined) ctx.disk.markLanding(frozen, ref.generation);
+    }
     try {
-      await this.#commitToIndex({ previousEpoch: commit.previousEpoch, epoch: commit.epoch, set, remove, garbage });
+      await this.#commitToIndex(commit, { previousEpoch: commit.previousEpoch, epoch: commit.epoch, set, remove, garbage });
     } catch (error) {
       this.#releaseAll(commit);
       throw error;
     }
     if (ctx.state() === "closed") return;
     ctx.committed.apply(commit.epoch, set, remove, this.#options.clock.now());
+    await this.#committed(commit.epoch);
+  }
+
+  /** Tells onCommitted (the manifest writer) that the map moved to `epoch`; its failure is only logged. */
+  async #committed(epoch: number): Promise<void> {
+    const ctx = this.#ctx;
     const onCommitted = this.#options.onCommitted;
     if (onCommitted === undefined) return;
     try {
-      await onCommitted({ epoch: commit.epoch, chunks: ctx.committed.copy() });
+      await onCommitted({ epoch, chunks: ctx.committed.copy() });
     } catch (error) {
-      ctx.logger?.warn({ err: error, volumeId: ctx.volumeId, epoch: commit.epoch }, "after-commit hook failed");
+      ctx.logger?.warn({ err: error, volumeId: ctx.volumeId, epoch }, "after-commit hook failed");
     }
   }
 
@@ -272,24 +292,80 @@ export class CommitRunner {
   }
 
   /**
-   * Commits through the index. When the commit fails, the index is asked what it holds: a
-   * commit whose answer was lost (connection dropped after the transaction) counts as done.
+   * Commits through the index. When the commit fails, it stays in doubt and the index is asked what
+   * it holds: this commit landed (its answer was lost) counts as done; an earlier one in doubt that
+   * landed meanwhile is adopted, and this one fails (the retry builds on the adopted epoch).
    */
-  async #commitToIndex(commit: ChunkCommit): Promise<void> {
+  async #commitToIndex(running: RunningCommit, commit: ChunkCommit): Promise<void> {
+    const ctx = this.#ctx;
     const { index } = this.#options;
     try {
       await index.commit(commit);
+      this.#inDoubt.clear(); // the epoch moved past theirs: none of them can land any more
+      return;
     } catch (error) {
-      const landed = await index.load().then(
-        (snapshot) =>
-          snapshot.epoch === commit.epoch &&
-          commit.set.every(([chunk, ref]) => snapshot.chunks.get(chunk)?.generation === ref.generation) &&
-          commit.remove.every((chunk) => !snapshot.chunks.has(chunk)),
-        () => false,
-      );
-      if (!landed) throw asEio(error, `commit of epoch ${commit.epoch} of ${this.#ctx.volumeId}`);
-      this.#ctx.logger?.warn({ err: error, volumeId: this.#ctx.volumeId, epoch: commit.epoch }, "commit reported failure but landed");
+      this.#inDoubt.add({ commit, frozenList: running.frozenList });
+      const failed = asEio(error, `commit of epoch ${commit.epoch} of ${ctx.volumeId}`);
+      const snapshot = await index.load().catch(() => undefined);
+      if (snapshot === undefined || ctx.state() === "closed") throw failed; // in doubt: the next cycle asks again
+      const landed = this.#inDoubt.landedIn(snapshot);
+      if (landed === undefined) throw failed;
+      if (landed.commit === commit) {
+        this.#inDoubt.clear();
+        ctx.logger?.warn({ err: error, volumeId: ctx.volumeId, epoch: commit.epoch }, "commit reported failure but landed");
+        return;
+      }
+      this.#releaseAll(running);
+      await this.#adopt(landed, []);
+      throw failed;
     }
+  }
+
+  /**
+   * Commits in doubt, asked about before a cycle uploads: when the index shows one of them landed,
+   * it is adopted, and the frozen chunks it already holds (unchanged since its freeze) leave this
+   * cycle clean. The index out of reach: the cycle fails before uploading anything.
+   */
+  async #reconcile(frozenList: FrozenChunk[]): Promise<FrozenChunk[]> {
+    const ctx = this.#ctx;
+    let snapshot;
+    try {
+      snapshot = await this.#options.index.load();
+    } catch (error) {
+      for (const frozen of frozenList) ctx.disk.release(frozen);
+      throw asEio(error, `asking the index whether an earlier commit of ${ctx.volumeId} landed`);
+    }
+    if (ctx.state() === "closed") return [];
+    const landed = this.#inDoubt.landedIn(snapshot);
+    return landed === undefined ? frozenList : this.#adopt(landed, frozenList);
+  }
+
+  /**
+   * A commit that reported failure landed: the map moves to it in memory, the manifest follows, and
+   * its chunks unchanged since its freeze turn clean. Returns the frozen chunks of `frozenList` it
+   * does not cover (those it covers are settled here).
+   */
+  async #adopt(landed: InDoubtCommit, frozenList: FrozenChunk[]): Promise<FrozenChunk[]> {
+    const ctx = this.#ctx;
+    const { commit } = landed;
+    this.#inDoubt.clear();
+    ctx.committed.apply(commit.epoch, commit.set, commit.remove, this.#options.clock.now());
+    ctx.logger?.warn({ volumeId: ctx.volumeId, epoch: commit.epoch }, "a commit that reported failure had landed: adopted, not committed again");
+    const generations = new Map(commit.set.map(([index, ref]) => [index, ref.generation]));
+    const refrozen = new Map(frozenList.map((frozen) => [frozen.index, frozen]));
+    for (const old of landed.frozenList) {
+      const again = refrozen.get(old.index);
+      if (again !== undefined && again.entry === old.entry && again.version === old.version) {
+        refrozen.delete(old.index); // what the landed commit holds: not uploaded again
+        ctx.disk.settle(again, generations.get(old.index));
+      }
+      ctx.disk.settle(old, generations.get(old.index)); // released already; clean only if unchanged
+    }
+    ctx.disk.compactIfLarge();
+    ctx.budget.evictToTarget();
+    ctx.budget.wake();
+    await this.#committed(commit.epoch);
+    return frozenList.filter((frozen) => refrozen.get(frozen.index) === frozen);
   }
 
   // ---- uploads, called by the ChunkUploader and write-behind ----------------------------------
