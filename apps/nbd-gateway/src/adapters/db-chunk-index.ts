@@ -2,7 +2,9 @@
  * The storage engine's ChunkIndex, kept in the volume's rows in PostgreSQL/PGlite. A commit is one
  * transaction guarded by the epoch and the fencing token this engine was opened with; it also records
  * the superseded generations as garbage for the GC. A conflict means another writer moved the volume
- * on, so this engine must stop committing: it surfaces as EIO.
+ * on, so this engine must stop committing: it surfaces as EIO. A load says whether the volume's token
+ * is still ours (`fenced`): a commit whose answer was lost is adopted only from a map no newer holder
+ * can have touched (docs/durability-design.md, "A commit whose answer was lost").
  */
 import { commitChunkMap, DbError, loadChunkMap, type Db } from "@stratus/db";
 import { StorageError, type ChunkCommit, type ChunkIndex, type ChunkIndexSnapshot } from "@stratus/storage";
@@ -19,7 +21,9 @@ export class DbChunkIndex implements ChunkIndex {
 
   async load(): Promise<ChunkIndexSnapshot> {
     try {
-      return await loadChunkMap(this.db, this.volumeId);
+      const map = await loadChunkMap(this.db, this.volumeId);
+      const fenced = this.fencingToken === undefined ? undefined : map.fencingToken !== this.fencingToken;
+      return { epoch: map.epoch, chunks: map.chunks, fenced };
     } catch (error) {
       throw new StorageError("EIO", `loading the chunk map of ${this.volumeId} failed`, { cause: error });
     }
