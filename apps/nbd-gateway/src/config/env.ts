@@ -72,6 +72,8 @@ export interface GatewayConfig {
   gatewayId: string | undefined;
   /** How long a volume lease lasts without a heartbeat (renewed every third of it). */
   leaseTtlMs: number;
+  /** How long an open of a held volume waits for its holder to hand it over before it is refused. */
+  handoffTimeoutMs: number;
   /** Settings that work but cost (logged at start), e.g. no GLIBC_TUNABLES. */
   warnings?: string[];
 }
@@ -191,6 +193,8 @@ const schema = z.object({
   // A gateway that stops renewing (killed, partitioned) keeps its volumes this long; one that cannot
   // renew for this long stops serving them.
   STRATUS_LEASE_TTL: duration.default(30_000),
+  // How long a device asking for a held volume waits for the holder to flush, commit and let go.
+  STRATUS_HANDOFF_TIMEOUT: duration.default(30_000),
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
@@ -287,6 +291,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     authSecret: e.AUTH_SECRET,
     gatewayId: e.STRATUS_GATEWAY_ID,
     leaseTtlMs: e.STRATUS_LEASE_TTL,
+    handoffTimeoutMs: e.STRATUS_HANDOFF_TIMEOUT,
     warnings: [mallocSettingsWarning(env, process.platform)].filter((warning): warning is string => warning !== undefined),
   };
 }

@@ -1,8 +1,11 @@
-import type { BlockDevice, Volume } from "@stratus/storage";
+import { StorageError, type BlockDevice, type Volume } from "@stratus/storage";
 import type { Engine } from "./open-engine";
 
-/** The engine as one connection sees it, counting the bytes it reads and writes. */
-export function countingDevice(volume: Volume, traffic: Engine["traffic"]): BlockDevice {
+/**
+ * The engine as one connection sees it, counting the bytes it reads and writes. A FLUSH is
+ * acknowledged only while `leaseStillHeld` says so: a fenced holder's FLUSH fails.
+ */
+export function countingDevice(volume: Volume, traffic: Engine["traffic"], leaseStillHeld: () => Promise<boolean> = async () => true): BlockDevice {
   return {
     get size() {
       return volume.size;
@@ -28,7 +31,10 @@ export function countingDevice(volume: Volume, traffic: Engine["traffic"]): Bloc
     },
     trim: (offset, length, options) => volume.trim(offset, length, options),
     writeZeroes: (offset, length, options) => volume.writeZeroes(offset, length, options),
-    flush: () => volume.flush(),
+    flush: async () => {
+      await volume.flush();
+      if (!(await leaseStillHeld())) throw new StorageError("ESHUTDOWN", "this gateway lost the volume's lease: the flush is not acknowledged");
+    },
     cache: (offset, length) => volume.cache(offset, length),
     blockStatus: (offset, length) => volume.blockStatus(offset, length),
   };

@@ -2,9 +2,10 @@
  * The volume leases this gateway run holds: taken when an engine opens for writing, given back when it
  * closes, and renewed together by one heartbeat every third of the TTL. A lease the heartbeat finds
  * gone (taken over, forced, deleted), or one it could not renew before it expired, is reported lost:
- * the engine must stop serving that volume at once.
+ * the engine must stop serving that volume at once. A live holder elsewhere is asked to hand over
+ * (askHolder), and the open waits for it up to the handoff timeout.
  */
-import { acquireLease, releaseLease, renewLeases, type Db, type LeaseAttempt, type LeaseHolder } from "@stratus/db";
+import { acquireLease, releaseLease, renewLeases, type Db, type LeaseAttempt, type LeaseHolder, type VolumeLeaseRow } from "@stratus/db";
 import { BACKGROUND_TIMER, sleepOn, systemClock, type Clock, type ClockTimer } from "@stratus/storage";
 import type { Logger } from "pino";
 import type { GatewayIdentity } from "../gateway/gateway-identity";
@@ -20,16 +21,24 @@ export interface LeaseKeeperOptions {
   /** Heartbeats run on it (tests move a ManualClock). */
   clock?: Clock;
   /**
-   * How long an open waits for another holder to let go before it is refused: a device that just
-   * detached through another gateway may still be finishing its final commit. Default 5 s.
+   * How long an open waits for another holder to let go before it is refused: its final commit after
+   * a detach, or a handoff it was asked for (STRATUS_HANDOFF_TIMEOUT). Default 30 s.
    */
   heldWaitMs?: number;
+  /**
+   * Asks the live holder of `lease` to flush, commit and let go; resolves with its refusal, or undefined
+   * (it let go, or never answered: the wait goes on until the lease is free or the time is up).
+   */
+  askHolder?: (volumeId: string, lease: VolumeLeaseRow, requester: LeaseDevice) => Promise<string | undefined>;
   /**
    * A held lease is gone or expired: stop serving the volume (called once per lease). `taken`: the
    * database says another holder has it; false: it expired while the database could not be asked.
    */
   onLost: (volumeId: string, fencingToken: number, taken: boolean) => void;
 }
+
+/** An open that found the volume held: who holds it, and why the wait ended without it. */
+export type HeldAttempt = Extract<LeaseAttempt, { kind: "held" }> & { refusal?: string; waitedMs: number };
 
 /** How often a waiting open asks again whether the holder let go. */
 const HELD_POLL_MS = 100;
@@ -45,6 +54,7 @@ export class LeaseKeeper {
   readonly #clock: Clock;
   #timer: ClockTimer | undefined;
   #beating: Promise<void> | undefined;
+  #renewing: Promise<void> | undefined;
   #stopped = false;
 
   constructor(private readonly options: LeaseKeeperOptions) {
@@ -55,14 +65,49 @@ export class LeaseKeeper {
     return this.options.identity;
   }
 
-  /** Takes the volume's lease for this device, or reports the live holder once the wait for it to go is over. */
-  async acquire(volumeId: string, device: LeaseDevice): Promise<LeaseAttempt> {
-    const deadline = this.#clock.now() + (this.options.heldWaitMs ?? 5_000);
+  /**
+   * Takes the volume's lease for this device. A live holder is asked once to hand over; the lease is
+   * asked for again until it is free, the holder refuses, or the wait is over (then the holder is reported).
+   */
+  async acquire(volumeId: string, device: LeaseDevice): Promise<Extract<LeaseAttempt, { kind: "acquired" }> | HeldAttempt> {
+    const started = this.#clock.now();
+    const deadline = started + (this.options.heldWaitMs ?? 30_000);
+    let asked: { refusal?: string } | undefined;
     for (;;) {
       const attempt = await this.#tryAcquire(volumeId, device);
-      if (attempt.kind === "acquired" || this.#clock.now() >= deadline) return attempt;
+      if (attempt.kind === "acquired") return attempt;
+      if (asked === undefined && this.options.askHolder !== undefined) {
+        const answer: { refusal?: string } = {};
+        asked = answer;
+        this.options.askHolder(volumeId, attempt.lease, device).then(
+          (refusal) => (answer.refusal = refusal),
+          (error: unknown) => this.options.logger.warn({ err: error, volumeId }, "asking a volume's holder to hand over failed; waiting for its lease"),
+        );
+      }
+      const waitedMs = this.#clock.now() - started;
+      if (asked?.refusal !== undefined) return { ...attempt, refusal: asked.refusal, waitedMs };
+      if (this.#clock.now() >= deadline) return { ...attempt, waitedMs };
       await sleepOn(this.#clock, Math.min(HELD_POLL_MS, deadline - this.#clock.now()));
     }
+  }
+
+  /**
+   * Whether this lease is still ours, asked before a FLUSH is acknowledged: a lease renewed within
+   * half its TTL is; an older one (the process was paused, the heartbeat is late) is renewed first, so
+   * a holder that was fenced while it could not tell never acknowledges a FLUSH.
+   */
+  async confirm(volumeId: string, token: number): Promise<boolean> {
+    const held = this.#held.get(volumeId);
+    if (held === undefined || held.token !== token) return false;
+    if (held.expiresAt - this.#clock.now() > this.options.ttlMs / 2) return true;
+    await this.#renewNow();
+    return this.#held.get(volumeId)?.token === token;
+  }
+
+  /** One renewal now, shared by everyone who asks while it runs (the heartbeat's included). */
+  #renewNow(): Promise<void> {
+    this.#renewing ??= this.heartbeat().finally(() => (this.#renewing = undefined));
+    return this.#renewing;
   }
 
   async #tryAcquire(volumeId: string, device: LeaseDevice): Promise<LeaseAttempt> {
@@ -122,7 +167,7 @@ export class LeaseKeeper {
     if (this.#stopped) return;
     this.#timer = this.#clock.setTimer(
       () => {
-        this.#beating = this.heartbeat().finally(() => {
+        this.#beating = this.#renewNow().finally(() => {
           this.#beating = undefined;
           this.#schedule();
         });

@@ -5,107 +5,26 @@
  * engine (FLUSH fails, connections close, its dirty data goes aside); a leftover written under a
  * lease someone took since is never committed.
  */
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { acquireLease, ensureLocalAdmin, findLiveLease, findVolumeById, insertVolume, loadChunkMap, releaseLease, type Database, type Db } from "@stratus/db";
-import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
-import { CacheBudget, MemoryObjectStore, registerDormantCaches } from "@stratus/storage";
-import { ManualClock } from "@stratus/storage/testing";
+import { acquireLease, findLiveLease, loadChunkMap, releaseLease } from "@stratus/db";
+import { registerDormantCaches } from "@stratus/storage";
 import pino from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { KeyRing } from "../keys/key-ring";
+import { describe, expect, it } from "vitest";
 import { NBD_OPT_EXPORT_NAME, NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_LIST, NBD_REP_ACK, NBD_REP_ERR_POLICY, NBD_REP_SERVER } from "../protocol/constants";
 import { encodeInfoRequest, encodeOption } from "../protocol/handshake-frames";
-import { ExportRefusedError, type ExportRegistry, type OpenedExport } from "../server/export-registry";
+import { ExportRefusedError } from "../server/export-registry";
 import { createNbdServer } from "../server/nbd-server";
 import { RawNbdClient } from "../testing/raw-nbd-client";
 import { waitFor } from "../testing/nbd-tools";
-import { LeaseKeeper } from "./lease-keeper";
 import { ORPHANS_DIR } from "./orphan-sets";
-import { VolumeEngines, type ExportScope } from "./volume-engines";
+import { MiB, TTL, useLeaseFixture } from "../testing/lease-fixture";
 
-const MiB = 2 ** 20;
-const TTL = 30_000;
 const logger = pino({ level: process.env.STRATUS_TEST_LOG_LEVEL ?? "silent" });
 
-interface TestGateway {
-  engines: VolumeEngines;
-  leases: LeaseKeeper;
-  clock: ManualClock;
-  cacheDir: string;
-  budget: CacheBudget;
-}
-
 describe("volume leases", () => {
-  let fixture: TestDatabase;
-  let database: Database;
-  let ownerId: string;
-  let root: string;
-  const store = new MemoryObjectStore();
-  const keys = new KeyRing({ key: randomBytes(32), id: "test" });
-  const running: TestGateway[] = [];
-
-  beforeAll(async () => {
-    fixture = await createTestDatabase("postgres");
-    database = await fixture.open();
-    ownerId = (await ensureLocalAdmin(database.db)).id;
-    root = mkdtempSync(path.join(tmpdir(), "stratus-leases-"));
-  });
-  afterEach(async () => {
-    for (const gateway of running.splice(0)) {
-      await gateway.leases.stop();
-      await gateway.engines.closeAll().catch(() => {});
-    }
-  });
-  afterAll(async () => {
-    await fixture?.dispose();
-    rmSync(root, { recursive: true, force: true });
-  });
-
-  /** A gateway: `gatewayId` and a cache folder of its own (reused when given, as a restart would). */
-  function gateway(
-    gatewayId: string,
-    {
-      cacheDir = mkdtempSync(path.join(root, `${gatewayId}-`)),
-      leaseDb = database.db,
-      heldWaitMs = 0,
-    }: { cacheDir?: string; leaseDb?: Db; heldWaitMs?: number } = {},
-  ): TestGateway {
-    const clock = new ManualClock(Date.now());
-    const budget = new CacheBudget({ targetBytes: 256 * MiB, dirtyLimitBytes: 64 * MiB });
-    const leases: LeaseKeeper = new LeaseKeeper({
-      db: leaseDb,
-      identity: { gatewayId, gatewayRun: randomBytes(8).toString("hex") },
-      ttlMs: TTL,
-      clock,
-      heldWaitMs,
-      logger,
-      // As the gateway does: a lease taken by another goes aside at once, an expired one stays cached.
-      onLost: (volumeId, token, taken) => engines.fence(volumeId, token, "lease lost", { keepCache: !taken }),
-    });
-    const engines: VolumeEngines = new VolumeEngines({ leases, database, store, logger, keys, cacheDir, cacheBudget: budget, commitIntervalMs: 3_600_000 });
-    leases.start();
-    const made = { engines, leases, clock, cacheDir, budget };
-    running.push(made);
-    return made;
-  }
-
-  async function volume(name: string, durability: "local" | "cloud" = "cloud") {
-    const row = await insertVolume(database.db, { ownerId, name, sizeBytes: 8 * MiB, chunkSize: MiB, durability });
-    keys.remember(row.id, randomBytes(32));
-    return row;
-  }
-
-  const device = (credentialId: string | null, client = credentialId ?? "local"): ExportScope => ({
-    ownerId,
-    volumeIds: null,
-    client,
-    deviceCredentialId: credentialId,
-  });
-  const tokenOf = async (volumeId: string) => (await findVolumeById(database.db, volumeId))!.fencingToken;
-  const open = async (registry: ExportRegistry, name: string): Promise<OpenedExport> => (await registry.open(name, { clientAddress: "192.0.2.7" }))!;
+  const fx = useLeaseFixture("stratus-leases-");
+  const { gateway, volume, device, tokenOf, open, running } = fx;
 
   it("takes the lease on open, shares it with the same device, refuses another device and releases it on close", async () => {
     const row = await volume("shared");
@@ -114,7 +33,7 @@ describe("volume leases", () => {
     const laptop = g1.engines.forScope(device("dev_laptop", "laptop"));
 
     const first = await open(laptop, "shared");
-    const lease = await findLiveLease(database.db, row.id, new Date());
+    const lease = await findLiveLease(fx.database.db, row.id, new Date());
     expect(lease).toMatchObject({ gatewayId: "gw-one", deviceCredentialId: "dev_laptop", holderName: "laptop", clientAddress: "192.0.2.7", fencingToken: 1 });
     expect(await tokenOf(row.id)).toBe(1);
 
@@ -126,18 +45,17 @@ describe("volume leases", () => {
     expect(seen.every((byte) => byte === 7)).toBe(true);
     expect(await tokenOf(row.id)).toBe(1);
 
-    // Another device, on this gateway or another: refused, naming the holder and since when.
-    await expect(g1.engines.forScope(device("dev_phone", "phone")).open("shared")).rejects.toThrow(ExportRefusedError);
-    await expect(g1.engines.forScope(device("dev_phone", "phone")).open("shared")).rejects.toThrow(/in use by laptop since \d{4}-/);
-    await expect(g2.engines.forScope(device("dev_laptop", "laptop")).open("shared")).rejects.toThrow(/in use by laptop through gateway gw-one since/);
+    // Another device whose holder does not hand over (no channel here): refused, naming the holder and since when.
+    await expect(g2.engines.forScope(device("dev_phone", "phone")).open("shared")).rejects.toThrow(ExportRefusedError);
+    await expect(g2.engines.forScope(device("dev_laptop", "laptop")).open("shared")).rejects.toThrow(/in use by laptop through gateway gw-one since \d{4}-/);
     expect(await tokenOf(row.id)).toBe(1);
 
     await first.release();
-    expect(await findLiveLease(database.db, row.id, new Date())).toBeDefined();
+    expect(await findLiveLease(fx.database.db, row.id, new Date())).toBeDefined();
     await second.release();
     // The last connection's close committed, then gave the lease back.
-    expect(await findLiveLease(database.db, row.id, new Date())).toBeUndefined();
-    expect((await loadChunkMap(database.db, row.id)).chunks.size).toBe(1);
+    expect(await findLiveLease(fx.database.db, row.id, new Date())).toBeUndefined();
+    expect((await loadChunkMap(fx.database.db, row.id)).chunks.size).toBe(1);
 
     // Now another gateway's device takes it, with the next token, and reads what was committed.
     const taken = await open(g2.engines.forScope(device("dev_phone", "phone")), "shared");
@@ -159,7 +77,7 @@ describe("volume leases", () => {
     await held.release();
     await g2.clock.advance(100);
     const taken = await waiting;
-    expect(await findLiveLease(database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-two", deviceCredentialId: "dev_phone", fencingToken: 2 });
+    expect(await findLiveLease(fx.database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-two", deviceCredentialId: "dev_phone", fencingToken: 2 });
     await taken.release();
 
     // A holder that stays: refused once the wait is over.
@@ -200,7 +118,7 @@ describe("volume leases", () => {
       legacy.send(encodeOption(NBD_OPT_EXPORT_NAME, Buffer.from("probed")));
       await legacy.closed;
       expect(await tokenOf(row.id)).toBe(1);
-      expect(await findLiveLease(database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-one", fencingToken: 1 });
+      expect(await findLiveLease(fx.database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-one", fencingToken: 1 });
       // The holder never noticed.
       await held.device.write(0, Buffer.alloc(512, 1));
       await held.device.flush();
@@ -214,10 +132,10 @@ describe("volume leases", () => {
     const row = await volume("renewed");
     const g1 = gateway("gw-one");
     const opened = await open(g1.engines.forScope(device(null)), "renewed");
-    const before = (await findLiveLease(database.db, row.id, new Date(g1.clock.now())))!;
+    const before = (await findLiveLease(fx.database.db, row.id, new Date(g1.clock.now())))!;
     await g1.clock.advance(TTL / 3);
-    await waitFor(async () => (await findLiveLease(database.db, row.id, new Date(g1.clock.now())))!.heartbeatAt > before.heartbeatAt, "the heartbeat");
-    const after = (await findLiveLease(database.db, row.id, new Date(g1.clock.now())))!;
+    await waitFor(async () => (await findLiveLease(fx.database.db, row.id, new Date(g1.clock.now())))!.heartbeatAt > before.heartbeatAt, "the heartbeat");
+    const after = (await findLiveLease(fx.database.db, row.id, new Date(g1.clock.now())))!;
     expect(after.expiresAt.getTime()).toBe(g1.clock.now() + TTL);
     expect(after.fencingToken).toBe(before.fencingToken);
     await opened.release();
@@ -233,7 +151,7 @@ describe("volume leases", () => {
     await opened.device.flush(); // local durability: in the cache only
 
     // Another gateway forces the volume away (force detach); the holder learns it at its next heartbeat.
-    const forced = await acquireLease(database.db, {
+    const forced = await acquireLease(fx.database.db, {
       volumeId: row.id,
       holder: { gatewayId: "gw-two", gatewayRun: "run", deviceCredentialId: null, holderName: "other", clientAddress: null },
       ttlMs: TTL,
@@ -246,12 +164,12 @@ describe("volume leases", () => {
 
     await expect(opened.device.flush()).rejects.toMatchObject({ code: "ESHUTDOWN" });
     await expect(opened.device.write(0, Buffer.alloc(512))).rejects.toMatchObject({ code: "ESHUTDOWN" });
-    expect((await loadChunkMap(database.db, row.id)).epoch).toBe(0);
+    expect((await loadChunkMap(fx.database.db, row.id)).epoch).toBe(0);
     const orphan = path.join(g1.cacheDir, ORPHANS_DIR, `${row.id}-1`);
     expect(JSON.parse(readFileSync(path.join(orphan, "orphan.json"), "utf8"))).toMatchObject({ volumeId: row.id, fencingToken: 1, bytes: MiB });
     expect(existsSync(path.join(g1.cacheDir, row.id))).toBe(false);
     await opened.release();
-    expect(await findLiveLease(database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-two" });
+    expect(await findLiveLease(fx.database.db, row.id, new Date())).toMatchObject({ gatewayId: "gw-two" });
     // A lock keeps the orphan set (to export or discard); a delete takes it along.
     g1.engines.dropCache(row.id);
     expect(existsSync(orphan)).toBe(true);
@@ -262,12 +180,12 @@ describe("volume leases", () => {
   it("stops serving a volume whose lease expired unrenewed, and commits its data once it takes the lease back", async () => {
     const row = await volume("expired", "local");
     let down = false;
-    // The database as the heartbeat sees it: its renewals fail while `down`.
-    const flaky = new Proxy(database.db, {
+    // The fx.database as the heartbeat sees it: its renewals fail while `down`.
+    const flaky = new Proxy(fx.database.db, {
       get: (target, property, receiver) =>
         property === "update" && down
           ? () => {
-              throw new Error("database unreachable");
+              throw new Error("fx.database unreachable");
             }
           : (Reflect.get(target, property, receiver) as unknown),
     });
@@ -287,7 +205,7 @@ describe("volume leases", () => {
     await opened.release();
     // Nobody can tell whether another holder took it: the data stays in the cache, not aside.
     expect(existsSync(path.join(g1.cacheDir, ORPHANS_DIR))).toBe(false);
-    expect((await loadChunkMap(database.db, row.id)).epoch).toBe(0);
+    expect((await loadChunkMap(fx.database.db, row.id)).epoch).toBe(0);
 
     // Nobody did: the next open takes the lease back and its close commits the data.
     down = false;
@@ -296,7 +214,7 @@ describe("volume leases", () => {
     await again.device.read(0, read);
     expect(read.every((byte) => byte === 4)).toBe(true);
     await again.release();
-    expect((await loadChunkMap(database.db, row.id)).chunks.size).toBe(1);
+    expect((await loadChunkMap(fx.database.db, row.id)).chunks.size).toBe(1);
   });
 
   it("fences an engine whose commit is refused for a stale token", async () => {
@@ -306,7 +224,7 @@ describe("volume leases", () => {
     let revoked = 0;
     opened.onRevoked?.(() => revoked++);
     await opened.device.write(0, Buffer.alloc(4096, 3));
-    await acquireLease(database.db, {
+    await acquireLease(fx.database.db, {
       volumeId: row.id,
       holder: { gatewayId: "gw-two", gatewayRun: "run", deviceCredentialId: null, holderName: "other", clientAddress: null },
       ttlMs: TTL,
@@ -317,7 +235,7 @@ describe("volume leases", () => {
     await expect(opened.device.flush()).rejects.toThrow();
     await waitFor(() => revoked === 1, "the connection to be closed");
     await expect(opened.device.flush()).rejects.toMatchObject({ code: "ESHUTDOWN" });
-    expect((await loadChunkMap(database.db, row.id)).epoch).toBe(0);
+    expect((await loadChunkMap(fx.database.db, row.id)).epoch).toBe(0);
     expect(existsSync(path.join(g1.cacheDir, ORPHANS_DIR, `${row.id}-1`, "orphan.json"))).toBe(true);
     await opened.release();
   });
@@ -336,17 +254,17 @@ describe("volume leases", () => {
     g1.engines.abandonAll();
     await g1.engines.closeAll(); // as a timed-out stop does: nothing is given back
     running.splice(running.indexOf(g1), 1);
-    expect(await findLiveLease(database.db, current.id, new Date())).toMatchObject({ gatewayId: "gw-one", fencingToken: 1 });
+    expect(await findLiveLease(fx.database.db, current.id, new Date())).toMatchObject({ gatewayId: "gw-one", fencingToken: 1 });
     // Meanwhile another gateway used one of the volumes (its lease expired, so it took it).
     const later = new Date(Date.now() + 2 * TTL);
-    const other = await acquireLease(database.db, {
+    const other = await acquireLease(fx.database.db, {
       volumeId: stale.id,
       holder: { gatewayId: "gw-two", gatewayRun: "run", deviceCredentialId: null, holderName: "other", clientAddress: null },
       ttlMs: TTL,
       now: later,
     });
     expect(other.kind).toBe("acquired");
-    if (other.kind === "acquired") await releaseLease(database.db, stale.id, other.lease.fencingToken);
+    if (other.kind === "acquired") await releaseLease(fx.database.db, stale.id, other.lease.fencingToken);
 
     // The restart (same gateway id and cache folder, a new run).
     const restarted = gateway("gw-one", { cacheDir: g1.cacheDir });
@@ -354,9 +272,9 @@ describe("volume leases", () => {
     expect(leftovers.sort()).toEqual([stale.id, current.id].sort());
     await restarted.engines.commitLeftovers(leftovers);
 
-    expect((await loadChunkMap(database.db, stale.id)).epoch).toBe(0);
+    expect((await loadChunkMap(fx.database.db, stale.id)).epoch).toBe(0);
     expect(existsSync(path.join(restarted.cacheDir, ORPHANS_DIR, `${stale.id}-1`, "orphan.json"))).toBe(true);
-    expect((await loadChunkMap(database.db, current.id)).chunks.size).toBe(1);
-    expect(await findLiveLease(database.db, current.id, new Date())).toBeUndefined();
+    expect((await loadChunkMap(fx.database.db, current.id)).chunks.size).toBe(1);
+    expect(await findLiveLease(fx.database.db, current.id, new Date())).toBeUndefined();
   });
 });

@@ -40,7 +40,17 @@ export interface Engine {
   fenced?: boolean;
   /** What closes each connection when the engine is fenced. */
   revoked: Set<() => void>;
+  /** What tells each connection to finish and disconnect when the volume is handed to another device. */
+  handoffs: Set<() => void>;
+  /** Set while the volume is being handed over: to whom (new connections of the old device are refused). */
+  handingOffTo?: string;
+  /** Settles when the engine is done: closed after its final commit, failed to flush (kept open), or fenced. */
+  ended: Promise<EngineEnd>;
+  end: (how: EngineEnd) => void;
 }
+
+/** How an engine's life ended: the lease was given back after a clean close, or not. */
+export type EngineEnd = { kind: "closed" } | { kind: "flush-failed"; error: unknown } | { kind: "fenced" };
 
 /** What opening an engine needs from the gateway. */
 export interface EngineDeps {
@@ -90,7 +100,21 @@ export async function openEngine(row: VolumeRow, dataKey: Buffer, lease: EngineL
     codec.release?.();
     throw error;
   }
-  return { volume, codec, lease, connections: 0, openedAt: Date.now(), traffic: { readBytes: 0, writtenBytes: 0 }, clients: [], revoked: new Set() };
+  let end!: (how: EngineEnd) => void;
+  const ended = new Promise<EngineEnd>((resolve) => (end = resolve));
+  return {
+    volume,
+    codec,
+    lease,
+    connections: 0,
+    openedAt: Date.now(),
+    traffic: { readBytes: 0, writtenBytes: 0 },
+    clients: [],
+    revoked: new Set(),
+    handoffs: new Set(),
+    ended,
+    end,
+  };
 }
 
 async function openVolume(

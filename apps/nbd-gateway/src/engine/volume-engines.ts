@@ -45,6 +45,8 @@ export interface ExportScope {
 
 export interface VolumeEnginesOptions extends EngineDeps {
   leases: LeaseKeeper;
+  /** How long an open waits for a holder on this gateway to hand the volume over (STRATUS_HANDOFF_TIMEOUT). */
+  handoffTimeoutMs: number;
   /** Called after an engine closed (the gateway schedules a GC then). */
   onClosed?: (volumeId: string) => void;
 }
@@ -116,19 +118,30 @@ export class VolumeEngines {
     }
     engine.clients.push(client);
     let released = false;
+    const listeners: { revoked?: () => void; handoff?: () => void } = {};
+    const leases = this.options.leases;
+    const token = engine.lease.fencingToken;
     return {
       name: row.name,
       description: describe(row),
-      device: countingDevice(engine.volume, engine.traffic),
+      device: countingDevice(engine.volume, engine.traffic, () => leases.confirm(row.id, token)),
       release: async () => {
         if (released) return;
         released = true;
         engine.clients.splice(engine.clients.indexOf(client), 1);
+        if (listeners.revoked) engine.revoked.delete(listeners.revoked);
+        if (listeners.handoff) engine.handoffs.delete(listeners.handoff);
         await this.#release(row.id, engine);
       },
       onRevoked: (listener) => {
+        listeners.revoked = listener;
         if (engine.fenced) listener();
         else engine.revoked.add(listener);
+      },
+      onHandoff: (listener) => {
+        listeners.handoff = listener;
+        if (engine.handingOffTo !== undefined) listener();
+        else engine.handoffs.add(listener);
       },
     };
   }
@@ -290,22 +303,65 @@ export class VolumeEngines {
       if (this.#engines.get(row.id) === pending) this.#engines.delete(row.id);
       return this.#acquire(row, device);
     }
-    // Multi-conn is for one device: another one is refused while this one holds the volume.
-    if (engine.lease.deviceCredentialId !== device.deviceCredentialId)
-      throw busy(row, { holderName: engine.lease.holderName, since: new Date(engine.openedAt) });
+    if (engine.handingOffTo !== undefined) {
+      if (engine.lease.deviceCredentialId === device.deviceCredentialId)
+        throw new ExportRefusedError(`volume ${row.name} is being handed over to ${engine.handingOffTo}`);
+      await engine.ended;
+      return this.#acquire(row, device);
+    }
+    // Multi-conn is for one device: another one asks it to hand over, and waits for that.
+    if (engine.lease.deviceCredentialId !== device.deviceCredentialId) {
+      const outcome = await withTimeout(this.handOff(row.id, engine.lease.fencingToken, device.holderName), this.options.handoffTimeoutMs);
+      if (outcome === undefined) throw busy(row, { holderName: engine.lease.holderName, since: new Date(engine.openedAt) }, this.#tooLong());
+      if (outcome.outcome === "refused") throw busy(row, { holderName: engine.lease.holderName, since: new Date(engine.openedAt) }, outcome.reason);
+      return this.#acquire(row, device);
+    }
     engine.connections += 1;
     return engine;
+  }
+
+  #tooLong(): string {
+    return `it did not hand over within ${Math.round(this.options.handoffTimeoutMs / 1000)}s (STRATUS_HANDOFF_TIMEOUT)`;
+  }
+
+  /**
+   * Hands the volume held under `token` to another device: its connections finish what is in flight,
+   * are told NBD_ESHUTDOWN and disconnect; the engine then closes as after a last detach (flush,
+   * commit, lease given back). Refused when that final commit fails: the data stays here, and so
+   * does the lease. A volume not held here under that token is "released": nothing of it is here.
+   */
+  async handOff(volumeId: string, token: number, requester: string): Promise<{ outcome: "released" } | { outcome: "refused"; reason: string }> {
+    const engine = this.#open.get(volumeId);
+    if (engine === undefined || engine.lease.fencingToken !== token || engine.fenced) return { outcome: "released" };
+    if (engine.handingOffTo === undefined) {
+      engine.handingOffTo = requester;
+      this.options.logger.info(
+        { volumeId, fencingToken: token, holder: engine.lease.holderName, requester, connections: engine.connections },
+        "handing the volume over: finishing in-flight requests, then flush, commit and let go",
+      );
+      for (const listener of engine.handoffs) listener();
+      engine.handoffs.clear();
+    }
+    const end = await engine.ended;
+    if (end.kind === "flush-failed") {
+      engine.handingOffTo = undefined;
+      return { outcome: "refused", reason: `the holder could not commit its data (${errorText(end.error)}); it keeps the volume` };
+    }
+    return { outcome: "released" };
   }
 
   async #openEngine(row: VolumeRow, device: LeaseDevice): Promise<Engine> {
     // The previous engine's final commit must land before this one loads the chunk map.
     const unclosed = await this.#closing.get(row.id);
-    if (unclosed && !unclosed.fenced) return unclosed;
+    if (unclosed && !unclosed.fenced) {
+      unclosed.ended = new Promise((resolve) => (unclosed.end = resolve));
+      return unclosed;
+    }
     // A locked volume fails here, before it could take (and raise) the lease.
     const dataKey = await dataKeyOf(row, this.options);
     const leases = this.options.leases;
     const attempt = await leases.acquire(row.id, device);
-    if (attempt.kind === "held") throw busy(row, heldBy(attempt.lease, leases.identity.gatewayId));
+    if (attempt.kind === "held") throw busy(row, heldBy(attempt.lease, leases.identity.gatewayId), attempt.refusal ?? this.#tooLong());
     const fencingToken = attempt.lease.fencingToken;
     let engine: Engine;
     try {
@@ -373,6 +429,7 @@ export class VolumeEngines {
     if (dirtyBytes > 0 && options.keepCache !== true) this.#orphan(volumeId, token, reason);
     for (const close of engine.revoked) close();
     engine.revoked.clear();
+    engine.end({ kind: "fenced" });
   }
 
   /** Gives the lease back after a clean close; not after abandonAll, whose data still needs it. */
@@ -406,11 +463,13 @@ export class VolumeEngines {
         await this.#giveBack(engine);
         this.options.logger.info({ volumeId }, "volume closed");
         this.options.onClosed?.(volumeId);
+        engine.end({ kind: "closed" });
         return undefined;
       },
       (error: unknown) => {
         if (engine.fenced) return undefined;
         this.options.logger.error({ err: error, volumeId }, "flushing a volume on last disconnect failed; keeping it open");
+        engine.end({ kind: "flush-failed", error });
         return engine;
       },
     );
@@ -431,9 +490,26 @@ function heldBy(lease: VolumeLeaseRow, ourGatewayId: string): Holder {
   return { holderName: lease.holderName, since: lease.acquiredAt, gatewayId: lease.gatewayId === ourGatewayId ? undefined : lease.gatewayId };
 }
 
-function busy(row: VolumeRow, holder: Holder): ExportRefusedError {
+function busy(row: VolumeRow, holder: Holder, why: string): ExportRefusedError {
   const where = holder.gatewayId === undefined ? "" : ` through gateway ${holder.gatewayId}`;
-  return new ExportRefusedError(`volume ${row.name} is in use by ${holder.holderName}${where} since ${holder.since.toISOString()}: detach it there first`);
+  return new ExportRefusedError(
+    `volume ${row.name} is in use by ${holder.holderName}${where} since ${holder.since.toISOString()}: ${why}; detach it there, or force detach it`,
+  );
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The promise's value, or undefined when it has not settled within `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function describe(row: VolumeRow): string {

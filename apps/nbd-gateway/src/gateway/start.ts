@@ -29,6 +29,7 @@ import { Redis } from "ioredis";
 import type { Server } from "node:http";
 import type { GatewayConfig } from "../config/env";
 import { ensureCliToken } from "../control/cli-token";
+import { HandoffCoordinator } from "../engine/handoff-coordinator";
 import { LeaseKeeper } from "../engine/lease-keeper";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
@@ -135,15 +136,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     if (codecPool !== undefined) steps.add("codec threads", () => codecPool.close());
     const identity = await loadGatewayIdentity(config.gatewayId, config.dataDir);
     let fence: (volumeId: string, token: number, taken: boolean) => void = () => {};
+    let handoffs: HandoffCoordinator | undefined = undefined;
     const leases = new LeaseKeeper({
       db: database.db,
       identity,
       ttlMs: config.leaseTtlMs,
+      heldWaitMs: config.handoffTimeoutMs,
+      askHolder: (volumeId, lease, requester) => handoffs?.ask(volumeId, lease, requester) ?? Promise.resolve(undefined),
       logger: logger.child({ part: "leases" }),
       onLost: (volumeId, token, taken) => fence(volumeId, token, taken),
     });
     const openEngines = new VolumeEngines({
       leases,
+      handoffTimeoutMs: config.handoffTimeoutMs,
       database,
       store,
       logger,
@@ -202,6 +207,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       openEngines.lockVolume(volumeId).catch((error: unknown) => logger.error({ err: error, volumeId }, "closing a locked volume failed"));
     });
     await lockEvents.subscribe(volumeLockedChannel(config.queuePrefix));
+    // Handoff requests and force-detach notices between gateways (and from the web's detach).
+    const leaseEvents = client.duplicate();
+    leaseEvents.on("error", throttledErrorLog(logger, "Redis subscriber error (retrying)"));
+    steps.add("lease events", async () => leaseEvents.disconnect());
+    const coordinator = new HandoffCoordinator({
+      publisher: client,
+      subscriber: leaseEvents,
+      prefix: config.queuePrefix,
+      identity,
+      engines: openEngines,
+      heldToken: (volumeId) => leases.heldTokens().get(volumeId),
+      timeoutMs: config.handoffTimeoutMs,
+      logger: logger.child({ part: "handoff" }),
+    });
+    await coordinator.start();
+    handoffs = coordinator;
 
     // Plaintext (loopback only) serves the local admin's volumes; TLS clients their device credential's.
     const nbd = createNbdServer({

@@ -219,6 +219,10 @@ export class NbdConnection implements HandshakeIo {
         this.logger.warn({ exportName: opened.name }, "nbd export taken away (fenced), closing its connection");
         this.socket.destroy();
       });
+      opened.onHandoff?.(() => {
+        this.logger.info({ exportName: opened.name }, "nbd export handed over to another device: disconnecting this client");
+        this.session?.handOff();
+      });
       const idleTimer = this.watchIdle();
       try {
         await this.session.finished;

@@ -26,6 +26,11 @@ export interface OpenedExport {
   release(): Promise<void>;
   /** Registers what to do when the export is taken away from this connection (fenced): close it. */
   onRevoked?(listener: () => void): void;
+  /**
+   * Registers what to do when the export is to be handed to another device: finish what is in flight,
+   * answer the rest NBD_ESHUTDOWN, disconnect. The release that follows commits and gives the lease back.
+   */
+  onHandoff?(listener: () => void): void;
 }
 
 /** Who is opening an export, as far as the connection knows. */

@@ -9,7 +9,7 @@
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { BlockDevice } from "@stratus/storage";
-import { NBD_CMD_DISC, NBD_CMD_WRITE, NBD_REQUEST_SIZE } from "../protocol/constants";
+import { NBD_CMD_DISC, NBD_CMD_WRITE, NBD_ESHUTDOWN, NBD_REQUEST_SIZE } from "../protocol/constants";
 import type { FrameReader } from "../protocol/frame-reader";
 import { ProtocolError } from "../protocol/handshake-frames";
 import { decodeRequestHeader } from "../protocol/transmission-frames";
@@ -46,6 +46,8 @@ const DIRECT_PAYLOAD_BYTES = 64 * 1024;
 
 /** After ending our side, how long the client has to close its side. */
 const END_GRACE_MS = 2_000;
+/** Handing over: how long a client told NBD_ESHUTDOWN has to send its DISC before we end the session. */
+const HANDOFF_DISC_GRACE_MS = 1_000;
 
 interface PendingWrite {
   req: RequestHeader;
@@ -68,6 +70,10 @@ export class TransmissionSession {
   /** No more requests are read (DISC, framing error, server shutdown). */
   private stopping = false;
   private socketClosed = false;
+  /** Handing the export over (handOff): draining what is in flight, then a grace for the client's DISC. */
+  private handoff: "no" | "draining" | "grace" = "no";
+  /** NBD_ESHUTDOWN replies sent: such a client MUST disconnect, so it gets a moment to send DISC. */
+  private shutdownReplies = 0;
   /** A WRITE whose header is parsed and whose payload has not fully arrived. */
   private pendingWrite: PendingWrite | undefined;
   /** A WRITE whose header is parsed, waiting for room in the shared write budget before its payload is read. */
@@ -162,6 +168,41 @@ export class TransmissionSession {
   shutdown(): void {
     this.stopReading();
     this.maybeEnd();
+  }
+
+  /**
+   * The export is being handed to another device: requests already in flight are served, every later
+   * one is answered NBD_ESHUTDOWN ("the client MUST initiate a soft disconnect"), and once nothing is
+   * in flight the session ends: at once for a client that was told nothing, after its DISC (or a
+   * short grace) for one that was.
+   */
+  handOff(): void {
+    if (this.stopping || this.handoff !== "no") return;
+    this.handoff = "draining";
+    this.maybeEndHandoff();
+  }
+
+  private maybeEndHandoff(): void {
+    if (this.handoff !== "draining" || this.stopping || this.inFlight.requests > 0) return;
+    if (this.shutdownReplies === 0) {
+      this.stopReading();
+      this.maybeEnd();
+      return;
+    }
+    this.handoff = "grace";
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.stopReading();
+      this.maybeEnd();
+    }, HANDOFF_DISC_GRACE_MS).unref();
+  }
+
+  /** A request that came after the handoff began: answered NBD_ESHUTDOWN, its payload and budget given back. */
+  private refuseForHandoff(req: RequestHeader, payload: Buffer | undefined, inReadBuffer: boolean): void {
+    if (payload !== undefined && !inReadBuffer) sharedPayloadBuffers.release(payload);
+    if (req.type === NBD_CMD_WRITE && req.length > 0) this.options.writeBudget.give(req.length);
+    this.shutdownReplies += 1;
+    this.replies.replyError(req, NBD_ESHUTDOWN, "the volume is being handed over to another device: disconnect");
   }
 
   private pump(): void {
@@ -293,6 +334,10 @@ export class TransmissionSession {
    * pooled buffer before anything asynchronous.
    */
   private begin(req: RequestHeader, payload: Buffer | undefined, inReadBuffer = false): void {
+    if (this.handoff !== "no") {
+      this.refuseForHandoff(req, payload, inReadBuffer);
+      return;
+    }
     this.inFlight.add(req);
     if (this.commands.answerNow(req, payload)) {
       if (payload !== undefined && !inReadBuffer) sharedPayloadBuffers.release(payload);
@@ -318,6 +363,7 @@ export class TransmissionSession {
       this.maybeFinish();
       return;
     }
+    this.maybeEndHandoff();
     this.maybeResume();
   };
 

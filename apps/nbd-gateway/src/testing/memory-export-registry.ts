@@ -11,10 +11,20 @@ export class MemoryExportRegistry implements ExportRegistry {
   releases = 0;
   /** Releases per export name; a second release of one opening throws. */
   readonly openByName = new Map<string, number>();
+  /** What each open connection registered for a handoff, by export name. */
+  private readonly handoffs = new Map<string, Set<() => void>>();
 
   add(name: string, device: BlockDevice, description = ""): this {
     this.exports.set(name, { description, device });
     return this;
+  }
+
+  /** Tells every connection that has `name` open to hand it over (as a gateway does for another device). */
+  handOff(name: string): number {
+    const listeners = [...(this.handoffs.get(name) ?? [])];
+    this.handoffs.delete(name);
+    for (const listener of listeners) listener();
+    return listeners.length;
   }
 
   get openCount(): number {
@@ -31,6 +41,7 @@ export class MemoryExportRegistry implements ExportRegistry {
     this.opens++;
     this.openByName.set(name, (this.openByName.get(name) ?? 0) + 1);
     let released = false;
+    let handoff: (() => void) | undefined;
     return {
       name,
       description: entry.description,
@@ -38,8 +49,14 @@ export class MemoryExportRegistry implements ExportRegistry {
       release: async () => {
         if (released) throw new Error(`export ${name} released twice`);
         released = true;
+        if (handoff) this.handoffs.get(name)?.delete(handoff);
         this.releases++;
         this.openByName.set(name, (this.openByName.get(name) ?? 0) - 1);
+      },
+      onHandoff: (listener) => {
+        handoff = listener;
+        if (!this.handoffs.has(name)) this.handoffs.set(name, new Set());
+        this.handoffs.get(name)!.add(listener);
       },
     };
   }
