@@ -3,7 +3,7 @@ import { commitChunkMap } from "./chunk-map";
 import type { Db } from "./client";
 import { isDbError } from "./errors";
 import { newId } from "./ids";
-import { acquireLease, findLiveLease, findLiveLeases, listLiveLeases, releaseLease, renewLeases, type LeaseHolder } from "./leases";
+import { acquireLease, findLiveLease, forceReleaseLease, findLiveLeases, listLiveLeases, releaseLease, renewLeases, type LeaseHolder } from "./leases";
 import { useTestDatabase } from "./testing/per-database";
 import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
@@ -92,6 +92,38 @@ describe.each(DATABASE_KINDS)("volume leases on %s", (kind) => {
       const stale = commitChunkMap(db, { volumeId, epoch: 1, fencingToken: 1, set: [[0, entry]], remove: [] });
       await expect(stale).rejects.toSatisfy((err) => isDbError(err, "COMMIT_CONFLICT"));
       await commitChunkMap(db, { volumeId, epoch: 1, fencingToken: 2, set: [[0, entry]], remove: [] });
+    }));
+
+  it("force-releases a live lease: the token rises, the row goes, the holder's renewal and commits fail", () =>
+    inRolledBackTransaction(current().db, async (db) => {
+      const volumeId = await makeVolume(db, "disk");
+      await acquireLease(db, { volumeId, holder: A, ttlMs: TTL, now: at(0) });
+
+      const removed = await forceReleaseLease(db, volumeId, at(5));
+      expect(removed).toMatchObject({ volumeId, gatewayId: "gw-1", fencingToken: 1, holderName: "dev_laptop" });
+      expect((await findVolumeById(db, volumeId))!.fencingToken).toBe(2);
+      expect(await findLiveLease(db, volumeId, at(5))).toBeUndefined();
+      expect(await renewLeases(db, { gatewayId: "gw-1", gatewayRun: "run-1", held: new Map([[volumeId, 1]]), ttlMs: TTL, now: at(6) })).toEqual([volumeId]);
+      const entry = { generation: 65_537, storedSize: 10 };
+      await expect(commitChunkMap(db, { volumeId, epoch: 1, fencingToken: 1, set: [[0, entry]], remove: [] })).rejects.toSatisfy((err) =>
+        isDbError(err, "COMMIT_CONFLICT"),
+      );
+      // The next taker gets a token above the fenced one.
+      expect(await acquireLease(db, { volumeId, holder: B, ttlMs: TTL, now: at(7) })).toMatchObject({ kind: "acquired", lease: { fencingToken: 3 } });
+    }));
+
+  it("force-release of a free volume changes nothing; of an expired lease it fences but reports none", () =>
+    inRolledBackTransaction(current().db, async (db) => {
+      const volumeId = await makeVolume(db, "disk");
+      expect(await forceReleaseLease(db, volumeId, at(0))).toBeUndefined();
+      expect((await findVolumeById(db, volumeId))!.fencingToken).toBe(0);
+
+      await acquireLease(db, { volumeId, holder: A, ttlMs: TTL, now: at(0) });
+      expect(await forceReleaseLease(db, volumeId, at(30))).toBeUndefined();
+      expect((await findVolumeById(db, volumeId))!.fencingToken).toBe(2);
+      expect(await releaseLease(db, volumeId, 1)).toBe(false);
+
+      await expect(forceReleaseLease(db, newId("volume"), at(0))).rejects.toSatisfy((err) => isDbError(err, "VOLUME_NOT_FOUND"));
     }));
 
   it("lists an owner's live leases and refuses a missing volume", () =>

@@ -103,6 +103,29 @@ export async function releaseLease(db: Db, volumeId: string, fencingToken: numbe
   return released.length > 0;
 }
 
+/**
+ * Force detach: takes the live lease away from its holder without its cooperation. In one transaction
+ * (the volume row locked first, as acquireLease does) the volume's fencing token is raised, so the
+ * holder's next commit is refused even before it notices, and the lease row is deleted. Returns the
+ * live lease it removed, or undefined when none was live (an expired row is removed and fenced all the
+ * same; with no row at all nothing changes). A missing volume -> VOLUME_NOT_FOUND.
+ */
+export async function forceReleaseLease(db: Db, volumeId: string, now: Date): Promise<VolumeLeaseRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [volume] = await tx.select({ id: volumes.id }).from(volumes).where(eq(volumes.id, volumeId)).for("update");
+    if (!volume) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${volumeId}`);
+    const [removed] = await tx.delete(volumeLeases).where(eq(volumeLeases.volumeId, volumeId)).returning();
+    if (!removed) return undefined;
+    // Raised for an expired row too: its holder may still be running (a heartbeat that could not reach
+    // the database) and must not commit after this.
+    await tx
+      .update(volumes)
+      .set({ fencingToken: sql`${volumes.fencingToken} + 1` })
+      .where(eq(volumes.id, volumeId));
+    return removed.expiresAt > now ? removed : undefined;
+  });
+}
+
 /** The volume's live lease (unexpired at `now`), if any: what delete and shrink check, and what the pages show. */
 export async function findLiveLease(db: Db, volumeId: string, now: Date): Promise<VolumeLeaseRow | undefined> {
   const [row] = await db
