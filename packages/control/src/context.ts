@@ -33,6 +33,8 @@ export interface RuntimeSettings {
   kdf?: ScryptCost;
   /** The embedded default: the first account claims the local admin (CLI) user. */
   embedded: boolean;
+  /** How long a cooperative detach waits for the holder to let go (STRATUS_HANDOFF_TIMEOUT; default 30 s). */
+  handoffTimeoutMs?: number;
 }
 
 export interface Runtime {

@@ -30,6 +30,7 @@ export * from "./volumes/inputs";
 export * from "./volumes/view";
 export * from "./volumes/volumes";
 export * from "./volumes/delete";
+export * from "./volumes/detach";
 export * from "./volumes/reads";
 export * from "./volumes/recover";
 export * from "./keys/auth-secret";
