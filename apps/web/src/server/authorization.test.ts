@@ -20,6 +20,7 @@ import * as devicesRoute from "@/app/api/v1/devices/route";
 import * as deviceRoute from "@/app/api/v1/devices/[id]/route";
 import * as nbdCaRoute from "@/app/api/v1/nbd-ca/route";
 import * as attachCommandsRoute from "@/app/api/v1/volumes/[name]/attach-commands/route";
+import * as detachRoute from "@/app/api/v1/volumes/[name]/detach/route";
 import { contextFromRequest } from "./context";
 import { appRouter } from "./root-router";
 import { makeRequest, registerRuntime, sessionCookie, type Caller } from "./testing";
@@ -94,6 +95,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     { name: "volume.unlock", write: true, targetsA: true, call: (c) => c.volume.unlock({ name: VOL, passphrase: PASS }) },
     { name: "volume.lock", write: true, targetsA: true, call: (c) => c.volume.lock({ name: VOL }) },
     { name: "volume.delete", write: true, targetsA: true, call: (c) => c.volume.delete({ name: VOL, confirm: VOL }) },
+    { name: "volume.detach", write: true, targetsA: true, call: (c) => c.volume.detach({ name: VOL, force: true }) },
     { name: "volume.deleteProgress", write: false, targetsA: true, call: (c) => c.volume.deleteProgress({ name: VOL }) },
     { name: "volume.activity", write: false, targetsA: true, call: (c) => c.volume.activity({ name: VOL }) },
     { name: "volume.metrics", write: false, targetsA: true, call: (c) => c.volume.metrics({ name: VOL, minutes: 60 }) },
@@ -201,6 +203,12 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
           makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/passphrase`, { oldPassphrase: PASS, newPassphrase: "another passphrase" }),
           params(),
         ),
+    },
+    {
+      name: "POST /volumes/:name/detach",
+      write: true,
+      targetsA: true,
+      call: (who) => detachRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/detach`, { force: true }), params()),
     },
     {
       name: "GET /volumes/:name/delete-progress",

@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { isLoopbackHost, parseTrustedProxies, type SignUpPolicy } from "@stratus/control";
+import { isLoopbackHost, parseDuration, parseTrustedProxies, type SignUpPolicy } from "@stratus/control";
 import type { BlockList } from "node:net";
 import { z } from "zod";
 
@@ -31,6 +31,7 @@ const schema = z.object({
   STRATUS_QUEUE_PREFIX: optional,
   STRATUS_GC_GRACE_MS: z.coerce.number().int().min(0).optional(),
   STRATUS_GC_GRACE: optional,
+  STRATUS_HANDOFF_TIMEOUT: optional,
   STRATUS_NBD_PUBLIC_HOST: optional,
   STRATUS_NBD_HOST: z.string().min(1).default("127.0.0.1"),
   STRATUS_NBD_PORT: z.coerce.number().int().min(1).max(65535).default(10809),
@@ -57,6 +58,8 @@ export interface WebEnv {
   /** STRATUS_QUEUE_PREFIX; `next start` requires it (it must match the gateways'). */
   queuePrefix: string | undefined;
   gcGraceMs: number;
+  /** How long a cooperative detach waits for the holder (STRATUS_HANDOFF_TIMEOUT, like the gateway's); unset: the verb's 30 s. */
+  handoffTimeoutMs: number | undefined;
   nbd: { host: string; port: number; tls: boolean };
   authSecret: string | undefined;
   publicUrl: string | undefined;
@@ -103,6 +106,7 @@ export function webEnv(): WebEnv {
     masterKey,
     queuePrefix: e.STRATUS_QUEUE_PREFIX,
     gcGraceMs: e.STRATUS_GC_GRACE_MS ?? parseDurationMs(e.STRATUS_GC_GRACE) ?? 10 * 60_000,
+    handoffTimeoutMs: parseHandoffTimeout(e.STRATUS_HANDOFF_TIMEOUT),
     nbd: {
       host: e.STRATUS_NBD_PUBLIC_HOST ?? e.STRATUS_NBD_HOST,
       port: e.STRATUS_NBD_PORT,
@@ -133,6 +137,19 @@ function parseTrustedProxiesOrThrow(text: string | undefined): BlockList | undef
   } catch (error) {
     throw new Error(`invalid configuration: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** The gateway's duration syntax (parseDuration), so one value serves both processes. */
+function parseHandoffTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    throw new Error(`invalid configuration: STRATUS_HANDOFF_TIMEOUT: ${(error as Error).message}`, { cause: error });
+  }
+  if (ms < 1) throw new Error("invalid configuration: STRATUS_HANDOFF_TIMEOUT: must be more than 0");
+  return ms;
 }
 
 function parseDurationMs(text: string | undefined): number | undefined {

@@ -63,6 +63,7 @@ async function buildFromEnv(): Promise<Registered> {
     settings: {
       prefix: env.queuePrefix,
       gcGraceMs: env.gcGraceMs,
+      handoffTimeoutMs: env.handoffTimeoutMs,
       nbd: env.nbd,
       embedded: false,
       kdf: env.kdfN ? { N: env.kdfN } : undefined,

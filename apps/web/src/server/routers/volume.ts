@@ -6,6 +6,8 @@ import {
   deleteProgressInput,
   deleteVolume,
   deleteVolumeInput,
+  detachVolume,
+  detachVolumeInput,
   getVolume,
   listVolumeActivity,
   listVolumes,
@@ -33,6 +35,8 @@ export const volumeRouter = router({
   lock: authedProcedure.input(volumeByName).mutation(({ ctx, input }) => lockVolume(ctx.service, input)),
   // The dashboard always sends the typed confirmation.
   delete: authedProcedure.input(deleteVolumeInput.extend({ confirm: z.string() })).mutation(({ ctx, input }) => deleteVolume(ctx.service, input)),
+  // Cooperative detach waits for the holder (up to the handoff timeout); force fences it at once.
+  detach: authedProcedure.input(detachVolumeInput).mutation(({ ctx, input }) => detachVolume(ctx.service, input)),
   deleteProgress: authedProcedure.input(deleteProgressInput).query(({ ctx, input }) => volumeDeleteProgress(ctx.service, input)),
   activity: authedProcedure.input(volumeByName).query(({ ctx, input }) => listVolumeActivity(ctx.service, input)),
   metrics: authedProcedure.input(volumeMetricsInput).query(({ ctx, input }) => volumeMetrics(ctx.service, input)),
