@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadClientConfig } from "../config/env";
 import { formatSize, MIN_PASSPHRASE_LENGTH, parseSize, SizeParseError, StartupError } from "@stratus/control";
-import type { DeleteProgress, DeleteStarted, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
+import type { DeleteProgress, DeleteStarted, DetachOutcome, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
 import { ApiClient, CliError } from "./api-client";
 import { registerAttachCommands } from "./devices/attach-cli";
 import { registerDeviceCommands } from "./devices/device-cli";
@@ -175,6 +175,19 @@ volume
     if (options.json) return print(JSON.stringify(outcome.volume, null, 2));
     const freed = outcome.chunksFreed > 0 ? ` (${outcome.chunksFreed} chunk objects past the end will be deleted)` : "";
     print(`volume ${name} is now ${formatSize(outcome.volume.sizeBytes)}${freed}`);
+  });
+
+volume
+  .command("detach")
+  .argument("<name>", "volume name")
+  .option("--force", "take it away without the holder's cooperation: the holder is fenced and its unflushed writes are kept aside as an orphan set")
+  .option("--json", "print the outcome as JSON")
+  .description("detach a volume from the device that holds it (asks its gateway to flush and let go; --force fences it)")
+  .action(async (name: string, options: { force?: boolean; json?: boolean }) => {
+    const client = apiClient();
+    const outcome = await client.request<DetachOutcome>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/detach`, { force: options.force === true });
+    if (options.json) return print(JSON.stringify(outcome, null, 2));
+    print(outcome.message);
   });
 
 volume
