@@ -26,6 +26,10 @@ export function describeActivity(action: string, detail: Record<string, unknown>
     const from = typeof detail.fromBytes === "number" ? ` from ${formatBytes(detail.fromBytes)}` : "";
     return `${base}${from} to ${formatBytes(detail.toBytes)}`;
   }
+  if (action === "volume.detach") {
+    const holder = typeof detail?.holder === "string" ? ` ${detail.holder}` : "";
+    return `${detail?.force === true ? "Force detached" : base}${holder}`;
+  }
   if (action === "volume.create" && typeof detail?.sizeBytes === "number") return `${base} (${formatBytes(detail.sizeBytes)})`;
   return base;
 }

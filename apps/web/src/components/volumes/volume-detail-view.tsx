@@ -1,7 +1,7 @@
 "use client";
 /**
  * One volume: live figures (polled every 2 s), how to attach it, charts, and the actions that change
- * it (resize, passphrase, unlock, delete) with its activity log. A volume that is not the user's (or
+ * it (detach, resize, passphrase, unlock, delete) with its activity log. A volume that is not the user's (or
  * does not exist) is one NOT_FOUND: the page says so without hinting which.
  */
 import { useQuery } from "@tanstack/react-query";
@@ -21,6 +21,7 @@ import { AttachCommands } from "./attach-commands";
 import { AttachedCell } from "./attached-cell";
 import { LeaseCell } from "./lease-cell";
 import { DeleteVolume } from "./delete-volume";
+import { DetachVolume } from "./detach-volume";
 import { DeviceAttachCommands } from "./device-attach-commands";
 import { PassphraseForm } from "./passphrase-form";
 import { ResizeForm } from "./resize-form";
@@ -113,6 +114,16 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             <Figure label="Attached" value={<AttachedCell attached={v.attached} now={now} />} testId="detail-attached" />
             <Figure label="Held by" value={<LeaseCell lease={v.lease} now={now} />} testId="detail-lease" />
           </dl>
+        )}
+
+        {!deleting && (
+          <Card
+            id="detach"
+            title="Held by"
+            description="Detach asks the holder's gateway to flush, commit and let go; force detach fences it without its cooperation."
+          >
+            <DetachVolume name={v.name} lease={v.lease} now={now} />
+          </Card>
         )}
 
         {!deleting && v.unlocked === false && (
