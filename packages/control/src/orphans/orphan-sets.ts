@@ -49,7 +49,7 @@ export interface OrphanSetView {
   exportCommand: string;
 }
 
-const orphanSetById = z.object({ id: z.string().regex(/^orp_[1-9A-HJ-NP-Za-km-z]{20}$/, "not an orphan set id") });
+export const orphanSetInput = z.object({ id: z.string().regex(/^orp_[1-9A-HJ-NP-Za-km-z]{20}$/, "not an orphan set id") });
 
 function folderOf(runtime: Runtime, row: OrphanSetRow): string | undefined {
   const local = runtime.localGateway;
@@ -100,7 +100,7 @@ export async function getOrphanSet(
   ctx: ServiceContext,
   input: { id: string },
 ): Promise<OrphanSetView & { sizeBytes: number; chunkSize: number; dirName: string }> {
-  const { id } = parseInput(orphanSetById, input);
+  const { id } = parseInput(orphanSetInput, input);
   const { set, volume } = await findOwnedSet(ctx, id);
   return { ...view(ctx.runtime, set, volume.name), sizeBytes: volume.sizeBytes, chunkSize: volume.chunkSize, dirName: set.dirName };
 }
@@ -108,7 +108,7 @@ export async function getOrphanSet(
 /** Marks the set discarded and tells its gateway to delete the folder. */
 export async function discardOrphanSet(ctx: ServiceContext, input: { id: string }): Promise<{ id: string; discarded: true }> {
   requireWrite(ctx);
-  const { id } = parseInput(orphanSetById, input);
+  const { id } = parseInput(orphanSetInput, input);
   const { runtime } = ctx;
   const { set, volume } = await findOwnedSet(ctx, id);
   const marked = await markOrphanSetDiscarded(runtime.database.db, id, { by: ctx.actor.userId, now: new Date() });
@@ -143,7 +143,7 @@ export interface OrphanExport {
  */
 export async function exportOrphanSet(ctx: ServiceContext, input: { id: string }): Promise<OrphanExport> {
   requireWrite(ctx);
-  const { id } = parseInput(orphanSetById, input);
+  const { id } = parseInput(orphanSetInput, input);
   const { runtime } = ctx;
   const { set, volume } = await findOwnedSet(ctx, id);
   const dir = folderOf(runtime, set);

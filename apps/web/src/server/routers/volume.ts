@@ -8,10 +8,13 @@ import {
   deleteVolumeInput,
   detachVolume,
   detachVolumeInput,
+  discardOrphanSet,
   getVolume,
   listVolumeActivity,
+  listVolumeOrphanSets,
   listVolumes,
   lockVolume,
+  orphanSetInput,
   resizeVolume,
   resizeVolumeInput,
   unlockVolume,
@@ -41,4 +44,7 @@ export const volumeRouter = router({
   activity: authedProcedure.input(volumeByName).query(({ ctx, input }) => listVolumeActivity(ctx.service, input)),
   metrics: authedProcedure.input(volumeMetricsInput).query(({ ctx, input }) => volumeMetrics(ctx.service, input)),
   attachCommands: authedProcedure.input(volumeByName).query(({ ctx, input }) => volumeAttachCommands(ctx.service, input)),
+  // Export is a download (GET /api/v1/orphans/:id/image): a byte stream, not a tRPC answer.
+  orphanSets: authedProcedure.input(volumeByName).query(({ ctx, input }) => listVolumeOrphanSets(ctx.service, input)),
+  discardOrphanSet: authedProcedure.input(orphanSetInput).mutation(({ ctx, input }) => discardOrphanSet(ctx.service, input)),
 });
