@@ -3,6 +3,7 @@
  * sentence (server not running, bad token, the server's own error message).
  */
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import type { ClientConfig } from "../config/env";
 
 export class CliError extends Error {}
@@ -40,6 +41,34 @@ export class ApiClient {
       throw new CliError(message);
     }
     return json as T;
+  }
+
+  /** The local data directory (STRATUS_DATA_DIR): where a gateway on this machine keeps its cache. */
+  get dataDir(): string {
+    return path.dirname(this.config.tokenFile);
+  }
+
+  /** A GET whose answer is a byte stream (a download); errors as request() reports them. */
+  async download(pathname: string): Promise<Response> {
+    const token = this.config.token ?? (await this.#localToken());
+    let response: Response;
+    try {
+      response = await fetch(`${this.config.url}${pathname}`, { headers: { authorization: `Bearer ${token}` } });
+    } catch (error) {
+      const reason = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new CliError(`cannot reach the Stratus server at ${this.config.url} (${reason}): is \`npm start\` running? (or set STRATUS_URL)`);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let message = `HTTP ${response.status}`;
+      try {
+        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+      } catch {
+        // not JSON: keep the status
+      }
+      throw new CliError(message);
+    }
+    return response;
   }
 
   async #localToken(): Promise<string> {

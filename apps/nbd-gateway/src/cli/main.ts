@@ -8,6 +8,7 @@ import type { DeleteProgress, DeleteStarted, DetachOutcome, RecoverOutcome, Resi
 import { ApiClient, CliError } from "./api-client";
 import { registerAttachCommands } from "./devices/attach-cli";
 import { registerDeviceCommands } from "./devices/device-cli";
+import { registerOrphanCommands } from "./orphans-cli";
 import { print, printTable } from "./output";
 import { readPassphrases } from "./passphrase-input";
 import { runGateway, type RunGatewayOptions } from "./run-gateway";
@@ -212,6 +213,7 @@ volume
 
 registerDeviceCommands(program, apiClient);
 registerAttachCommands(program, apiClient);
+registerOrphanCommands(program, apiClient);
 
 function durabilityOption(value: string): string {
   if (value !== "local" && value !== "cloud") throw new InvalidArgumentError("durability is local or cloud");
