@@ -16,6 +16,8 @@ const ACTIONS: Record<string, string> = {
   "volume.delete": "Started deleting",
   "volume.attach": "Attached",
   "volume.detach": "Detached",
+  "orphans.export": "Exported an orphan set",
+  "orphans.discard": "Discarded an orphan set",
 };
 
 const VIA: Record<string, string> = { session: "dashboard", token: "API token", local: "local CLI" };

@@ -23,6 +23,7 @@ import { LeaseCell } from "./lease-cell";
 import { DeleteVolume } from "./delete-volume";
 import { DetachVolume } from "./detach-volume";
 import { DeviceAttachCommands } from "./device-attach-commands";
+import { OrphanSets } from "./orphan-sets";
 import { PassphraseForm } from "./passphrase-form";
 import { ResizeForm } from "./resize-form";
 import { UnlockForm } from "./unlock-form";
@@ -131,6 +132,8 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             <UnlockForm name={v.name} />
           </Card>
         )}
+
+        {!deleting && <OrphanSets name={v.name} />}
 
         {!deleting && (
           <Card id="attach-tls" title="Attach from a device" description="NBD over TLS with a device credential: run one of these on that machine.">
