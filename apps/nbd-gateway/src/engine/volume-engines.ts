@@ -49,6 +49,8 @@ export interface VolumeEnginesOptions extends EngineDeps {
   handoffTimeoutMs: number;
   /** Called after an engine closed (the gateway schedules a GC then). */
   onClosed?: (volumeId: string) => void;
+  /** Called after uncommitted data was moved aside as an orphan set (the gateway records it: orphan-records.ts). */
+  onOrphaned?: (moved: NonNullable<ReturnType<typeof orphanCache>>) => void;
 }
 
 export class VolumeEngines {
@@ -446,6 +448,7 @@ export class VolumeEngines {
         { volumeId, fencingToken: token, orphanSet: moved.dir, bytes: moved.set.bytes },
         "uncommitted data kept aside as an orphan set: it is never committed",
       );
+    if (moved) this.options.onOrphaned?.(moved);
   }
 
   async #release(volumeId: string, engine: Engine): Promise<void> {

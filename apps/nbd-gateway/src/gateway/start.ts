@@ -31,6 +31,7 @@ import type { GatewayConfig } from "../config/env";
 import { ensureCliToken } from "../control/cli-token";
 import { HandoffCoordinator } from "../engine/handoff-coordinator";
 import { LeaseKeeper } from "../engine/lease-keeper";
+import { OrphanRecords } from "../engine/orphan-records";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
 import { JobWorkers } from "../jobs/job-workers";
@@ -135,6 +136,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     const codecPool = config.codecThreads > 0 ? new CodecPool({ size: config.codecThreads }) : undefined;
     if (codecPool !== undefined) steps.add("codec threads", () => codecPool.close());
     const identity = await loadGatewayIdentity(config.gatewayId, config.dataDir);
+    const orphanRecords = new OrphanRecords({ db: database.db, gatewayId: identity.gatewayId, cacheDir, logger: logger.child({ part: "orphans" }) });
     let fence: (volumeId: string, token: number, taken: boolean) => void = () => {};
     let handoffs: HandoffCoordinator | undefined = undefined;
     const leases = new LeaseKeeper({
@@ -161,6 +163,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       uploader,
       uploadConcurrency: config.uploadConcurrency,
       codecPool,
+      onOrphaned: (moved) => void orphanRecords.record(moved),
       onClosed: (volumeId) => {
         // The last commit's garbage is still in its grace period now: collect it once that ends
         // (nothing else would while the volume stays closed).
@@ -223,6 +226,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     });
     await coordinator.start();
     handoffs = coordinator;
+    // A discard (dashboard, REST, CLI) deletes the set's folder here; the start reconciles rows and folders.
+    steps.add("orphan events", await orphanRecords.listen(client, config.queuePrefix));
+    orphanRecords.reconcile().catch((error: unknown) => logger.warn({ err: error }, "could not reconcile orphan sets with the database; the next start does"));
 
     // Plaintext (loopback only) serves the local admin's volumes; TLS clients their device credential's.
     const nbd = createNbdServer({
@@ -249,6 +255,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
         embedded: true,
       },
       logger: logger.child({ part: "control" }),
+      localGateway: { gatewayId: identity.gatewayId, cacheDir },
     };
     await ensureCliToken(config.dataDir, runtime, owner.id);
 
