@@ -43,7 +43,8 @@ beforeAll(async () => {
   };
   [gateway1, gateway2] = await Promise.all([
     startGateway({ env: { ...shared, STRATUS_GATEWAY_ID: "gw-one" } }),
-    startGateway({ env: { ...shared, STRATUS_GATEWAY_ID: "gw-two" }, args: ["--no-web"] }),
+    // Private Redis each: no lease channel between them, so a handoff request goes unheard and ends at the timeout.
+    startGateway({ env: { ...shared, STRATUS_GATEWAY_ID: "gw-two", STRATUS_HANDOFF_TIMEOUT: "2s" }, args: ["--no-web"] }),
   ]);
   cleanup.push("stop gateway 1", () => gateway1.dispose());
   cleanup.push("stop gateway 2", () => gateway2.dispose());
@@ -81,7 +82,7 @@ describe("leases across two gateways", () => {
       // libnbd shows the server's message only in its debug output.
       const refused = await run("nbdinfo", [gateway2.uri("held")], { timeoutMs: 20_000, env: { ...process.env, LIBNBD_DEBUG: "1" } });
       expect(refused.code).not.toBe(0);
-      expect(refused.stderr).toMatch(/in use by local through gateway gw-one since/);
+      expect(refused.stderr).toMatch(/in use by local through gateway gw-one since .*: it did not hand over within 2s/);
 
       // (a) fio writes and verifies through gateway 1 while 50 probes ask about the volume.
       const fio = runFio(

@@ -72,22 +72,27 @@ export class LeaseKeeper {
   async acquire(volumeId: string, device: LeaseDevice): Promise<Extract<LeaseAttempt, { kind: "acquired" }> | HeldAttempt> {
     const started = this.#clock.now();
     const deadline = started + (this.options.heldWaitMs ?? 30_000);
-    let asked: { refusal?: string } | undefined;
+    let answer: { refusal?: string } | undefined;
+    let answering: Promise<void> | undefined;
     for (;;) {
       const attempt = await this.#tryAcquire(volumeId, device);
       if (attempt.kind === "acquired") return attempt;
-      if (asked === undefined && this.options.askHolder !== undefined) {
-        const answer: { refusal?: string } = {};
-        asked = answer;
-        this.options.askHolder(volumeId, attempt.lease, device).then(
-          (refusal) => (answer.refusal = refusal),
+      if (answer === undefined && this.options.askHolder !== undefined) {
+        const asked: { refusal?: string } = {};
+        answer = asked;
+        answering = this.options.askHolder(volumeId, attempt.lease, device).then(
+          (refusal) => void (asked.refusal = refusal),
           (error: unknown) => this.options.logger.warn({ err: error, volumeId }, "asking a volume's holder to hand over failed; waiting for its lease"),
         );
       }
       const waitedMs = this.#clock.now() - started;
-      if (asked?.refusal !== undefined) return { ...attempt, refusal: asked.refusal, waitedMs };
+      if (answer?.refusal !== undefined) return { ...attempt, refusal: answer.refusal, waitedMs };
       if (this.#clock.now() >= deadline) return { ...attempt, waitedMs };
-      await sleepOn(this.#clock, Math.min(HELD_POLL_MS, deadline - this.#clock.now()));
+      // The holder's answer ends the wait early ("released": ask again at once, no poll interval added).
+      const wake = answering;
+      answering = undefined;
+      const pause = Math.min(HELD_POLL_MS, deadline - this.#clock.now());
+      await (wake === undefined ? sleepOn(this.#clock, pause) : Promise.race([sleepOn(this.#clock, pause), wake]));
     }
   }
 

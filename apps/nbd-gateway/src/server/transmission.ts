@@ -48,6 +48,8 @@ const DIRECT_PAYLOAD_BYTES = 64 * 1024;
 const END_GRACE_MS = 2_000;
 /** Handing over: how long a client told NBD_ESHUTDOWN has to send its DISC before we end the session. */
 const HANDOFF_DISC_GRACE_MS = 1_000;
+/** Handing over, nothing in flight and nothing refused yet: how long a request may still come to be told. */
+const HANDOFF_LAST_CALL_MS = 50;
 
 interface PendingWrite {
   req: RequestHeader;
@@ -74,6 +76,7 @@ export class TransmissionSession {
   private handoff: "no" | "draining" | "grace" = "no";
   /** NBD_ESHUTDOWN replies sent: such a client MUST disconnect, so it gets a moment to send DISC. */
   private shutdownReplies = 0;
+  private handoffTimer: NodeJS.Timeout | undefined;
   /** A WRITE whose header is parsed and whose payload has not fully arrived. */
   private pendingWrite: PendingWrite | undefined;
   /** A WRITE whose header is parsed, waiting for room in the shared write budget before its payload is read. */
@@ -173,8 +176,8 @@ export class TransmissionSession {
   /**
    * The export is being handed to another device: requests already in flight are served, every later
    * one is answered NBD_ESHUTDOWN ("the client MUST initiate a soft disconnect"), and once nothing is
-   * in flight the session ends: at once for a client that was told nothing, after its DISC (or a
-   * short grace) for one that was.
+   * in flight the session ends: after a 50 ms last call for a client that was told nothing, after its
+   * DISC (or a 1 s grace) for one that was.
    */
   handOff(): void {
     if (this.stopping || this.handoff !== "no") return;
@@ -184,17 +187,19 @@ export class TransmissionSession {
 
   private maybeEndHandoff(): void {
     if (this.handoff !== "draining" || this.stopping || this.inFlight.requests > 0) return;
-    if (this.shutdownReplies === 0) {
-      this.stopReading();
-      this.maybeEnd();
-      return;
-    }
     this.handoff = "grace";
-    setTimeout(() => {
+    // A client that sends its next request right after a reply gets NBD_ESHUTDOWN rather than a closed socket.
+    this.endHandoffIn(this.shutdownReplies > 0 ? HANDOFF_DISC_GRACE_MS : HANDOFF_LAST_CALL_MS);
+  }
+
+  private endHandoffIn(ms: number): void {
+    if (this.handoffTimer !== undefined) clearTimeout(this.handoffTimer);
+    this.handoffTimer = setTimeout(() => {
       if (this.stopping) return;
       this.stopReading();
       this.maybeEnd();
-    }, HANDOFF_DISC_GRACE_MS).unref();
+    }, ms);
+    this.handoffTimer.unref();
   }
 
   /** A request that came after the handoff began: answered NBD_ESHUTDOWN, its payload and budget given back. */
@@ -203,6 +208,8 @@ export class TransmissionSession {
     if (req.type === NBD_CMD_WRITE && req.length > 0) this.options.writeBudget.give(req.length);
     this.shutdownReplies += 1;
     this.replies.replyError(req, NBD_ESHUTDOWN, "the volume is being handed over to another device: disconnect");
+    // Told to go, the client gets its moment to send DISC.
+    if (this.handoff === "grace" && this.shutdownReplies === 1) this.endHandoffIn(HANDOFF_DISC_GRACE_MS);
   }
 
   private pump(): void {
