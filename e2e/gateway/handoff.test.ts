@@ -54,6 +54,8 @@ beforeAll(async () => {
     STRATUS_QUEUE_PREFIX: `stratus-e2e-handoff-${randomBytes(4).toString("hex")}`,
     STRATUS_MASTER_KEY: randomBytes(32).toString("base64"),
     STRATUS_HANDOFF_TIMEOUT: "20s",
+    // A killed holder's volume is free again this soon (the kill test waits for it).
+    STRATUS_LEASE_TTL: "4s",
   };
   const work = await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-handoff-"));
   cleanup.push("remove the work folder", () => rm(work, { recursive: true, force: true }));
@@ -166,6 +168,55 @@ describe("handoff between two gateways", () => {
         console.log(
           `handoff time (request to the new device's first read) over ${sorted.length} handoffs under load: median ${median.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms; first ${timesMs[0]!.toFixed(0)} ms; the old holder was told NBD_ESHUTDOWN ${endings.eshutdown} times, saw its connection close ${endings.disconnected} times`,
         );
+      }),
+    300_000,
+  );
+
+  it(
+    "survives kill -9 of either gateway in the middle of a handoff: a later attach sees every flushed write",
+    () =>
+      withLogs(async () => {
+        await createVolume(gateways[1], "kill-mid-handoff", { size: "16M", chunkSize: "1M", durability: "cloud" });
+        const state = new AckedModel();
+        const random = seededRandom(Number(process.env.HANDOFF_KILL_SEED ?? 2213));
+        const kills = { holder: 0, requester: 0, requesterAttached: 0 };
+        let holder: 0 | 1 = 0;
+        let client = await connectNbd(gateways[holder].nbdPort, "kill-mid-handoff");
+        for (let cycle = 0; cycle < 10; cycle++) {
+          const writer = writeUntilHandedOver(client, state, random);
+          const flushesBefore = state.model.flushes.length;
+          while (state.model.flushes.length < flushesBefore + 2) await new Promise((resolve) => setImmediate(resolve));
+          const other: 0 | 1 = holder === 0 ? 1 : 0;
+          // Either outcome is fine: its gateway may be the one killed.
+          const requester = connectNbd(gateways[other].nbdPort, "kill-mid-handoff", { timeoutMs: 30_000 }).then(
+            (attached) => attached,
+            () => undefined,
+          );
+          // A seeded point in the handoff: before the request reached the holder, while it drains or commits, or after.
+          await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 250)));
+          const victim: 0 | 1 = random() < 0.5 ? 0 : 1;
+          await gateways[victim].kill();
+          kills[victim === holder ? "holder" : "requester"]++;
+          await writer;
+          const taken = await requester;
+          if (taken) kills.requesterAttached++;
+          await taken?.close();
+          await gateways[victim].restart();
+
+          // A later attach, through either gateway: it may wait for the killed holder's lease to expire.
+          const next: 0 | 1 = random() < 0.5 ? 0 : 1;
+          const reader = await connectNbd(gateways[next].nbdPort, "kill-mid-handoff", { timeoutMs: 30_000 });
+          const found = await readVersions(reader);
+          expect(state.model.checkAfterCrash(found), `cycle ${cycle}: killed gateway ${victim + 1}, attached through gateway ${next + 1}`).toEqual([]);
+          await reader.flush();
+          state.model.adopt(found);
+          holder = next;
+          client = reader;
+        }
+        await client.close();
+        console.log(`kill -9 mid-handoff: 10 cycles, killed the holder's gateway ${kills.holder} times, the requester's ${kills.requester} times`, kills);
+        expect(kills.holder).toBeGreaterThan(0);
+        expect(kills.requester).toBeGreaterThan(0);
       }),
     300_000,
   );

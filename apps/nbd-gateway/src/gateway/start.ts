@@ -250,6 +250,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       config: {
         prefix: config.queuePrefix,
         gcGraceMs: config.gcGraceMs,
+        handoffTimeoutMs: config.handoffTimeoutMs,
         nbd: { host: config.nbd.publicHost, port: nbdPort, tls: config.nbd.tls.mode === "require" },
         kdf: startOptions.kdf,
         embedded: true,
