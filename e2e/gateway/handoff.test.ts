@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { findLiveLease, type Database } from "@stratus/db";
+import { findLiveLease, loadChunkMap, type Database } from "@stratus/db";
+import { listManifestEpochs } from "@stratus/storage";
 import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
 import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,10 +23,12 @@ import {
   describeLogs,
   NbdDisconnectedError,
   NbdRequestError,
+  openBucket,
   readVersions,
   s3GatewayEnv,
   seededRandom,
   startGateway,
+  waitFor,
   type Gateway,
   type NbdSocketClient,
 } from "../harness";
@@ -219,5 +222,76 @@ describe("handoff between two gateways", () => {
         expect(kills.requester).toBeGreaterThan(0);
       }),
     300_000,
+  );
+
+  // Last: it pauses and restarts gateway 1.
+  it(
+    "split brain: a paused holder, forced out, never acknowledges a FLUSH or lands a commit; its data is an orphan set",
+    () =>
+      withLogs(async () => {
+        const created = await createVolume(gateways[1], "split", { size: "16M", chunkSize: "1M", durability: "local" });
+        const [paused, survivor] = gateways;
+        const bucket = openBucket(s3);
+        const random = seededRandom(2214);
+        // A, through gateway 1: flushed writes (durable in gateway 1's cache: local durability), never committed.
+        const a = new AckedModel();
+        const clientA = await connectNbd(paused.nbdPort, "split");
+        for (let batch = 0; batch < 5; batch++) {
+          const writes = a.model.planBatch(random, 4, 8);
+          await Promise.all(writes.map((write) => (a.model.sent(write), clientA.write(write.block * BLOCK, CrashModel.data(write)))));
+          await clientA.flush();
+          a.model.flushed();
+        }
+
+        process.kill(paused.pid, "SIGSTOP");
+        let resumed = false;
+        try {
+          // B forces the volume away from the paused holder, attaches through gateway 2, writes and flushes.
+          expect(await survivor.cli(["volume", "detach", "split", "--force"])).toMatch(/force/i);
+          const clientB = await connectNbd(survivor.nbdPort, "split", { timeoutMs: 30_000 });
+          const mine = Buffer.alloc(2 ** 20, 0xb0);
+          await clientB.write(4 * 2 ** 20, mine);
+          await clientB.flush();
+          await clientB.close();
+          await waitFor("B's detach to commit and let go", async () => ((await findLiveLease(database.db, created.id, new Date())) ? undefined : true));
+          const mapAfterB = JSON.stringify([...(await loadChunkMap(database.db, created.id)).chunks]);
+          const manifestsAfterB = await listManifestEpochs(bucket, created.id);
+
+          process.kill(paused.pid, "SIGCONT");
+          resumed = true;
+          // A's next FLUSH fails (or finds its connection closed), and its connection goes.
+          const write = a.model.planBatch(random, 1, 4)[0]!;
+          const late = await Promise.allSettled([clientA.write(write.block * BLOCK, CrashModel.data(write)), clientA.flush()]);
+          expect(late[1].status).toBe("rejected");
+          await waitFor("A's connection to be closed", async () =>
+            clientA.read(0, BLOCK).then(
+              () => undefined,
+              (error: unknown) => (error instanceof NbdDisconnectedError ? true : undefined),
+            ),
+          );
+          await waitFor("gateway 1 to fence the volume", () => (paused.logs().some((line) => line.msg?.startsWith("volume fenced")) ? true : undefined));
+          const unchanged = async () => {
+            expect(JSON.stringify([...(await loadChunkMap(database.db, created.id)).chunks])).toBe(mapAfterB);
+            expect(await listManifestEpochs(bucket, created.id)).toEqual(manifestsAfterB);
+          };
+          await unchanged();
+
+          // Restarted, gateway 1 still lands nothing of A's; A's flushed writes are listed as an orphan set.
+          await paused.restart();
+          await unchanged();
+          const orphans = JSON.parse(await survivor.cli(["orphans", "list", "--json"])) as Array<{ volumeId: string; bytes: number }>;
+          expect(orphans.filter((set) => set.volumeId === created.id).length).toBeGreaterThan(0);
+
+          // B's flushed writes are intact, read through either gateway.
+          for (const gateway of gateways) {
+            const reader = await connectNbd(gateway.nbdPort, "split", { timeoutMs: 30_000 });
+            expect((await reader.read(4 * 2 ** 20, 2 ** 20)).equals(mine)).toBe(true);
+            await reader.close();
+          }
+        } finally {
+          if (!resumed) process.kill(paused.pid, "SIGCONT");
+        }
+      }),
+    180_000,
   );
 });
