@@ -74,10 +74,13 @@ export class LeaseKeeper {
     const deadline = started + (this.options.heldWaitMs ?? 30_000);
     let answer: { refusal?: string } | undefined;
     let answering: Promise<void> | undefined;
+    let askedToken: number | undefined;
     for (;;) {
       const attempt = await this.#tryAcquire(volumeId, device);
       if (attempt.kind === "acquired") return attempt;
-      if (answer === undefined && this.options.askHolder !== undefined) {
+      // Asked once per holder: one that took the volume meanwhile is asked in turn.
+      if (askedToken !== attempt.lease.fencingToken && this.options.askHolder !== undefined) {
+        askedToken = attempt.lease.fencingToken;
         const asked: { refusal?: string } = {};
         answer = asked;
         answering = this.options.askHolder(volumeId, attempt.lease, device).then(

@@ -333,7 +333,8 @@ export class VolumeEngines {
    * does the lease. A volume not held here under that token is "released": nothing of it is here.
    */
   async handOff(volumeId: string, token: number, requester: string): Promise<{ outcome: "released" } | { outcome: "refused"; reason: string }> {
-    const engine = this.#open.get(volumeId);
+    // An engine still opening (its lease taken, its map loading) is handed over once it is open.
+    const engine = this.#open.get(volumeId) ?? (await this.#engines.get(volumeId)?.catch(() => undefined));
     if (engine === undefined || engine.lease.fencingToken !== token || engine.fenced) return { outcome: "released" };
     if (engine.handingOffTo === undefined) {
       engine.handingOffTo = requester;
