@@ -12,6 +12,7 @@ export {
   type VolumeOptions,
   type VolumeLogger,
   type VolumeStats,
+  type VolumeCounters,
   type Durability,
   type ChunkUploader,
   type UploadTask,
@@ -29,5 +30,15 @@ export { deleteVolumeObjects } from "./volume/delete-volume-objects";
 export * from "./codec/index";
 export * from "./keys/index";
 export * from "./format/index";
+export {
+  CountingObjectStore,
+  newStoreCounters,
+  STORE_ERROR_CLASSES,
+  STORE_OPERATIONS,
+  type OperationCounters,
+  type StoreCounters,
+  type StoreErrorClass,
+  type StoreOperation,
+} from "./object-store/counting-store";
 export { RetryingObjectStore, isTransientError, type RetryingObjectStoreOptions, type RetryEvent } from "./object-store/retrying-store";
 export { BACKGROUND_TIMER, sleepOn, systemClock, type Clock, type ClockTimer } from "./util/clock";

@@ -23,6 +23,27 @@ describe("loadGatewayConfig", () => {
     expect(loadGatewayConfig({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).warnings).toEqual([]);
   });
 
+  it("serves /metrics only when STRATUS_METRICS_LISTEN is set: a bare port on loopback, a token optional", () => {
+    const env = { GLIBC_TUNABLES: "glibc.malloc.arena_max=2" };
+    expect(loadGatewayConfig(env).metrics).toBeUndefined();
+    expect(loadGatewayConfig({ ...env, STRATUS_METRICS_LISTEN: "9464" }).metrics).toEqual({ host: "127.0.0.1", port: 9464, token: undefined });
+    const token = "a-metrics-token-long-enough";
+    expect(loadGatewayConfig({ ...env, STRATUS_METRICS_LISTEN: "[::1]:9100", STRATUS_METRICS_TOKEN: token }).metrics).toEqual({
+      host: "::1",
+      port: 9100,
+      token,
+    });
+    const open = loadGatewayConfig({ ...env, STRATUS_METRICS_LISTEN: "0.0.0.0:9464" });
+    expect(open.warnings).toEqual([expect.stringContaining("set STRATUS_METRICS_TOKEN")]);
+    expect(loadGatewayConfig({ ...env, STRATUS_METRICS_LISTEN: "0.0.0.0:9464", STRATUS_METRICS_TOKEN: token }).warnings).toEqual([]);
+    expect(() => loadGatewayConfig({ ...env, STRATUS_METRICS_LISTEN: "localhost:http" })).toThrow(/STRATUS_METRICS_LISTEN: must be PORT or HOST:PORT/);
+    expect(() => loadGatewayConfig({ ...env, STRATUS_METRICS_TOKEN: token })).toThrow(/STRATUS_METRICS_TOKEN: set, but STRATUS_METRICS_LISTEN is not/);
+    // The message about a short token never repeats it.
+    expect(() => loadGatewayConfig({ ...env, STRATUS_METRICS_LISTEN: "9464", STRATUS_METRICS_TOKEN: "short-secret" })).toThrow(
+      /^(?![\s\S]*short-secret)[\s\S]*at least 16/,
+    );
+  });
+
   it("stops within STRATUS_STOP_TIMEOUT (10 s unless set) and picks the log format by the terminal unless told", () => {
     expect(loadGatewayConfig({})).toMatchObject({ stopTimeoutMs: 10_000, logFormat: "auto" });
     expect(loadGatewayConfig({ STRATUS_STOP_TIMEOUT: "30s", STRATUS_LOG_FORMAT: "json" })).toMatchObject({ stopTimeoutMs: 30_000, logFormat: "json" });

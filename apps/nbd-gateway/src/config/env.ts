@@ -74,8 +74,18 @@ export interface GatewayConfig {
   leaseTtlMs: number;
   /** How long an open of a held volume waits for its holder to hand it over before it is refused. */
   handoffTimeoutMs: number;
+  /** Where /metrics is served (STRATUS_METRICS_LISTEN), or undefined: not at all (the default). */
+  metrics?: MetricsConfig;
   /** Settings that work but cost (logged at start), e.g. no GLIBC_TUNABLES. */
   warnings?: string[];
+}
+
+/** The Prometheus endpoint: its own address, and the bearer token a scrape must send (if any). */
+export interface MetricsConfig {
+  host: string;
+  port: number;
+  /** STRATUS_METRICS_TOKEN; never logged. */
+  token: string | undefined;
 }
 
 export const NBD_TLS_MODES = ["off", "optional", "require"] as const;
@@ -195,6 +205,9 @@ const schema = z.object({
   STRATUS_LEASE_TTL: duration.default(30_000),
   // How long a device asking for a held volume waits for the holder to flush, commit and let go.
   STRATUS_HANDOFF_TIMEOUT: duration.default(30_000),
+  // Off unless set: `9464` (on 127.0.0.1), `127.0.0.1:9464`, `0.0.0.0:9464` or `[::]:9464`.
+  STRATUS_METRICS_LISTEN: z.string().min(1).optional(),
+  STRATUS_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters (e.g. `openssl rand -hex 24`)").optional(),
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
@@ -251,7 +264,12 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       };
     }
   }
+  const metrics = metricsConfig(e.STRATUS_METRICS_LISTEN, e.STRATUS_METRICS_TOKEN, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+
+  const warnings = [mallocSettingsWarning(env, process.platform)];
+  if (metrics !== undefined && metrics.token === undefined && !isLoopbackHost(metrics.host))
+    warnings.push(`STRATUS_METRICS_LISTEN: /metrics on ${metrics.host} answers anyone who reaches it; set STRATUS_METRICS_TOKEN`);
 
   return {
     dataDir,
@@ -292,8 +310,25 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     gatewayId: e.STRATUS_GATEWAY_ID,
     leaseTtlMs: e.STRATUS_LEASE_TTL,
     handoffTimeoutMs: e.STRATUS_HANDOFF_TIMEOUT,
-    warnings: [mallocSettingsWarning(env, process.platform)].filter((warning): warning is string => warning !== undefined),
+    metrics,
+    warnings: warnings.filter((warning): warning is string => warning !== undefined),
   };
+}
+
+/** STRATUS_METRICS_LISTEN as host and port: a bare port listens on 127.0.0.1. */
+function metricsConfig(listen: string | undefined, token: string | undefined, problems: string[]): MetricsConfig | undefined {
+  if (listen === undefined) {
+    if (token !== undefined) problems.push("STRATUS_METRICS_TOKEN: set, but STRATUS_METRICS_LISTEN is not (metrics are off)");
+    return undefined;
+  }
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(listen.trim());
+  const portNumber = match === null ? NaN : Number(match[2]);
+  if (match === null || !(portNumber >= 0 && portNumber <= 65535)) {
+    problems.push(`STRATUS_METRICS_LISTEN: must be PORT or HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), got ${JSON.stringify(listen)}`);
+    return undefined;
+  }
+  const host = match[1] === undefined ? "127.0.0.1" : match[1].replace(/^\[|\]$/g, "");
+  return { host, port: portNumber, token };
 }
 
 /** What the CLI needs to reach a running server. */

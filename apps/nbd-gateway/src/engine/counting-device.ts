@@ -1,41 +1,72 @@
 import { StorageError, type BlockDevice, type Volume } from "@stratus/storage";
-import type { Engine } from "./open-engine";
+import { CMD_BLOCK_STATUS, CMD_CACHE, CMD_FLUSH, CMD_READ, CMD_TRIM, CMD_WRITE, CMD_WRITE_ZEROES, type VolumeMeter } from "../metrics/volume-meter";
 
 /**
- * The engine as one connection sees it, counting the bytes it reads and writes. A FLUSH is
- * acknowledged only while `leaseStillHeld` says so: a fenced holder's FLUSH fails.
+ * The engine as one connection sees it, counting into the volume's meter the bytes and operations it
+ * reads and writes and how long each command took the engine (the request's time in the volume, not on
+ * the wire). A FLUSH is acknowledged only while `leaseStillHeld` says so: a fenced holder's FLUSH fails.
  */
-export function countingDevice(volume: Volume, traffic: Engine["traffic"], leaseStillHeld: () => Promise<boolean> = async () => true): BlockDevice {
+export function countingDevice(volume: Volume, meter: VolumeMeter, leaseStillHeld: () => Promise<boolean> = async () => true): BlockDevice {
+  const timed = async <T>(command: number, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      meter.observe(command, (performance.now() - started) / 1000);
+    }
+  };
   return {
     get size() {
       return volume.size;
     },
     capabilities: volume.capabilities,
     read: async (offset, target) => {
-      await volume.read(offset, target);
-      traffic.readBytes += target.length;
+      const started = performance.now();
+      try {
+        await volume.read(offset, target);
+      } finally {
+        meter.observe(CMD_READ, (performance.now() - started) / 1000);
+      }
+      meter.readOps++;
+      meter.readBytes += target.length;
     },
     write: async (offset, data, options) => {
-      await volume.write(offset, data, options);
-      traffic.writtenBytes += data.length;
+      const started = performance.now();
+      try {
+        await volume.write(offset, data, options);
+      } finally {
+        meter.observe(CMD_WRITE, (performance.now() - started) / 1000);
+      }
+      meter.writeOps++;
+      meter.writtenBytes += data.length;
     },
+    // The synchronous fast paths: served at once, so their latency is the first bucket's.
     readNow: (offset, target) => {
       const served = volume.readNow(offset, target);
-      if (served) traffic.readBytes += target.length;
+      if (served) {
+        meter.observe(CMD_READ, 0);
+        meter.readOps++;
+        meter.readBytes += target.length;
+      }
       return served;
     },
     writeNow: (offset, data) => {
       const applied = volume.writeNow(offset, data);
-      if (applied) traffic.writtenBytes += data.length;
+      if (applied) {
+        meter.observe(CMD_WRITE, 0);
+        meter.writeOps++;
+        meter.writtenBytes += data.length;
+      }
       return applied;
     },
-    trim: (offset, length, options) => volume.trim(offset, length, options),
-    writeZeroes: (offset, length, options) => volume.writeZeroes(offset, length, options),
-    flush: async () => {
-      await volume.flush();
-      if (!(await leaseStillHeld())) throw new StorageError("ESHUTDOWN", "this gateway lost the volume's lease: the flush is not acknowledged");
-    },
-    cache: (offset, length) => volume.cache(offset, length),
-    blockStatus: (offset, length) => volume.blockStatus(offset, length),
+    trim: (offset, length, options) => timed(CMD_TRIM, () => volume.trim(offset, length, options)),
+    writeZeroes: (offset, length, options) => timed(CMD_WRITE_ZEROES, () => volume.writeZeroes(offset, length, options)),
+    flush: () =>
+      timed(CMD_FLUSH, async () => {
+        await volume.flush();
+        if (!(await leaseStillHeld())) throw new StorageError("ESHUTDOWN", "this gateway lost the volume's lease: the flush is not acknowledged");
+      }),
+    cache: (offset, length) => timed(CMD_CACHE, () => volume.cache(offset, length)),
+    blockStatus: (offset, length) => timed(CMD_BLOCK_STATUS, () => volume.blockStatus(offset, length)),
   };
 }

@@ -21,6 +21,8 @@ import {
 import type { Logger } from "pino";
 import { DbChunkIndex } from "../adapters/db-chunk-index";
 import type { KeyRing } from "../keys/key-ring";
+import { VolumeMeter } from "../metrics/volume-meter";
+import type { VolumeMeters } from "../metrics/volume-meters";
 
 export interface Engine {
   volume: Volume;
@@ -29,8 +31,10 @@ export interface Engine {
   connections: number;
   /** When this engine opened (ms since the Unix epoch), for "attached since". */
   openedAt: number;
-  /** Bytes NBD clients read and wrote through it (for the throughput chart). */
-  traffic: { readBytes: number; writtenBytes: number };
+  /** Bytes NBD clients read and wrote through it (for the throughput chart): its meter's, since this open. */
+  traffic: { readonly readBytes: number; readonly writtenBytes: number };
+  /** The volume's request counters for metrics, bumped by every request (counting-device.ts). */
+  meter: VolumeMeter;
   /** Closed by a lock while connections were attached: their releases must not close anything. */
   locked?: boolean;
   /** Who each connection is (the device credential's name, or "local"), one entry per connection. */
@@ -70,6 +74,8 @@ export interface EngineDeps {
   uploadConcurrency?: number;
   /** Seals and opens chunks off the event loop; undefined: on it (tests). */
   codecPool?: CodecPool;
+  /** Each volume's request counters for /metrics; undefined: a meter of its own per engine (tests). */
+  meters?: VolumeMeters;
 }
 
 /** The lease an engine was opened under. */
@@ -100,6 +106,8 @@ export async function openEngine(row: VolumeRow, dataKey: Buffer, lease: EngineL
     codec.release?.();
     throw error;
   }
+  const meter = deps.meters?.meterFor(row.id) ?? new VolumeMeter();
+  const base = { readBytes: meter.readBytes, writtenBytes: meter.writtenBytes };
   let end!: (how: EngineEnd) => void;
   const ended = new Promise<EngineEnd>((resolve) => (end = resolve));
   return {
@@ -108,7 +116,15 @@ export async function openEngine(row: VolumeRow, dataKey: Buffer, lease: EngineL
     lease,
     connections: 0,
     openedAt: Date.now(),
-    traffic: { readBytes: 0, writtenBytes: 0 },
+    traffic: {
+      get readBytes() {
+        return meter.readBytes - base.readBytes;
+      },
+      get writtenBytes() {
+        return meter.writtenBytes - base.writtenBytes;
+      },
+    },
+    meter,
     clients: [],
     revoked: new Set(),
     handoffs: new Set(),

@@ -126,7 +126,7 @@ export class VolumeEngines {
     return {
       name: row.name,
       description: describe(row),
-      device: countingDevice(engine.volume, engine.traffic, () => leases.confirm(row.id, token)),
+      device: countingDevice(engine.volume, engine.meter, () => leases.confirm(row.id, token)),
       release: async () => {
         if (released) return;
         released = true;

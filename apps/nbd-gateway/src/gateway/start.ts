@@ -23,7 +23,7 @@ import {
 } from "@stratus/control";
 import { DbError, ensureLocalAdmin, openDatabase, type Database } from "@stratus/db";
 import { CodecPool } from "@stratus/storage/codec-pool";
-import { CacheBudget, registerDormantCaches, RetryingObjectStore, type ObjectStore, type ScryptCost } from "@stratus/storage";
+import { CacheBudget, CountingObjectStore, registerDormantCaches, RetryingObjectStore, type ScryptCost } from "@stratus/storage";
 import type { ConnectionOptions } from "bullmq";
 import { Redis } from "ioredis";
 import type { Server } from "node:http";
@@ -47,9 +47,14 @@ import { createEmbeddedWeb } from "./web-server";
 import { ShutdownSteps } from "./shutdown-steps";
 import { stopGateway, type StopOutcome } from "./stop";
 import { throttledErrorLog } from "../redis/error-log";
+import { GatewayMetrics, newStoreRetries, retriedOperation } from "../metrics/gateway-metrics";
+import { createMetricsServer } from "../metrics/metrics-server";
+import { VolumeMeters } from "../metrics/volume-meters";
 
 export interface RunningGateway {
   nbdUrl: string;
+  /** http://host:port/metrics when STRATUS_METRICS_LISTEN is set. */
+  metricsUrl?: string;
   /** The dashboard and API; undefined with --no-web. */
   webUrl: string | undefined;
   /** The same runtime the web app uses (tests drive verbs through it). */
@@ -87,11 +92,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
   try {
     const database = await openDatabaseOrExplain(config);
     steps.add("database", () => database.close());
-    const rawStore: ObjectStore = await openObjectStore(config.store);
+    // Every attempt is counted for /metrics (CountingObjectStore), retries by the retry layer.
+    const rawStore = new CountingObjectStore(await openObjectStore(config.store));
+    const storeRetries = newStoreRetries();
     // Transient failures (5xx, SlowDown, resets, stalls) are retried below everything else.
     const storeLogger = logger.child({ part: "store" });
     const store = new RetryingObjectStore(rawStore, {
-      onRetry: (event) => storeLogger.debug({ operation: event.operation, attempt: event.attempt, delayMs: event.delayMs, err: event.error }, "store retry"),
+      onRetry: (event) => {
+        const operation = retriedOperation(event.operation);
+        if (operation !== undefined) storeRetries[operation]++;
+        storeLogger.debug({ operation: event.operation, attempt: event.attempt, delayMs: event.delayMs, err: event.error }, "store retry");
+      },
     });
     steps.add("object store", () => store.close());
     const owner = await ensureLocalAdmin(database.db);
@@ -148,7 +159,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       logger: logger.child({ part: "leases" }),
       onLost: (volumeId, token, taken) => fence(volumeId, token, taken),
     });
+    const meters = new VolumeMeters();
     const openEngines = new VolumeEngines({
+      meters,
       leases,
       handoffTimeoutMs: config.handoffTimeoutMs,
       database,
@@ -274,6 +287,24 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     livePublisher.start();
     steps.add("live state", () => livePublisher.stop());
 
+    let metricsUrl: string | undefined;
+    if (config.metrics !== undefined) {
+      const { host, port, token } = config.metrics;
+      const metrics = new GatewayMetrics({
+        gatewayId: identity.gatewayId,
+        meters,
+        openEngines: () => openEngines.openEngines(),
+        openVolumeIds: () => openEngines.openVolumeIds(),
+        store: { counters: rawStore.counters, retries: storeRetries },
+        codecPool,
+      });
+      const metricsLogger = logger.child({ part: "metrics" });
+      const server = createMetricsServer({ metrics, token, onError: (error) => metricsLogger.warn({ err: error }, "collecting metrics failed") });
+      const metricsPort = await listenOrExplain("metrics", host, port, (p, h) => server.listen(p, h));
+      steps.add("metrics", () => server.close());
+      metricsUrl = `http://${hostForUrl(host)}:${metricsPort}/metrics`;
+    }
+
     let webUrl: string | undefined;
     if (startOptions.web !== false) {
       const web = await createEmbeddedWeb({
@@ -288,7 +319,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     }
 
     logger.info(
-      { nbdUrl, webUrl, store: config.store.kind, database: database.kind, redis: redis.where, dataDir: config.dataDir, gatewayId: identity.gatewayId },
+      {
+        nbdUrl,
+        webUrl,
+        metricsUrl,
+        store: config.store.kind,
+        database: database.kind,
+        redis: redis.where,
+        dataDir: config.dataDir,
+        gatewayId: identity.gatewayId,
+      },
       "stratus ready",
     );
     if (webUrl) logger.info({ webUrl }, `dashboard: ${webUrl}`);
@@ -303,7 +343,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
         commitTimeoutMs: options.commitTimeoutMs ?? config.stopTimeoutMs,
         logger,
       });
-    return { nbdUrl, webUrl, runtime, localAdminId: owner.id, stop };
+    return { nbdUrl, webUrl, metricsUrl, runtime, localAdminId: owner.id, stop };
   } catch (error) {
     await steps.runRest();
     throw error;
@@ -326,7 +366,7 @@ async function listenOrExplain(what: string, host: string, port: number, listen:
     return await listen(port, host);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const variable = what === "NBD" ? "STRATUS_NBD_PORT" : "STRATUS_WEB_PORT";
+    const variable = what === "NBD" ? "STRATUS_NBD_PORT" : what === "metrics" ? "STRATUS_METRICS_LISTEN" : "STRATUS_WEB_PORT";
     if (code === "EADDRINUSE") {
       throw new StartupError(`${what} port ${host}:${port} is already in use: stop what holds it or set ${variable}`, { cause: error });
     }

@@ -56,6 +56,17 @@ export class CodecPool {
     for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
   }
 
+  /** Workers with at least one request in flight, and requests in flight in all (for metrics). */
+  load(): { busyWorkers: number; requests: number } {
+    let busyWorkers = 0;
+    let requests = 0;
+    for (const slot of this.#slots) {
+      if (slot.pending.size > 0) busyWorkers++;
+      requests += slot.pending.size;
+    }
+    return { busyWorkers, requests };
+  }
+
   /** Makes `key` usable by every worker; returns the id to seal and open with. */
   registerKey(key: KeyObject, compression: Compression): number {
     this.#assertOpen();

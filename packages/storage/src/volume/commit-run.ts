@@ -142,6 +142,13 @@ export class CommitRunner {
     }
     if (this.#ctx.state() === "closed") return;
     this.#settle(commit, set);
+    if (set.length > 0 || remove.length > 0) {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const counters = this.#ctx.counters;
+      counters.commits++;
+      counters.commitSeconds += seconds;
+      counters.lastCommitSeconds = seconds;
+    }
     this.#ctx.logger?.debug(
       {
         volumeId: this.#ctx.volumeId,

@@ -3,7 +3,7 @@ import type { CacheBudget } from "../cache/cache-budget";
 import type { DiskCache } from "../cache/disk-cache";
 import type { ChunkStore } from "./chunk-store";
 import type { CommittedChunks } from "./committed-chunks";
-import type { VolumeLogger } from "./volume-options";
+import type { VolumeCounters, VolumeLogger } from "./volume-options";
 
 export type VolumeState = "open" | "closing" | "closed";
 
@@ -20,6 +20,8 @@ export interface VolumeContext {
   readonly logger: VolumeLogger | undefined;
   /** Uploads in flight at once, prefetches, and downloads read-ahead may keep in flight. */
   readonly concurrency: number;
+  /** Totals for metrics (Volume.counters). */
+  readonly counters: VolumeCounters;
   state(): VolumeState;
   /** Slow-path work close waits for before its final commit. */
   track<T>(promise: Promise<T>): Promise<T>;

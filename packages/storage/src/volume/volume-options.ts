@@ -115,6 +115,23 @@ export interface VolumeStats {
   lastCommitAt: number | undefined;
 }
 
+/**
+ * Running totals since the volume opened, for metrics: plain fields the read and commit paths bump
+ * (no allocation, no lookup), read by a scrape. Cache hits and misses count chunk pieces of reads.
+ */
+export interface VolumeCounters {
+  /** Pieces of reads served from the cache, a fill on its way there, or a hole. */
+  cacheHits: number;
+  /** Pieces of reads that had to warm a cold chunk or fetch it from the store. */
+  cacheMisses: number;
+  /** Commits that moved the chunk map. */
+  commits: number;
+  /** Seconds those commits took in all, uploads and index update included. */
+  commitSeconds: number;
+  /** Seconds the last of them took (0 before the first). */
+  lastCommitSeconds: number;
+}
+
 /** Throws EINVAL for a size, chunk size, salt or volume id a volume cannot have. */
 export function checkVolumeOptions(options: VolumeOptions): void {
   const { size, chunkSize } = options;

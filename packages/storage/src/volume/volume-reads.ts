@@ -23,8 +23,13 @@ export class VolumeReads {
   read(offset: number, target: Uint8Array): Promise<void> {
     let misses: Promise<void>[] | undefined;
     try {
+      const counters = this.ctx.counters;
       walkChunks(offset, target.length, this.ctx.chunkSize, (piece) => {
-        if (!this.#copyOut(piece, target)) (misses ??= []).push(this.#readMiss(piece, target));
+        if (this.#copyOut(piece, target)) counters.cacheHits++;
+        else {
+          counters.cacheMisses++;
+          (misses ??= []).push(this.#readMiss(piece, target));
+        }
       });
     } catch (error) {
       return Promise.reject(error);
@@ -35,7 +40,13 @@ export class VolumeReads {
 
   /** Reads a checked range only if it can be done synchronously (holes excepted: read() reports them); false changes nothing. */
   readNow(offset: number, target: Uint8Array): boolean {
-    if (!walkChunks(offset, target.length, this.ctx.chunkSize, (piece) => this.#copyOut(piece, target, false))) return false;
+    let pieces = 0;
+    const copied = (piece: ChunkPiece) => {
+      pieces++;
+      return this.#copyOut(piece, target, false);
+    };
+    if (!walkChunks(offset, target.length, this.ctx.chunkSize, copied)) return false;
+    this.ctx.counters.cacheHits += pieces;
     this.readAhead.noteRead(offset, offset + target.length);
     return true;
   }

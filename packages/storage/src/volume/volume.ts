@@ -28,6 +28,7 @@ import {
   checkVolumeOptions,
   type ChunkUploader,
   type Durability,
+  type VolumeCounters,
   type VolumeLogger,
   type VolumeOptions,
   type VolumeStats,
@@ -36,7 +37,7 @@ import { VolumeReads } from "./volume-reads";
 import { VolumeWrites } from "./volume-writes";
 import { WriteBehind } from "./write-behind";
 
-export type { ChunkUploader, CommittedMap, Durability, UploadTask, VolumeLogger, VolumeOptions, VolumeStats } from "./volume-options";
+export type { ChunkUploader, CommittedMap, Durability, UploadTask, VolumeCounters, VolumeLogger, VolumeOptions, VolumeStats } from "./volume-options";
 
 /** BLOCK_STATUS answers cover at most this many chunks; clients ask again for the rest. */
 const MAX_STATUS_CHUNKS = 65_536;
@@ -48,6 +49,8 @@ export class Volume implements BlockDevice, BudgetMember {
   readonly chunkSize: number;
   readonly capabilities: DeviceCapabilities;
   readonly durability: Durability;
+  /** Read and commit totals since open, for metrics: read them, never write them. */
+  readonly counters: VolumeCounters = { cacheHits: 0, cacheMisses: 0, commits: 0, commitSeconds: 0, lastCommitSeconds: 0 };
 
   private readonly chunkCount: number;
   private readonly disk: DiskCache;
@@ -137,6 +140,7 @@ export class Volume implements BlockDevice, BudgetMember {
       disk: this.disk,
       chunks: new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec, buffers: options.buffers }),
       committed: this.committed,
+      counters: this.counters,
       budget,
       logger: this.logger,
       concurrency: this.concurrency,
