@@ -23,12 +23,14 @@ export class VolumeMeters {
 
   /** The meter of `volumeId`, made on first use. */
   meterFor(volumeId: string): VolumeMeter {
-    let entry = this.#entries.get(volumeId);
-    if (entry === undefined) {
-      entry = { meter: new VolumeMeter(), seenAt: this.#now() };
-      this.#entries.set(volumeId, entry);
+    const entry = this.#entries.get(volumeId);
+    if (entry !== undefined) {
+      entry.seenAt = this.#now();
+      return entry.meter;
     }
-    return entry.meter;
+    const meter = new VolumeMeter();
+    this.#entries.set(volumeId, { meter, seenAt: this.#now() });
+    return meter;
   }
 
   /**
