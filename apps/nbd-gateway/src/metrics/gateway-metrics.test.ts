@@ -3,6 +3,7 @@
  * store, the registry, and the HTTP server, scraped and parsed with a strict text-format parser. Then
  * the bearer token, and the label bound: 1,000 volumes make at most 1,000 label values per metric.
  */
+import { readFile } from "node:fs/promises";
 import { CountingObjectStore, MemoryObjectStore, Volume } from "@stratus/storage";
 import { MemoryChunkIndex } from "@stratus/storage/testing";
 import { afterEach, describe, expect, it } from "vitest";
@@ -91,6 +92,12 @@ describe("gateway metrics", () => {
     // prom-client's default process metrics: event-loop lag and memory.
     expect(after.get("nodejs_eventloop_lag_seconds")?.type).toBe("gauge");
     expect(value("process_resident_memory_bytes")).toBeGreaterThan(0);
+
+    // Every metric the shipped Grafana dashboard queries exists.
+    const dashboard = await readFile(new URL("../../../../docs/grafana/stratus-dashboard.json", import.meta.url), "utf8");
+    const queried = new Set([...dashboard.matchAll(/\b(?:stratus|nodejs|process)_[a-z0-9_]+/g)].map(([name]) => name.replace(/_bucket$/, "")));
+    expect(queried.size).toBeGreaterThan(15);
+    for (const name of queried) expect(after.has(name), name).toBe(true);
   });
 
   it("refuses a scrape without the bearer token, or with a wrong one", async () => {
