@@ -43,6 +43,11 @@ export class ApiClient {
     return json as T;
   }
 
+  /** The server is on this machine: its plaintext loopback NBD listener is reachable (image import/export). */
+  get localNbd(): { host: string; port: number } | undefined {
+    return this.config.loopback ? this.config.localNbd : undefined;
+  }
+
   /** The local data directory (STRATUS_DATA_DIR): where a gateway on this machine keeps its cache. */
   get dataDir(): string {
     return path.dirname(this.config.tokenFile);

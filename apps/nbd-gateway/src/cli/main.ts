@@ -8,6 +8,7 @@ import type { DeleteProgress, DeleteStarted, DetachOutcome, RecoverOutcome, Resi
 import { ApiClient, CliError } from "./api-client";
 import { registerAttachCommands } from "./devices/attach-cli";
 import { registerDeviceCommands } from "./devices/device-cli";
+import { registerImageCommands } from "./images/images-cli";
 import { registerOrphanCommands } from "./orphans-cli";
 import { print, printTable } from "./output";
 import { readPassphrases } from "./passphrase-input";
@@ -211,6 +212,7 @@ volume
     }
   });
 
+registerImageCommands(volume, apiClient, sizeOption);
 registerDeviceCommands(program, apiClient);
 registerAttachCommands(program, apiClient);
 registerOrphanCommands(program, apiClient);

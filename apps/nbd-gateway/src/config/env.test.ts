@@ -190,6 +190,7 @@ describe("loadClientConfig", () => {
       token: undefined,
       tokenFile: "/tmp/x/cli-token",
       loopback: true,
+      localNbd: { host: "127.0.0.1", port: 10809 },
     });
     expect(loadClientConfig({ STRATUS_URL: "https://stratus.example/", STRATUS_TOKEN: "t" })).toMatchObject({
       url: "https://stratus.example",

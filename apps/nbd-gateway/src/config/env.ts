@@ -338,6 +338,8 @@ export interface ClientConfig {
   tokenFile: string;
   /** The server is on this machine: only then may the local token file be sent to it. */
   loopback: boolean;
+  /** Its plaintext NBD listener on loopback (STRATUS_NBD_HOST/PORT), for image import and export. */
+  localNbd: { host: string; port: number };
 }
 
 /**
@@ -362,5 +364,7 @@ export function loadClientConfig(env: NodeJS.ProcessEnv = process.env, options: 
       `STRATUS_URL ${parsed.origin} is plain http to another machine: the API token would cross the network readable; use https://, or pass --insecure to send it anyway`,
     ]);
   }
-  return { url, token: env.STRATUS_TOKEN || undefined, tokenFile: path.join(dataDir, "cli-token"), loopback };
+  const nbdHost = env.STRATUS_NBD_HOST && isLoopbackHost(env.STRATUS_NBD_HOST) ? env.STRATUS_NBD_HOST : "127.0.0.1";
+  const localNbd = { host: nbdHost, port: Number(env.STRATUS_NBD_PORT || 10809) };
+  return { url, token: env.STRATUS_TOKEN || undefined, tokenFile: path.join(dataDir, "cli-token"), loopback, localNbd };
 }

@@ -25,8 +25,8 @@ interface AttachOptions {
   printOnly?: boolean;
 }
 
-/** This machine's credential for `name`: its folder's identity, or a new credential written there. */
-async function machineCredential(client: ApiClient, paths: CliPaths, name: string): Promise<DeviceCredentialRef & { created: boolean }> {
+/** This machine's credential for `name`: its folder's identity, or a new credential written there (attach, image import/export). */
+export async function machineCredential(client: ApiClient, paths: CliPaths, name: string): Promise<DeviceCredentialRef & { created: boolean }> {
   const dir = path.join(paths.devicesDir, deviceFolderName(name));
   const existing = await readDeviceIdentity(dir);
   if (existing) return { id: existing, name, dir, created: false };

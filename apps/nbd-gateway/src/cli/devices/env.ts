@@ -13,10 +13,18 @@ export interface CliPaths {
   /** What `stratus attach` started, so `stratus detach` can undo it. */
   attachmentsDir: string;
   home: string;
+  /** $PATH's folders, where the image tools (qemu-img, nbdcopy, e2image) are looked for. */
+  searchPath: string[];
 }
 
 export function loadCliPaths(env: NodeJS.ProcessEnv = process.env): CliPaths {
   const home = env.HOME || os.homedir();
   const configDir = path.join(env.XDG_CONFIG_HOME || path.join(home, ".config"), "stratus");
-  return { configDir, devicesDir: path.join(configDir, "devices"), attachmentsDir: path.join(configDir, "attachments"), home };
+  return {
+    configDir,
+    devicesDir: path.join(configDir, "devices"),
+    attachmentsDir: path.join(configDir, "attachments"),
+    home,
+    searchPath: (env.PATH ?? "").split(path.delimiter).filter(Boolean),
+  };
 }

@@ -1,0 +1,243 @@
+/**
+ * `stratus volume import NAME FILE` and `stratus volume export NAME FILE`: disk images in and out of a
+ * running server. The CLI asks the REST API for the volume, and nbdcopy moves the data over NBD (see
+ * nbd-copy.ts: only allocated, non-zero data crosses the wire; an export is a sparse file).
+ *
+ * An interrupted or failed import leaves no volume behind: the volume exists only while the copy runs,
+ * and on Ctrl-C, SIGTERM, SIGHUP or any failure the CLI stops nbdcopy, waits for the gateway to let the
+ * volume go and deletes it (waiting for the delete to finish). We chose delete-on-failure over a hidden
+ * "importing" state because it needs no new volume state in the database, the dashboard or the GC; the
+ * one case it cannot cover is the CLI itself being SIGKILLed, which leaves a visible volume to delete by
+ * hand. An import is reported done only once the gateway has committed it to the bucket.
+ * An interrupted export removes its partial file (written as FILE.partial-PID, renamed at the end).
+ */
+import { mkdtemp, open, rename, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { type Command, InvalidArgumentError } from "commander";
+import { formatSize, type DeleteProgress, type VolumeView } from "@stratus/control";
+import { CliError, type ApiClient } from "../api-client";
+import { print } from "../output";
+import { readPassphrases } from "../passphrase-input";
+import { capture, imageInfo, requireTool, volumeSizeFor } from "./image-tools";
+import { nbdCopy, type CopyEnd } from "./nbd-copy";
+import { volumeNbdTarget } from "./nbd-target";
+import { copyProgress, type CopyProgress } from "./progress";
+
+interface ImportOptions {
+  chunkSize?: number;
+  durability?: string;
+  passphraseStdin?: boolean;
+  usedOnly?: boolean;
+  device?: string;
+}
+
+interface ExportOptions {
+  format?: "raw" | "qcow2";
+  force?: boolean;
+  device?: string;
+}
+
+/** Thrown into the copy when a signal asks the CLI to stop. */
+class Interrupted extends CliError {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted (${signal})`);
+  }
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** An AbortSignal that fires on Ctrl-C/SIGTERM/SIGHUP (each handled, so the process does not just die). */
+function interruptions(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const handlers = STOP_SIGNALS.map((sig) => {
+    const handler = () => {
+      if (!controller.signal.aborted) process.stderr.write(`\n${sig}: stopping…\n`);
+      controller.abort(new Interrupted(sig));
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return { signal: controller.signal, dispose: () => handlers.forEach(([sig, handler]) => process.off(sig, handler)) };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function findVolume(client: ApiClient, name: string): Promise<VolumeView | undefined> {
+  const { volumes } = await client.request<{ volumes: VolumeView[] }>("GET", "/api/v1/volumes");
+  return volumes.find((v) => v.name === name);
+}
+
+/** Waits until the gateway has closed the volume after the copy: its final commit landed, the lease is back. */
+async function waitCommitted(client: ApiClient, name: string, signal: AbortSignal): Promise<VolumeView> {
+  for (;;) {
+    if (signal.aborted) throw signal.reason as Error;
+    const view = await findVolume(client, name);
+    if (!view) throw new CliError(`volume ${name} disappeared during the import`);
+    if (view.lease === null && !view.dirtyBytes) return view;
+    await pause(250);
+  }
+}
+
+/** Deletes a partial import: retried while the gateway still holds it (closing after nbdcopy ended). */
+async function deletePartial(client: ApiClient, name: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await client.request("DELETE", `/api/v1/volumes/${encodeURIComponent(name)}`);
+      break;
+    } catch (error) {
+      if (!(error instanceof CliError) || !/attached by/.test(error.message) || Date.now() > deadline) throw error;
+      await pause(250);
+    }
+  }
+  while (Date.now() < deadline) {
+    const progress = await client.request<DeleteProgress>("GET", `/api/v1/volumes/${encodeURIComponent(name)}/delete-progress`);
+    if (progress.state === "completed") return;
+    if (progress.state === "failed") throw new CliError(`deleting the partial volume ${name} failed: ${progress.error ?? "unknown error"} (it is retried)`);
+    await pause(200);
+  }
+  throw new CliError(`the partial volume ${name} is still being deleted (see stratus volume list)`);
+}
+
+async function importImage(client: ApiClient, name: string, file: string, options: ImportOptions): Promise<void> {
+  const nbdcopy = await requireTool("nbdcopy");
+  const info = await imageInfo(file);
+  const passphrase = options.passphraseStdin ? (await readPassphrases({ fromStdin: true, prompts: [""] }))[0] : undefined;
+  const stop = interruptions();
+  let scratch: string | undefined;
+  let created = false;
+  let progress: CopyProgress | undefined;
+  try {
+    let source: CopyEnd;
+    if (options.usedOnly) {
+      if (info.format !== "raw") {
+        throw new CliError(`--used-only reads an ext2/3/4 filesystem directly, and ${file} is ${info.format}: convert it first (qemu-img convert -O raw)`);
+      }
+      // e2image -ra: a sparse copy holding only the blocks the filesystem uses (metadata and file data).
+      const e2image = await requireTool("e2image");
+      scratch = await mkdtemp(path.join(os.tmpdir(), "stratus-import-"));
+      const used = path.join(scratch, "used.img");
+      process.stderr.write(`reading the used blocks of ${file} (e2image -ra)…\n`);
+      await capture(e2image, ["-ra", path.resolve(file), used]).catch((error: unknown) => {
+        throw new CliError(`--used-only needs an ext2/3/4 filesystem image (not a partitioned disk): ${(error as Error).message}`);
+      });
+      source = { kind: "file", path: used };
+    } else if (info.format === "raw") {
+      source = { kind: "file", path: path.resolve(file) };
+    } else {
+      source = { kind: "qemu-nbd", qemuNbd: await requireTool("qemu-nbd"), format: info.format, path: path.resolve(file), readOnly: true };
+    }
+    if (stop.signal.aborted) throw stop.signal.reason as Error;
+
+    const size = volumeSizeFor(info.virtualSize);
+    await client.request<VolumeView>("POST", "/api/v1/volumes", {
+      name,
+      size,
+      chunkSize: options.chunkSize,
+      durability: options.durability,
+      passphrase,
+      autoUnlock: true,
+    });
+    created = true;
+    const target = await volumeNbdTarget(client, name, { device: options.device });
+    process.stderr.write(`created volume ${name} (${formatSize(size)}); copying ${file} (${info.format}) over ${target.how}\n`);
+    progress = copyProgress(`importing ${name}`, info.virtualSize);
+    await nbdCopy({ nbdcopy, source, destination: { kind: "nbd", uri: target.uri }, onProgress: (p) => progress!.update(p), signal: stop.signal });
+    progress.stop();
+    process.stderr.write(`committing ${name} to the bucket…\n`);
+    const view = await waitCommitted(client, name, stop.signal);
+    print(`imported ${file} (${info.format}, ${formatSize(info.virtualSize)}) into volume ${name}: ${formatSize(view.storedBytes)} stored, id ${view.id}`);
+  } catch (error) {
+    progress?.stop();
+    if (created) {
+      process.stderr.write(`import ${error instanceof Interrupted ? "interrupted" : "failed"}: deleting the partial volume ${name}…\n`);
+      await deletePartial(client, name);
+      if (error instanceof Interrupted) throw new CliError(`import interrupted (${error.signal}): volume ${name} was deleted`);
+      throw new CliError(`${(error as Error).message}\n(volume ${name} was deleted)`);
+    }
+    throw error;
+  } finally {
+    stop.dispose();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function exportImage(client: ApiClient, name: string, file: string, options: ExportOptions): Promise<void> {
+  const nbdcopy = await requireTool("nbdcopy");
+  const format = options.format ?? (/\.qcow2$/i.test(file) ? "qcow2" : "raw");
+  const volume = await findVolume(client, name);
+  if (!volume) throw new CliError(`no volume named ${name}`);
+  if (
+    !options.force &&
+    (await stat(file).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new CliError(`${file} exists: pass --force to replace it`);
+  const partial = path.resolve(`${file}.partial-${process.pid}`);
+  const stop = interruptions();
+  let progress: CopyProgress | undefined;
+  try {
+    let destination: CopyEnd;
+    if (format === "qcow2") {
+      const qemuImg = await requireTool("qemu-img");
+      await capture(qemuImg, ["create", "-q", "-f", "qcow2", partial, String(volume.sizeBytes)]);
+      destination = { kind: "qemu-nbd", qemuNbd: await requireTool("qemu-nbd"), format: "qcow2", path: partial, readOnly: false };
+    } else {
+      const handle = await open(partial, "wx", 0o644);
+      await handle.truncate(volume.sizeBytes); // a hole of the volume's size: nbdcopy writes only the data
+      await handle.close();
+      destination = { kind: "file", path: partial };
+    }
+    const source = await volumeNbdTarget(client, name, { device: options.device });
+    progress = copyProgress(`exporting ${name}`, volume.sizeBytes);
+    await nbdCopy({ nbdcopy, source: { kind: "nbd", uri: source.uri }, destination, onProgress: (p) => progress!.update(p), signal: stop.signal });
+    progress.stop();
+    await rename(partial, file);
+    const written = await stat(file);
+    print(`exported volume ${name} (${formatSize(volume.sizeBytes)}) to ${file} (${format}, ${formatSize(written.blocks * 512)} on disk)`);
+  } catch (error) {
+    progress?.stop();
+    await rm(partial, { force: true });
+    if (error instanceof Interrupted) throw new CliError(`export interrupted (${error.signal}): ${file} was not written`);
+    throw error;
+  } finally {
+    stop.dispose();
+  }
+}
+
+export function registerImageCommands(volume: Command, apiClient: () => ApiClient, sizeOption: (value: string) => number): void {
+  volume
+    .command("import")
+    .argument("<name>", "the new volume's name")
+    .argument("<file>", "a disk image: raw, qcow2, vmdk, vdi, vhdx… (whatever qemu-img reads)")
+    .option("--used-only", "FILE is an ext2/3/4 filesystem: copy only the blocks it uses (e2image -ra), not the garbage in its free space")
+    .option("--chunk-size <size>", "chunk size, a power of two from 64K to 64M (default 1M)", sizeOption)
+    .option("--durability <mode>", "local or cloud (default local)", durabilityOption)
+    .option("--passphrase-stdin", "also protect the volume with a passphrase read from standard input (it keeps its auto-unlock slot)")
+    .option("--device <name>", "reach NBD over TLS with this machine's device credential (default from another machine: the host name)")
+    .description("create a volume sized to a disk image and copy the image's allocated, non-zero data into it")
+    .action((name: string, file: string, options: ImportOptions) => importImage(apiClient(), name, file, options));
+
+  volume
+    .command("export")
+    .argument("<name>", "volume name")
+    .argument("<file>", "the image file to write (sparse)")
+    .option("--format <format>", "raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)", formatOption)
+    .option("--force", "replace FILE if it exists")
+    .option("--device <name>", "reach NBD over TLS with this machine's device credential (default from another machine: the host name)")
+    .description("write a volume to a sparse raw or qcow2 image file")
+    .action((name: string, file: string, options: ExportOptions) => exportImage(apiClient(), name, file, options));
+}
+
+function durabilityOption(value: string): string {
+  if (value !== "local" && value !== "cloud") throw new InvalidArgumentError("durability is local or cloud");
+  return value;
+}
+
+function formatOption(value: string): "raw" | "qcow2" {
+  if (value !== "raw" && value !== "qcow2") throw new InvalidArgumentError("format is raw or qcow2");
+  return value;
+}
