@@ -36,6 +36,7 @@ describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
       "deployment_keys",
       "device_credentials",
       "invitations",
+      "orphan_sets",
       "users",
       "volume_chunks",
       "volume_garbage",

@@ -4,6 +4,7 @@
  * volumes or tokens. Routers are driven through createCaller with contexts built from real Requests (the
  * same code path as /api/trpc), REST handlers with real Request objects.
  */
+import { recordOrphanSet } from "@stratus/db";
 import { DATABASE_KINDS } from "@stratus/db/testing";
 import { createDeviceCredential, issueApiToken, signUp, createVolume, type CreatedApiToken, type ServiceContext } from "@stratus/control";
 import { openTestRuntime, type TestRuntime } from "@stratus/control/testing";
@@ -21,6 +22,10 @@ import * as deviceRoute from "@/app/api/v1/devices/[id]/route";
 import * as nbdCaRoute from "@/app/api/v1/nbd-ca/route";
 import * as attachCommandsRoute from "@/app/api/v1/volumes/[name]/attach-commands/route";
 import * as detachRoute from "@/app/api/v1/volumes/[name]/detach/route";
+import * as volumeOrphansRoute from "@/app/api/v1/volumes/[name]/orphans/route";
+import * as orphansRoute from "@/app/api/v1/orphans/route";
+import * as orphanRoute from "@/app/api/v1/orphans/[id]/route";
+import * as orphanImageRoute from "@/app/api/v1/orphans/[id]/image/route";
 import { contextFromRequest } from "./context";
 import { appRouter } from "./root-router";
 import { makeRequest, registerRuntime, sessionCookie, type Caller } from "./testing";
@@ -37,6 +42,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
   let aWrite: CreatedApiToken;
   let aVolumeId: string;
   let aDeviceId: string;
+  let aOrphanSetId: string;
 
   beforeAll(async () => {
     t = await openTestRuntime(kind);
@@ -48,6 +54,8 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     aVolumeId = (await createVolume(ctxA, { name: VOL, size: "1M", chunkSize: "64K", passphrase: PASS, autoUnlock: false })).id;
     aDeviceId = (await createDeviceCredential(ctxA, { name: "a laptop" })).credential.id;
     const db = t.runtime.database.db;
+    const orphan = { volumeId: aVolumeId, gatewayId: "gw-a", dirName: `${aVolumeId}-1`, fencingToken: 1, bytes: 4096, dirtyChunks: 1 };
+    aOrphanSetId = (await recordOrphanSet(db, { ...orphan, reason: "fenced in a test", orphanedAt: new Date() }))!.id;
     aWrite = await issueApiToken(db, a.id, { name: "a write", scope: "write", expiresAt: null });
     const aRead = await issueApiToken(db, a.id, { name: "a read", scope: "read", expiresAt: null });
     const aRevoked = await issueApiToken(db, a.id, { name: "a revoked", scope: "write", expiresAt: null });
@@ -99,6 +107,8 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     { name: "volume.deleteProgress", write: false, targetsA: true, call: (c) => c.volume.deleteProgress({ name: VOL }) },
     { name: "volume.activity", write: false, targetsA: true, call: (c) => c.volume.activity({ name: VOL }) },
     { name: "volume.metrics", write: false, targetsA: true, call: (c) => c.volume.metrics({ name: VOL, minutes: 60 }) },
+    { name: "volume.orphanSets", write: false, targetsA: true, call: (c) => c.volume.orphanSets({ name: VOL }) },
+    { name: "volume.discardOrphanSet", write: true, targetsA: true, call: (c) => c.volume.discardOrphanSet({ id: aOrphanSetId }) },
     { name: "volume.attachCommands", write: false, targetsA: true, call: (c) => c.volume.attachCommands({ name: VOL }) },
     { name: "token.list", write: false, targetsA: false, call: (c) => c.token.list() },
     { name: "token.create", write: true, targetsA: false, call: (c) => c.token.create({ name: "x", scope: "read" }) },
@@ -224,6 +234,32 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       targetsA: false,
       call: (who) => devicesRoute.POST(makeRequest(callers[who], "POST", "/api/v1/devices", { name: `rest device ${++fresh}` })),
     },
+    { name: "GET /orphans", write: false, targetsA: false, call: (who) => orphansRoute.GET(makeRequest(callers[who], "GET", "/api/v1/orphans")) },
+    {
+      name: "GET /volumes/:name/orphans",
+      write: false,
+      targetsA: true,
+      call: (who) => volumeOrphansRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/orphans`), params()),
+    },
+    {
+      name: "GET /orphans/:id",
+      write: false,
+      targetsA: true,
+      call: (who) => orphanRoute.GET(makeRequest(callers[who], "GET", `/api/v1/orphans/${aOrphanSetId}`), orphanParams()),
+    },
+    {
+      // Needs write scope (decrypted data), but is a GET: no CSRF proof to check; the verb's own tests refuse read-only tokens.
+      name: "GET /orphans/:id/image",
+      write: false,
+      targetsA: true,
+      call: (who) => orphanImageRoute.GET(makeRequest(callers[who], "GET", `/api/v1/orphans/${aOrphanSetId}/image`), orphanParams()),
+    },
+    {
+      name: "DELETE /orphans/:id",
+      write: true,
+      targetsA: true,
+      call: (who) => orphanRoute.DELETE(makeRequest(callers[who], "DELETE", `/api/v1/orphans/${aOrphanSetId}`), orphanParams()),
+    },
     {
       name: "DELETE /devices/:id",
       write: true,
@@ -239,6 +275,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     },
   ];
   const params = () => ({ params: Promise.resolve({ name: VOL }) });
+  const orphanParams = () => ({ params: Promise.resolve({ id: aOrphanSetId }) });
 
   it.each(["anonymous", "A revoked token", "A expired token"] as const)("REST: %s gets 401 everywhere but health", async (who) => {
     for (const route of routes) {
