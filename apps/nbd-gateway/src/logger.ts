@@ -1,14 +1,16 @@
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
+import { prettyFactory } from "pino-pretty";
+import { createLogSink, type LogSink } from "./log-sink";
 
 /** `pretty`: one readable line per entry (time, level, message, fields); `json`: JSON lines for machines. */
 export type LogFormat = "pretty" | "json";
 
 /**
  * Structured logs on stdout. Secrets must never be logged in the first place; the redaction list is a
- * second fence for fields that could carry one by accident.
+ * second fence for fields that could carry one by accident. Lines go through a LogSink (log-sink.ts),
+ * not pino's own destination: a stdout that lost its reader drops lines instead of holding the exit.
  */
-export function createLogger(level: string, format: LogFormat = "json", name = "stratus"): Logger {
+export function createLogger(level: string, format: LogFormat = "json", name = "stratus", sink: LogSink = stdoutSink()): Logger {
   const options = {
     name,
     level,
@@ -31,9 +33,17 @@ export function createLogger(level: string, format: LogFormat = "json", name = "
       censor: "[redacted]",
     },
   };
-  if (format === "json") return pino(options);
-  // In-process and synchronous (no transport thread), so the last lines before an exit are printed.
-  return pino(options, pretty({ sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,name", singleLine: true }));
+  if (format === "json") return pino(options, sink);
+  // In-process (no transport thread), so the last lines before an exit are printed.
+  const prettify = prettyFactory({ translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,name", singleLine: true });
+  return pino(options, { write: (line: string) => sink.write(prettify(line)) });
+}
+
+/** A sink on stdout whose queued lines get their bounded last try when the process exits. */
+function stdoutSink(): LogSink {
+  const sink = createLogSink({ fd: 1 });
+  process.once("exit", () => sink.flushSync());
+  return sink;
 }
 
 /** `auto` (the default) is pretty on a terminal and JSON otherwise. */

@@ -20,6 +20,8 @@ const PARENT_CHECK_MS = 500;
 
 export async function runGateway(options: RunGatewayOptions): Promise<void> {
   const config = loadGatewayConfig();
+  // Other writers (the dashboard's log, Next.js) must not crash the gateway once nobody reads its output.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
   const logger = createLogger(config.logLevel, resolveLogFormat(config.logFormat, process.stdout.isTTY === true));
   const gateway = await startGateway(config, logger, { web: options.web });
   const requests = new StopRequests();
