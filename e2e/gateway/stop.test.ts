@@ -4,8 +4,8 @@
  * manager), SIGTERM to npm alone, and two SIGINTs in a row each stop every process of the tree, the
  * private redis-server included, within STRATUS_STOP_TIMEOUT + 5 s; the next start reads back what was
  * written and the bucket ends up holding its commit. Then kill -9 of the whole group with an immediate
- * restart, a killed gateway left as an unreaped zombie, a second Stratus on a running one's data, and
- * logs on a terminal and on a pipe.
+ * restart, a killed gateway left as an unreaped zombie, a second Stratus on a running one's data, logs
+ * on a terminal and on a pipe, and a stop after the pipe lost its reader.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -236,7 +236,7 @@ describe("starting again always works", () => {
     const dataDir = path.join(workDir, "zombie");
     const gateway = await startGateway({ dataDir });
     await gateway.stop(); // made the data dir; the gateway below runs under a parent of our choosing
-    const env = { ...process.env, STRATUS_DATA_DIR: dataDir, STRATUS_NBD_PORT: "0", STRATUS_WEB_PORT: "0", STRATUS_LOG_LEVEL: "info" };
+    const env: NodeJS.ProcessEnv = { ...process.env, STRATUS_DATA_DIR: dataDir, STRATUS_NBD_PORT: "0", STRATUS_WEB_PORT: "0", STRATUS_LOG_LEVEL: "info" };
     const parent = spawn(
       "python3",
       [
@@ -301,6 +301,29 @@ describe("logs", () => {
     const onPipe = await readUntilReady(pipe);
     const json = JSON.parse(onPipe.split("\n").find((line) => line.includes("stratus ready"))!) as { msg: string; level: number };
     expect(json).toMatchObject({ msg: "stratus ready", level: 30 });
+  });
+});
+
+describe("a gateway whose output lost its reader", () => {
+  it("stops on SIGTERM with exit code 0, dropping the lines nobody reads", async () => {
+    const dataDir = path.join(workDir, "lost-reader");
+    const env: NodeJS.ProcessEnv = { ...process.env, STRATUS_DATA_DIR: dataDir, STRATUS_NBD_PORT: "0", STRATUS_WEB_PORT: "0", STRATUS_LOG_LEVEL: "debug" };
+    delete env.STRATUS_LOG_FORMAT;
+    const child = spawn(process.execPath, [STRATUS_BIN, "gateway", "--no-web"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    cleanup.push("lost-reader gateway", () => void child.kill("SIGKILL"));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor("stratus ready", () => (output.includes("stratus ready") ? true : undefined), { timeoutMs: 90_000 });
+    const redisPid = Number(readFileSync(path.join(dataDir, "redis.pid"), "utf8").split("\n")[0]);
+    // Nobody reads stdout or stderr from here on: every write the gateway makes fails with EPIPE.
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    child.kill("SIGTERM");
+    const code = await Promise.race([exited, new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), (STOP_TIMEOUT_S + 5) * 1000).unref())]);
+    expect(code, "the gateway's exit after SIGTERM").toBe(0);
+    // It ran its stop (the private redis-server is one of the steps), it did not just die.
+    await waitFor("the private redis-server to exit", () => (isRunning(redisPid) ? undefined : true), { timeoutMs: 10_000 });
   });
 });
 
