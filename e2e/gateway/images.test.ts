@@ -11,13 +11,16 @@ import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/pro
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sampleValue, scrapeMetrics } from "../../apps/nbd-gateway/src/testing/prometheus-text";
 import {
   collectLines,
   describeLogs,
+  freePort,
   inheritedEnv,
   listVolumes,
   makeSparseImage,
   MiB,
+  run,
   runOk,
   seededBytes,
   startGateway,
@@ -29,10 +32,12 @@ import {
 
 let gateway: Gateway;
 let work: string;
+let metricsPort: number;
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-images-"));
-  gateway = await startGateway();
+  metricsPort = await freePort();
+  gateway = await startGateway({ env: { STRATUS_METRICS_LISTEN: `127.0.0.1:${metricsPort}` } });
 }, 120_000);
 
 afterAll(async () => {
@@ -52,7 +57,17 @@ async function withLogs<T>(body: () => Promise<T>): Promise<T> {
 /** Bytes a file takes on disk (what `du` reports). */
 const onDisk = async (file: string) => (await stat(file)).blocks * 512;
 
-const volumeId = async (name: string) => (await listVolumes(gateway)).find((v) => v.name === name)!.id;
+/** The CLI's environment for this gateway, as gateway.cli runs it, with its own config folder (device credentials). */
+const cliEnv = () => ({
+  ...inheritedEnv(),
+  STRATUS_DATA_DIR: gateway.dataDir,
+  STRATUS_URL: `http://127.0.0.1:${gateway.webPort}`,
+  STRATUS_NBD_PORT: String(gateway.nbdPort),
+  XDG_CONFIG_HOME: path.join(work, "config"),
+});
+
+/** The volume id at the end of `stratus volume import`'s answer. */
+const idFrom = (importOutput: string) => /, id (\S+)$/.exec(importOutput.trim())![1]!;
 
 describe("stratus volume import / export", () => {
   it(
@@ -70,7 +85,7 @@ describe("stratus volume import / export", () => {
           const out = await gateway.cli(["volume", "import", name, file]);
           expect(out).toMatch(new RegExp(`^imported .* \\(${format}, 96 MiB\\) into volume ${name}`));
           await runOk("qemu-img", ["compare", "-f", format, "-F", "raw", file, gateway.uri(name)]);
-          const stored = await volumeBucketUsage(gateway, await volumeId(name));
+          const stored = await volumeBucketUsage(gateway, idFrom(out));
           console.log(
             `import ${format}: ${image.dataBytes / MiB} MiB of data in a ${image.size / MiB} MiB image -> ${(stored.bytes / MiB).toFixed(1)} MiB in the bucket`,
           );
@@ -153,11 +168,17 @@ describe("stratus volume import / export", () => {
 
         const out = await gateway.cli(["volume", "import", "used", fsImage, "--used-only"]);
         expect(out).toMatch(/^imported .* \(raw, 2 GiB\) into volume used/);
-        const stored = await volumeBucketUsage(gateway, await volumeId("used"));
+        const stored = await volumeBucketUsage(gateway, idFrom(out));
         console.log(
           `--used-only: ${(usedBytes / MiB).toFixed(1)} MiB of used blocks in 2 GiB -> ${(stored.bytes / MiB).toFixed(1)} MiB in the bucket (${(stored.bytes / usedBytes).toFixed(3)}x)`,
         );
         expect(stored.bytes).toBeLessThanOrEqual(usedBytes * 1.15);
+        // What crossed NBD (the bucket's objects are compressed): the gateway's own count of written bytes.
+        const metrics = await scrapeMetrics(`http://127.0.0.1:${metricsPort}/metrics`);
+        const written = sampleValue(metrics, "stratus_volume_written_bytes_total", "stratus_volume_written_bytes_total", { volume: idFrom(out) });
+        console.log(`--used-only: ${((written ?? NaN) / MiB).toFixed(1)} MiB written over NBD (${((written ?? NaN) / usedBytes).toFixed(3)}x the used blocks)`);
+        expect(written).toBeGreaterThan(0);
+        expect(written).toBeLessThanOrEqual(usedBytes * 1.15);
         await rm(fsImage);
 
         // The copy: e2fsck clean, and every file's checksum equal (debugfs reads the exported image, no mount).
@@ -172,6 +193,30 @@ describe("stratus volume import / export", () => {
         for (const name of files) expect(sha256(await readFile(path.join(dumped, name))), name).toBe(sha256(await readFile(path.join(tree, name))));
       }),
     120_000,
+  );
+
+  it(
+    "imports and exports over TLS-PSK with this machine's device credential (--device)",
+    () =>
+      withLogs(async () => {
+        const image = await makeSparseImage(path.join(work, "tls.img"), { size: 24 * MiB, seed: 5, dataFraction: 0.5 });
+        const cli = (args: string[]) => runOk(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: cliEnv(), timeoutMs: 60_000 });
+        const imported = await run(process.execPath, [STRATUS_BIN, "volume", "import", "tls-in", image.path, "--device", "e2e-laptop"], {
+          cwd: REPO_ROOT,
+          env: cliEnv(),
+          timeoutMs: 60_000,
+        });
+        expect(imported.stdout, imported.stderr).toMatch(/^imported .* into volume tls-in/);
+        expect(imported.stderr).toMatch(/created device credential e2e-laptop .*\n.*copying .* over TLS-PSK as device e2e-laptop/);
+        await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, gateway.uri("tls-in")]);
+        const copy = path.join(work, "tls-out.img");
+        await cli(["volume", "export", "tls-in", copy, "--device", "e2e-laptop"]);
+        await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, copy]);
+        // The credential was made once, in this machine's config folder, and reused by the export.
+        const devices = JSON.parse(await cli(["device", "list", "--json"])) as Array<{ name: string }>;
+        expect(devices.filter((d) => d.name === "e2e-laptop")).toHaveLength(1);
+      }),
+    60_000,
   );
 });
 
