@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parsePrometheusText, sampleValue, scrapeMetrics, type PromFamily } from "../../apps/nbd-gateway/src/testing/prometheus-text";
+import { parsePrometheusText, sampleValue, scrapeMetrics, type PromFamily } from "@stratus/control/testing/prometheus-text";
 import { createVolume, describeLogs, freePort, MiB, runFio, startGateway, waitForCommitted, type Gateway } from "../harness";
 
 const TOKEN = "e2e-metrics-token-5f2a9c81d4";

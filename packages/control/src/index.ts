@@ -8,6 +8,8 @@ export * from "./jobs/queues";
 export * from "./keys/passwords";
 export * from "./keys/unlock-grants";
 export * from "./live/live-state";
+export * from "./metrics/metrics-listen";
+export * from "./metrics/metrics-server";
 export * from "./activity/activity";
 export * from "./accounts/accounts";
 export * from "./accounts/invitations";

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
+import { scrapeMetrics } from "@stratus/control/testing/prometheus-text";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, startProcess, type TestProcess } from "../testing/processes";
 import { deletePrefix, uniqueQueuePrefix } from "../testing/test-redis";
@@ -63,6 +64,9 @@ describe("the dashboard under next start", () => {
     };
   }, 400_000);
 
+  const METRICS_TOKEN = "web-process-metrics-token-1f9b";
+  let metricsPort: number;
+
   afterAll(async () => {
     await web?.stop();
     await deletePrefix(prefix);
@@ -110,7 +114,9 @@ describe("the dashboard under next start", () => {
   it("is invitation-only by default: the setup token in the log makes the first admin, once", async () => {
     const port = await freePort();
     webUrl = `http://127.0.0.1:${port}`;
-    web = startProcess(process.execPath, [NEXT_BIN, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: WEB_DIR, env });
+    metricsPort = await freePort();
+    const metricsEnv = { STRATUS_METRICS_LISTEN: `127.0.0.1:${metricsPort}`, STRATUS_METRICS_TOKEN: METRICS_TOKEN };
+    web = startProcess(process.execPath, [NEXT_BIN, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: WEB_DIR, env: { ...env, ...metricsEnv } });
     await web.waitFor(() => /stratus_inv_[A-Za-z0-9_-]{32}/.test(web.output()), "the setup token in the log");
     const token = /stratus_inv_[A-Za-z0-9_-]{32}/.exec(web.output())![0];
     expect(web.output()).toContain(`/sign-up#invitation=${token}`);
@@ -138,5 +144,14 @@ describe("the dashboard under next start", () => {
     }
     const limited = await signIn("admin@example.com", PASSWORD, { "x-stratus-peer": "198.51.100.77", "x-forwarded-for": "203.0.113.77" });
     expect(limited).toMatch(/code=rate_limited_\d+m/);
+  });
+  it("serves its process metrics on STRATUS_METRICS_LISTEN, only with the bearer token, which it never logs", async () => {
+    const url = `http://127.0.0.1:${metricsPort}/metrics`;
+    await web.waitFor(() => web.output().includes("metrics served"), "the metrics line in the log");
+    expect((await fetch(url)).status).toBe(401);
+    const families = await scrapeMetrics(url, METRICS_TOKEN);
+    expect(families.get("stratus_web_process")?.samples[0]?.value).toBe(1);
+    expect(families.has("nodejs_eventloop_lag_seconds")).toBe(true);
+    expect(web.output()).not.toContain(METRICS_TOKEN);
   });
 });

@@ -7,7 +7,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { createHash } from "node:crypto";
-import { isLoopbackHost, parseDuration, parseSize } from "@stratus/control";
+import { isLoopbackHost, parseDuration, parseMetricsListen, parseSize, type MetricsListen } from "@stratus/control";
 import { defaultCodecThreads } from "@stratus/storage/codec-pool";
 import { mallocSettingsWarning } from "../../bin/gateway-env.mjs";
 
@@ -81,12 +81,7 @@ export interface GatewayConfig {
 }
 
 /** The Prometheus endpoint: its own address, and the bearer token a scrape must send (if any). */
-export interface MetricsConfig {
-  host: string;
-  port: number;
-  /** STRATUS_METRICS_TOKEN; never logged. */
-  token: string | undefined;
-}
+export type MetricsConfig = MetricsListen;
 
 export const NBD_TLS_MODES = ["off", "optional", "require"] as const;
 
@@ -207,7 +202,7 @@ const schema = z.object({
   STRATUS_HANDOFF_TIMEOUT: duration.default(30_000),
   // Off unless set: `9464` (on 127.0.0.1), `127.0.0.1:9464`, `0.0.0.0:9464` or `[::]:9464`.
   STRATUS_METRICS_LISTEN: z.string().min(1).optional(),
-  STRATUS_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters (e.g. `openssl rand -hex 24`)").optional(),
+  STRATUS_METRICS_TOKEN: z.string().min(1).optional(),
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
 });
 
@@ -264,12 +259,12 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       };
     }
   }
-  const metrics = metricsConfig(e.STRATUS_METRICS_LISTEN, e.STRATUS_METRICS_TOKEN, problems);
+  const metricsSettings = parseMetricsListen(e.STRATUS_METRICS_LISTEN, e.STRATUS_METRICS_TOKEN);
+  const metrics = metricsSettings.metrics;
+  problems.push(...metricsSettings.problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const warnings = [mallocSettingsWarning(env, process.platform)];
-  if (metrics !== undefined && metrics.token === undefined && !isLoopbackHost(metrics.host))
-    warnings.push(`STRATUS_METRICS_LISTEN: /metrics on ${metrics.host} answers anyone who reaches it; set STRATUS_METRICS_TOKEN`);
+  const warnings = [mallocSettingsWarning(env, process.platform), ...metricsSettings.warnings];
 
   return {
     dataDir,
@@ -313,22 +308,6 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     metrics,
     warnings: warnings.filter((warning): warning is string => warning !== undefined),
   };
-}
-
-/** STRATUS_METRICS_LISTEN as host and port: a bare port listens on 127.0.0.1. */
-function metricsConfig(listen: string | undefined, token: string | undefined, problems: string[]): MetricsConfig | undefined {
-  if (listen === undefined) {
-    if (token !== undefined) problems.push("STRATUS_METRICS_TOKEN: set, but STRATUS_METRICS_LISTEN is not (metrics are off)");
-    return undefined;
-  }
-  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(listen.trim());
-  const portNumber = match === null ? NaN : Number(match[2]);
-  if (match === null || !(portNumber >= 0 && portNumber <= 65535)) {
-    problems.push(`STRATUS_METRICS_LISTEN: must be PORT or HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), got ${JSON.stringify(listen)}`);
-    return undefined;
-  }
-  const host = match[1] === undefined ? "127.0.0.1" : match[1].replace(/^\[|\]$/g, "");
-  return { host, port: portNumber, token };
 }
 
 /** What the CLI needs to reach a running server. */

@@ -10,6 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import {
+  createMetricsServer,
   JobQueues,
   uploadQueuePrefix,
   loadAuthSecret,
@@ -48,7 +49,6 @@ import { ShutdownSteps } from "./shutdown-steps";
 import { stopGateway, type StopOutcome } from "./stop";
 import { throttledErrorLog } from "../redis/error-log";
 import { GatewayMetrics, newStoreRetries, retriedOperation } from "../metrics/gateway-metrics";
-import { createMetricsServer } from "../metrics/metrics-server";
 import { VolumeMeters } from "../metrics/volume-meters";
 
 export interface RunningGateway {

@@ -8,9 +8,9 @@ import { CountingObjectStore, MemoryObjectStore, Volume } from "@stratus/storage
 import { MemoryChunkIndex } from "@stratus/storage/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { countingDevice } from "../engine/counting-device";
-import { parsePrometheusText, sampleValue, scrapeMetrics } from "../testing/prometheus-text";
+import { createMetricsServer, type MetricsServer } from "@stratus/control";
+import { parsePrometheusText, sampleValue, scrapeMetrics } from "@stratus/control/testing/prometheus-text";
 import { GatewayMetrics, newStoreRetries, retriedOperation, type MeteredEngine } from "./gateway-metrics";
-import { createMetricsServer, type MetricsServer } from "./metrics-server";
 import { VolumeMeters } from "./volume-meters";
 
 const CHUNK = 64 * 1024;

@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { isLoopbackHost, parseDuration, parseTrustedProxies, type SignUpPolicy } from "@stratus/control";
+import { isLoopbackHost, parseDuration, parseMetricsListen, parseTrustedProxies, type MetricsListen, type SignUpPolicy } from "@stratus/control";
 import type { BlockList } from "node:net";
 import { z } from "zod";
 
@@ -45,6 +45,8 @@ const schema = z.object({
   STRATUS_TRUSTED_PROXIES: optional,
   STRATUS_SIGNUP: z.enum(["open", "invite"]).optional(),
   STRATUS_WEB_HOST: z.string().min(1).default("127.0.0.1"),
+  STRATUS_METRICS_LISTEN: optional,
+  STRATUS_METRICS_TOKEN: optional,
 });
 
 export interface WebEnv {
@@ -73,6 +75,10 @@ export interface WebEnv {
   signup: SignUpPolicy | undefined;
   /** STRATUS_WEB_HOST and STRATUS_PUBLIC_URL (if set) are both loopback: nobody else reaches the dashboard. */
   loopbackOnly: boolean;
+  /** Where `next start` serves /metrics (STRATUS_METRICS_LISTEN/_TOKEN, as on the gateway); undefined: off. */
+  metrics: MetricsListen | undefined;
+  /** Settings that work but should be looked at (logged at start). */
+  warnings: string[];
 }
 
 let cached: WebEnv | undefined;
@@ -87,6 +93,8 @@ export function webEnv(): WebEnv {
   const dataDir = path.resolve(e.STRATUS_DATA_DIR);
   const masterKey = e.STRATUS_MASTER_KEY ? Buffer.from(e.STRATUS_MASTER_KEY.trim(), "base64") : undefined;
   if (masterKey && masterKey.length !== 32) throw new Error("invalid configuration: STRATUS_MASTER_KEY must be 32 bytes in base64");
+  const metrics = parseMetricsListen(e.STRATUS_METRICS_LISTEN, e.STRATUS_METRICS_TOKEN);
+  if (metrics.problems.length > 0) throw new Error(`invalid configuration: ${metrics.problems.join("; ")}`);
   const s3 = e.STRATUS_S3_ENDPOINT && e.STRATUS_S3_BUCKET && e.STRATUS_S3_ACCESS_KEY_ID && e.STRATUS_S3_SECRET_ACCESS_KEY;
   cached = {
     dataDir,
@@ -119,6 +127,8 @@ export function webEnv(): WebEnv {
     signup: e.STRATUS_SIGNUP,
     loopbackOnly: isLoopbackHost(e.STRATUS_WEB_HOST) && (!e.STRATUS_PUBLIC_URL || isLoopbackHost(hostOf(e.STRATUS_PUBLIC_URL))),
     migrationsDir: e.STRATUS_MIGRATIONS_DIR ?? findMigrations(process.cwd()),
+    metrics: metrics.metrics,
+    warnings: metrics.warnings,
   };
   return cached;
 }

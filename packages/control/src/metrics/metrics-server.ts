@@ -1,6 +1,7 @@
 /**
- * Serves GET /metrics on a listen address of its own (STRATUS_METRICS_LISTEN), apart from the dashboard
- * and NBD, so a firewall or a Prometheus network policy can treat it alone. With a token
+ * Serves GET /metrics for the gateway and for a dashboard started on its own, on a listen address of its
+ * own (STRATUS_METRICS_LISTEN), apart from the dashboard and NBD, so a firewall or a Prometheus network
+ * policy can treat it alone. With a token
  * (STRATUS_METRICS_TOKEN) a scrape must send `Authorization: Bearer <token>`; anything else gets 401.
  * The token is compared in constant time and never logged.
  */
