@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/pro
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sampleValue, scrapeMetrics } from "../../apps/nbd-gateway/src/testing/prometheus-text";
+import { sampleValue, scrapeMetrics } from "@stratus/control/testing/prometheus-text";
 import {
   collectLines,
   describeLogs,
