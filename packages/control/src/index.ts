@@ -11,6 +11,7 @@ export * from "./live/live-state";
 export * from "./metrics/metrics-listen";
 export * from "./metrics/metrics-server";
 export * from "./activity/activity";
+export * from "./activity/account-activity";
 export * from "./accounts/accounts";
 export * from "./accounts/invitations";
 export * from "./tokens/tokens";

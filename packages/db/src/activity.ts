@@ -18,6 +18,11 @@ export async function listVolumeActivityRows(db: Db, ownerId: string, volumeId: 
     .limit(limit);
 }
 
+/** Everything this owner's account saw, newest first: volumes, sign-ins, attaches, tokens, devices. */
+export async function listAccountActivityRows(db: Db, ownerId: string, limit = 200): Promise<ActivityRow[]> {
+  return db.select().from(activityLog).where(eq(activityLog.ownerId, ownerId)).orderBy(desc(activityLog.at), desc(activityLog.id)).limit(limit);
+}
+
 /** The newest activity of this owner for a volume name and action (e.g. the last delete of NAME). */
 export async function findLatestActivityByName(db: Db, ownerId: string, volumeName: string, action: string): Promise<ActivityRow | undefined> {
   const [row] = await db

@@ -29,13 +29,24 @@ export interface ActivityView {
   id: number;
   at: string;
   action: string;
-  /** "session", "token" or "local" (the CLI on the server's machine). */
+  /** "session", "token", "local" (the CLI or loopback NBD on the server's machine) or "device" (NBD over TLS). */
   via: string;
+  /** The volume acted on, as it was called then (null for sign-ins, tokens, devices). */
+  volumeName: string | null;
   tokenId: string | null;
   actorId: string | null;
   detail: Record<string, unknown>;
 }
 
 export function activityView(row: ActivityRow): ActivityView {
-  return { id: row.id, at: row.at.toISOString(), action: row.action, via: row.via, tokenId: row.tokenId, actorId: row.actorId, detail: row.detail };
+  return {
+    id: row.id,
+    at: row.at.toISOString(),
+    action: row.action,
+    via: row.via,
+    volumeName: row.volumeName,
+    tokenId: row.tokenId,
+    actorId: row.actorId,
+    detail: row.detail,
+  };
 }

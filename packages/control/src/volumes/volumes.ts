@@ -181,21 +181,42 @@ export async function unlockVolume(ctx: ServiceContext, rawInput: z.input<typeof
   return volumeView(runtime, row);
 }
 
-/** Removes the unlock grant: the next attach needs the passphrase again (an open engine keeps its key until it closes). */
-export async function lockVolume(ctx: ServiceContext, input: { name: string }): Promise<VolumeView> {
+export interface LockOutcome {
+  volume: VolumeView;
+  /** false: there was no unlock grant (already locked, or the 24 h ran out); nothing changed. */
+  wasUnlocked: boolean;
+  message: string;
+}
+
+/**
+ * Removes the unlock grant, so the next attach needs the passphrase again. Every gateway holding the
+ * volume commits what was written, closes it and drops its cache (decrypted data); clients still
+ * connected get errors from then on. Only a volume without auto-unlock can be locked: one with an
+ * auto-unlock slot opens with the master key whatever the grant says.
+ */
+export async function lockVolume(ctx: ServiceContext, input: { name: string }): Promise<LockOutcome> {
   requireWrite(ctx);
   const { name } = parseInput(volumeByName, input);
   const { runtime } = ctx;
   const row = await findOwnedVolume(ctx, name);
   if (slotsOf(row).some((slot) => slot.kind === "master")) {
-    throw new ServiceError("BAD_REQUEST", `volume ${row.name} unlocks automatically (auto-unlock); it cannot be locked`);
+    throw new ServiceError(
+      "BAD_REQUEST",
+      `volume ${row.name} has auto-unlock: gateways open it with the master key, so it cannot be locked (only a volume created without auto-unlock, with a passphrase alone, can)`,
+    );
   }
   const had = await hasUnlockGrant(runtime.redis, runtime.config.prefix, row.id);
   await deleteUnlockGrant(runtime.redis, runtime.config.prefix, row.id);
-  // Every gateway closes the volume's engine and drops its cache (decrypted data).
+  // Every gateway closes the volume's engine and drops its cache (decrypted data); harmless if none has it.
   await runtime.redis.publish(volumeLockedChannel(runtime.config.prefix), row.id);
-  if (had) await recordActivity(ctx, { ownerId: row.ownerId, volumeId: row.id, volumeName: row.name, action: "volume.lock" });
-  return volumeView(runtime, row);
+  if (had) {
+    await recordActivity(ctx, { ownerId: row.ownerId, volumeId: row.id, volumeName: row.name, action: "volume.lock" });
+    runtime.logger.info({ volumeId: row.id, volume: row.name }, "volume locked");
+  }
+  const message = had
+    ? `locked volume ${row.name}: its gateway commits and closes it and drops its cached data; the next attach needs the passphrase (volume unlock)`
+    : `volume ${row.name} was already locked: the next attach needs the passphrase (volume unlock)`;
+  return { volume: await volumeView(runtime, row), wasUnlocked: had, message };
 }
 
 /**
