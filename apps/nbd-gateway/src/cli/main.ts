@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadClientConfig } from "../config/env";
 import { formatSize, MIN_PASSPHRASE_LENGTH, parseSize, SizeParseError, StartupError } from "@stratus/control";
-import type { DeleteProgress, DeleteStarted, DetachOutcome, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
+import type { DeleteProgress, DeleteStarted, DetachOutcome, LockOutcome, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
 import { ApiClient, CliError } from "./api-client";
 import { registerAttachCommands } from "./devices/attach-cli";
 import { registerDeviceCommands } from "./devices/device-cli";
@@ -98,6 +98,18 @@ volume
     const client = apiClient();
     await client.request<VolumeView>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/unlock`, { passphrase });
     print(`unlocked volume ${name}`);
+  });
+
+volume
+  .command("lock")
+  .argument("<name>", "volume name")
+  .option("--json", "print the outcome as JSON")
+  .description("lock a volume without auto-unlock: its gateway commits, closes it and drops its cached data; the next attach needs the passphrase")
+  .action(async (name: string, options: { json?: boolean }) => {
+    const client = apiClient();
+    const outcome = await client.request<LockOutcome>("POST", `/api/v1/volumes/${encodeURIComponent(name)}/lock`, {});
+    if (options.json) return print(JSON.stringify(outcome, null, 2));
+    print(outcome.message);
   });
 
 volume

@@ -49,6 +49,8 @@ export interface VolumeEnginesOptions extends EngineDeps {
   handoffTimeoutMs: number;
   /** Called after an engine closed (the gateway schedules a GC then). */
   onClosed?: (volumeId: string) => void;
+  /** Called when an NBD connection opened a volume and when it let go (the gateway's attach activity: attach-activity.ts). */
+  onConnection?: (change: "opened" | "closed", connection: { volume: VolumeRow; device: LeaseDevice }) => void;
   /** Called after uncommitted data was moved aside as an orphan set (the gateway records it: orphan-records.ts). */
   onOrphaned?: (moved: NonNullable<ReturnType<typeof orphanCache>>) => void;
 }
@@ -119,6 +121,7 @@ export class VolumeEngines {
       throw error;
     }
     engine.clients.push(client);
+    this.options.onConnection?.("opened", { volume: row, device });
     let released = false;
     const listeners: { revoked?: () => void; handoff?: () => void } = {};
     const leases = this.options.leases;
@@ -133,6 +136,7 @@ export class VolumeEngines {
         engine.clients.splice(engine.clients.indexOf(client), 1);
         if (listeners.revoked) engine.revoked.delete(listeners.revoked);
         if (listeners.handoff) engine.handoffs.delete(listeners.handoff);
+        this.options.onConnection?.("closed", { volume: row, device });
         await this.#release(row.id, engine);
       },
       onRevoked: (listener) => {

@@ -22,7 +22,7 @@ import {
   volumeDeleteProgress,
   type ServiceContext,
 } from "@stratus/control";
-import { loadChunkMap, executeRows, type Database } from "@stratus/db";
+import { loadChunkMap, executeRows, listVolumeActivityRows, type Database } from "@stratus/db";
 import { createTestDatabase, type TestDatabase } from "@stratus/db/testing";
 import { chunkKey, chunkPrefix, DirectoryObjectStore, volumePrefix } from "@stratus/storage";
 import { sql } from "drizzle-orm";
@@ -234,6 +234,15 @@ print(json.dumps(0))`,
     await waitFor(async () => (await cacheFiles()).length > 0, "the cache to fill again", 30_000);
     // nbdsh has disconnected, but the volume counts as attached until its engine has closed.
     await waitFor(() => closes() > closedBefore, "the volume to close after nbdsh", 30_000);
+    // Each client's attach and detach (nbdsh twice, the raw client, nbdsh again) is in the account's
+    // activity; nbdinfo's refused attach to the locked volume is not.
+    const attaches = async () =>
+      (await listVolumeActivityRows(database.db, gateway!.localAdminId, volumeId))
+        .filter((entry) => entry.action === "volume.attached" || entry.action === "volume.detached")
+        .map((entry) => `${entry.action} ${(entry.detail as { holder?: string }).holder}`)
+        .reverse();
+    await waitFor(async () => (await attaches()).length === 8, "four attaches and detaches in the activity", 30_000);
+    expect(await attaches()).toEqual(Array.from({ length: 4 }, () => ["volume.attached local", "volume.detached local"]).flat());
 
     // Delete: the job removes every object, then the row, then this gateway's cache of it.
     const started = await api<{ volumeId: string; jobId: string }>("DELETE", "/api/v1/volumes/secret");

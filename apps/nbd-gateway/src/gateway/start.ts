@@ -36,6 +36,7 @@ import { OrphanRecords } from "../engine/orphan-records";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
 import { JobWorkers } from "../jobs/job-workers";
+import { AttachActivity } from "./attach-activity";
 import { loadGatewayIdentity } from "./gateway-identity";
 import { makeDataDirPrivate } from "./private-data-dir";
 import { KeyRing } from "../keys/key-ring";
@@ -160,6 +161,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       onLost: (volumeId, token, taken) => fence(volumeId, token, taken),
     });
     const meters = new VolumeMeters();
+    const attachActivity = new AttachActivity({ db: database.db, logger: logger.child({ part: "activity" }) });
+    steps.add("attach activity", () => attachActivity.settled());
     const openEngines = new VolumeEngines({
       meters,
       leases,
@@ -177,6 +180,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       uploadConcurrency: config.uploadConcurrency,
       codecPool,
       onOrphaned: (moved) => void orphanRecords.record(moved),
+      onConnection: (change, connection) => attachActivity.connection(change, connection),
       onClosed: (volumeId) => {
         // The last commit's garbage is still in its grace period now: collect it once that ends
         // (nothing else would while the volume stays closed).
