@@ -5,7 +5,7 @@
  */
 import NextAuth, { CredentialsSignin } from "next-auth";
 import Credentials from "next-auth/providers/credentials";
-import { isServiceError, verifyCredentials } from "@stratus/control";
+import { isServiceError, recordSignIn, recordSignOut, verifyCredentials } from "@stratus/control";
 import { safeRedirectUrl } from "@/lib/safe-callback";
 import { requestMetaOf } from "@/server/context";
 import { webEnv } from "@/server/env";
@@ -39,10 +39,9 @@ export const { handlers, auth, signIn, signOut } = NextAuth(async () => {
         credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
         authorize: async (credentials, request) => {
           try {
-            const account = await verifyCredentials(
-              { runtime, requestMeta: requestMetaOf(request) },
-              { email: credentials?.email, password: credentials?.password },
-            );
+            const ctx = { runtime, requestMeta: requestMetaOf(request) };
+            const account = await verifyCredentials(ctx, { email: credentials?.email, password: credentials?.password });
+            await recordSignIn(ctx, account.id);
             return { id: account.id, email: account.email };
           } catch (error) {
             if (isServiceError(error) && error.code === "TOO_MANY_REQUESTS") throw new RateLimited(Math.ceil((error.retryAfterSeconds ?? 900) / 60));
@@ -52,6 +51,13 @@ export const { handlers, auth, signIn, signOut } = NextAuth(async () => {
         },
       }),
     ],
+    events: {
+      // The account's activity view; a failure to record must not break signing out.
+      signOut: async (message) => {
+        const userId = "token" in message ? message.token?.sub : undefined;
+        if (userId) await recordSignOut(runtime, userId).catch((error: unknown) => runtime.logger.warn({ err: error }, "could not record a sign-out"));
+      },
+    },
     callbacks: {
       // Only this site: next-auth's own check lets `/\evil.com` through as a path.
       redirect: ({ url, baseUrl }) => safeRedirectUrl(url, baseUrl),

@@ -1,10 +1,21 @@
-import { createInvitation, createInvitationInput, getAccount, listInvitations, revokeInvitation, signUp, signUpInput } from "@stratus/control";
+import {
+  createInvitation,
+  createInvitationInput,
+  getAccount,
+  listAccountActivity,
+  listInvitations,
+  revokeInvitation,
+  signUp,
+  signUpInput,
+} from "@stratus/control";
 import { z } from "zod";
 import { signUpPolicy } from "../sign-up-policy";
 import { authedProcedure, publicProcedure, router } from "../trpc";
 
 export const accountRouter = router({
   me: authedProcedure.query(({ ctx }) => getAccount(ctx.service)),
+  /** Sign-ins, sign-outs, attaches, detaches and every volume's activity, newest first. */
+  activity: authedProcedure.query(({ ctx }) => listAccountActivity(ctx.service)),
   /** Creates the account; the client then signs in through next-auth (signIn("credentials")). */
   signUp: publicProcedure
     .input(signUpInput)
