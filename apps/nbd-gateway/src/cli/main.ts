@@ -3,7 +3,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadClientConfig } from "../config/env";
-import { formatSize, MIN_PASSPHRASE_LENGTH, parseSize, SizeParseError, StartupError } from "@stratus/control";
+import { formatSize, GROW_RECONNECT_NOTICE, MIN_PASSPHRASE_LENGTH, parseSize, SizeParseError, StartupError } from "@stratus/control";
 import type { DeleteProgress, DeleteStarted, DetachOutcome, LockOutcome, RecoverOutcome, ResizeOutcome, VolumeView } from "@stratus/control";
 import { ApiClient, CliError } from "./api-client";
 import { registerAttachCommands } from "./devices/attach-cli";
@@ -188,7 +188,8 @@ volume
     });
     if (options.json) return print(JSON.stringify(outcome.volume, null, 2));
     const freed = outcome.chunksFreed > 0 ? ` (${outcome.chunksFreed} chunk objects past the end will be deleted)` : "";
-    print(`volume ${name} is now ${formatSize(outcome.volume.sizeBytes)}${freed}`);
+    const reconnect = outcome.reconnectNeeded ? `; ${GROW_RECONNECT_NOTICE}` : "";
+    print(`volume ${name} is now ${formatSize(outcome.volume.sizeBytes)}${freed}${reconnect}`);
   });
 
 volume

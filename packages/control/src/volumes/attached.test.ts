@@ -34,10 +34,12 @@ describe.each(DATABASE_KINDS)("delete and shrink under a lease on %s", (kind) =>
       code: "CONFLICT",
       message: expect.stringContaining("detach it before deleting it"),
     });
-    // Growing is harmless under a writer.
-    expect((await resizeVolume(as(alice), { name: "disk", size: 32 * MiB })).volume.sizeBytes).toBe(32 * MiB);
+    // Growing is harmless under a writer; its clients see the new size after a reconnect.
+    const grown = await resizeVolume(as(alice), { name: "disk", size: 32 * MiB });
+    expect([grown.volume.sizeBytes, grown.reconnectNeeded]).toEqual([32 * MiB, true]);
 
     expect(await releaseLease(t.runtime.database.db, volume.id, taken.lease.fencingToken)).toBe(true);
+    expect((await resizeVolume(as(alice), { name: "disk", size: 48 * MiB })).reconnectNeeded).toBe(false);
     await resizeVolume(as(alice), { name: "disk", size: 8 * MiB, confirmShrink: "disk" });
     expect((await getVolume(as(alice), { name: "disk" })).lease).toBeNull();
     await deleteVolume(as(alice), { name: "disk" });

@@ -112,10 +112,19 @@ export interface ResizeOutcome {
   volume: VolumeView;
   /** Chunk objects past the new end that a GC job deletes after the grace period (shrink only). */
   chunksFreed: number;
+  /**
+   * A grow while a device holds the volume: its clients keep the size they negotiated until they
+   * reconnect. NBD has no way for a server to announce a new size (docs/control-plane-design.md).
+   */
+  reconnectNeeded: boolean;
 }
 
+/** What a grow of an attached volume means for its clients, in the words the CLI and dashboard show. */
+export const GROW_RECONNECT_NOTICE = "attached clients see the new size after they disconnect and reconnect";
+
 /**
- * Grows or shrinks. Growing works while attached (clients see the new size when they reconnect).
+ * Grows or shrinks. Growing works while attached; the holder's clients see the new size after they
+ * reconnect (`reconnectNeeded`), because NBD fixes the size at the handshake.
  * Shrinking needs the volume detached, the name typed again, and a multiple of the chunk size (a partial
  * last chunk would keep stale bytes past the end that a later grow would reveal); the chunks past the
  * end leave the chunk map at once and their objects go by a GC job.
@@ -126,7 +135,7 @@ export async function resizeVolume(ctx: ServiceContext, rawInput: z.input<typeof
   const { runtime } = ctx;
   const row = await findOwnedVolume(ctx, input.name);
   checkSize(input.size);
-  if (input.size === row.sizeBytes) return { volume: await volumeView(runtime, row), chunksFreed: 0 };
+  if (input.size === row.sizeBytes) return { volume: await volumeView(runtime, row), chunksFreed: 0, reconnectNeeded: false };
   const shrink = input.size < row.sizeBytes;
   if (shrink) {
     if (input.confirmShrink !== row.name) {
@@ -156,7 +165,9 @@ export async function resizeVolume(ctx: ServiceContext, rawInput: z.input<typeof
     { volumeId: row.id, volume: row.name, fromBytes: row.sizeBytes, toBytes: input.size, chunksFreed: outcome.chunksFreed },
     "volume resized",
   );
-  return { volume: await volumeView(runtime, outcome.row), chunksFreed: outcome.chunksFreed };
+  const volume = await volumeView(runtime, outcome.row);
+  const reconnectNeeded = !shrink && (volume.attached !== null || volume.lease !== null);
+  return { volume, chunksFreed: outcome.chunksFreed, reconnectNeeded };
 }
 
 /** Verifies the passphrase and leaves an unlock grant (24 h) the gateways use to open the volume. */

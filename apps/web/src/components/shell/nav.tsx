@@ -12,6 +12,7 @@ const SECTIONS = [
   { href: "/volumes", label: "Volumes" },
   { href: "/devices", label: "Devices" },
   { href: "/tokens", label: "API tokens" },
+  { href: "/activity", label: "Activity" },
 ] as const;
 
 export function Nav() {

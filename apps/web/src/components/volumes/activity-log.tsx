@@ -14,13 +14,27 @@ const ACTIONS: Record<string, string> = {
   "volume.unlock": "Unlocked",
   "volume.lock": "Locked",
   "volume.delete": "Started deleting",
-  "volume.attach": "Attached",
+  "volume.attached": "Attached",
+  "volume.detached": "Detached",
   "volume.detach": "Detached",
+  "volume.recover": "Recovered from the bucket",
   "orphans.export": "Exported an orphan set",
   "orphans.discard": "Discarded an orphan set",
+  "account.signin": "Signed in",
+  "account.signout": "Signed out",
+  "token.create": "Created API token",
+  "token.revoke": "Revoked API token",
+  "device.create": "Created device",
+  "device.revoke": "Revoked device",
 };
 
-const VIA: Record<string, string> = { session: "dashboard", token: "API token", local: "local CLI" };
+export const VIA: Record<string, string> = { session: "dashboard", token: "API token", local: "local CLI", device: "device over TLS" };
+
+/** How an entry came about, for "· via …": a device or the loopback attaches by itself, not through the CLI. */
+export function describeVia(action: string, via: string): string {
+  if (via === "local" && (action === "volume.attached" || action === "volume.detached")) return "loopback NBD";
+  return VIA[via] ?? via;
+}
 
 export function describeActivity(action: string, detail: Record<string, unknown> | null | undefined): string {
   const base = ACTIONS[action] ?? action;
@@ -33,6 +47,10 @@ export function describeActivity(action: string, detail: Record<string, unknown>
     return `${detail?.force === true ? "Force detached" : base}${holder}`;
   }
   if (action === "volume.create" && typeof detail?.sizeBytes === "number") return `${base} (${formatBytes(detail.sizeBytes)})`;
+  if ((action === "volume.attached" || action === "volume.detached") && typeof detail?.holder === "string") {
+    return `${base} ${action === "volume.attached" ? "by" : "from"} ${detail.holder}`;
+  }
+  if (action.startsWith("token.") || action.startsWith("device.")) return typeof detail?.name === "string" ? `${base} ${detail.name}` : base;
   return base;
 }
 
@@ -49,7 +67,7 @@ export function ActivityLog({ name }: { name: string }) {
         <li key={entry.id} className="flex flex-wrap items-baseline justify-between gap-x-4 gap-y-0.5 py-2 text-sm">
           <span className="text-slate-800">
             {describeActivity(entry.action, entry.detail)}
-            <span className="text-slate-500"> · via {VIA[entry.via] ?? entry.via}</span>
+            <span className="text-slate-500"> · via {describeVia(entry.action, entry.via)}</span>
           </span>
           <time dateTime={new Date(entry.at).toISOString()} title={formatDateTime(entry.at)} className="text-xs text-slate-500">
             {formatRelative(entry.at, now)}

@@ -26,14 +26,18 @@ export function ResizeForm({ name, sizeBytes }: { name: string; sizeBytes: numbe
   async function apply(bytes: number, confirmShrink: string | undefined) {
     setProblem(null);
     setDone(null);
+    let reconnectNeeded = false;
     try {
-      await resize.mutateAsync({ name, size: bytes, confirmShrink });
+      ({ reconnectNeeded } = await resize.mutateAsync({ name, size: bytes, confirmShrink }));
     } catch (error) {
       setProblem(toUserError(error));
       return;
     }
     setPendingShrink(null);
-    setDone(`Resized to ${formatBytes(bytes)}.`);
+    // NBD fixes the size at the handshake: an attached client keeps the old one until it reconnects.
+    setDone(
+      `Resized to ${formatBytes(bytes)}.${reconnectNeeded ? " The volume is attached: its clients see the new size after they disconnect and reconnect." : ""}`,
+    );
     await queryClient.invalidateQueries({ queryKey: trpc.volume.pathKey() });
   }
 

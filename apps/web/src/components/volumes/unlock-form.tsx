@@ -8,7 +8,8 @@ import { LiveRegion, Notice } from "@/components/ui/notice";
 import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
 import { useTRPC } from "@/lib/trpc";
 
-export function UnlockForm({ name }: { name: string }) {
+/** `onUnlocked`: the form goes away once the volume is unlocked, so its page keeps the message. */
+export function UnlockForm({ name, onUnlocked }: { name: string; onUnlocked?: (message: string) => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const unlock = useMutation(trpc.volume.unlock.mutationOptions());
@@ -34,6 +35,7 @@ export function UnlockForm({ name }: { name: string }) {
             onError: (error) => setProblem(toUserError(error)),
             onSuccess: () => {
               setDone("Unlocked: clients can attach now.");
+              onUnlocked?.("Unlocked: clients can attach now.");
               void queryClient.invalidateQueries({ queryKey: trpc.volume.pathKey() });
             },
           },

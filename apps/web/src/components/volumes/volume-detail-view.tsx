@@ -1,7 +1,7 @@
 "use client";
 /**
  * One volume: live figures (polled every 2 s), how to attach it, charts, and the actions that change
- * it (detach, resize, passphrase, unlock, delete) with its activity log. A volume that is not the user's (or
+ * it (detach, resize, passphrase, unlock, lock, delete) with its activity log. A volume that is not the user's (or
  * does not exist) is one NOT_FOUND: the page says so without hinting which.
  */
 import { useQuery } from "@tanstack/react-query";
@@ -9,7 +9,7 @@ import Link from "next/link";
 import { useCallback, useState, type ReactNode } from "react";
 import { buttonClasses } from "@/components/ui/button";
 import { Badge, Card, PageHeader } from "@/components/ui/card";
-import { Notice } from "@/components/ui/notice";
+import { LiveRegion, Notice } from "@/components/ui/notice";
 import { Spinner } from "@/components/ui/spinner";
 import { errorCode, toUserError } from "@/lib/errors";
 import { formatBytes, formatDateTime, formatRatio, formatRelative } from "@/lib/format";
@@ -20,6 +20,7 @@ import { ActivityLog } from "./activity-log";
 import { AttachCommands } from "./attach-commands";
 import { AttachedCell } from "./attached-cell";
 import { LeaseCell } from "./lease-cell";
+import { LockVolume } from "./lock-volume";
 import { DeleteVolume } from "./delete-volume";
 import { DetachVolume } from "./detach-volume";
 import { DeviceAttachCommands } from "./device-attach-commands";
@@ -36,6 +37,8 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
   const [deleteStarted, setDeleteStarted] = useState(false);
   const [deleted, setDeleted] = useState(false);
   const markDeleted = useCallback(() => setDeleted(true), []);
+  // The lock and unlock forms replace each other: what the last one did stays said here.
+  const [lockNotice, setLockNotice] = useState<string | null>(null);
   const volume = useQuery(trpc.volume.get.queryOptions({ name }, { refetchInterval: deleteStarted ? false : LIVE_REFETCH_MS }));
   const now = useNow();
 
@@ -127,9 +130,22 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
           </Card>
         )}
 
-        {!deleting && v.unlocked === false && (
-          <Card id="unlock" title="Unlock" description="This volume has no auto-unlock: enter its passphrase after each gateway restart so clients can attach.">
-            <UnlockForm name={v.name} />
+        {!deleting && !v.autoUnlock && (
+          <Card
+            id="unlock"
+            title={v.unlocked ? "Unlocked" : "Locked"}
+            description={
+              v.unlocked
+                ? "Clients can attach until you lock it again (or 24 hours after the unlock, or a gateway restart). Lock it to require the passphrase before the next attach."
+                : "This volume has no auto-unlock: enter its passphrase so clients can attach."
+            }
+          >
+            {v.unlocked ? (
+              <LockVolume name={v.name} attached={v.attached !== null || v.lease !== null} onLocked={setLockNotice} />
+            ) : (
+              <UnlockForm name={v.name} onUnlocked={setLockNotice} />
+            )}
+            <LiveRegion message={lockNotice} className="mt-3" />
           </Card>
         )}
 
