@@ -86,6 +86,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
   /** Every procedure of the router (but health and signUp, which are public), aimed at A's things. */
   const procedures: Array<{ name: string; write: boolean; targetsA: boolean; call: (c: C) => Promise<unknown> }> = [
     { name: "account.me", write: false, targetsA: false, call: (c) => c.account.me() },
+    { name: "account.activity", write: false, targetsA: false, call: (c) => c.account.activity() },
     // A is the admin; B (not one) is refused these with FORBIDDEN (packages/control accounts tests).
     { name: "account.listInvitations", write: false, targetsA: false, call: (c) => c.account.listInvitations() },
     { name: "account.createInvitation", write: true, targetsA: false, call: (c) => c.account.createInvitation({}) },
@@ -156,6 +157,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     expect((await c.token.list()).map((tok) => tok.id)).not.toContain(aWrite.token.id);
     expect((await c.devices.list()).map((d) => d.id)).not.toContain(aDeviceId);
     expect((await c.account.me()).email).toBe("b@example.com");
+    expect((await c.account.activity()).map((entry) => entry.volumeName)).not.toContain(VOL);
   });
 
   it("tRPC: a read-only token is FORBIDDEN to change anything and may read", async () => {

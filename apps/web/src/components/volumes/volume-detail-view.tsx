@@ -136,7 +136,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             title={v.unlocked ? "Unlocked" : "Locked"}
             description={
               v.unlocked
-                ? "Clients can attach until you lock it again (or 24 hours after the unlock, or a gateway restart). Lock it to require the passphrase before the next attach."
+                ? "Clients can attach until you lock it again (at most 24 hours after the unlock). Lock it to require the passphrase before the next attach."
                 : "This volume has no auto-unlock: enter its passphrase so clients can attach."
             }
           >
