@@ -58,7 +58,11 @@ export interface ImageInfo {
 export async function imageInfo(file: string): Promise<ImageInfo> {
   const qemuImg = await requireTool("qemu-img");
   const out = await capture(qemuImg, ["info", "--output=json", file]).catch((error: unknown) => {
-    throw new CliError(`cannot read ${file} as a disk image: ${(error as Error).message}`);
+    const hint =
+      /^https?:/i.test(file) && /Unknown protocol|not whitelisted|curl/i.test((error as Error).message)
+        ? " (http(s) needs qemu's curl driver: the Debian package qemu-block-extra)"
+        : "";
+    throw new CliError(`cannot read ${file} as a disk image: ${(error as Error).message}${hint}`);
   });
   const json = JSON.parse(out) as { format?: string; "virtual-size"?: number };
   if (!json.format || typeof json["virtual-size"] !== "number") throw new CliError(`qemu-img info gave no format or size for ${file}`);

@@ -10,6 +10,9 @@
  * one case it cannot cover is the CLI itself being SIGKILLed, which leaves a visible volume to delete by
  * hand. An import is reported done only once the gateway has committed it to the bucket.
  * An interrupted export removes its partial file (written as FILE.partial-PID, renamed at the end).
+ *
+ * FILE may be an http(s) URL (a presigned S3 URL too): qemu-nbd reads it with qemu's curl driver (Range
+ * requests), so a cloud image comes in without a local copy. Messages show it without its query string.
  */
 import { mkdtemp, open, rename, rm, stat } from "node:fs/promises";
 import os from "node:os";
@@ -100,9 +103,27 @@ async function deletePartial(client: ApiClient, name: string): Promise<void> {
   throw new CliError(`the partial volume ${name} is still being deleted (see stratus volume list)`);
 }
 
+/** An http(s) URL's origin and path only: a presigned URL's query is a credential. */
+export function displayName(file: string): string {
+  if (!isUrl(file)) return file;
+  try {
+    const url = new URL(file);
+    return `${url.origin}${url.pathname}${url.search ? "?…" : ""}`;
+  } catch {
+    return "the URL";
+  }
+}
+
+const isUrl = (file: string) => /^https?:\/\//i.test(file);
+
 async function importImage(client: ApiClient, name: string, file: string, options: ImportOptions): Promise<void> {
   const nbdcopy = await requireTool("nbdcopy");
-  const info = await imageInfo(file);
+  const shown = displayName(file);
+  const redact = (error: unknown) =>
+    error instanceof Error && error.message.includes(file) && shown !== file ? new CliError(error.message.split(file).join(shown)) : error;
+  const info = await imageInfo(file).catch((error: unknown) => {
+    throw redact(error);
+  });
   const passphrase = options.passphraseStdin ? (await readPassphrases({ fromStdin: true, prompts: [""] }))[0] : undefined;
   const stop = interruptions();
   let scratch: string | undefined;
@@ -111,8 +132,10 @@ async function importImage(client: ApiClient, name: string, file: string, option
   try {
     let source: CopyEnd;
     if (options.usedOnly) {
-      if (info.format !== "raw") {
-        throw new CliError(`--used-only reads an ext2/3/4 filesystem directly, and ${file} is ${info.format}: convert it first (qemu-img convert -O raw)`);
+      if (info.format !== "raw" || isUrl(file)) {
+        throw new CliError(
+          `--used-only reads an ext2/3/4 filesystem image file directly, and ${shown} is ${isUrl(file) ? "a URL" : info.format}: make a local raw copy first`,
+        );
       }
       // e2image -ra: a sparse copy holding only the blocks the filesystem uses (metadata and file data).
       const e2image = await requireTool("e2image");
@@ -123,10 +146,11 @@ async function importImage(client: ApiClient, name: string, file: string, option
         throw new CliError(`--used-only needs an ext2/3/4 filesystem image (not a partitioned disk): ${(error as Error).message}`);
       });
       source = { kind: "file", path: used };
-    } else if (info.format === "raw") {
+    } else if (info.format === "raw" && !isUrl(file)) {
       source = { kind: "file", path: path.resolve(file) };
     } else {
-      source = { kind: "qemu-nbd", qemuNbd: await requireTool("qemu-nbd"), format: info.format, path: path.resolve(file), readOnly: true };
+      const location = isUrl(file) ? file : path.resolve(file);
+      source = { kind: "qemu-nbd", qemuNbd: await requireTool("qemu-nbd"), format: info.format, path: location, readOnly: true };
     }
     if (stop.signal.aborted) throw stop.signal.reason as Error;
 
@@ -141,14 +165,15 @@ async function importImage(client: ApiClient, name: string, file: string, option
     });
     created = true;
     const target = await volumeNbdTarget(client, name, { device: options.device });
-    process.stderr.write(`created volume ${name} (${formatSize(size)}); copying ${file} (${info.format}) over ${target.how}\n`);
+    process.stderr.write(`created volume ${name} (${formatSize(size)}); copying ${shown} (${info.format}) over ${target.how}\n`);
     progress = copyProgress(`importing ${name}`, info.virtualSize);
     await nbdCopy({ nbdcopy, source, destination: { kind: "nbd", uri: target.uri }, onProgress: (p) => progress!.update(p), signal: stop.signal });
     progress.stop();
     process.stderr.write(`committing ${name} to the bucket…\n`);
     const view = await waitCommitted(client, name, stop.signal);
-    print(`imported ${file} (${info.format}, ${formatSize(info.virtualSize)}) into volume ${name}: ${formatSize(view.storedBytes)} stored, id ${view.id}`);
-  } catch (error) {
+    print(`imported ${shown} (${info.format}, ${formatSize(info.virtualSize)}) into volume ${name}: ${formatSize(view.storedBytes)} stored, id ${view.id}`);
+  } catch (caught) {
+    const error = redact(caught);
     progress?.stop();
     if (created) {
       process.stderr.write(`import ${error instanceof Interrupted ? "interrupted" : "failed"}: deleting the partial volume ${name}…\n`);
@@ -212,7 +237,7 @@ export function registerImageCommands(volume: Command, apiClient: () => ApiClien
   volume
     .command("import")
     .argument("<name>", "the new volume's name")
-    .argument("<file>", "a disk image: raw, qcow2, vmdk, vdi, vhdx… (whatever qemu-img reads)")
+    .argument("<file>", "a disk image file or http(s) URL: raw, qcow2, vmdk, vdi, vhdx… (whatever qemu-img reads)")
     .option("--used-only", "FILE is an ext2/3/4 filesystem: copy only the blocks it uses (e2image -ra), not the garbage in its free space")
     .option("--chunk-size <size>", "chunk size, a power of two from 64K to 64M (default 1M)", sizeOption)
     .option("--durability <mode>", "local or cloud (default local)", durabilityOption)
