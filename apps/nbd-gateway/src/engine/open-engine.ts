@@ -74,7 +74,7 @@ export interface EngineDeps {
   uploadConcurrency?: number;
   /** Seals and opens chunks off the event loop; undefined: on it (tests). */
   codecPool?: CodecPool;
-  /** Each volume's request counters for /metrics; undefined: a meter of its own per engine (tests). */
+  /** Each volume's request counters for /metrics; undefined (metrics off): a meter of its own per engine. */
   meters?: VolumeMeters;
 }
 

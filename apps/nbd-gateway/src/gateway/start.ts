@@ -160,7 +160,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       logger: logger.child({ part: "leases" }),
       onLost: (volumeId, token, taken) => fence(volumeId, token, taken),
     });
-    const meters = new VolumeMeters();
+    // Only with /metrics on: the scrapes are what forget the meters of volumes closed long ago.
+    const meters = config.metrics === undefined ? undefined : new VolumeMeters();
     const attachActivity = new AttachActivity({ db: database.db, logger: logger.child({ part: "activity" }) });
     steps.add("attach activity", () => attachActivity.settled());
     const openEngines = new VolumeEngines({
@@ -292,7 +293,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     steps.add("live state", () => livePublisher.stop());
 
     let metricsUrl: string | undefined;
-    if (config.metrics !== undefined) {
+    if (config.metrics !== undefined && meters !== undefined) {
       const { host, port, token } = config.metrics;
       const metrics = new GatewayMetrics({
         gatewayId: identity.gatewayId,
