@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sampleValue, scrapeMetrics } from "@stratus/control/testing/prometheus-text";
 import {
   collectLines,
+  connectNbd,
   describeLogs,
   freePort,
   inheritedEnv,
@@ -29,6 +30,7 @@ import {
   STRATUS_BIN,
   REPO_ROOT,
   volumeBucketUsage,
+  waitFor,
   type Gateway,
 } from "../harness";
 
@@ -233,6 +235,20 @@ describe("stratus volume import / export", () => {
         expect(imported.stderr).toMatch(/created device credential e2e-laptop .*\n.*copying .* over TLS-PSK as device e2e-laptop/);
         await runOk("qemu-img", ["compare", "-f", "raw", "-F", "raw", image.path, gateway.uri("tls-in")]);
         const copy = path.join(work, "tls-out.img");
+        // Held by another device (a plaintext client here is "local"): the export refuses to take it over.
+        const holder = await connectNbd(gateway.nbdPort, "tls-in");
+        await holder.read(0, 4096);
+        const refused = await runCli(["volume", "export", "tls-in", copy, "--device", "e2e-laptop"]);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/volume tls-in is attached by local since .* exporting would take it over; .* or pass --take-over/);
+        await holder.close();
+        await waitFor(
+          "the holder's lease to be given back",
+          async () => (((await listVolumes(gateway)).find((v) => v.name === "tls-in") as { lease?: unknown } | undefined)?.lease === null ? true : undefined),
+          {
+            timeoutMs: 30_000,
+          },
+        );
         // The credential made by the import, in this machine's config folder, is reused: no second one.
         const exported = await runCli(["volume", "export", "tls-in", copy, "--device", "e2e-laptop"]);
         expect(exported.code, exported.stderr).toBe(0);

@@ -39,6 +39,7 @@ interface ExportOptions {
   format?: "raw" | "qcow2";
   force?: boolean;
   device?: string;
+  takeOver?: boolean;
 }
 
 /** Thrown into the copy when a signal asks the CLI to stop. */
@@ -201,6 +202,14 @@ async function exportImage(client: ApiClient, name: string, file: string, option
     ))
   )
     throw new CliError(`${file} exists: pass --force to replace it`);
+  const source = await volumeNbdTarget(client, name, { device: options.device });
+  // Reading is an attach: from another holder it would take the volume over (its client is shut down).
+  if (volume.lease && volume.lease.holder !== source.holder && !options.takeOver) {
+    const since = volume.lease.since.slice(0, 16).replace("T", " ");
+    throw new CliError(
+      `volume ${name} is attached by ${volume.lease.holder} since ${since} UTC: exporting would take it over; detach it first (stratus volume detach ${name}) or pass --take-over`,
+    );
+  }
   const partial = path.resolve(`${file}.partial-${process.pid}`);
   const stop = interruptions();
   let progress: CopyProgress | undefined;
@@ -216,7 +225,6 @@ async function exportImage(client: ApiClient, name: string, file: string, option
       await handle.close();
       destination = { kind: "file", path: partial };
     }
-    const source = await volumeNbdTarget(client, name, { device: options.device });
     progress = copyProgress(`exporting ${name}`, volume.sizeBytes);
     await nbdCopy({ nbdcopy, source: { kind: "nbd", uri: source.uri }, destination, onProgress: (p) => progress!.update(p), signal: stop.signal });
     progress.stop();
@@ -252,6 +260,7 @@ export function registerImageCommands(volume: Command, apiClient: () => ApiClien
     .argument("<file>", "the image file to write (sparse)")
     .option("--format <format>", "raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)", formatOption)
     .option("--force", "replace FILE if it exists")
+    .option("--take-over", "export even while another device holds the volume (it is handed over: that device's client is disconnected)")
     .option("--device <name>", "reach NBD over TLS with this machine's device credential (default from another machine: the host name)")
     .description("write a volume to a sparse raw or qcow2 image file")
     .action((name: string, file: string, options: ExportOptions) => exportImage(apiClient(), name, file, options));

@@ -14,13 +14,15 @@ export interface NbdTarget {
   uri: string;
   /** For messages: "loopback NBD" or "TLS-PSK as device NAME". */
   how: string;
+  /** The lease holder name this connection has: "local" on loopback, else the device credential's name. */
+  holder: string;
 }
 
 export async function volumeNbdTarget(client: ApiClient, volume: string, options: { device?: string }): Promise<NbdTarget> {
   const local = client.localNbd;
   if (local && options.device === undefined) {
     const host = local.host.includes(":") ? `[${local.host}]` : local.host;
-    return { uri: `nbd://${host}:${local.port}/${encodeURIComponent(volume)}`, how: "loopback NBD" };
+    return { uri: `nbd://${host}:${local.port}/${encodeURIComponent(volume)}`, how: "loopback NBD", holder: "local" };
   }
   const paths = loadCliPaths();
   const device = await machineCredential(client, paths, options.device ?? os.hostname());
@@ -30,5 +32,5 @@ export async function volumeNbdTarget(client: ApiClient, volume: string, options
     `/api/v1/volumes/${encodeURIComponent(volume)}/attach-commands?device=${encodeURIComponent(device.id)}`,
   );
   const [uri] = argv([tlsUri(info.endpoint, info.exportName, device, "psk")], paths.home);
-  return { uri: uri!, how: `TLS-PSK as device ${device.name}` };
+  return { uri: uri!, how: `TLS-PSK as device ${device.name}`, holder: device.name };
 }
