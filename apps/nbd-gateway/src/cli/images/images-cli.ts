@@ -6,9 +6,10 @@
  * An interrupted or failed import leaves no volume behind: the volume exists only while the copy runs,
  * and on Ctrl-C, SIGTERM, SIGHUP or any failure the CLI stops nbdcopy, waits for the gateway to let the
  * volume go and deletes it (waiting for the delete to finish). We chose delete-on-failure over a hidden
- * "importing" state because it needs no new volume state in the database, the dashboard or the GC; the
- * one case it cannot cover is the CLI itself being SIGKILLed, which leaves a visible volume to delete by
- * hand. An import is reported done only once the gateway has committed it to the bucket.
+ * "importing" state because it needs no new volume state in the database, the dashboard or the GC. A
+ * CLI that is SIGKILLed cannot clean up: a detached reaper process (import-reaper.ts) deletes the volume
+ * when its pipe from the CLI closes without "done". An import is reported done only once the gateway
+ * has committed it to the bucket.
  * An interrupted export removes its partial file (written as FILE.partial-PID, renamed at the end).
  *
  * FILE may be an http(s) URL (a presigned S3 URL too): qemu-nbd reads it with qemu's curl driver (Range
@@ -25,6 +26,7 @@ import { readPassphrases } from "../passphrase-input";
 import { capture, imageInfo, requireTool, volumeSizeFor } from "./image-tools";
 import { nbdCopy, type CopyEnd } from "./nbd-copy";
 import { volumeNbdTarget } from "./nbd-target";
+import { registerReaperCommand, startReaper, type ReaperHandle } from "./import-reaper";
 import { copyProgress, type CopyProgress } from "./progress";
 
 interface ImportOptions {
@@ -129,6 +131,7 @@ async function importImage(client: ApiClient, name: string, file: string, option
   const stop = interruptions();
   let scratch: string | undefined;
   let created = false;
+  let reaper: ReaperHandle | undefined;
   let progress: CopyProgress | undefined;
   try {
     let source: CopyEnd;
@@ -156,7 +159,7 @@ async function importImage(client: ApiClient, name: string, file: string, option
     if (stop.signal.aborted) throw stop.signal.reason as Error;
 
     const size = volumeSizeFor(info.virtualSize);
-    await client.request<VolumeView>("POST", "/api/v1/volumes", {
+    const createdView = await client.request<VolumeView>("POST", "/api/v1/volumes", {
       name,
       size,
       chunkSize: options.chunkSize,
@@ -165,20 +168,30 @@ async function importImage(client: ApiClient, name: string, file: string, option
       autoUnlock: true,
     });
     created = true;
+    reaper = startReaper(name, createdView.id);
     const target = await volumeNbdTarget(client, name, { device: options.device });
     process.stderr.write(`created volume ${name} (${formatSize(size)}); copying ${shown} (${info.format}) over ${target.how}\n`);
     progress = copyProgress(`importing ${name}`, info.virtualSize);
-    await nbdCopy({ nbdcopy, source, destination: { kind: "nbd", uri: target.uri }, onProgress: (p) => progress!.update(p), signal: stop.signal });
+    await nbdCopy({
+      nbdcopy,
+      source,
+      destination: { kind: "nbd", uri: target.uri },
+      onProgress: (p) => progress!.update(p),
+      onStart: (pid) => reaper?.watchCopy(pid),
+      signal: stop.signal,
+    });
     progress.stop();
     process.stderr.write(`committing ${name} to the bucket…\n`);
     const view = await waitCommitted(client, name, stop.signal);
+    reaper.release();
     print(`imported ${shown} (${info.format}, ${formatSize(info.virtualSize)}) into volume ${name}: ${formatSize(view.storedBytes)} stored, id ${view.id}`);
   } catch (caught) {
     const error = redact(caught);
     progress?.stop();
     if (created) {
       process.stderr.write(`import ${error instanceof Interrupted ? "interrupted" : "failed"}: deleting the partial volume ${name}…\n`);
-      await deletePartial(client, name);
+      await deletePartial(client, name); // if this fails, the reaper tries again once this process has exited
+      reaper?.release();
       if (error instanceof Interrupted) throw new CliError(`import interrupted (${error.signal}): volume ${name} was deleted`);
       throw new CliError(`${(error as Error).message}\n(volume ${name} was deleted)`);
     }
@@ -253,6 +266,8 @@ export function registerImageCommands(volume: Command, apiClient: () => ApiClien
     .option("--device <name>", "reach NBD over TLS with this machine's device credential (default from another machine: the host name)")
     .description("create a volume sized to a disk image and copy the image's allocated, non-zero data into it")
     .action((name: string, file: string, options: ImportOptions) => importImage(apiClient(), name, file, options));
+
+  registerReaperCommand(volume, apiClient, deletePartial);
 
   volume
     .command("export")

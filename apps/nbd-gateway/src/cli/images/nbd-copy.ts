@@ -26,6 +26,8 @@ export interface CopyOptions {
   destination: CopyEnd;
   /** 0–100, each time nbdcopy reports a new value. */
   onProgress: (percent: number) => void;
+  /** nbdcopy's pid once it runs (it leads its own process group). */
+  onStart?: (pid: number) => void;
   signal: AbortSignal;
 }
 
@@ -36,6 +38,7 @@ export function nbdCopy(options: CopyOptions): Promise<void> {
     if (options.signal.aborted) return reject(options.signal.reason as Error);
     // Its own process group: a terminal's Ctrl-C reaches this process, which decides when nbdcopy stops.
     const child = spawn(options.nbdcopy, args, { stdio: ["ignore", "ignore", "pipe", "pipe"], detached: true });
+    if (child.pid) options.onStart?.(child.pid);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     let pending = "";
