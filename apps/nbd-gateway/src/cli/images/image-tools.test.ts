@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CliError } from "../api-client";
 import { requireTool, volumeSizeFor } from "./image-tools";
+import { displayName } from "./images-cli";
 import { copyProgress, formatSeconds } from "./progress";
 
 describe("image tools", () => {
@@ -30,5 +31,11 @@ describe("image tools", () => {
     progress.stop();
     expect(lines).toEqual(["importing v 0% (0 B of 100 MiB, 0 B/s, ? left)\n", "importing v 50% (50 MiB of 100 MiB, 25 MiB/s, 2s left)\n"]);
     expect(formatSeconds(3_725)).toBe("1h02m");
+  });
+
+  it("shows a URL without its query (a presigned URL's signature is a credential)", () => {
+    expect(displayName("https://bucket.s3.example/img/disk.qcow2?X-Amz-Signature=abc&X-Amz-Credential=def")).toBe("https://bucket.s3.example/img/disk.qcow2?…");
+    expect(displayName("http://h:8080/a b.img")).toBe("http://h:8080/a%20b.img");
+    expect(displayName("./disk.img?x")).toBe("./disk.img?x");
   });
 });
