@@ -4,21 +4,21 @@
  * leave flushes and closes it. `forScope` gives each client its ExportRegistry: an owner's volumes,
  * by name or id, resolved against the database on every open. Opening one: open-engine.ts.
  * An engine holds its volume's lease (lease-keeper.ts) from open to close: only the device that holds
- * it shares it, another is refused. A lost lease fences the engine: dropped uncommitted, its data
- * moved aside as an orphan set, its connections closed.
- * Over our ~400-line aim on purpose: open, close, lock, fence and release change the same engine maps
- * under one set of ordering rules, which stay easier to check in one class.
+ * it shares it; another asks it to hand over (handOff). A lost lease fences the engine: dropped
+ * uncommitted, its data moved aside as an orphan set, its connections closed.
+ * Over our ~400-line aim on purpose: open, close, lock, fence, hand over and release change the same
+ * engine maps under one set of ordering rules, which stay easier to check in one class.
  */
-import type { VolumeLeaseRow, VolumeRow } from "@stratus/db";
+import type { VolumeRow } from "@stratus/db";
 import { findVolumeById, findVolumeByName, isId, listVolumes } from "@stratus/db";
 import { ChunkBuffers, hasDirtyChunks, volumeCapabilities, type Volume } from "@stratus/storage";
-import { formatSize } from "@stratus/control";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { VolumeLockedError } from "../keys/key-ring";
 import { ExportRefusedError, type ExportRegistry, type OpenContext, type OpenedExport } from "../server/export-registry";
 import { countingDevice } from "./counting-device";
 import type { LeaseDevice, LeaseKeeper } from "./lease-keeper";
+import { busy, describe, errorText, heldBy, withTimeout } from "./export-refusals";
 import { dataKeyOf, openEngine, type Engine, type EngineDeps } from "./open-engine";
 import { cacheTokenStillCurrent, orphanCache, recordCacheToken, recordedCacheToken, removeOrphanSets } from "./orphan-sets";
 
@@ -485,41 +485,4 @@ export class VolumeEngines {
     await closing;
     if (this.#closing.get(volumeId) === closing) this.#closing.delete(volumeId);
   }
-}
-
-/** Who holds a volume, as the refused client is told. */
-interface Holder {
-  holderName: string;
-  since: Date;
-  gatewayId?: string;
-}
-
-function heldBy(lease: VolumeLeaseRow, ourGatewayId: string): Holder {
-  return { holderName: lease.holderName, since: lease.acquiredAt, gatewayId: lease.gatewayId === ourGatewayId ? undefined : lease.gatewayId };
-}
-
-function busy(row: VolumeRow, holder: Holder, why: string): ExportRefusedError {
-  const where = holder.gatewayId === undefined ? "" : ` through gateway ${holder.gatewayId}`;
-  return new ExportRefusedError(
-    `volume ${row.name} is in use by ${holder.holderName}${where} since ${holder.since.toISOString()}: ${why}; detach it there, or force detach it`,
-  );
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The promise's value, or undefined when it has not settled within `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function describe(row: VolumeRow): string {
-  return `Stratus volume ${row.name} (${formatSize(row.sizeBytes)}, ${formatSize(row.chunkSize)} chunks)`;
 }

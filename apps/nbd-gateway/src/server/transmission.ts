@@ -4,7 +4,10 @@
  * stops while too much is in flight or this event-loop turn's budget is spent (turn-budget.ts).
  * A WRITE payload is used straight from the read buffer when it arrived whole, else gathered into
  * a pooled buffer. Every request passes `validateRequest`; a refused WRITE's payload is discarded
- * and the connection stays open. Only a framing error (bad magic) closes it.
+ * and the connection stays open. Only a framing error (bad magic) closes it. A handoff (handOff)
+ * drains what is in flight and answers the rest NBD_ESHUTDOWN.
+ * Over our ~400-line aim on purpose: reading, budgets, in-flight accounting and the ways a session
+ * ends (DISC, shutdown, handoff, close) share the same state, which one class keeps consistent.
  */
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
