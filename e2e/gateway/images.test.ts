@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,7 +75,8 @@ const cliEnv = () => ({
 });
 
 /** `stratus ARGS…` with cliEnv(), its stdout, stderr and exit code (gateway.cli keeps only stdout). */
-const runCli = (args: string[]) => run(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: cliEnv(), timeoutMs: 60_000 });
+const runCli = (args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, [STRATUS_BIN, ...args], { cwd: REPO_ROOT, env: { ...cliEnv(), ...env }, timeoutMs: 40_000 });
 
 /** The volume id at the end of `stratus volume import`'s answer. */
 const idFrom = (importOutput: string) => /, id (\S+)$/.exec(importOutput.trim())![1]!;
@@ -115,6 +116,11 @@ describe("stratus volume import / export", () => {
           expect(used).toBeLessThan(image.dataBytes * 1.1);
         }
         await expect(gateway.cli(["volume", "export", "qcow2-in", path.join(work, "export.raw")])).rejects.toThrow(/exists: pass --force/);
+        // A CLI that assumes another NBD port says which setting to fix, and leaves no partial file.
+        const lost = await runCli(["volume", "export", "qcow2-in", path.join(work, "lost.raw")], { STRATUS_NBD_PORT: String(await freePort()) });
+        expect(lost.code).toBe(1);
+        expect(lost.stderr).toMatch(/nothing listens at nbd:\/\/127\.0\.0\.1:\d+: set STRATUS_NBD_PORT/);
+        expect((await readdir(work)).filter((f) => f.startsWith("lost.raw"))).toEqual([]);
         // Each import's reaper (there for a killed CLI) let go once the import said done.
         expect((await listVolumes(gateway)).map((v) => v.name)).toEqual(expect.arrayContaining(["raw-in", "qcow2-in"]));
       }),

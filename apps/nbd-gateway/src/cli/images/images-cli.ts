@@ -25,7 +25,7 @@ import { print } from "../output";
 import { readPassphrases } from "../passphrase-input";
 import { capture, imageInfo, requireTool, volumeSizeFor } from "./image-tools";
 import { nbdCopy, type CopyEnd } from "./nbd-copy";
-import { volumeNbdTarget } from "./nbd-target";
+import { loopbackHint, volumeNbdTarget } from "./nbd-target";
 import { registerReaperCommand, startReaper, type ReaperHandle } from "./import-reaper";
 import { copyProgress, type CopyProgress } from "./progress";
 
@@ -179,6 +179,8 @@ async function importImage(client: ApiClient, name: string, file: string, option
       onProgress: (p) => progress!.update(p),
       onStart: (pid) => reaper?.watchCopy(pid),
       signal: stop.signal,
+    }).catch((error: unknown) => {
+      throw loopbackHint(target, error);
     });
     progress.stop();
     process.stderr.write(`committing ${name} to the bucket…\n`);
@@ -239,7 +241,11 @@ async function exportImage(client: ApiClient, name: string, file: string, option
       destination = { kind: "file", path: partial };
     }
     progress = copyProgress(`exporting ${name}`, volume.sizeBytes);
-    await nbdCopy({ nbdcopy, source: { kind: "nbd", uri: source.uri }, destination, onProgress: (p) => progress!.update(p), signal: stop.signal });
+    await nbdCopy({ nbdcopy, source: { kind: "nbd", uri: source.uri }, destination, onProgress: (p) => progress!.update(p), signal: stop.signal }).catch(
+      (error: unknown) => {
+        throw loopbackHint(source, error);
+      },
+    );
     progress.stop();
     await rename(partial, file);
     const written = await stat(file);

@@ -6,7 +6,7 @@
  */
 import os from "node:os";
 import { argv, tlsUri, type DeviceAttachCommands } from "@stratus/control";
-import type { ApiClient } from "../api-client";
+import { CliError, type ApiClient } from "../api-client";
 import { machineCredential } from "../devices/attach-cli";
 import { loadCliPaths } from "../devices/env";
 
@@ -33,4 +33,15 @@ export async function volumeNbdTarget(client: ApiClient, volume: string, options
   );
   const [uri] = argv([tlsUri(info.endpoint, info.exportName, device, "psk")], paths.home);
   return { uri: uri!, how: `TLS-PSK as device ${device.name}`, holder: device.name };
+}
+
+/** A hint for a failed copy over the loopback listener: the port the CLI assumed, or a gateway that requires TLS. */
+export function loopbackHint(target: NbdTarget, error: unknown): unknown {
+  if (target.holder !== "local" || !(error instanceof Error)) return error;
+  const message = error.message;
+  if (/connection refused/i.test(message)) {
+    return new CliError(`${message}\n(nothing listens at ${target.uri.replace(/\/[^/]*$/, "")}: set STRATUS_NBD_PORT to the gateway's NBD port)`);
+  }
+  if (/tls|handshake|policy/i.test(message)) return new CliError(`${message}\n(the gateway may require TLS here: pass --device NAME)`);
+  return error;
 }
