@@ -319,6 +319,10 @@ async function serveFile(file: string): Promise<{ port: number; rangeRequests: (
   return {
     port: (server.address() as AddressInfo).port,
     rangeRequests: () => ranges,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // qemu's curl driver may keep a connection open: never wait for it
+      }),
   };
 }
