@@ -138,23 +138,6 @@ export async function findVolumeById(db: Db, id: string): Promise<VolumeRow | un
   return row;
 }
 
-/**
- * Moves the volume's fencing token on and returns the new one: every engine that opens the volume
- * takes its own, so commits of an earlier engine (a fenced holder, a process that crashed with
- * requests in flight) are refused, and the objects each engine uploads carry a salt of their own
- * (generation = epoch * 65536 + token mod 65536): a restarted gateway never writes a key a crashed
- * one may still have a PUT in flight for. A missing volume -> VOLUME_NOT_FOUND.
- */
-export async function takeFencingToken(db: Db, id: string): Promise<number> {
-  const [row] = await db
-    .update(volumes)
-    .set({ fencingToken: sql`${volumes.fencingToken} + 1` })
-    .where(eq(volumes.id, id))
-    .returning({ fencingToken: volumes.fencingToken });
-  if (!row) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${id}`);
-  return row.fencingToken;
-}
-
 /** Returns the updated row; a missing volume -> VOLUME_NOT_FOUND. */
 export async function setVolumeState(db: Db, id: string, state: VolumeState): Promise<VolumeRow> {
   const [row] = await db.update(volumes).set({ state }).where(eq(volumes.id, id)).returning();
@@ -246,18 +229,4 @@ export async function volumeStoredTotals(db: Db, volumeIds: readonly string[]): 
 export async function exportNameOf(db: Db, row: VolumeRow): Promise<string> {
   const sameName = await db.select({ id: volumes.id }).from(volumes).where(eq(volumes.name, row.name)).limit(2);
   return sameName.length > 1 ? row.id : row.name;
-}
-
-/** The volume an NBD export name means: a volume id, or a name only one owner uses. */
-export async function findVolumeByExportName(db: Db, exportName: string): Promise<VolumeRow | undefined> {
-  if (exportName.startsWith("vol_")) {
-    const byId = await findVolumeById(db, exportName);
-    if (byId) return byId;
-  }
-  try {
-    return await findVolumeByName(db, exportName);
-  } catch (error) {
-    if (error instanceof DbError && error.code === "VOLUME_NAME_AMBIGUOUS") return undefined;
-    throw error;
-  }
 }
