@@ -22,6 +22,12 @@ export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 const SLOTS = LATENCY_BUCKETS.length + 1; // the last one: above every bound (+Inf)
 
 export class VolumeMeter {
+  /**
+   * `timed`: latencies are measured (metrics are on). Off, the engine still counts bytes and operations
+   * (the dashboard's chart) but reads no clock per request.
+   */
+  constructor(readonly timed = false) {}
+
   readBytes = 0;
   writtenBytes = 0;
   readOps = 0;
@@ -34,6 +40,7 @@ export class VolumeMeter {
 
   /** Records one request of `command` (a CMD_* slot) that took `seconds`. */
   observe(command: number, seconds: number): void {
+    if (!this.timed) return;
     let slot = 0;
     while (slot < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[slot]!) slot++;
     this.bucketCounts[command * SLOTS + slot]! += 1;

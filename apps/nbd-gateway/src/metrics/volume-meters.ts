@@ -28,7 +28,7 @@ export class VolumeMeters {
       entry.seenAt = this.#now();
       return entry.meter;
     }
-    const meter = new VolumeMeter();
+    const meter = new VolumeMeter(true);
     this.#entries.set(volumeId, { meter, seenAt: this.#now() });
     return meter;
   }
