@@ -38,7 +38,7 @@ export interface LeaseKeeperOptions {
 }
 
 /** An open that found the volume held: who holds it, and why the wait ended without it. */
-export type HeldAttempt = Extract<LeaseAttempt, { kind: "held" }> & { refusal?: string; waitedMs: number };
+export type HeldAttempt = Extract<LeaseAttempt, { kind: "held" }> & { refusal?: string };
 
 /** How often a waiting open asks again whether the holder let go. */
 const HELD_POLL_MS = 100;
@@ -70,8 +70,7 @@ export class LeaseKeeper {
    * asked for again until it is free, the holder refuses, or the wait is over (then the holder is reported).
    */
   async acquire(volumeId: string, device: LeaseDevice): Promise<Extract<LeaseAttempt, { kind: "acquired" }> | HeldAttempt> {
-    const started = this.#clock.now();
-    const deadline = started + (this.options.heldWaitMs ?? 30_000);
+    const deadline = this.#clock.now() + (this.options.heldWaitMs ?? 30_000);
     let answer: { refusal?: string } | undefined;
     let answering: Promise<void> | undefined;
     let askedToken: number | undefined;
@@ -88,9 +87,8 @@ export class LeaseKeeper {
           (error: unknown) => this.options.logger.warn({ err: error, volumeId }, "asking a volume's holder to hand over failed; waiting for its lease"),
         );
       }
-      const waitedMs = this.#clock.now() - started;
-      if (answer?.refusal !== undefined) return { ...attempt, refusal: answer.refusal, waitedMs };
-      if (this.#clock.now() >= deadline) return { ...attempt, waitedMs };
+      if (answer?.refusal !== undefined) return { ...attempt, refusal: answer.refusal };
+      if (this.#clock.now() >= deadline) return attempt;
       // The holder's answer ends the wait early ("released": ask again at once, no poll interval added).
       const wake = answering;
       answering = undefined;
