@@ -91,11 +91,11 @@ interface WriterResult {
   writesAcked: number;
   flushesCompleted: number;
   /** How the writer was stopped: told NBD_ESHUTDOWN (then it sent DISC), or the connection closed. */
-  ended: "eshutdown" | "disconnected";
+  ended: "eshutdown" | "disconnected" | "stopped";
 }
 
 /** Batches of writes, then FLUSH, until the server hands the volume over; any other error fails. */
-async function writeUntilHandedOver(client: NbdSocketClient, state: AckedModel, random: () => number): Promise<WriterResult> {
+async function writeUntilHandedOver(client: NbdSocketClient, state: AckedModel, random: () => number, until?: () => boolean): Promise<WriterResult> {
   const result: WriterResult = { writesAcked: 0, flushesCompleted: 0, ended: "disconnected" };
   const stoppedBy = (error: unknown): WriterResult["ended"] | undefined => {
     if (error instanceof NbdRequestError && error.errno === NBD_ESHUTDOWN) return "eshutdown";
@@ -103,6 +103,7 @@ async function writeUntilHandedOver(client: NbdSocketClient, state: AckedModel, 
     return undefined;
   };
   for (;;) {
+    if (until?.()) return { ...result, ended: "stopped" };
     const batch = state.model.planBatch(random, 1 + Math.floor(random() * 8), 16);
     const settled = await Promise.allSettled(
       batch.map(async (write) => {
@@ -141,7 +142,7 @@ describe("handoff between two gateways", () => {
         const state = new AckedModel();
         const random = seededRandom(2212);
         const timesMs: number[] = [];
-        const endings = { eshutdown: 0, disconnected: 0 };
+        const endings = { eshutdown: 0, disconnected: 0, stopped: 0 };
         let holder: 0 | 1 = 0;
         let client = await connectNbd(gateways[holder].nbdPort, "roaming");
         for (let handoff = 0; handoff < 21; handoff++) {
@@ -187,7 +188,9 @@ describe("handoff between two gateways", () => {
         let holder: 0 | 1 = 0;
         let client = await connectNbd(gateways[holder].nbdPort, "kill-mid-handoff");
         for (let cycle = 0; cycle < 10; cycle++) {
-          const writer = writeUntilHandedOver(client, state, random);
+          // A requester killed before its ask reached the holder leaves the writer holding on: stop it then.
+          let killed = false;
+          const writer = writeUntilHandedOver(client, state, random, () => killed);
           const flushesBefore = state.model.flushes.length;
           while (state.model.flushes.length < flushesBefore + 2) await new Promise((resolve) => setImmediate(resolve));
           const other: 0 | 1 = holder === 0 ? 1 : 0;
@@ -200,8 +203,9 @@ describe("handoff between two gateways", () => {
           await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 250)));
           const victim: 0 | 1 = random() < 0.5 ? 0 : 1;
           await gateways[victim].kill();
+          killed = true;
           kills[victim === holder ? "holder" : "requester"]++;
-          await writer;
+          if ((await writer).ended === "stopped") await client.close().catch(() => {});
           const taken = await requester;
           if (taken) kills.requesterAttached++;
           await taken?.close();
