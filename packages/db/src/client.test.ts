@@ -37,11 +37,13 @@ describe.each(DATABASE_KINDS)("openDatabase on %s", (kind) => {
       "device_credentials",
       "invitations",
       "orphan_sets",
+      "snapshot_chunks",
       "users",
       "volume_chunks",
       "volume_garbage",
       "volume_leases",
       "volume_samples",
+      "volume_snapshots",
       "volumes",
     ]);
     const admin = await ensureLocalAdmin(first.db);

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 export const ID_PREFIXES = {
   user: "usr",
   volume: "vol",
+  snapshot: "snp",
   token: "tok",
   session: "ses",
   lease: "lse",

@@ -38,6 +38,12 @@ export type StoredKeySlot =
   | { kind: "passphrase"; kdf: { name: "scrypt"; N: number; r: number; p: number; salt: string }; nonce: string; wrapped: string }
   | { kind: "master"; masterKeyId: string; nonce: string; wrapped: string };
 
+/** An ancestor's data key sealed with a clone's data key (AES-256-GCM; the shape is storage's InheritedKey). */
+export type StoredInheritedKey = { volumeId: string; nonce: string; wrapped: string };
+
+/** The snapshot a clone was made from, as it was named then. */
+export type CloneOrigin = { volumeId: string; volumeName: string; snapshotId: string; snapshotName: string };
+
 export const volumes = pgTable(
   "volumes",
   {
@@ -69,6 +75,11 @@ export const volumes = pgTable(
     // The volume's data key, wrapped (LUKS-like slots: passphrase and/or the deployment's master key).
     // Useless without a passphrase or the master key; the same slots sit in the bucket's volume header.
     keySlots: jsonb("key_slots").$type<StoredKeySlot[]>().notNull().default([]),
+    // A clone's ancestors' data keys, each sealed with this volume's data key (docs/snapshots-design.md):
+    // useless without it. The clone reads the chunks it shares with them under their own keys.
+    inheritedKeys: jsonb("inherited_keys").$type<StoredInheritedKey[]>().notNull().default([]),
+    // Where a clone came from, for people (the snapshot may be deleted since: nothing depends on it).
+    clonedFrom: jsonb("cloned_from").$type<CloneOrigin | null>(),
     // Set by every successful commit; null until the first.
     lastCommitAt: timestamp("last_commit_at", { withTimezone: true, mode: "date" }),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
@@ -105,10 +116,19 @@ export const volumeChunks = pgTable(
     generation: bigint("generation", { mode: "number" }).notNull(),
     // Bytes of the stored object (after compression/encryption): what the chunk costs in the bucket.
     storedSize: integer("stored_size").notNull(),
+    // Null: the object is the volume's own (vol/<volumeId>/…). A clone's chunk it has not rewritten yet
+    // names the ancestor whose object it reads (vol/<ownerVolumeId>/…); no FK: the ancestor may be gone.
+    ownerVolumeId: text("owner_volume_id"),
   },
-  // The primary key is the only index: loading a map scans it in chunk order, commits upsert through
-  // it, and the cascade delete finds a volume's rows through its leading column.
-  (t) => [primaryKey({ name: "volume_chunks_pkey", columns: [t.volumeId, t.chunkIndex] })],
+  // Loading a map scans the primary key in chunk order, commits upsert through it, and the cascade
+  // delete finds a volume's rows through its leading column. The partial index answers the GC's
+  // "does a clone still read this ancestor's object?".
+  (t) => [
+    primaryKey({ name: "volume_chunks_pkey", columns: [t.volumeId, t.chunkIndex] }),
+    index("volume_chunks_owner_idx")
+      .on(t.ownerVolumeId, t.chunkIndex, t.generation)
+      .where(sql`${t.ownerVolumeId} is not null`),
+  ],
 );
 
 /**
@@ -126,12 +146,58 @@ export const volumeGarbage = pgTable(
     chunkIndex: bigint("chunk_index", { mode: "number" }).notNull(),
     generation: bigint("generation", { mode: "number" }).notNull(),
     supersededAt: timestamp("superseded_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    // Null: the volume's own object; else the ancestor's object a clone stopped reading.
+    ownerVolumeId: text("owner_volume_id"),
   },
   (t) => [
     // One object, one row: a retried garbage insert is a no-op (ON CONFLICT DO NOTHING).
     primaryKey({ name: "volume_garbage_pkey", columns: [t.volumeId, t.chunkIndex, t.generation] }),
     // The GC query: "this volume's rows superseded before <now - grace>, oldest first" is a range scan.
     index("volume_garbage_volume_superseded_idx").on(t.volumeId, t.supersededAt),
+  ],
+);
+
+/**
+ * A snapshot pins one commit epoch of a volume: its chunk map as it was then, copied into
+ * snapshot_chunks in the transaction that creates the row (no object is written). The GC keeps every
+ * object a snapshot names; the bucket keeps a sealed copy under vol/<volumeId>/s/<snapshotId>.
+ */
+export const volumeSnapshots = pgTable(
+  "volume_snapshots",
+  {
+    id: text("id").primaryKey(), // snp_…
+    // cascade: a deleted volume's snapshots go with it (its delete job keeps what clones still read).
+    volumeId: text("volume_id")
+      .notNull()
+      .references(() => volumes.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    epoch: bigint("epoch", { mode: "number" }).notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [
+    unique("volume_snapshots_volume_name_unique").on(t.volumeId, t.name),
+    check("volume_snapshots_name_format", sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'`),
+  ],
+);
+
+/** A snapshot's chunk map: the objects it reads, each under its owner's prefix. */
+export const snapshotChunks = pgTable(
+  "snapshot_chunks",
+  {
+    snapshotId: text("snapshot_id")
+      .notNull()
+      .references(() => volumeSnapshots.id, { onDelete: "cascade" }),
+    chunkIndex: bigint("chunk_index", { mode: "number" }).notNull(),
+    generation: bigint("generation", { mode: "number" }).notNull(),
+    storedSize: integer("stored_size").notNull(),
+    // Whose object: the snapshot's volume, or an ancestor of it when the volume is a clone.
+    ownerVolumeId: text("owner_volume_id").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "snapshot_chunks_pkey", columns: [t.snapshotId, t.chunkIndex] }),
+    // The GC's "does a snapshot still name this object?".
+    index("snapshot_chunks_owner_idx").on(t.ownerVolumeId, t.chunkIndex, t.generation),
   ],
 );
 
@@ -316,6 +382,7 @@ export type VolumeLeaseRow = typeof volumeLeases.$inferSelect;
 export type DeploymentKeyRow = typeof deploymentKeys.$inferSelect;
 export type InvitationRow = typeof invitations.$inferSelect;
 export type OrphanSetRow = typeof orphanSets.$inferSelect;
+export type VolumeSnapshotRow = typeof volumeSnapshots.$inferSelect;
 
 /**
  * Who may write a volume now: one row per leased volume. Taking a lease raises the volume's fencing
