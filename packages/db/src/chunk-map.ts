@@ -19,6 +19,8 @@ export interface ChunkEntry {
   generation: number;
   /** Bytes of the stored object. */
   storedSize: number;
+  /** A clone's chunk it has not rewritten: the ancestor volume whose object it reads. Absent: its own. */
+  owner?: string;
 }
 
 export interface ChunkMap {
@@ -48,8 +50,9 @@ export interface ChunkMapCommit {
   /**
    * [index, generation] of the objects this commit supersedes (overwritten or removed chunks): recorded
    * as garbage in the same transaction, so no crash can leave an unreferenced object nobody will delete.
+   * A third element names the ancestor that owns the object (a clone stopped reading it).
    */
-  garbage?: readonly (readonly [number, number])[];
+  garbage?: readonly (readonly [number, number, string?])[];
 }
 
 /**
@@ -72,12 +75,21 @@ export async function loadChunkMap(db: Db, volumeId: string): Promise<ChunkMap> 
       let after = -1;
       for (;;) {
         const page = await tx
-          .select({ index: volumeChunks.chunkIndex, generation: volumeChunks.generation, storedSize: volumeChunks.storedSize })
+          .select({
+            index: volumeChunks.chunkIndex,
+            generation: volumeChunks.generation,
+            storedSize: volumeChunks.storedSize,
+            owner: volumeChunks.ownerVolumeId,
+          })
           .from(volumeChunks)
           .where(and(eq(volumeChunks.volumeId, volumeId), gt(volumeChunks.chunkIndex, after)))
           .orderBy(asc(volumeChunks.chunkIndex))
           .limit(LOAD_PAGE_ROWS);
-        for (const row of page) chunks.set(row.index, { generation: row.generation, storedSize: row.storedSize });
+        for (const row of page) {
+          const entry: ChunkEntry = { generation: row.generation, storedSize: row.storedSize };
+          if (row.owner !== null) entry.owner = row.owner;
+          chunks.set(row.index, entry);
+        }
         if (page.length < LOAD_PAGE_ROWS) break;
         after = page[page.length - 1]!.index;
       }
@@ -112,16 +124,17 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
       // One multi-row INSERT … ON CONFLICT DO UPDATE per batch, its rows passed as three arrays and
       // unnested by the server: 4-5x faster than a VALUES list with a parameter per cell, and the
       // statement text stays the same size however many rows it carries.
-      const rows = sql`select ${volumeId}, * from unnest(
+      const rows = sql`select ${volumeId}, u.*, null::text from unnest(
         ${sql.param(batch.map(([index]) => index))}::bigint[],
         ${sql.param(batch.map(([, entry]) => entry.generation))}::bigint[],
-        ${sql.param(batch.map(([, entry]) => entry.storedSize))}::integer[])`;
+        ${sql.param(batch.map(([, entry]) => entry.storedSize))}::integer[]) as u`;
       await tx
         .insert(volumeChunks)
-        .select(rows) // columns in table order: volume_id, chunk_index, generation, stored_size
+        .select(rows) // columns in table order: volume_id, chunk_index, generation, stored_size, owner_volume_id
         .onConflictDoUpdate({
           target: [volumeChunks.volumeId, volumeChunks.chunkIndex],
-          set: { generation: sql`excluded.generation`, storedSize: sql`excluded.stored_size` },
+          // A new generation is always the volume's own object, even where a clone read its ancestor's.
+          set: { generation: sql`excluded.generation`, storedSize: sql`excluded.stored_size`, ownerVolumeId: sql`null` },
         });
     }
     for (let start = 0; start < commit.remove.length; start += WRITE_BATCH_ROWS) {
@@ -131,9 +144,10 @@ export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<vo
     const garbage = commit.garbage ?? [];
     for (let start = 0; start < garbage.length; start += WRITE_BATCH_ROWS) {
       const batch = garbage.slice(start, start + WRITE_BATCH_ROWS);
-      const rows = sql`select ${volumeId}, *, now() from unnest(
+      const rows = sql`select ${volumeId}, g.i, g.gen, now(), g.owner from unnest(
         ${sql.param(batch.map(([index]) => index))}::bigint[],
-        ${sql.param(batch.map(([, generation]) => generation))}::bigint[])`;
+        ${sql.param(batch.map(([, generation]) => generation))}::bigint[],
+        ${sql.param(batch.map(([, , owner]) => owner ?? null))}::text[]) as g(i, gen, owner)`;
       // DO NOTHING: a generation recorded twice (a retried commit's leftovers) is still one object.
       await tx.insert(volumeGarbage).select(rows).onConflictDoNothing();
     }

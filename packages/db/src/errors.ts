@@ -29,6 +29,9 @@ export type DbErrorCode =
   | "INVITATION_INVALID"
   /** The user already has a live device credential with this name. */
   | "DEVICE_NAME_TAKEN"
+  /** The volume already has a snapshot with this name. */
+  | "SNAPSHOT_EXISTS"
+  | "SNAPSHOT_NOT_FOUND"
   /** The commit's epoch was not the next one, or its fencing token is stale: nothing was written. */
   | "COMMIT_CONFLICT";
 

@@ -15,3 +15,4 @@ export * from "./devices";
 export * from "./invitations";
 export * from "./leases";
 export * from "./orphan-sets";
+export * from "./snapshots";

@@ -14,6 +14,8 @@ import {
   VOLUME_COMPRESSIONS,
   VOLUME_DURABILITIES,
   type StoredKeySlot,
+  type StoredInheritedKey,
+  type CloneOrigin,
   type VolumeCompression,
   type VolumeDurability,
   type VolumeRow,
@@ -73,6 +75,9 @@ export interface NewVolume {
   compression?: VolumeCompression;
   /** Wrapped key slots (never a passphrase or a plain key). */
   keySlots?: StoredKeySlot[];
+  /** A clone's ancestors' keys, sealed with its data key. */
+  inheritedKeys?: StoredInheritedKey[];
+  clonedFrom?: CloneOrigin;
 }
 
 function checkNewVolume(input: NewVolume): { name: string; data: z.output<typeof newVolumeSchema> } {
@@ -95,7 +100,14 @@ export async function insertVolume(db: Db, input: NewVolume): Promise<VolumeRow>
     // enclosing transaction, an empty RETURNING does not.
     inserted = await db
       .insert(volumes)
-      .values({ id: id ?? newId("volume"), name, ...rest, keySlots: keySlots ?? [] })
+      .values({
+        id: id ?? newId("volume"),
+        name,
+        ...rest,
+        keySlots: keySlots ?? [],
+        inheritedKeys: input.inheritedKeys ?? [],
+        clonedFrom: input.clonedFrom ?? null,
+      })
       .onConflictDoNothing({ target: [volumes.ownerId, volumes.name] })
       .returning();
   } catch (err) {
@@ -195,10 +207,10 @@ export async function insertRecoveredVolume(db: Db, input: RecoveredVolume): Pro
     for (let start = 0; start < input.chunks.length; start += 50_000) {
       const batch = input.chunks.slice(start, start + 50_000);
       await tx.insert(volumeChunks).select(
-        sql`select ${row.id}, * from unnest(
+        sql`select ${row.id}, u.*, null::text from unnest(
           ${sql.param(batch.map(([index]) => index))}::bigint[],
           ${sql.param(batch.map(([, generation]) => generation))}::bigint[],
-          ${sql.param(batch.map(([, , storedSize]) => storedSize))}::integer[])`,
+          ${sql.param(batch.map(([, , storedSize]) => storedSize))}::integer[]) as u`,
       );
     }
     return moved!;
