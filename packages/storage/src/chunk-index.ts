@@ -8,6 +8,11 @@ export interface ChunkRef {
   generation: number;
   /** Bytes the object occupies in the store (after the codec). */
   storedSize: number;
+  /**
+   * A clone's chunk it has not rewritten: the ancestor volume whose object (key prefix, data key) it
+   * reads. Absent: the volume's own object. Every new generation is the volume's own.
+   */
+  owner?: string;
 }
 
 export interface ChunkIndexSnapshot {
@@ -35,9 +40,10 @@ export interface ChunkCommit {
   remove: readonly number[];
   /**
    * The generations this commit supersedes or removes: recorded in the same transaction so the
-   * GC can delete them after the grace period (the Volume never deletes a committed object).
+   * GC can delete them after the grace period (the Volume never deletes a committed object). The
+   * owner is set where the superseded object was an ancestor's (ChunkRef.owner).
    */
-  garbage: ReadonlyArray<readonly [index: number, generation: number]>;
+  garbage: ReadonlyArray<readonly [index: number, generation: number, owner?: string]>;
 }
 
 export interface ChunkIndex {

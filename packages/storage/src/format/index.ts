@@ -1,2 +1,3 @@
 export * from "./volume-header";
 export * from "./manifest";
+export * from "./snapshot-manifest";

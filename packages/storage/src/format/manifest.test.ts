@@ -42,7 +42,7 @@ describe("manifest body", () => {
     const body = encodeManifestBody(3, randomMap(100, 2));
     expect(() => decodeManifestBody(body.subarray(0, body.length - 1))).toThrow(/truncated/);
     expect(() => decodeManifestBody(Buffer.concat([body, Buffer.from([0])]))).toThrow(/trailing/);
-    expect(() => decodeManifestBody(Buffer.from([2, 0, 0]))).toThrow(/version 2/);
+    expect(() => decodeManifestBody(Buffer.from([3, 0, 0]))).toThrow(/version 3/);
     expect(() => decodeManifestBody(Buffer.from([1, 0, 0x80, 0x80, 0x80, 0x01]))).toThrow(/claims/);
     expect(() => encodeManifestBody(-1, new Map())).toThrow(/epoch/);
   });

@@ -6,7 +6,10 @@
  *
  *   u8 version (1) | varint epoch | varint count | count × (varint index delta, varint generation, varint storedSize)
  *
- * Entries are in index order; varints are unsigned LEB128 (numbers up to 2^53).
+ * A clone's map, whose chunks may be its ancestors' objects, is version 2: after the epoch a table of
+ * owners (varint n, n × (varint length, UTF-8 volume id)), and each entry ends with a varint owner
+ * (0: the volume's own, k: the table's k-th). Entries are in index order; varints are unsigned
+ * LEB128 (numbers up to 2^53).
  */
 import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
@@ -14,11 +17,14 @@ import type { ManifestContext } from "../codec/sealed-codec";
 import { volumePrefix } from "../volume/chunk-layout";
 
 const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION_OWNERS = 2;
 const EPOCH_HEX = /^[0-9a-f]{16}$/;
 
 export interface ManifestChunk {
   generation: number;
   storedSize: number;
+  /** An ancestor's object a clone reads (ChunkRef.owner); absent: the volume's own. */
+  owner?: string;
 }
 
 export interface Manifest {
@@ -43,9 +49,15 @@ export function manifestKey(volumeId: string, epoch: number): string {
 
 export function encodeManifestBody(epoch: number, chunks: ReadonlyMap<number, ManifestChunk>): Buffer {
   const indexes = [...chunks.keys()].sort((a, b) => a - b);
+  const owners = [...new Set([...chunks.values()].flatMap((chunk) => (chunk.owner === undefined ? [] : [chunk.owner])))];
+  const ownerRef = new Map(owners.map((owner, i) => [owner, i + 1]));
   const writer = new VarintWriter(16 + indexes.length * 12);
-  writer.byte(MANIFEST_VERSION);
+  writer.byte(owners.length === 0 ? MANIFEST_VERSION : MANIFEST_VERSION_OWNERS);
   writer.varint(checkNumber(epoch, "epoch"));
+  if (owners.length > 0) {
+    writer.varint(owners.length);
+    for (const owner of owners) writer.text(owner);
+  }
   writer.varint(indexes.length);
   let previous = 0;
   for (const index of indexes) {
@@ -53,6 +65,7 @@ export function encodeManifestBody(epoch: number, chunks: ReadonlyMap<number, Ma
     writer.varint(checkNumber(index, "chunk index") - previous);
     writer.varint(checkNumber(chunk.generation, "generation"));
     writer.varint(checkNumber(chunk.storedSize, "stored size"));
+    if (owners.length > 0) writer.varint(chunk.owner === undefined ? 0 : ownerRef.get(chunk.owner)!);
     previous = index;
   }
   return writer.done();
@@ -61,8 +74,14 @@ export function encodeManifestBody(epoch: number, chunks: ReadonlyMap<number, Ma
 export function decodeManifestBody(body: Buffer, what = "manifest"): Manifest {
   const reader = new VarintReader(body, what);
   const version = reader.byte();
-  if (version !== MANIFEST_VERSION) throw new StorageError("EIO", `${what} has unsupported version ${version}`);
+  if (version !== MANIFEST_VERSION && version !== MANIFEST_VERSION_OWNERS) throw new StorageError("EIO", `${what} has unsupported version ${version}`);
   const epoch = reader.varint();
+  const owners: string[] = [];
+  if (version === MANIFEST_VERSION_OWNERS) {
+    const ownerCount = reader.varint();
+    if (ownerCount * 2 > body.length) throw new StorageError("EIO", `${what} claims ${ownerCount} owners in ${body.length} bytes`);
+    for (let i = 0; i < ownerCount; i++) owners.push(reader.text());
+  }
   const count = reader.varint();
   // Each entry takes at least 3 bytes: a count beyond that is corruption, not a huge allocation.
   if (count * 3 > body.length) throw new StorageError("EIO", `${what} claims ${count} chunks in ${body.length} bytes`);
@@ -73,7 +92,13 @@ export function decodeManifestBody(body: Buffer, what = "manifest"): Manifest {
     if (i > 0 && delta === 0) throw new StorageError("EIO", `${what} lists chunk ${index} twice`);
     index += delta;
     if (!Number.isSafeInteger(index)) throw new StorageError("EIO", `${what} has a chunk index past 2^53`);
-    chunks.set(index, { generation: reader.varint(), storedSize: reader.varint() });
+    const chunk: ManifestChunk = { generation: reader.varint(), storedSize: reader.varint() };
+    if (version === MANIFEST_VERSION_OWNERS) {
+      const ref = reader.varint();
+      if (ref > owners.length) throw new StorageError("EIO", `${what} names owner ${ref} of ${owners.length}`);
+      if (ref > 0) chunk.owner = owners[ref - 1]!;
+    }
+    chunks.set(index, chunk);
   }
   if (!reader.atEnd()) throw new StorageError("EIO", `${what} has trailing bytes`);
   return { epoch, chunks };
@@ -193,6 +218,14 @@ class VarintWriter {
     this.buffer[this.length++] = value;
   }
 
+  text(value: string): void {
+    const bytes = Buffer.from(value, "utf8");
+    this.varint(bytes.length);
+    this.reserve(bytes.length);
+    bytes.copy(this.buffer, this.length);
+    this.length += bytes.length;
+  }
+
   done(): Buffer {
     return this.buffer.subarray(0, this.length);
   }
@@ -231,6 +264,14 @@ class VarintReader {
       scale *= 0x80;
     }
     throw new StorageError("EIO", `${this.what} has a number past 2^53`);
+  }
+
+  text(): string {
+    const length = this.varint();
+    if (this.offset + length > this.buffer.length) throw new StorageError("EIO", `${this.what} is truncated`);
+    const value = this.buffer.toString("utf8", this.offset, this.offset + length);
+    this.offset += length;
+    return value;
   }
 
   atEnd(): boolean {

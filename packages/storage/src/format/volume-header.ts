@@ -10,6 +10,7 @@ import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import { volumePrefix } from "../volume/chunk-layout";
 import { keySlotSchema } from "../keys/key-slot";
+import { inheritedKeySchema } from "../keys/inherited-keys";
 
 export const VOLUME_HEADER_FORMAT = 1;
 
@@ -27,6 +28,10 @@ export const volumeHeaderSchema = z.object({
   /** ISO 8601 */
   createdAt: z.string().min(1),
   slots: z.array(keySlotSchema).min(1),
+  /** A clone's ancestors' data keys, sealed with its own (inherited-keys.ts). */
+  inherited: z.array(inheritedKeySchema).optional(),
+  /** The snapshot a clone was made from, as named then. */
+  clonedFrom: z.object({ volumeId: z.string(), volumeName: z.string(), snapshotId: z.string(), snapshotName: z.string() }).optional(),
 });
 
 export type VolumeHeader = z.infer<typeof volumeHeaderSchema>;

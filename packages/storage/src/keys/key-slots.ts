@@ -155,7 +155,7 @@ function deriveKey(passphrase: string, kdf: ScryptParams): Promise<Buffer> {
   });
 }
 
-function wrap(kek: Buffer, dataKey: Buffer, aad: Buffer): { nonce: string; wrapped: string } {
+export function wrap(kek: Buffer, dataKey: Buffer, aad: Buffer): { nonce: string; wrapped: string } {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv("aes-256-gcm", kek, nonce);
   cipher.setAAD(aad);
@@ -164,7 +164,7 @@ function wrap(kek: Buffer, dataKey: Buffer, aad: Buffer): { nonce: string; wrapp
 }
 
 /** The data key, or undefined when this key does not open the slot. */
-function unwrap(kek: Buffer, slot: { nonce: string; wrapped: string }, aad: Buffer): Buffer | undefined {
+export function unwrap(kek: Buffer, slot: { nonce: string; wrapped: string }, aad: Buffer): Buffer | undefined {
   const nonce = Buffer.from(slot.nonce, "base64");
   const wrapped = Buffer.from(slot.wrapped, "base64");
   if (nonce.length !== NONCE_BYTES || wrapped.length !== DATA_KEY_BYTES + TAG_BYTES) return undefined;

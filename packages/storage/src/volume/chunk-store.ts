@@ -14,12 +14,26 @@ export interface ChunkStoreOptions {
   codec?: ChunkCodec;
   /** The pools downloads and decoded chunks come from (default: a set of its own). */
   buffers?: ChunkBuffers;
+  /** A clone's (or a snapshot's) chunks that are an ancestor's objects: whose they are, and their codec. */
+  owners?: ChunkOwners;
+}
+
+/**
+ * Where a chunk generation lives when it is not the volume's own object: a clone reads the chunks it
+ * has not rewritten from its ancestor's prefix, sealed with the ancestor's key (docs/snapshots-design.md).
+ */
+export interface ChunkOwners {
+  /** The ancestor volume that owns (index, generation), or undefined: the volume's own. */
+  ownerOf(index: number, generation: number): string | undefined;
+  /** The codec that opens that ancestor's objects; throws when its key is not known. */
+  codecFor(owner: string): ChunkCodec;
 }
 
 export class ChunkStore {
   readonly store: ObjectStore;
   readonly volumeId: string;
   private readonly codec: ChunkCodec;
+  private readonly owners: ChunkOwners | undefined;
   readonly buffers: ChunkBuffers;
   /** Downloaded objects land in shared memory the codec workers decode from (no copy to them). */
   private readonly receiveInto = (length: number): Buffer => this.buffers.download.acquire(length);
@@ -29,6 +43,7 @@ export class ChunkStore {
     this.volumeId = options.volumeId;
     this.codec = options.codec ?? identityCodec;
     this.buffers = options.buffers ?? new ChunkBuffers();
+    this.owners = options.owners;
   }
 
   key(index: number, generation: number): string {
@@ -60,8 +75,12 @@ export class ChunkStore {
    * They may be reused memory: hand them to recycle() once nothing reads them, or just drop them.
    */
   async load(index: number, generation: number, length: number): Promise<Buffer | undefined> {
-    const context = { volumeId: this.volumeId, index, generation };
-    const stored = await this.store.get(this.key(index, generation), undefined, { allocate: this.receiveInto }).catch((error: unknown) => {
+    const owner = this.owners?.ownerOf(index, generation);
+    // An ancestor's object is read as what it is: its key, its AAD (volume id), its data key.
+    const volumeId = owner ?? this.volumeId;
+    const codec = owner === undefined ? this.codec : this.owners!.codecFor(owner);
+    const context = { volumeId, index, generation };
+    const stored = await this.store.get(chunkKey(volumeId, index, generation), undefined, { allocate: this.receiveInto }).catch((error: unknown) => {
       throw asEio(error, `download of chunk ${index} generation ${generation}`);
     });
     if (stored === undefined) return undefined;
@@ -69,7 +88,7 @@ export class ChunkStore {
     const output = decoded.acquire(length);
     let plain: Buffer | undefined;
     try {
-      plain = await this.codec.decode(stored, context, output);
+      plain = await codec.decode(stored, context, output);
     } finally {
       // Decoded (or refused): the stored bytes are read no more, unless the codec returned them as is.
       if (plain === undefined || plain.buffer !== stored.buffer) download.release(stored);

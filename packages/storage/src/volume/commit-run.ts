@@ -54,7 +54,7 @@ interface RunningCommit {
 interface MapChanges {
   set: Array<[number, ChunkRef]>;
   remove: number[];
-  garbage: Array<[number, number]>;
+  garbage: Array<[number, number, string?]>;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
@@ -248,7 +248,8 @@ export class CommitRunner {
       const ref = commit.stored.get(frozen.index);
       if (ref !== undefined && ref.storedSize > 0) changes.set.push([frozen.index, ref]);
       else if (previous !== undefined) changes.remove.push(frozen.index);
-      if (previous !== undefined) changes.garbage.push([frozen.index, previous.generation]);
+      if (previous !== undefined)
+        changes.garbage.push(previous.owner === undefined ? [frozen.index, previous.generation] : [frozen.index, previous.generation, previous.owner]);
     }
     return changes;
   }

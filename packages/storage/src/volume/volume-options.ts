@@ -41,6 +41,11 @@ export interface VolumeOptions {
   /** Transforms chunk bytes to object bodies (default: identity). */
   codec?: ChunkCodec;
   /**
+   * A clone's ancestors: the codec that opens each one's objects (its data key). Needed when the map
+   * names chunks with an owner (ChunkRef.owner); a chunk rewritten by the clone uses `codec`.
+   */
+  inherited?: { codecFor(owner: string): ChunkCodec };
+  /**
    * Root of the gateway's disk cache; this volume uses `<cacheDir>/<volumeId>/`. Without it a
    * private temporary directory is used and removed at close (nothing survives a restart).
    */

@@ -138,7 +138,19 @@ export class Volume implements BlockDevice, BudgetMember {
       chunkCount: this.chunkCount,
       chunkLength,
       disk: this.disk,
-      chunks: new ChunkStore({ store: options.store, volumeId: options.volumeId, codec: options.codec, buffers: options.buffers }),
+      chunks: new ChunkStore({
+        store: options.store,
+        volumeId: options.volumeId,
+        codec: options.codec,
+        buffers: options.buffers,
+        owners: options.inherited && {
+          ownerOf: (index, generation) => {
+            const ref = this.committed.get(index);
+            return ref?.generation === generation ? ref.owner : undefined;
+          },
+          codecFor: options.inherited.codecFor,
+        },
+      }),
       committed: this.committed,
       counters: this.counters,
       budget,
