@@ -46,3 +46,4 @@ export * from "./attach/device-attach";
 export * from "./volumes/lease-channel";
 export * from "./orphans/orphan-channel";
 export * from "./orphans/orphan-sets";
+export * from "./snapshots/index";

@@ -169,3 +169,49 @@ export async function insertCloneVolume(db: Db, input: NewVolume, snapshotId: st
     return moved!;
   });
 }
+
+/**
+ * `${index}:${generation}` of the volume's objects that other volumes still read: clones' maps, and
+ * snapshots of clones. Deleting the volume must keep these (their readers' GC deletes them later).
+ */
+export async function objectsReadByOthers(db: Db, volumeId: string): Promise<Set<string>> {
+  const rows = await executeRows<{ index: string | number; generation: string | number }>(
+    db,
+    sql`select chunk_index as index, generation from volume_chunks where owner_volume_id = ${volumeId}
+        union select s.chunk_index, s.generation from snapshot_chunks s join volume_snapshots v on v.id = s.snapshot_id
+          where s.owner_volume_id = ${volumeId} and v.volume_id <> ${volumeId}`,
+  );
+  return new Set(rows.map((row) => `${Number(row.index)}:${Number(row.generation)}`));
+}
+
+export interface RecoveredSnapshot {
+  id: string;
+  volumeId: string;
+  name: string;
+  epoch: number;
+  sizeBytes: number;
+  createdAt: Date;
+  /** [index, generation, storedSize, owner] */
+  chunks: readonly (readonly [number, number, number, string])[];
+}
+
+/** Puts back a snapshot read from the bucket (s/ manifest), whole or not at all; a taken id or name -> SNAPSHOT_EXISTS. */
+export async function insertRecoveredSnapshot(db: Db, input: RecoveredSnapshot): Promise<void> {
+  await db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(volumeSnapshots)
+      .values({ id: input.id, volumeId: input.volumeId, name: input.name, epoch: input.epoch, sizeBytes: input.sizeBytes, createdAt: input.createdAt })
+      .onConflictDoNothing()
+      .returning();
+    if (!row) throw new DbError("SNAPSHOT_EXISTS", `snapshot ${input.id} (${JSON.stringify(input.name)}) already exists`);
+    for (let start = 0; start < input.chunks.length; start += 50_000) {
+      const batch = input.chunks.slice(start, start + 50_000);
+      await tx.execute(sql`insert into snapshot_chunks (snapshot_id, chunk_index, generation, stored_size, owner_volume_id)
+        select ${input.id}, u.* from unnest(
+          ${sql.param(batch.map(([index]) => index))}::bigint[],
+          ${sql.param(batch.map(([, generation]) => generation))}::bigint[],
+          ${sql.param(batch.map(([, , storedSize]) => storedSize))}::integer[],
+          ${sql.param(batch.map(([, , , owner]) => owner))}::text[]) as u`);
+    }
+  });
+}

@@ -179,8 +179,8 @@ export interface RecoveredVolume extends NewVolume {
   id: string;
   /** The epoch of the manifest the chunk map came from; the next commit is epoch + 1. */
   epoch: number;
-  /** [index, generation, storedSize] of every chunk with an object. */
-  chunks: readonly (readonly [number, number, number])[];
+  /** [index, generation, storedSize, owner] of every chunk with an object (owner: a clone's ancestor). */
+  chunks: readonly (readonly [number, number, number, string?])[];
 }
 
 /**
@@ -207,10 +207,11 @@ export async function insertRecoveredVolume(db: Db, input: RecoveredVolume): Pro
     for (let start = 0; start < input.chunks.length; start += 50_000) {
       const batch = input.chunks.slice(start, start + 50_000);
       await tx.insert(volumeChunks).select(
-        sql`select ${row.id}, u.*, null::text from unnest(
+        sql`select ${row.id}, u.* from unnest(
           ${sql.param(batch.map(([index]) => index))}::bigint[],
           ${sql.param(batch.map(([, generation]) => generation))}::bigint[],
-          ${sql.param(batch.map(([, , storedSize]) => storedSize))}::integer[]) as u`,
+          ${sql.param(batch.map(([, , storedSize]) => storedSize))}::integer[],
+          ${sql.param(batch.map(([, , , owner]) => owner ?? null))}::text[]) as u`,
       );
     }
     return moved!;

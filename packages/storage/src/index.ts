@@ -42,5 +42,5 @@ export {
 } from "./object-store/counting-store";
 export { RetryingObjectStore, isTransientError, type RetryingObjectStoreOptions, type RetryEvent } from "./object-store/retrying-store";
 export { BACKGROUND_TIMER, sleepOn, systemClock, type Clock, type ClockTimer } from "./util/clock";
-export { SnapshotDevice, type SnapshotChunk, type SnapshotDeviceOptions } from "./snapshot/snapshot-device";
+export { SnapshotDevice, snapshotCapabilities, type SnapshotChunk, type SnapshotDeviceOptions } from "./snapshot/snapshot-device";
 export type { ChunkOwners } from "./volume/chunk-store";

@@ -5,7 +5,15 @@
  * speed things up: a lost one costs a wait for the lease to expire, never data.
  */
 import { randomUUID } from "node:crypto";
-import { parseLeaseMessage, publishLeaseMessage, volumeLeaseChannel, type HandoffReply, type HandoffRequest } from "@stratus/control";
+import {
+  parseLeaseMessage,
+  publishLeaseMessage,
+  volumeLeaseChannel,
+  type CommitReply,
+  type CommitRequest,
+  type HandoffReply,
+  type HandoffRequest,
+} from "@stratus/control";
 import type { VolumeLeaseRow } from "@stratus/db";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -20,7 +28,7 @@ export interface HandoffCoordinatorOptions {
   subscriber: Redis;
   prefix: string;
   identity: GatewayIdentity;
-  engines: Pick<VolumeEngines, "handOff" | "fence">;
+  engines: Pick<VolumeEngines, "handOff" | "fence" | "commitHeld">;
   /** The token this gateway holds the volume's lease with, if it does. */
   heldToken: (volumeId: string) => number | undefined;
   /** How long an ask waits for an answer before it stops listening (the open's own wait is the same). */
@@ -86,7 +94,29 @@ export class HandoffCoordinator {
       case "fence":
         if (held !== undefined && held <= message.fencingToken) this.options.engines.fence(message.volumeId, held, message.reason);
         return;
+      case "commit":
+        if (held === message.fencingToken) void this.#commit(message);
+        return;
+      case "commit-reply":
+        return;
     }
+  }
+
+  /** A snapshot is being taken of a volume this gateway holds: commit, then say so. */
+  async #commit(request: CommitRequest): Promise<void> {
+    const { logger } = this.options;
+    let reply: CommitReply;
+    try {
+      await this.options.engines.commitHeld(request.volumeId, request.fencingToken);
+      reply = { kind: "commit-reply", requestId: request.requestId, volumeId: request.volumeId, outcome: "committed" };
+    } catch (error) {
+      logger.warn({ err: error, volumeId: request.volumeId }, "commit asked for a snapshot failed");
+      const reason = error instanceof Error ? error.message : String(error);
+      reply = { kind: "commit-reply", requestId: request.requestId, volumeId: request.volumeId, outcome: "refused", reason };
+    }
+    await publishLeaseMessage(this.options.publisher, this.options.prefix, reply).catch((error: unknown) =>
+      logger.warn({ err: error, volumeId: request.volumeId }, "could not answer a commit request (the snapshot waits until its timeout)"),
+    );
   }
 
   async #handOver(request: HandoffRequest): Promise<void> {

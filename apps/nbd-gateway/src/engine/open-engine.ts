@@ -16,8 +16,11 @@ import {
   type CodecPool,
   type Compression,
   type KeySlot,
+  type InheritedKey,
   type ObjectStore,
+  type VolumeOptions,
 } from "@stratus/storage";
+import { openInheritedKeys } from "@stratus/storage";
 import type { Logger } from "pino";
 import { DbChunkIndex } from "../adapters/db-chunk-index";
 import type { KeyRing } from "../keys/key-ring";
@@ -101,7 +104,7 @@ export async function openEngine(row: VolumeRow, dataKey: Buffer, lease: EngineL
   const codec: ChunkCodec = deps.codecPool === undefined ? sealed : sealed.pooled(deps.codecPool);
   let volume: Volume;
   try {
-    volume = await openVolume(row, lease, codec, sealed, deps, buffers);
+    volume = await openVolume(row, lease, codec, sealed, deps, buffers, inheritedCodecs(row, dataKey));
   } catch (error) {
     codec.release?.();
     throw error;
@@ -140,6 +143,7 @@ async function openVolume(
   sealed: SealedCodec,
   deps: EngineDeps,
   buffers: ChunkBuffers,
+  inherited: VolumeOptions["inherited"],
 ): Promise<Volume> {
   const { database, store, logger, cacheDir, cacheBudget, commitIntervalMs, commitIdleMs, writeBehind, uploader, uploadConcurrency } = deps;
   const volumeLogger = logger.child({ volumeId: row.id });
@@ -153,6 +157,7 @@ async function openVolume(
     store,
     index: new DbChunkIndex(database.db, row.id, fencingToken, lease.onConflict),
     codec,
+    inherited,
     cacheDir,
     cacheBudget,
     buffers,
@@ -166,4 +171,27 @@ async function openVolume(
     onCommitted: ({ epoch, chunks }) => writeManifest(store, sealed, row.id, epoch, chunks),
     logger: volumeLogger,
   });
+}
+
+/**
+ * A clone reads the chunks it shares with its ancestors under their keys (docs/snapshots-design.md):
+ * one codec per ancestor, made on first use. Unpooled: only first reads of shared chunks use them.
+ */
+function inheritedCodecs(row: VolumeRow, dataKey: Buffer): VolumeOptions["inherited"] {
+  const inherited = row.inheritedKeys as InheritedKey[];
+  if (inherited.length === 0) return undefined;
+  const keys = openInheritedKeys(row.id, dataKey, inherited);
+  const codecs = new Map<string, SealedCodec>();
+  return {
+    codecFor: (owner) => {
+      let codec = codecs.get(owner);
+      if (codec === undefined) {
+        const key = keys.get(owner);
+        if (key === undefined) throw new Error(`volume ${row.id} reads objects of ${owner} but carries no key for it`);
+        codec = new SealedCodec({ dataKey: key, compression: row.compression as Compression });
+        codecs.set(owner, codec);
+      }
+      return codec;
+    },
+  };
 }

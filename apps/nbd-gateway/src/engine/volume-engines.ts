@@ -21,6 +21,7 @@ import type { LeaseDevice, LeaseKeeper } from "./lease-keeper";
 import { busy, describe, errorText, heldBy, withTimeout } from "./export-refusals";
 import { dataKeyOf, openEngine, type Engine, type EngineDeps } from "./open-engine";
 import { cacheTokenStillCurrent, orphanCache, recordCacheToken, recordedCacheToken, removeOrphanSets } from "./orphan-sets";
+import { SnapshotExports, splitSnapshotExport } from "./snapshot-exports";
 
 /** What the live-state publisher sees of an open engine. */
 export interface OpenEngineInfo {
@@ -71,23 +72,39 @@ export class VolumeEngines {
   #closed = false;
   /** Dropped uncommitted (abandonAll): the leases stay until they expire, so the next start can commit. */
   #abandoned = false;
+  /** `VOL@NAME`: snapshots, read-only, with no engine or lease of their own. */
+  readonly #snapshots: SnapshotExports;
 
-  constructor(private readonly options: VolumeEnginesOptions) {}
+  constructor(private readonly options: VolumeEnginesOptions) {
+    this.#snapshots = new SnapshotExports(options);
+  }
 
   /** The exports one client sees: its owner's active volumes (limited to `volumeIds`), by name. */
   forScope(scope: ExportScope): ExportRegistry {
     const allowed = (row: VolumeRow | undefined): row is VolumeRow =>
       row !== undefined && row.ownerId === scope.ownerId && row.state === "active" && (scope.volumeIds === null || scope.volumeIds.includes(row.id));
     return {
-      list: async () =>
-        (await listVolumes(this.options.database.db, scope.ownerId)).filter(allowed).map((row) => ({ name: row.name, description: describe(row) })),
+      list: async () => {
+        const rows = (await listVolumes(this.options.database.db, scope.ownerId)).filter(allowed);
+        return [...rows.map((row) => ({ name: row.name, description: describe(row) })), ...(await this.#snapshots.list(rows))];
+      },
       open: async (name, context?: OpenContext) => {
+        const snapshot = splitSnapshotExport(name);
+        if (snapshot) {
+          const volume = await this.#find(snapshot.volume, scope.ownerId);
+          return allowed(volume) && !this.#closed ? this.#snapshots.open(volume, snapshot.snapshot) : undefined;
+        }
         const row = await this.#find(name, scope.ownerId);
         const device = { deviceCredentialId: scope.deviceCredentialId, holderName: scope.client, clientAddress: context?.clientAddress ?? null };
         return allowed(row) ? this.#openExport(row, device) : undefined;
       },
       // INFO takes no lease and opens nothing: the row (or this gateway's open engine) answers.
       describe: async (name) => {
+        const snapshot = splitSnapshotExport(name);
+        if (snapshot) {
+          const volume = await this.#find(snapshot.volume, scope.ownerId);
+          return allowed(volume) ? this.#snapshots.describe(volume, snapshot.snapshot) : undefined;
+        }
         const row = await this.#find(name, scope.ownerId);
         if (!allowed(row)) return undefined;
         try {
@@ -150,6 +167,16 @@ export class VolumeEngines {
         else engine.handoffs.add(listener);
       },
     };
+  }
+
+  /**
+   * Commits the volume this gateway holds with `token` now (a snapshot is being taken): resolves once
+   * every write acknowledged before the call is in the bucket and the database's map.
+   */
+  async commitHeld(volumeId: string, token: number): Promise<void> {
+    const engine = this.#open.get(volumeId);
+    if (engine === undefined || engine.fenced || engine.lease.fencingToken !== token) throw new Error("this gateway no longer holds the volume");
+    await engine.volume.commit();
   }
 
   /** The engine of a volume if some connection has it open (for stats and delete checks). */

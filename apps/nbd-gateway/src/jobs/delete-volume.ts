@@ -1,11 +1,13 @@
 /**
  * The `delete-volume` job's body: every object under the volume's prefix (chunk generations, manifests,
- * the header), then the row (its chunk map and garbage rows go with it by cascade). The volume was marked
- * 'deleting' before the job was queued, so nothing attaches it meanwhile; a crash or a failed attempt
- * resumes from the listing, and deleting what is already gone is not an error.
+ * snapshot manifests, the header), then the row (its chunk map, snapshots and garbage rows go with it by
+ * cascade). Chunk objects a clone still reads stay: the clone names them, and its GC deletes each once it
+ * stops reading it. The volume was marked 'deleting' before the job was queued, so nothing attaches or
+ * clones it meanwhile; a crash or a failed attempt resumes from the listing, and deleting what is already
+ * gone is not an error.
  */
-import { deleteVolumeRow, findVolumeById, type Db } from "@stratus/db";
-import { volumePrefix, type ObjectStore } from "@stratus/storage";
+import { deleteVolumeRow, findVolumeById, objectsReadByOthers, type Db } from "@stratus/db";
+import { parseChunkKey, volumePrefix, type ObjectStore } from "@stratus/storage";
 
 export interface DeleteVolumeOptions {
   db: Db;
@@ -19,18 +21,22 @@ export async function deleteVolumeCompletely({ db, store, volumeId, onProgress }
   const row = await findVolumeById(db, volumeId);
   if (row && row.state !== "deleting") throw new Error(`volume ${volumeId} is not marked for deletion`);
   const prefix = volumePrefix(volumeId);
+  const kept = await objectsReadByOthers(db, volumeId);
+  const readByOthers = (key: string) => {
+    const parts = parseChunkKey(key);
+    return parts !== undefined && parts.volumeId === volumeId && kept.has(`${parts.index}:${parts.generation}`);
+  };
   let deleted = 0;
-  // Always list from the start: each page is deleted before the next listing, so the listing shrinks.
-  let previousFirst: string | undefined;
+  let startAfter: string | undefined;
   for (;;) {
-    const page = await store.list({ prefix, limit: 1000 });
+    const page = await store.list({ prefix, startAfter, limit: 1000 });
     if (page.objects.length === 0) break;
-    const first = page.objects[0]!.key;
-    if (first === previousFirst) throw new Error(`deleting ${first} did not remove it; will retry`);
-    previousFirst = first;
-    await store.deleteMany(page.objects.map((object) => object.key));
-    deleted += page.objects.length;
+    const doomed = page.objects.map((object) => object.key).filter((key) => !readByOthers(key));
+    if (doomed.length > 0) await store.deleteMany(doomed);
+    deleted += doomed.length;
     await onProgress?.(deleted);
+    if (!page.truncated) break;
+    startAfter = page.objects.at(-1)!.key;
   }
   await deleteVolumeRow(db, volumeId);
   return deleted;

@@ -33,7 +33,8 @@ async function deleteExpiredGarbage({ db, store, volumeId, graceMs, now = Date.n
   for (;;) {
     const page = await listExpiredGarbage(db, volumeId, cutoff);
     if (page.length === 0) return deleted;
-    await store.deleteMany(page.map((entry) => chunkKey(volumeId, entry.index, entry.generation)));
+    // An ancestor's object a clone stopped reading lives under the ancestor's prefix.
+    await store.deleteMany(page.map((entry) => chunkKey(entry.owner ?? volumeId, entry.index, entry.generation)));
     deleted += await deleteGarbageRows(db, volumeId, page);
   }
 }

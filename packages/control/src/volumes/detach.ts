@@ -20,6 +20,7 @@ import { describeHolder } from "./attached";
 import { existingVolumeName } from "./inputs";
 import { parseLeaseMessage, publishLeaseMessage, volumeLeaseChannel, type HandoffReply } from "./lease-channel";
 import { findOwnedVolume } from "./lookup";
+import { Waiter } from "./waiter";
 import { parseInput } from "./volumes";
 
 /** How long a cooperative detach waits for the holder when RuntimeSettings.handoffTimeoutMs is unset. */
@@ -160,22 +161,4 @@ const stillHeld = (current: VolumeLeaseRow | undefined, asked: VolumeLeaseRow) =
 async function describeActor(ctx: ServiceContext): Promise<string> {
   const user = await findUserById(ctx.runtime.database.db, ctx.actor.userId);
   return `${user?.email ?? ctx.actor.userId} through ${VIA[ctx.actor.via]}`;
-}
-
-/** A sleep that a reply can cut short. */
-class Waiter {
-  #wake: (() => void) | undefined;
-  wake(): void {
-    this.#wake?.();
-  }
-  wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
-  }
 }

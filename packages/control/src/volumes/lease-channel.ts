@@ -36,8 +36,27 @@ const fenceNotice = z.object({
   reason: z.string(),
 });
 
-const leaseMessage = z.discriminatedUnion("kind", [handoffRequest, handoffReply, fenceNotice]);
+/** Commit now (a snapshot is about to be taken): every write acknowledged so far reaches the bucket. */
+const commitRequest = z.object({
+  kind: z.literal("commit"),
+  requestId: z.string().min(1),
+  volumeId: z.string().min(1),
+  fencingToken: z.number().int(),
+});
 
+const commitReply = z.object({
+  kind: z.literal("commit-reply"),
+  requestId: z.string().min(1),
+  volumeId: z.string().min(1),
+  /** committed: the map in the database holds every write acknowledged before the request. */
+  outcome: z.enum(["committed", "refused"]),
+  reason: z.string().optional(),
+});
+
+const leaseMessage = z.discriminatedUnion("kind", [handoffRequest, handoffReply, fenceNotice, commitRequest, commitReply]);
+
+export type CommitRequest = z.infer<typeof commitRequest>;
+export type CommitReply = z.infer<typeof commitReply>;
 export type HandoffRequest = z.infer<typeof handoffRequest>;
 export type HandoffReply = z.infer<typeof handoffReply>;
 export type FenceNotice = z.infer<typeof fenceNotice>;

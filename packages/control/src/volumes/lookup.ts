@@ -22,6 +22,9 @@ export function writeHeader(store: ObjectStore, row: VolumeRow, slots: KeySlot[]
     durability: row.durability,
     createdAt: row.createdAt.toISOString(),
     slots,
+    // A clone's header carries what recover needs to read its ancestors' chunks again.
+    ...(row.inheritedKeys.length > 0 ? { inherited: row.inheritedKeys } : {}),
+    ...(row.clonedFrom ? { clonedFrom: row.clonedFrom } : {}),
   });
 }
 

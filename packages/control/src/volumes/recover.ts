@@ -1,10 +1,11 @@
 /**
  * Rebuilds volume rows from the bucket alone: each volume header, unlocked with the master key or the
- * given passphrase, and its newest manifest that decodes. Volumes already in the database are skipped.
- * Admins only: recovered volumes become the caller's.
+ * given passphrase, its newest manifest that decodes, and its snapshots (s/ manifests). A clone comes
+ * back with its inherited keys and the ancestors' objects its map names. Volumes already in the
+ * database are skipped. Admins only: recovered volumes become the caller's.
  */
-import { DbError, findUserById, findVolumeById, insertRecoveredVolume } from "@stratus/db";
-import { listVolumeHeaders, readLatestManifest, SealedCodec, StorageError, unlockDataKey } from "@stratus/storage";
+import { DbError, findUserById, findVolumeById, insertRecoveredSnapshot, insertRecoveredVolume } from "@stratus/db";
+import { listVolumeHeaders, readLatestManifest, readSnapshotManifests, SealedCodec, StorageError, unlockDataKey, type ObjectStore } from "@stratus/storage";
 import { z } from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
@@ -14,7 +15,7 @@ import { recoverVolumesInput } from "./inputs";
 import { parseInput } from "./volumes";
 
 export interface RecoverOutcome {
-  recovered: Array<{ id: string; name: string; epoch: number; chunks: number }>;
+  recovered: Array<{ id: string; name: string; epoch: number; chunks: number; snapshots: number }>;
   skipped: Array<{ id: string; name: string; reason: string }>;
 }
 
@@ -49,7 +50,7 @@ export async function recoverVolumes(ctx: ServiceContext, rawInput: z.input<type
       const manifest = await readLatestManifest(runtime.store, codec, header.volumeId, {
         onInvalid: (key) => runtime.logger.warn({ key }, "skipping a manifest that does not decode"),
       });
-      const chunks = manifest ? [...manifest.chunks].map(([index, c]) => [index, c.generation, c.storedSize] as const) : [];
+      const chunks = manifest ? [...manifest.chunks].map(([index, c]) => [index, c.generation, c.storedSize, c.owner] as const) : [];
       try {
         await insertRecoveredVolume(runtime.database.db, {
           id: header.volumeId,
@@ -60,6 +61,8 @@ export async function recoverVolumes(ctx: ServiceContext, rawInput: z.input<type
           durability: header.durability,
           compression: header.compression,
           keySlots: header.slots,
+          inheritedKeys: header.inherited,
+          clonedFrom: header.clonedFrom,
           epoch: manifest?.epoch ?? 0,
           chunks,
         });
@@ -73,7 +76,8 @@ export async function recoverVolumes(ctx: ServiceContext, rawInput: z.input<type
       // Unlocked by passphrase: let the gateways open it until the grant expires.
       const auto = header.slots.some((slot) => slot.kind === "master" && slot.masterKeyId === runtime.masterKey.id);
       if (!auto) await storeUnlockGrant(runtime.redis, runtime.config.prefix, runtime.masterKey.key, header.volumeId, dataKey);
-      outcome.recovered.push({ id: header.volumeId, name: header.name, epoch: manifest?.epoch ?? 0, chunks: chunks.length });
+      const snapshots = await recoverSnapshots(runtime.store, codec, header.volumeId, ctx);
+      outcome.recovered.push({ id: header.volumeId, name: header.name, epoch: manifest?.epoch ?? 0, chunks: chunks.length, snapshots });
       await recordActivity(ctx, {
         ownerId: ctx.actor.userId,
         volumeId: header.volumeId,
@@ -90,4 +94,24 @@ export async function recoverVolumes(ctx: ServiceContext, rawInput: z.input<type
     }
   }
   return outcome;
+}
+
+/** The volume's snapshots from its s/ manifests; one that does not open is logged and left out. */
+async function recoverSnapshots(store: ObjectStore, codec: SealedCodec, volumeId: string, ctx: ServiceContext): Promise<number> {
+  const { runtime } = ctx;
+  const manifests = await readSnapshotManifests(store, codec, volumeId, {
+    onInvalid: (key) => runtime.logger.warn({ key }, "skipping a snapshot manifest that does not open"),
+  });
+  for (const snapshot of manifests) {
+    await insertRecoveredSnapshot(runtime.database.db, {
+      id: snapshot.id,
+      volumeId,
+      name: snapshot.name,
+      epoch: snapshot.epoch,
+      sizeBytes: snapshot.sizeBytes,
+      createdAt: new Date(snapshot.createdAt),
+      chunks: [...snapshot.chunks].map(([index, c]) => [index, c.generation, c.storedSize, c.owner ?? volumeId] as const),
+    });
+  }
+  return manifests.length;
 }

@@ -36,6 +36,19 @@ export interface SnapshotDeviceOptions {
   readAheadChunks?: number;
 }
 
+export function snapshotCapabilities(chunkSize: number): DeviceCapabilities {
+  return {
+    readOnly: true,
+    canFlush: false,
+    canTrim: false,
+    canZero: false,
+    canFastZero: false,
+    canCache: true,
+    canMultiConn: true, // nothing ever changes: every connection sees the same bytes
+    allocationUnit: chunkSize,
+  };
+}
+
 /** Largest extent list one BLOCK_STATUS walks (the volume's own limit). */
 const MAX_STATUS_CHUNKS = 65_536;
 
@@ -52,16 +65,7 @@ export class SnapshotDevice implements BlockDevice {
   constructor(options: SnapshotDeviceOptions) {
     this.#options = options;
     this.size = options.size;
-    this.capabilities = {
-      readOnly: true,
-      canFlush: false,
-      canTrim: false,
-      canZero: false,
-      canFastZero: false,
-      canCache: true,
-      canMultiConn: true, // nothing ever changes: every connection sees the same bytes
-      allocationUnit: options.chunkSize,
-    };
+    this.capabilities = snapshotCapabilities(options.chunkSize);
     const { volumeId, chunks } = options;
     this.#store = new ChunkStore({
       store: options.store,
@@ -97,15 +101,15 @@ export class SnapshotDevice implements BlockDevice {
     await Promise.all(pieces);
   }
 
-  write(): Promise<void> {
+  write(_offset: number, _data: Uint8Array): Promise<void> {
     return Promise.reject(this.#readOnly());
   }
 
-  trim(): Promise<void> {
+  trim(_offset: number, _length: number): Promise<void> {
     return Promise.reject(this.#readOnly());
   }
 
-  writeZeroes(): Promise<void> {
+  writeZeroes(_offset: number, _length: number): Promise<void> {
     return Promise.reject(this.#readOnly());
   }
 

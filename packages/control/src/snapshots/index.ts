@@ -1,0 +1,3 @@
+export * from "./snapshots";
+export * from "./clone";
+export { commitThroughHolder } from "./holder-commit";
