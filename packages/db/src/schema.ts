@@ -19,7 +19,7 @@ export const users = pgTable("users", {
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
 });
 
-export const VOLUME_STATES = ["active", "deleting"] as const;
+export const VOLUME_STATES = ["active", "deleting", "importing"] as const;
 export type VolumeState = (typeof VOLUME_STATES)[number];
 
 export const VOLUME_DURABILITIES = ["local", "cloud"] as const;
@@ -60,7 +60,9 @@ export const volumes = pgTable(
     // Bytes per chunk object, a power of two fixed at creation (changing it would re-key every chunk).
     chunkSize: integer("chunk_size").notNull(),
     // 'deleting': the row stays while the volume's bucket objects are removed, so a crash mid-delete
-    // can resume; a deleting volume is no longer listed as attachable.
+    // can resume; a deleting volume is no longer listed as attachable. 'importing': an import job is
+    // filling it (only that job's connection may open it); it becomes 'active' once committed, or
+    // 'deleting' when the import fails or is cancelled, so no half-imported volume is ever attachable.
     state: text("state", { enum: VOLUME_STATES }).notNull().default("active"),
     // The number of the last committed chunk map. Each commit moves it from N-1 to N in the same
     // transaction as the map rows, so a commit computed against a stale map is refused.
@@ -93,7 +95,7 @@ export const volumes = pgTable(
     // its leading column, "list an owner's volumes" and the restrict check when a user is deleted.
     unique("volumes_owner_id_name_unique").on(t.ownerId, t.name),
     check("volumes_name_format", sql`${t.name} ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'`),
-    check("volumes_state_valid", sql`${t.state} in ('active', 'deleting')`),
+    check("volumes_state_valid", sql`${t.state} in ('active', 'deleting', 'importing')`),
     check("volumes_size_positive", sql`${t.sizeBytes} > 0 and ${t.chunkSize} > 0`),
     check("volumes_durability_valid", sql`${t.durability} in ('local', 'cloud')`),
     check("volumes_compression_valid", sql`${t.compression} in ('zstd', 'none')`),

@@ -5,7 +5,17 @@ import { users } from "./schema";
 import { useTestDatabase } from "./testing/per-database";
 import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin, findUserById, LOCAL_ADMIN_EMAIL } from "./users";
-import { deleteVolumeRow, findVolumeById, exportNameOf, findVolumeByName, insertVolume, listVolumes, parseVolumeName, setVolumeState } from "./volumes";
+import {
+  deleteVolumeRow,
+  findVolumeById,
+  exportNameOf,
+  findVolumeByName,
+  insertVolume,
+  listVolumes,
+  moveVolumeState,
+  parseVolumeName,
+  setVolumeState,
+} from "./volumes";
 import { commitChunkMap, loadChunkMap } from "./chunk-map";
 import { acquireLease } from "./leases";
 
@@ -57,6 +67,17 @@ describe.each(DATABASE_KINDS)("users and volumes on %s", (kind) => {
       expect(await deleteVolumeRow(db, disk.id)).toBe(true);
       expect(await deleteVolumeRow(db, disk.id)).toBe(false); // a retried delete is harmless
       expect((await listVolumes(db)).map((v) => v.id)).toEqual([backup.id]);
+    }));
+
+  it("creates an importing volume and moves it on only from the state it expects", () =>
+    inRolledBackTransaction(current().db, async (db) => {
+      const owner = await ensureLocalAdmin(db);
+      const disk = await insertVolume(db, { ownerId: owner.id, name: "incoming", sizeBytes: GiB, chunkSize: MiB, state: "importing" });
+      expect(disk.state).toBe("importing");
+      // A cancel marked it deleting first: the finishing import must not make it active again.
+      expect(await moveVolumeState(db, disk.id, "importing", "deleting")).toBe(true);
+      expect(await moveVolumeState(db, disk.id, "importing", "active")).toBe(false);
+      expect((await findVolumeById(db, disk.id))?.state).toBe("deleting");
     }));
 
   it("hands every lease holder a fencing token of its own; an earlier token commits nothing more", () =>

@@ -50,6 +50,7 @@ const newVolumeSchema = z.object({
   durability: z.enum(VOLUME_DURABILITIES).optional(),
   compression: z.enum(VOLUME_COMPRESSIONS).optional(),
   keySlots: z.array(keySlotSchema).optional(),
+  state: z.enum(["active", "importing"]).optional(),
   ownerId: z.string().min(1),
   sizeBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   chunkSize: z
@@ -78,6 +79,8 @@ export interface NewVolume {
   /** A clone's ancestors' keys, sealed with its data key. */
   inheritedKeys?: StoredInheritedKey[];
   clonedFrom?: CloneOrigin;
+  /** 'importing': created for an import job, not attachable until the job makes it 'active'. */
+  state?: "active" | "importing";
 }
 
 function checkNewVolume(input: NewVolume): { name: string; data: z.output<typeof newVolumeSchema> } {
@@ -155,6 +158,19 @@ export async function setVolumeState(db: Db, id: string, state: VolumeState): Pr
   const [row] = await db.update(volumes).set({ state }).where(eq(volumes.id, id)).returning();
   if (!row) throw new DbError("VOLUME_NOT_FOUND", `no volume with id ${id}`);
   return row;
+}
+
+/**
+ * Moves the volume from one state to another only if it is still in `from` (an import finishing
+ * must not revive a volume a cancel already marked 'deleting'). Returns whether it moved.
+ */
+export async function moveVolumeState(db: Db, id: string, from: VolumeState, to: VolumeState): Promise<boolean> {
+  const moved = await db
+    .update(volumes)
+    .set({ state: to })
+    .where(and(eq(volumes.id, id), eq(volumes.state, from)))
+    .returning({ id: volumes.id });
+  return moved.length === 1;
 }
 
 /**

@@ -33,7 +33,7 @@ export interface VolumeView {
   name: string;
   sizeBytes: number;
   chunkSize: number;
-  state: "active" | "deleting";
+  state: "active" | "deleting" | "importing";
   durability: "local" | "cloud";
   compression: "zstd" | "none";
   createdAt: string;

@@ -1,0 +1,2 @@
+ALTER TABLE "volumes" DROP CONSTRAINT "volumes_state_valid";--> statement-breakpoint
+ALTER TABLE "volumes" ADD CONSTRAINT "volumes_state_valid" CHECK ("volumes"."state" in ('active', 'deleting', 'importing'));
