@@ -47,3 +47,5 @@ export * from "./volumes/lease-channel";
 export * from "./orphans/orphan-channel";
 export * from "./orphans/orphan-sets";
 export * from "./snapshots/index";
+export * from "./volumes/import";
+export { shownSource, type ImportSource } from "./volumes/import-source";

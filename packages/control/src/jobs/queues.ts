@@ -10,7 +10,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
 import { z } from "zod";
 
-export const QUEUE_NAMES = { upload: "upload", gc: "gc", deleteVolume: "delete-volume" } as const;
+export const QUEUE_NAMES = { upload: "upload", gc: "gc", deleteVolume: "delete-volume", importVolume: "import-volume" } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 const volumeId = z.string().regex(/^vol_[1-9A-HJ-NP-Za-km-z]{20}$/, "not a volume id");
@@ -31,6 +31,10 @@ export type GcPayload = z.infer<typeof gcPayloadSchema>;
 export const deleteVolumePayloadSchema = z.strictObject({ volumeId });
 export type DeleteVolumePayload = z.infer<typeof deleteVolumePayloadSchema>;
 
+/** The source (a URL that may be presigned, S3 credentials) is not here: it waits sealed in Redis (volumes/import-source.ts). */
+export const importVolumePayloadSchema = z.strictObject({ volumeId });
+export type ImportVolumePayload = z.infer<typeof importVolumePayloadSchema>;
+
 export interface UploadResult {
   outcome: "uploaded" | "skipped";
   storedSize?: number;
@@ -45,6 +49,24 @@ export interface DeleteVolumeResult {
 /** job.progress of a delete-volume job while it runs. */
 export interface DeleteVolumeProgress {
   objectsDeleted: number;
+}
+
+export interface ImportVolumeResult {
+  bytesCopied: number;
+  format: "raw" | "qcow2";
+}
+/** job.progress of an import-volume job while it runs. */
+export interface ImportVolumeProgress {
+  phase: "downloading" | "converting" | "committing";
+  /** Source bytes read so far, of `bytesTotal` (the image file's size). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Over the current phase, bytes per second; 0 until measurable. */
+  rateBytesPerSecond: number;
+  /** Seconds until the current phase ends, when a rate is known. */
+  etaSeconds?: number;
+  /** The source without a query string or credentials, for the page. */
+  source: string;
 }
 
 /** Retry delays: 200 ms doubling up to 30 s, with ±20% jitter so a fleet does not retry in step. */
@@ -65,6 +87,8 @@ const JOB_OPTIONS: Record<QueueName, JobsOptions> = {
   upload: { attempts: MANY_ATTEMPTS, backoff: { type: "capped" }, removeOnComplete: true, removeOnFail: 1000 },
   gc: { attempts: 20, backoff: { type: "capped" }, removeOnComplete: true, removeOnFail: 100 },
   "delete-volume": { attempts: MANY_ATTEMPTS, backoff: { type: "capped" }, removeOnComplete: 100, removeOnFail: 100 },
+  // One attempt: a failed or interrupted import deletes its volume rather than copying over a partial one.
+  "import-volume": { attempts: 1, removeOnComplete: 100, removeOnFail: 100 },
 };
 
 /** BullMQ job ids may not contain ':'; these are deterministic so an enqueue can be deduplicated. */
@@ -72,6 +96,7 @@ export const jobIds = {
   upload: (p: UploadPayload) => `up.${p.volumeId}.${p.commitId.replaceAll(":", "~")}.${p.index}.${p.generation}`,
   gc: (p: GcPayload) => `gc.${p.volumeId}`,
   deleteVolume: (p: DeleteVolumePayload) => `del.${p.volumeId}`,
+  importVolume: (p: ImportVolumePayload) => `imp.${p.volumeId}`,
 };
 
 export interface QueueSettings {
@@ -91,6 +116,7 @@ export class JobQueues {
   readonly upload: Queue<UploadPayload, UploadResult>;
   readonly gc: Queue<GcPayload, GcResult>;
   readonly deleteVolume: Queue<DeleteVolumePayload, DeleteVolumeResult>;
+  readonly importVolume: Queue<ImportVolumePayload, ImportVolumeResult>;
 
   /** `onError`: connection errors (otherwise BullMQ prints each one to stderr). */
   constructor(
@@ -106,6 +132,7 @@ export class JobQueues {
     this.upload = make(QUEUE_NAMES.upload);
     this.gc = make(QUEUE_NAMES.gc);
     this.deleteVolume = make(QUEUE_NAMES.deleteVolume);
+    this.importVolume = make(QUEUE_NAMES.importVolume);
   }
 
   async addUpload(payload: UploadPayload): Promise<string> {
@@ -131,7 +158,13 @@ export class JobQueues {
     return job.id!;
   }
 
+  async addImportVolume(payload: ImportVolumePayload): Promise<string> {
+    const data = importVolumePayloadSchema.parse(payload);
+    const job = await this.importVolume.add(QUEUE_NAMES.importVolume, data, { jobId: jobIds.importVolume(data) });
+    return job.id!;
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.upload.close(), this.gc.close(), this.deleteVolume.close()]);
+    await Promise.all([this.upload.close(), this.gc.close(), this.deleteVolume.close(), this.importVolume.close()]);
   }
 }

@@ -40,7 +40,8 @@ function checkSize(sizeBytes: number): void {
   if (sizeBytes > MAX_VOLUME_SIZE) throw new ServiceError("BAD_REQUEST", "size must be at most 4P", { field: "size" });
 }
 
-export async function createVolume(ctx: ServiceContext, rawInput: CreateVolumeInput): Promise<VolumeView> {
+/** `options.state` 'importing': made for an import job (volumes/import.ts), not attachable until it finishes. */
+export async function createVolume(ctx: ServiceContext, rawInput: CreateVolumeInput, options: { state?: "importing" } = {}): Promise<VolumeView> {
   requireWrite(ctx);
   const input = parseInput(createVolumeInput, rawInput);
   const { runtime } = ctx;
@@ -72,6 +73,7 @@ export async function createVolume(ctx: ServiceContext, rawInput: CreateVolumeIn
       durability: input.durability ?? "local",
       compression: input.compression ?? "zstd",
       keySlots: slots,
+      state: options.state,
     });
   } catch (error) {
     throw translateDbError(error);
