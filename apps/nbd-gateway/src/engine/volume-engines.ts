@@ -179,6 +179,17 @@ export class VolumeEngines {
     await engine.volume.commit();
   }
 
+  /**
+   * Opens a volume that an import job is filling ('importing': no client scope lists or opens it), as
+   * the holder "import". Each call is one more connection on the shared engine; release each one.
+   */
+  async openForImport(row: VolumeRow): Promise<OpenedExport> {
+    if (row.state !== "importing") throw new ExportRefusedError(`volume ${row.name} is not being imported`);
+    const opened = await this.#openExport(row, { deviceCredentialId: null, holderName: "import", clientAddress: null });
+    if (!opened) throw new ExportRefusedError(`volume ${row.name} cannot be opened for its import`);
+    return opened;
+  }
+
   /** The engine of a volume if some connection has it open (for stats and delete checks). */
   async get(volumeId: string): Promise<{ volume: Volume; connections: number } | undefined> {
     const engine = await this.#engines.get(volumeId)?.catch(() => undefined);

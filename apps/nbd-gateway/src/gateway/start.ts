@@ -36,6 +36,7 @@ import { OrphanRecords } from "../engine/orphan-records";
 import { VolumeEngines } from "../engine/volume-engines";
 import { BullMqChunkUploader } from "../jobs/chunk-uploader";
 import { JobWorkers } from "../jobs/job-workers";
+import { ImportWorker } from "../jobs/import-volume";
 import { AttachActivity } from "./attach-activity";
 import { loadGatewayIdentity } from "./gateway-identity";
 import { makeDataDirPrivate } from "./private-data-dir";
@@ -220,6 +221,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
       openEngines.commitLeftovers(leftovers).catch((error: unknown) => logger.error({ err: error }, "committing cached data failed"));
     }
     steps.add("job workers", () => jobWorkers.close());
+    // URL and S3 imports: closed before the engines, so a stopped import lets its volume go first.
+    const importWorker = new ImportWorker({
+      queues,
+      db: database.db,
+      redis: client,
+      prefix: config.queuePrefix,
+      masterKey: masterKey.key,
+      engines: openEngines,
+      stagingDir: `${config.dataDir}/imports`,
+      logger: logger.child({ part: "import" }),
+    });
+    importWorker.start();
+    steps.add("import worker", () => importWorker.close());
     // A lock (dashboard, REST, any web process) closes the volume here and drops its cache.
     const lockEvents = client.duplicate();
     lockEvents.on("error", throttledErrorLog(logger, "Redis subscriber error (retrying)"));

@@ -52,6 +52,8 @@ export async function stopGateway(parts: StopParts): Promise<StopOutcome> {
   await steps.run("live state", releaseBound);
   // A request in flight may itself wait on uploads (a full dirty budget): bounded like the commit.
   await steps.run("nbd", Math.max(left(), RELEASE_STEP_MS));
+  // Running imports stop and let their volumes go before the engines close (their volumes are deleted).
+  await steps.run("import worker", Math.max(left(), RELEASE_STEP_MS));
   try {
     await engines.syncAll();
   } catch (error) {
