@@ -23,6 +23,8 @@ import * as nbdCaRoute from "@/app/api/v1/nbd-ca/route";
 import * as attachCommandsRoute from "@/app/api/v1/volumes/[name]/attach-commands/route";
 import * as detachRoute from "@/app/api/v1/volumes/[name]/detach/route";
 import * as volumeOrphansRoute from "@/app/api/v1/volumes/[name]/orphans/route";
+import * as importProgressRoute from "@/app/api/v1/volumes/[name]/import-progress/route";
+import * as importCancelRoute from "@/app/api/v1/volumes/[name]/import-cancel/route";
 import * as orphansRoute from "@/app/api/v1/orphans/route";
 import * as orphanRoute from "@/app/api/v1/orphans/[id]/route";
 import * as orphanImageRoute from "@/app/api/v1/orphans/[id]/image/route";
@@ -111,6 +113,10 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     { name: "volume.orphanSets", write: false, targetsA: true, call: (c) => c.volume.orphanSets({ name: VOL }) },
     { name: "volume.discardOrphanSet", write: true, targetsA: true, call: (c) => c.volume.discardOrphanSet({ id: aOrphanSetId }) },
     { name: "volume.attachCommands", write: false, targetsA: true, call: (c) => c.volume.attachCommands({ name: VOL }) },
+    // Refused before the URL is read (nothing listens at port 9): the checks come first.
+    { name: "volume.import", write: true, targetsA: false, call: (c) => c.volume.import({ name: `imp-${++fresh}`, url: "http://127.0.0.1:9/x.img" }) },
+    { name: "volume.importProgress", write: false, targetsA: true, call: (c) => c.volume.importProgress({ name: VOL }) },
+    { name: "volume.cancelImport", write: true, targetsA: true, call: (c) => c.volume.cancelImport({ name: VOL }) },
     { name: "token.list", write: false, targetsA: false, call: (c) => c.token.list() },
     { name: "token.create", write: true, targetsA: false, call: (c) => c.token.create({ name: "x", scope: "read" }) },
     { name: "token.revoke", write: true, targetsA: true, call: (c) => c.token.revoke({ id: aWrite.token.id }) },
@@ -163,7 +169,7 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
   it("tRPC: a read-only token is FORBIDDEN to change anything and may read", async () => {
     const c = await caller("A read token");
     for (const procedure of procedures.filter((p) => p.write)) expect(await codeOf(procedure.call(c)), procedure.name).toBe("FORBIDDEN");
-    for (const procedure of procedures.filter((p) => !p.write && p.name !== "volume.deleteProgress")) {
+    for (const procedure of procedures.filter((p) => !p.write && p.name !== "volume.deleteProgress" && p.name !== "volume.importProgress")) {
       expect(await codeOf(procedure.call(c)), procedure.name).toBe("OK");
     }
   });
@@ -227,6 +233,27 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       write: false,
       targetsA: true,
       call: (who) => progressRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/delete-progress`), params()),
+    },
+    {
+      name: "POST /volumes/import",
+      write: true,
+      targetsA: false,
+      call: (who) =>
+        volumeRoute.POST(makeRequest(callers[who], "POST", "/api/v1/volumes/import", { name: `rest-imp-${++fresh}`, url: "http://127.0.0.1:9/x.img" }), {
+          params: Promise.resolve({ name: "import" }),
+        }),
+    },
+    {
+      name: "GET /volumes/:name/import-progress",
+      write: false,
+      targetsA: true,
+      call: (who) => importProgressRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/import-progress`), params()),
+    },
+    {
+      name: "POST /volumes/:name/import-cancel",
+      write: true,
+      targetsA: true,
+      call: (who) => importCancelRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/import-cancel`), params()),
     },
     { name: "POST /recover", write: true, targetsA: true, call: (who) => recoverRoute.POST(makeRequest(callers[who], "POST", "/api/v1/recover", {})) },
     { name: "GET /devices", write: false, targetsA: false, call: (who) => devicesRoute.GET(makeRequest(callers[who], "GET", "/api/v1/devices")) },

@@ -25,6 +25,7 @@ import {
   volumeMetrics,
   volumeMetricsInput,
 } from "@stratus/control";
+import { cancelImport, importVolume, importVolumeInput, volumeImportProgress } from "@stratus/control";
 import { z } from "zod";
 import { authedProcedure, router } from "../trpc";
 
@@ -47,4 +48,8 @@ export const volumeRouter = router({
   // Export is a download (GET /api/v1/orphans/:id/image): a byte stream, not a tRPC answer.
   orphanSets: authedProcedure.input(volumeByName).query(({ ctx, input }) => listVolumeOrphanSets(ctx.service, input)),
   discardOrphanSet: authedProcedure.input(orphanSetInput).mutation(({ ctx, input }) => discardOrphanSet(ctx.service, input)),
+  // An http(s) URL or S3 object imported by a gateway's job: the volume page polls importProgress.
+  import: authedProcedure.input(importVolumeInput).mutation(({ ctx, input }) => importVolume(ctx.service, input)),
+  importProgress: authedProcedure.input(volumeByName).query(({ ctx, input }) => volumeImportProgress(ctx.service, input)),
+  cancelImport: authedProcedure.input(volumeByName).mutation(({ ctx, input }) => cancelImport(ctx.service, input)),
 });
