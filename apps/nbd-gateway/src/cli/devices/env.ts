@@ -28,3 +28,15 @@ export function loadCliPaths(env: NodeJS.ProcessEnv = process.env): CliPaths {
     searchPath: (env.PATH ?? "").split(path.delimiter).filter(Boolean),
   };
 }
+
+/** For `volume import --server-side s3://…`: the S3 endpoint and keys, from STRATUS_IMPORT_S3_*, sent only in the request body. */
+export function loadImportS3Settings(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  const s3 = {
+    endpoint: env.STRATUS_IMPORT_S3_ENDPOINT,
+    region: env.STRATUS_IMPORT_S3_REGION,
+    accessKeyId: env.STRATUS_IMPORT_S3_ACCESS_KEY_ID,
+    secretAccessKey: env.STRATUS_IMPORT_S3_SECRET_ACCESS_KEY,
+  };
+  const set = Object.entries(s3).filter((entry): entry is [string, string] => !!entry[1]);
+  return set.length > 0 ? Object.fromEntries(set) : undefined;
+}

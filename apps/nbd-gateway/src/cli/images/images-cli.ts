@@ -28,6 +28,7 @@ import { nbdCopy, type CopyEnd } from "./nbd-copy";
 import { loopbackHint, volumeNbdTarget } from "./nbd-target";
 import { registerReaperCommand, startReaper, type ReaperHandle } from "./import-reaper";
 import { copyProgress, type CopyProgress } from "./progress";
+import { importServerSide } from "./server-side-import";
 
 interface ImportOptions {
   chunkSize?: number;
@@ -35,6 +36,7 @@ interface ImportOptions {
   passphraseStdin?: boolean;
   usedOnly?: boolean;
   device?: string;
+  serverSide?: boolean;
 }
 
 interface ExportOptions {
@@ -120,6 +122,16 @@ export function displayName(file: string): string {
 const isUrl = (file: string) => /^https?:\/\//i.test(file);
 
 async function importImage(client: ApiClient, name: string, file: string, options: ImportOptions): Promise<void> {
+  if (options.serverSide) {
+    if (options.usedOnly || options.device) throw new CliError("--server-side imports a URL in the gateway: --used-only and --device do not apply");
+    const passphrase = options.passphraseStdin ? (await readPassphrases({ fromStdin: true, prompts: [""] }))[0] : undefined;
+    const stop = interruptions();
+    try {
+      return await importServerSide(client, { name, url: file, chunkSize: options.chunkSize, durability: options.durability, passphrase }, stop.signal);
+    } finally {
+      stop.dispose();
+    }
+  }
   const nbdcopy = await requireTool("nbdcopy");
   const shown = displayName(file);
   const redact = (error: unknown) =>
@@ -265,6 +277,7 @@ export function registerImageCommands(volume: Command, apiClient: () => ApiClien
     .command("import")
     .argument("<name>", "the new volume's name")
     .argument("<file>", "a disk image file or http(s) URL: raw, qcow2, vmdk, vdi, vhdx… (whatever qemu-img reads)")
+    .option("--server-side", "FILE is an http(s) URL or s3://bucket/key that the gateway downloads itself, as a job (the dashboard's Import from URL)")
     .option("--used-only", "FILE is an ext2/3/4 filesystem: copy only the blocks it uses (e2image -ra), not the garbage in its free space")
     .option("--chunk-size <size>", "chunk size, a power of two from 64K to 64M (default 1M)", sizeOption)
     .option("--durability <mode>", "local or cloud (default local)", durabilityOption)
