@@ -23,8 +23,8 @@ import { findVolumeById, moveVolumeState, type Db, type VolumeRow } from "@strat
 import type { BlockDevice } from "@stratus/storage";
 import { cancelImportKey } from "@stratus/control";
 import { importVolumePayloadSchema, QUEUE_NAMES, type ImportVolumePayload, type ImportVolumeResult, type JobQueues } from "@stratus/control/jobs";
-import { openSourceStream, shownSource, takeImportSource } from "@stratus/control/import-source";
-import { detectImageFormat, IMAGE_HEAD_BYTES } from "@stratus/control/import-format";
+import { ImportSourceError, openSourceStream, shownSource, takeImportSource } from "@stratus/control/import-source";
+import { detectImageFormat, IMAGE_HEAD_BYTES, ImageFormatError } from "@stratus/control/import-format";
 import type { Redis } from "ioredis";
 import type { Logger } from "../logger";
 import { throttledErrorLog } from "../redis/error-log";
@@ -58,10 +58,19 @@ const BLOCK = 1024 * 1024;
 const ZERO_RUN = 64 * 1024;
 const ZEROS = Buffer.alloc(ZERO_RUN);
 
-class ImportCancelled extends Error {
+/** A failure whose message is fit for the volume page (the job's failedReason). */
+class ImportFailure extends Error {}
+
+class ImportCancelled extends ImportFailure {
   constructor() {
     super("the import was cancelled");
   }
+}
+
+/** What the page may show: our own sentences and the source's; anything else stays in the log. */
+function userReason(error: Error): string {
+  if (error instanceof ImportFailure || error instanceof ImportSourceError || error instanceof ImageFormatError) return error.message;
+  return "copying into the volume failed (the gateway's log says why)";
 }
 
 export class ImportWorker {
@@ -87,7 +96,7 @@ export class ImportWorker {
 
   /** Running imports stop (their volumes are deleted): a stop must not wait for a long download. */
   async close(options: { redisGone?: boolean } = {}): Promise<void> {
-    for (const controller of this.#running) controller.abort(new Error("the gateway is stopping"));
+    for (const controller of this.#running) controller.abort(new ImportFailure("the gateway running the import stopped"));
     if (options.redisGone) void this.#worker?.close(true).catch(() => undefined);
     else await this.#worker?.close();
   }
@@ -129,9 +138,9 @@ export class ImportWorker {
       return result;
     } catch (caught) {
       const error = controller.signal.aborted ? (controller.signal.reason as Error) : (caught as Error);
-      log.warn({ reason: error.message }, "import failed: deleting the volume");
+      log.warn({ reason: error.message, err: userReason(error) === error.message ? undefined : error }, "import failed: deleting the volume");
       await this.#abandon(row);
-      throw new Error(`${error.message} (volume ${row.name} was deleted)`, { cause: error });
+      throw new Error(`${userReason(error)} (volume ${row.name} was deleted)`, { cause: error });
     } finally {
       clearInterval(ticker);
       this.#running.delete(controller);
@@ -141,10 +150,10 @@ export class ImportWorker {
   /** Detects the format from the first bytes, then copies; every export it opened is released by then. */
   async #copy(row: VolumeRow, stream: Readable, totalBytes: number, meter: ImportMeter, signal: AbortSignal): Promise<ImportVolumeResult> {
     const counted = stream.pipe(meter.counter(totalBytes));
-    stream.once("error", (error) => counted.destroy(error));
+    stream.once("error", (error) => counted.destroy(new ImportSourceError(`the download broke off (${error.message})`, { cause: error })));
     const head = await readHead(counted, IMAGE_HEAD_BYTES);
     const image = detectImageFormat(head.bytes, totalBytes);
-    if (image.virtualSize > row.sizeBytes) throw new Error(`the image grew to ${image.virtualSize} bytes since it was sized`);
+    if (image.virtualSize > row.sizeBytes) throw new ImportFailure(`the image grew to ${image.virtualSize} bytes since it was sized`);
     if (image.format === "raw") {
       const opened = await this.#options.engines.openForImport(row);
       try {
@@ -153,7 +162,7 @@ export class ImportWorker {
       } finally {
         await opened.release();
       }
-      if (meter.bytesDone < totalBytes) throw new Error(`the source ended after ${meter.bytesDone} of ${totalBytes} bytes`);
+      if (meter.bytesDone < totalBytes) throw new ImportFailure(`the source ended after ${meter.bytesDone} of ${totalBytes} bytes`);
       return { bytesCopied: meter.bytesDone, format: "raw" };
     }
     await mkdir(this.#options.stagingDir, { recursive: true, mode: 0o700 });
@@ -162,9 +171,9 @@ export class ImportWorker {
       const file = createWriteStream(staged, { mode: 0o600 });
       file.write(head.bytes);
       await pipeline(counted, file, { signal });
-      if (meter.bytesDone < totalBytes) throw new Error(`the source ended after ${meter.bytesDone} of ${totalBytes} bytes`);
+      if (meter.bytesDone < totalBytes) throw new ImportFailure(`the source ended after ${meter.bytesDone} of ${totalBytes} bytes`);
       await capture(await requireTool("qemu-img"), ["check", "-q", "-f", "qcow2", staged]).catch((error: unknown) => {
-        throw new Error(`the downloaded qcow2 image is damaged: ${(error as Error).message}`);
+        throw new ImportFailure("the downloaded qcow2 image is damaged (qemu-img check failed)", { cause: error });
       });
       meter.phase("converting", image.virtualSize);
       await this.#convert(row, staged, meter, signal);
@@ -267,7 +276,7 @@ async function writeRaw(device: BlockDevice, first: Buffer, rest: Readable, sign
   };
   for await (const chunk of rest) {
     if (signal.aborted) throw signal.reason as Error;
-    if (offset + pending.length + (chunk as Buffer).length > device.size) throw new Error("the source is larger than the volume made for it");
+    if (offset + pending.length + (chunk as Buffer).length > device.size) throw new ImportFailure("the source is larger than the volume made for it");
     pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
     await flushBlocks(false);
   }
