@@ -191,7 +191,7 @@ describe("server-side import from a URL or S3 (a gateway job)", () => {
 
         const broken = await importCli("breaks", `${base}/big.img?short=1`);
         expect(broken.code).toBe(1);
-        expect(broken.stderr).toMatch(/import failed: .*\(volume breaks was deleted\)/);
+        expect(broken.stderr).toMatch(/import failed: the download broke off .*\(volume breaks was deleted\)/);
         await until("the broken import's volume is gone", async () => (await volumeNamed("breaks")) === undefined);
 
         const refused = await api<{ error: { field?: string; message: string } }>("POST", "/api/v1/volumes/import", {
