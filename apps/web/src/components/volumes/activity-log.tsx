@@ -18,6 +18,8 @@ const ACTIONS: Record<string, string> = {
   "volume.detached": "Detached",
   "volume.detach": "Detached",
   "volume.recover": "Recovered from the bucket",
+  "volume.import": "Started importing",
+  "volume.import-cancel": "Cancelled the import",
   "orphans.export": "Exported an orphan set",
   "orphans.discard": "Discarded an orphan set",
   "account.signin": "Signed in",
@@ -47,6 +49,7 @@ export function describeActivity(action: string, detail: Record<string, unknown>
     return `${detail?.force === true ? "Force detached" : base}${holder}`;
   }
   if (action === "volume.create" && typeof detail?.sizeBytes === "number") return `${base} (${formatBytes(detail.sizeBytes)})`;
+  if (action === "volume.import" && typeof detail?.source === "string") return `${base} ${detail.source} (${String(detail.format)})`;
   if ((action === "volume.attached" || action === "volume.detached") && typeof detail?.holder === "string") {
     return `${base} ${action === "volume.attached" ? "by" : "from"} ${detail.holder}`;
   }

@@ -24,6 +24,7 @@ import { LockVolume } from "./lock-volume";
 import { DeleteVolume } from "./delete-volume";
 import { DetachVolume } from "./detach-volume";
 import { DeviceAttachCommands } from "./device-attach-commands";
+import { ImportProgress } from "./import-progress";
 import { OrphanSets } from "./orphan-sets";
 import { PassphraseForm } from "./passphrase-form";
 import { ResizeForm } from "./resize-form";
@@ -41,6 +42,11 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
   const [lockNotice, setLockNotice] = useState<string | null>(null);
   const volume = useQuery(trpc.volume.get.queryOptions({ name }, { refetchInterval: deleteStarted ? false : LIVE_REFETCH_MS }));
   const now = useNow();
+  // A volume seen importing keeps the import's view until the job ends: a failed or cancelled one is deleted.
+  const [importWatched, setImportWatched] = useState(false);
+  const [importEnded, setImportEnded] = useState(false);
+  const markImportEnded = useCallback(() => setImportEnded(true), []);
+  if (volume.data?.state === "importing" && !importWatched) setImportWatched(true);
 
   const back = (
     <nav aria-label="Breadcrumb" className="mb-2 text-sm">
@@ -57,6 +63,25 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         <p className="flex items-center gap-2 py-10 text-sm text-slate-500" role="status">
           <Spinner /> Loading {name}…
         </p>
+      </>
+    );
+  }
+  if (importWatched && (!volume.data || volume.data.state !== "active" || !importEnded)) {
+    return (
+      <>
+        {back}
+        <PageHeader
+          title={
+            <span className="inline-flex items-center gap-3">
+              <span className="font-mono">{name}</span>
+              {volume.data && <VolumeStatusBadge volume={volume.data} />}
+            </span>
+          }
+          description={volume.data ? `${formatBytes(volume.data.sizeBytes)} · importing from a URL` : undefined}
+        />
+        <Card id="import" title="Import">
+          <ImportProgress name={name} onFinished={markImportEnded} />
+        </Card>
       </>
     );
   }

@@ -9,6 +9,7 @@ export interface StatusInput {
 
 export function volumeStatus(volume: StatusInput): { label: string; tone: "slate" | "green" | "amber" | "red" | "indigo" } {
   if (volume.state === "deleting") return { label: "Deleting", tone: "red" };
+  if (volume.state === "importing") return { label: "Importing", tone: "indigo" };
   if (volume.attached) return { label: "Attached", tone: "green" };
   if (volume.unlocked === false) return { label: "Locked", tone: "amber" };
   return { label: "Ready", tone: "slate" };

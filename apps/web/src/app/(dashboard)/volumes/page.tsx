@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { buttonClasses } from "@/components/ui/button-classes";
 import { Card, PageHeader } from "@/components/ui/card";
+import { ImportFromUrl } from "@/components/volumes/import-volume-form";
 import { VolumeTable } from "@/components/volumes/volume-table";
 
 export const metadata: Metadata = { title: "Volumes" };
@@ -18,6 +19,7 @@ export default function VolumesPage() {
           </Link>
         }
       />
+      <ImportFromUrl />
       <Card>
         <VolumeTable />
       </Card>
