@@ -143,6 +143,25 @@ describe("fault proxy framing (against an echo server)", () => {
       await impatient.close();
     }
   });
+
+  it("shaped like a WAN: bodies intact both ways, each response late by the latency, the link at its speed", async () => {
+    // 4 MiB/s: a 1 MiB body cannot cross in much under a quarter of a second, whatever the machine.
+    const wan = await startFaultProxy({ target: { host: "127.0.0.1", port: echo.port }, latencyMs: 40, linkBytesPerSecond: 4 * 2 ** 20 });
+    const own = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      let started = performance.now();
+      expect(await send(own, wan.port, "GET")).toEqual({ status: 200, body: '{"method":"GET","length":0}' });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(39);
+      started = performance.now();
+      const body = seededBytes(2 ** 20, 9);
+      expect(await send(own, wan.port, "PUT", body, { chunked: true })).toEqual({ status: 200, body: '{"method":"PUT","length":1048576}' });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(40 + 230);
+      expect(wan.stats().forwardedBodyBytes.PUT).toBeGreaterThan(2 ** 20);
+    } finally {
+      own.destroy();
+      await wan.close();
+    }
+  });
 });
 
 describe("fault proxy in front of the S3 test server", () => {

@@ -3,9 +3,11 @@
  * 127.0.0.1: per request it passes through, answers `503 SlowDown`, resets, or stalls, as set at run
  * time by `setMode` (seeded, so a run repeats), and counts requests by method and bytes. It parses
  * request heads and bodies only (Content-Length or chunked, keep-alive, no pipelining); responses
- * are copied back as they come.
+ * are copied back as they come. It can also shape the link like a WAN (`latencyMs`,
+ * `linkBytesPerSecond`: see link-shaper.ts) for benches.
  */
 import net from "node:net";
+import { DelayLine, LinkShaper } from "./link-shaper";
 import { seededRandom } from "./seeded-random";
 
 export type FaultKind = "503" | "reset";
@@ -58,6 +60,10 @@ export interface FaultProxyOptions {
   stallTimeoutMs?: number;
   /** Initial mode (default: pass everything through). */
   mode?: Partial<FaultMode>;
+  /** Milliseconds added before each response reaches the client, as a distant server's round trip (default 0). */
+  latencyMs?: number;
+  /** Speed of the link in each direction, shared by all connections (default: unshaped). */
+  linkBytesPerSecond?: number;
 }
 
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -73,6 +79,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const context: ProxyContext = {
     target: options.target,
     stallTimeoutMs: options.stallTimeoutMs,
+    latencyMs: options.latencyMs ?? 0,
+    linkUp: options.linkBytesPerSecond === undefined ? undefined : new LinkShaper(options.linkBytesPerSecond),
+    linkDown: options.linkBytesPerSecond === undefined ? undefined : new LinkShaper(options.linkBytesPerSecond),
     stats: () => stats,
     decide(path: string): Decision {
       if (mode.stall) return "stall";
@@ -123,6 +132,10 @@ type Decision = "forward" | "stall" | FaultKind;
 interface ProxyContext {
   target: { host: string; port: number };
   stallTimeoutMs: number | undefined;
+  latencyMs: number;
+  /** Client to server, and back: one shared link each way. */
+  linkUp: LinkShaper | undefined;
+  linkDown: LinkShaper | undefined;
   stats(): FaultProxyStats;
   decide(path: string): Decision;
   nextRequestId(): string;
@@ -146,15 +159,34 @@ class ProxyConnection {
   private upstream: net.Socket | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly fromClient: DelayLine;
+  private readonly toClient: DelayLine;
 
   constructor(
     private readonly client: net.Socket,
     private readonly context: ProxyContext,
   ) {
+    this.fromClient = new DelayLine({
+      latencyMs: 0,
+      link: context.linkUp,
+      source: () => this.client,
+      deliver: (data) => {
+        this.buffer = this.buffer.length === 0 ? data : Buffer.concat([this.buffer, data]);
+        this.process();
+      },
+      end: () => {},
+    });
+    this.toClient = new DelayLine({
+      latencyMs: context.latencyMs,
+      link: context.linkDown,
+      source: () => this.upstream,
+      deliver: (data) => this.client.write(data),
+      // The server closing its side ends the client's connection too (after what it already sent).
+      end: () => this.client.end(),
+    });
     client.on("data", (data: Buffer) => {
       this.context.stats().bytesFromClients += data.length;
-      this.buffer = this.buffer.length === 0 ? data : Buffer.concat([this.buffer, data]);
-      this.process();
+      this.fromClient.push(data);
     });
     client.on("error", () => this.destroy());
     client.on("close", () => this.destroy());
@@ -172,6 +204,8 @@ class ProxyConnection {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.stallTimer);
+    this.fromClient.close();
+    this.toClient.close();
     this.client.destroy();
     this.upstream?.destroy();
   }
@@ -268,10 +302,9 @@ class ProxyConnection {
     const upstream = net.connect(this.context.target.port, this.context.target.host);
     upstream.on("data", (data: Buffer) => {
       this.context.stats().bytesToClients += data.length;
-      this.client.write(data);
+      this.toClient.push(data);
     });
-    // The server closing its side ends the client's connection too (after what it already sent).
-    upstream.on("end", () => this.client.end());
+    upstream.on("end", () => this.toClient.end());
     upstream.on("error", () => this.destroy());
     upstream.on("close", () => {
       if (this.upstream === upstream) this.upstream = undefined;
