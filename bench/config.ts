@@ -11,7 +11,7 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 export const JOB_NAMES = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd1", "randwrite-4k-qd32", "read-1m-qd8", "write-1m-qd8"] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
-export const SECTION_NAMES = ["local", "tls", "cloud"] as const;
+export const SECTION_NAMES = ["local", "tls", "cloud", "wan"] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 export interface BenchConfig {
@@ -35,7 +35,8 @@ export interface BenchConfig {
   workRoot?: string;
   /**
    * local: warm fio jobs vs nbdkit file / qemu-nbd; tls: warm reads plain and over TLS-PSK vs nbdkit
-   * file with --tls=require; cloud: vs s3backer on the same S3 server.
+   * file with --tls=require; cloud: vs s3backer on the same S3 server; wan: the same behind a proxy
+   * shaped like a WAN (25 ms, 1 Gbit/s).
    */
   sections: SectionName[];
   /** Size of the volume the cloud section writes, reads cold and reads warm. */
@@ -46,6 +47,13 @@ export interface BenchConfig {
    * the FLUSH (which synced the local disk) landed.
    */
   cloudDurability: "cloud" | "local";
+  /**
+   * s3backer's features in the cloud section: compress-encrypt (default, as Stratus always does both)
+   * or plain (neither, as the bench ran it until 2026-12-07: for figures comparable to those).
+   */
+  cloudS3backer: "compress-encrypt" | "plain";
+  /** Size of the volume the wan section writes and reads cold. */
+  wanSize: string;
   /** STRATUS_DIRTY_LIMIT of the warm section's gateway: above the fio region, so "warm" writes stay in the cache. */
   dirtyLimit: string;
 }
@@ -88,6 +96,11 @@ const schema = z.object({
     .regex(/^\d+[MG]$/, "a size like 2G")
     .default("2G"),
   BENCH_CLOUD_DURABILITY: z.enum(["cloud", "local"]).default("cloud"),
+  BENCH_CLOUD_S3BACKER: z.enum(["compress-encrypt", "plain"]).default("compress-encrypt"),
+  BENCH_WAN_SIZE: z
+    .string()
+    .regex(/^\d+[MG]$/, "a size like 512M or 1G")
+    .default("512M"),
 });
 
 export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
@@ -111,6 +124,8 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     sections: c.BENCH_SECTIONS,
     cloudSize: c.BENCH_CLOUD_SIZE,
     cloudDurability: c.BENCH_CLOUD_DURABILITY,
+    cloudS3backer: c.BENCH_CLOUD_S3BACKER,
+    wanSize: c.BENCH_WAN_SIZE,
     dirtyLimit: c.BENCH_DIRTY_LIMIT,
   };
 }

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The cloud section's peer: s3backer (FUSE) from Debian, installed here when missing.
-if [[ "${BENCH_SECTIONS:-local,tls,cloud}" == *cloud* ]] && ! command -v s3backer >/dev/null 2>&1; then
+# The cloud and wan sections' peer: s3backer (FUSE) from Debian, installed here when missing.
+if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan}" =~ cloud|wan ]] && ! command -v s3backer >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bench: installing s3backer (Debian package) for the cloud section" >&2
@@ -13,7 +13,7 @@ if [[ "${BENCH_SECTIONS:-local,tls,cloud}" == *cloud* ]] && ! command -v s3backe
 fi
 
 # The TLS section's client is bench/nbd-load.c, built against libnbd at run time.
-if [[ "${BENCH_SECTIONS:-local,tls,cloud}" == *tls* ]] && { ! command -v cc >/dev/null 2>&1 || [ ! -f /usr/include/libnbd.h ]; }; then
+if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan}" == *tls* ]] && { ! command -v cc >/dev/null 2>&1 || [ ! -f /usr/include/libnbd.h ]; }; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bench: installing gcc and libnbd-dev (Debian packages) for the TLS section's client" >&2

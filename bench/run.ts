@@ -15,6 +15,7 @@ import { formatCloudTable, runCloudBench, type CloudResults } from "./cloud";
 import { formatBytes, formatTable, summarize, type Sample } from "./report";
 import { residentBytes, startNbdkitFile, startQemuNbd, startStratus, type BenchServer } from "./servers";
 import { formatTlsTable, runTlsBench, type TlsResults } from "./tls";
+import { formatWanTable, runWanBench, WAN_LATENCY_MS, WAN_LINK_BYTES_PER_SECOND, type WanResults } from "./wan";
 
 const config = loadBenchConfig();
 const cleanup = new CleanupStack();
@@ -40,8 +41,9 @@ async function main(): Promise<void> {
   const local = config.sections.includes("local") ? await localSection(work) : undefined;
   const tls = config.sections.includes("tls") ? await tlsSection(work) : undefined;
   const cloud = config.sections.includes("cloud") ? await cloudSection(work) : undefined;
+  const wan = config.sections.includes("wan") ? await wanSection(work) : undefined;
 
-  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, tls, cloud };
+  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, tls, cloud, wan };
   const dir = path.join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `bench-${results.date.replace(/[:.]/g, "-")}.json`);
@@ -60,7 +62,7 @@ async function tlsSection(work: string): Promise<TlsResults> {
 
 /** Stratus against s3backer on one s3rver: committed write, cold read, warm randread, requests. */
 async function cloudSection(work: string): Promise<CloudResults> {
-  say(`\ncloud: stratus vs s3backer on one s3rver, ${config.cloudSize} volume, 1 MiB blocks, ${config.rounds} round(s)`);
+  say(`\ncloud: stratus vs s3backer (${config.cloudS3backer}) on one s3rver, ${config.cloudSize} volume, 1 MiB blocks, ${config.rounds} round(s)`);
   const image = await makeSparseImage(path.join(work, "cloud.img"), { size: sizeBytes(config.cloudSize), seed: 2, dataFraction: 1 });
   const results = await runCloudBench(config, work, image.path, image.size, cleanup);
   await rm(image.path);
@@ -70,6 +72,18 @@ async function cloudSection(work: string): Promise<CloudResults> {
       `(ratios below are to the same round's ceiling):\n`,
   );
   say(formatCloudTable(results));
+  return results;
+}
+
+/** Stratus against s3backer (both compressing and encrypting) on one s3rver behind a WAN-shaped proxy. */
+async function wanSection(work: string): Promise<WanResults> {
+  const link = `${(WAN_LINK_BYTES_PER_SECOND * 8) / 1e9} Gbit/s`;
+  say(`\nwan: stratus vs s3backer --compress --encrypt, s3rver behind ${WAN_LATENCY_MS} ms and ${link}, ${config.wanSize} volume, ${config.rounds} round(s)`);
+  const image = await makeSparseImage(path.join(work, "wan.img"), { size: sizeBytes(config.wanSize), seed: 4, dataFraction: 1 });
+  const results = await runWanBench(config, work, image.path, image.size, cleanup);
+  await rm(image.path);
+  say(`\nmedians of ${config.rounds} round(s); link ${link} = ${(WAN_LINK_BYTES_PER_SECOND / 1e6).toFixed(0)} MB/s of payload at most:\n`);
+  say(formatWanTable(results));
   return results;
 }
 

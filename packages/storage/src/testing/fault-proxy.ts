@@ -64,6 +64,8 @@ export interface FaultProxyOptions {
   latencyMs?: number;
   /** Speed of the link in each direction, shared by all connections (default: unshaped). */
   linkBytesPerSecond?: number;
+  /** Told of each request as its head arrives (a bench tracing the requests of one commit). */
+  onRequest?: (method: HttpMethod, path: string) => void;
 }
 
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -83,7 +85,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     linkUp: options.linkBytesPerSecond === undefined ? undefined : new LinkShaper(options.linkBytesPerSecond),
     linkDown: options.linkBytesPerSecond === undefined ? undefined : new LinkShaper(options.linkBytesPerSecond),
     stats: () => stats,
-    decide(path: string): Decision {
+    decide(method: HttpMethod, path: string): Decision {
+      options.onRequest?.(method, path);
       if (mode.stall) return "stall";
       const targeted = mode.failPathIncludes !== undefined && path.includes(mode.failPathIncludes);
       const fails = mode.outage || targeted || (mode.failRate > 0 && random() < mode.failRate);
@@ -137,7 +140,7 @@ interface ProxyContext {
   linkUp: LinkShaper | undefined;
   linkDown: LinkShaper | undefined;
   stats(): FaultProxyStats;
-  decide(path: string): Decision;
+  decide(method: HttpMethod, path: string): Decision;
   nextRequestId(): string;
 }
 
@@ -263,7 +266,7 @@ class ProxyConnection {
   private begin(request: Request): void {
     const stats = this.context.stats();
     stats.requests[request.method] += 1;
-    const decision = this.context.decide(request.path);
+    const decision = this.context.decide(request.method, request.path);
     if (decision === "forward") return this.forward(request);
     if (decision === "reset") {
       stats.injected.reset += 1;
