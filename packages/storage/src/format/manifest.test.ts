@@ -61,6 +61,37 @@ describe("manifests in the bucket", () => {
     expect(manifestKey(volumeId, 3)).toBe("vol/vol_m/m/0000000000000003");
   });
 
+  it("lists for the prune while the PUT is in flight, and deletes nothing when the PUT fails", async () => {
+    const store = new MemoryObjectStore();
+    for (const epoch of [1, 2]) await writeManifest(store, codec, volumeId, epoch, randomMap(5, epoch));
+    const events: string[] = [];
+    let release: () => void = () => {};
+    const gated = Object.assign(Object.create(store) as MemoryObjectStore, {
+      put: async (key: string, body: Buffer) => {
+        events.push("put");
+        await new Promise<void>((resolve) => (release = resolve));
+        if (key === manifestKey(volumeId, 4)) throw new Error("network down");
+        await store.put(key, body);
+        events.push("put done");
+      },
+      list: async (options: Parameters<MemoryObjectStore["list"]>[0]) => {
+        events.push("list");
+        return store.list(options);
+      },
+    });
+    const third = writeManifest(gated, codec, volumeId, 3, randomMap(5, 3));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([...events].sort()).toEqual(["list", "put"]); // both under way, the PUT not done
+    release();
+    await third;
+    expect(await listManifestEpochs(store, volumeId)).toEqual([2, 3]);
+    const fourth = writeManifest(gated, codec, volumeId, 4, randomMap(5, 4));
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await expect(fourth).rejects.toThrow(/network down/);
+    expect(await listManifestEpochs(store, volumeId)).toEqual([2, 3]);
+  });
+
   it("serialises the map before the first await", async () => {
     const store = new MemoryObjectStore();
     const chunks = randomMap(10, 3);

@@ -126,15 +126,33 @@ export async function writeManifest(
   options: WriteManifestOptions = {},
 ): Promise<void> {
   const body = codec.encodeManifest(encodeManifestBody(epoch, chunks), { volumeId, epoch });
-  await store.put(manifestKey(volumeId, epoch), body);
   const keep = options.keep ?? 2;
-  if (keep !== Number.POSITIVE_INFINITY) await pruneManifests(store, volumeId, { keep, below: epoch });
+  const prune = keep !== Number.POSITIVE_INFINITY;
+  if (prune) checkKeep(keep);
+  // The prune's listing runs beside the PUT: a cloud FLUSH waits for this, one round trip fewer.
+  // Nothing is deleted unless the PUT succeeded.
+  const listing = prune ? listManifestEpochs(store, volumeId) : undefined;
+  listing?.catch(() => undefined); // unawaited if the PUT fails
+  await store.put(manifestKey(volumeId, epoch), body);
+  if (listing === undefined) return;
+  const epochs = await listing;
+  if (!epochs.includes(epoch)) epochs.push(epoch); // the listing may have run before the PUT landed
+  await deleteOldManifests(store, volumeId, epochs, { keep, below: epoch });
 }
 
 /** Deletes all but the newest `keep` manifests, and never one at or above `below` (if given). */
 export async function pruneManifests(store: ObjectStore, volumeId: string, options: { keep: number; below?: number }): Promise<void> {
-  if (!Number.isInteger(options.keep) || options.keep < 1) throw new StorageError("EINVAL", `keep must be at least 1, got ${options.keep}`);
-  const epochs = await listManifestEpochs(store, volumeId);
+  checkKeep(options.keep);
+  await deleteOldManifests(store, volumeId, await listManifestEpochs(store, volumeId), options);
+}
+
+function checkKeep(keep: number): void {
+  if (!Number.isInteger(keep) || keep < 1) throw new StorageError("EINVAL", `keep must be at least 1, got ${keep}`);
+}
+
+/** `epochs`: every manifest the volume has, in any order. */
+async function deleteOldManifests(store: ObjectStore, volumeId: string, epochs: number[], options: { keep: number; below?: number }): Promise<void> {
+  epochs.sort((a, b) => a - b);
   const doomed = epochs.slice(0, Math.max(0, epochs.length - options.keep)).filter((epoch) => options.below === undefined || epoch < options.below);
   if (doomed.length > 0) await store.deleteMany(doomed.map((epoch) => manifestKey(volumeId, epoch)));
 }
