@@ -18,6 +18,18 @@ export function machineBusySeconds(): number {
 
 /** User plus system seconds of a live process, all its threads; undefined once it is gone. */
 export function processCpuSeconds(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields === undefined ? undefined : (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** User plus system seconds of this process's children that have exited and been waited for (fio, nbdcopy, a stopped s3backer). */
+export function exitedChildrenCpuSeconds(): number {
+  const fields = statFields("self")!;
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+}
+
+/** /proc/PID/stat from its third field (state) on. */
+function statFields(pid: number | "self"): string[] | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -25,8 +37,7 @@ export function processCpuSeconds(pid: number): number | undefined {
     return undefined;
   }
   // The command name may hold spaces and parentheses: fields are counted after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
 export interface CpuUse {
@@ -36,17 +47,32 @@ export interface CpuUse {
   machine: number;
   /** CPU-seconds s3rver used in it. */
   s3rver: number;
+  /**
+   * CPU-seconds of the system under test and its client alone: its live processes (`systemPids`) and
+   * the bench's children that exited in the window. Unlike machine minus s3rver, it holds none of
+   * what others running on a shared machine spent.
+   */
+  system: number;
 }
 
 /** Runs `work` and says how much CPU the machine and s3rver (`s3rverPid`, alive throughout) spent meanwhile. */
-export async function measureCpu<T>(s3rverPid: number, work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
+export async function measureCpu<T>(s3rverPid: number, work: () => Promise<T>, systemPids: () => number[] = () => []): Promise<{ result: T; cpu: CpuUse }> {
   const s3rverBefore = processCpuSeconds(s3rverPid);
+  const pidsBefore = new Map(systemPids().map((pid) => [pid, processCpuSeconds(pid)]));
+  const childrenBefore = exitedChildrenCpuSeconds();
   const machineBefore = machineBusySeconds();
   const started = process.hrtime.bigint();
   const result = await work();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const machine = machineBusySeconds() - machineBefore;
   const s3rverAfter = processCpuSeconds(s3rverPid);
+  let system = exitedChildrenCpuSeconds() - childrenBefore;
+  for (const pid of systemPids()) {
+    const before = pidsBefore.get(pid);
+    const after = processCpuSeconds(pid);
+    // A process alive at both ends; one that started and exited inside the window is in the children's sum.
+    if (before !== undefined && after !== undefined) system += after - before;
+  }
   if (s3rverBefore === undefined || s3rverAfter === undefined) throw new Error(`s3rver (pid ${s3rverPid}) is gone`);
-  return { result, cpu: { seconds, machine, s3rver: s3rverAfter - s3rverBefore } };
+  return { result, cpu: { seconds, machine, s3rver: s3rverAfter - s3rverBefore, system } };
 }
