@@ -61,7 +61,7 @@ describe("manifests in the bucket", () => {
     expect(manifestKey(volumeId, 3)).toBe("vol/vol_m/m/0000000000000003");
   });
 
-  it("lists for the prune while the PUT is in flight, and deletes nothing when the PUT fails", async () => {
+  it("prunes while the PUT is in flight, and keeps the predecessor when the PUT fails", async () => {
     const store = new MemoryObjectStore();
     for (const epoch of [1, 2]) await writeManifest(store, codec, volumeId, epoch, randomMap(5, epoch));
     const events: string[] = [];
@@ -89,7 +89,8 @@ describe("manifests in the bucket", () => {
     await new Promise((resolve) => setImmediate(resolve));
     release();
     await expect(fourth).rejects.toThrow(/network down/);
-    expect(await listManifestEpochs(store, volumeId)).toEqual([2, 3]);
+    expect(await listManifestEpochs(store, volumeId)).toEqual([3]);
+    expect((await readLatestManifest(store, codec, volumeId))?.epoch).toBe(3);
   });
 
   it("serialises the map before the first await", async () => {

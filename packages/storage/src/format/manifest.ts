@@ -107,7 +107,7 @@ export function decodeManifestBody(body: Buffer, what = "manifest"): Manifest {
 export interface WriteManifestOptions {
   /**
    * How many newest manifests to keep (default 2: the one just written and its predecessor,
-   * in case the newest is ever unreadable). Older ones are deleted after the write. Infinity
+   * in case the newest is ever unreadable). Older ones are deleted beside the write. Infinity
    * keeps all.
    */
   keep?: number;
@@ -127,33 +127,44 @@ export async function writeManifest(
 ): Promise<void> {
   const body = codec.encodeManifest(encodeManifestBody(epoch, chunks), { volumeId, epoch });
   const keep = options.keep ?? 2;
-  const prune = keep !== Number.POSITIVE_INFINITY;
-  if (prune) checkKeep(keep);
-  // The prune's listing runs beside the PUT: a cloud FLUSH waits for this, one round trip fewer.
-  // Nothing is deleted unless the PUT succeeded.
-  const listing = prune ? listManifestEpochs(store, volumeId) : undefined;
-  listing?.catch(() => undefined); // unawaited if the PUT fails
-  await store.put(manifestKey(volumeId, epoch), body);
-  if (listing === undefined) return;
-  const epochs = await listing;
-  if (!epochs.includes(epoch)) epochs.push(epoch); // the listing may have run before the PUT landed
-  await deleteOldManifests(store, volumeId, epochs, { keep, below: epoch });
+  if (keep === Number.POSITIVE_INFINITY) return store.put(manifestKey(volumeId, epoch), body);
+  checkKeep(keep);
+  const put = store.put(manifestKey(volumeId, epoch), body);
+  if (keep === 1) {
+    await put;
+    return pruneManifests(store, volumeId, { keep, below: epoch });
+  }
+  // A cloud FLUSH waits for all of this: the prune (LIST, DELETE) runs beside the PUT rather than
+  // after it, two round trips fewer. It keeps the newest keep-1 older ones, so whether the PUT lands
+  // or fails, the predecessor stays.
+  const prune = listManifestEpochs(store, volumeId).then((epochs) =>
+    deleteAllButNewest(
+      store,
+      volumeId,
+      epochs.filter((e) => e < epoch),
+      keep - 1,
+    ),
+  );
+  const [written] = await Promise.allSettled([put, prune]);
+  if (written.status === "rejected") throw written.reason;
+  await prune;
 }
 
 /** Deletes all but the newest `keep` manifests, and never one at or above `below` (if given). */
 export async function pruneManifests(store: ObjectStore, volumeId: string, options: { keep: number; below?: number }): Promise<void> {
   checkKeep(options.keep);
-  await deleteOldManifests(store, volumeId, await listManifestEpochs(store, volumeId), options);
+  const epochs = await listManifestEpochs(store, volumeId);
+  const doomed = epochs.slice(0, Math.max(0, epochs.length - options.keep)).filter((epoch) => options.below === undefined || epoch < options.below);
+  if (doomed.length > 0) await store.deleteMany(doomed.map((epoch) => manifestKey(volumeId, epoch)));
 }
 
 function checkKeep(keep: number): void {
   if (!Number.isInteger(keep) || keep < 1) throw new StorageError("EINVAL", `keep must be at least 1, got ${keep}`);
 }
 
-/** `epochs`: every manifest the volume has, in any order. */
-async function deleteOldManifests(store: ObjectStore, volumeId: string, epochs: number[], options: { keep: number; below?: number }): Promise<void> {
-  epochs.sort((a, b) => a - b);
-  const doomed = epochs.slice(0, Math.max(0, epochs.length - options.keep)).filter((epoch) => options.below === undefined || epoch < options.below);
+/** `epochs` ascending: deletes all but the last `keep` of them. */
+async function deleteAllButNewest(store: ObjectStore, volumeId: string, epochs: readonly number[], keep: number): Promise<void> {
+  const doomed = epochs.slice(0, Math.max(0, epochs.length - keep));
   if (doomed.length > 0) await store.deleteMany(doomed.map((epoch) => manifestKey(volumeId, epoch)));
 }
 
