@@ -16,6 +16,8 @@ export interface VolumeInfo {
   storedBytes?: number | null;
   lastCommitAt?: string | null;
   durability?: "local" | "cloud";
+  /** Who has it open, or null. */
+  attached?: { connections: number } | null;
 }
 
 export interface CreateVolumeOptions {

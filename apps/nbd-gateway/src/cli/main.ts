@@ -10,6 +10,7 @@ import { registerAttachCommands } from "./devices/attach-cli";
 import { registerDeviceCommands } from "./devices/device-cli";
 import { registerImageCommands } from "./images/images-cli";
 import { registerOrphanCommands } from "./orphans-cli";
+import { registerSnapshotCommands } from "./snapshots-cli";
 import { print, printTable } from "./output";
 import { readPassphrases } from "./passphrase-input";
 import { runGateway, type RunGatewayOptions } from "./run-gateway";
@@ -136,7 +137,7 @@ volume
 
 volume
   .command("recover")
-  .requiredOption("--from-bucket", "rebuild the database's volumes from the configured bucket (headers and latest manifests)")
+  .requiredOption("--from-bucket", "rebuild the database's volumes, snapshots and clones from the configured bucket (headers and manifests)")
   .option("--passphrase-stdin", "a passphrase for volumes without auto-unlock (first line of standard input)")
   .option("--json", "print JSON")
   .description("restore volumes from the bucket alone into this server's (empty) database")
@@ -145,7 +146,7 @@ volume
     const client = apiClient();
     const outcome = await client.request<RecoverOutcome>("POST", "/api/v1/recover", { passphrase });
     if (options.json) return print(JSON.stringify(outcome, null, 2));
-    for (const v of outcome.recovered) print(`recovered ${v.name} (${v.id}) at epoch ${v.epoch}, ${v.chunks} chunks`);
+    for (const v of outcome.recovered) print(`recovered ${v.name} (${v.id}) at epoch ${v.epoch}, ${v.chunks} chunks, ${v.snapshots} snapshots`);
     for (const v of outcome.skipped) print(`skipped ${v.name} (${v.id}): ${v.reason}`);
     if (outcome.recovered.length === 0 && outcome.skipped.length === 0) print("no volumes in the bucket");
   });
@@ -229,6 +230,7 @@ registerImageCommands(volume, apiClient, sizeOption);
 registerDeviceCommands(program, apiClient);
 registerAttachCommands(program, apiClient);
 registerOrphanCommands(program, apiClient);
+registerSnapshotCommands(program, volume, apiClient);
 
 function durabilityOption(value: string): string {
   if (value !== "local" && value !== "cloud") throw new InvalidArgumentError("durability is local or cloud");
