@@ -18,6 +18,8 @@ have nbdkit       || need_pkgs+=(nbdkit)
 have fio          || need_pkgs+=(fio)
 have fusermount3  || need_pkgs+=(fuse3)
 have mkfs.ext4    || need_pkgs+=(e2fsprogs)
+# NTFS images for import --used-only (ntfsclone, mkntfs, ntfscp, ntfscat, ntfsfix).
+have ntfsclone    || need_pkgs+=(ntfs-3g)
 # fincore: the disk-cache tests check which file pages the kernel caches (O_DIRECT writes leave none).
 have fincore      || need_pkgs+=(util-linux-extra)
 have redis-server || need_pkgs+=(redis-server)

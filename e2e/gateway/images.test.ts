@@ -240,6 +240,54 @@ describe("stratus volume import / export", () => {
   );
 
   it(
+    "--used-only on NTFS (ntfsclone) uploads only the used clusters; the copy checks clean, files equal",
+    () =>
+      withLogs(async () => {
+        // A 512 MiB image first filled with garbage; mkntfs -Q does not clear it. Files go in with ntfscp (no mount).
+        const fsImage = path.join(ramWork, "ntfs.img");
+        const garbage = seededBytes(21)(16 * MiB);
+        const handle = await open(fsImage, "w");
+        for (let offset = 0; offset < 512 * MiB; offset += 16 * MiB) await handle.write(garbage, 0, 16 * MiB, offset);
+        await handle.close();
+        await runOk("mkntfs", ["-F", "-Q", "-q", fsImage]);
+        const bytes = seededBytes(22);
+        const files: Array<{ name: string; sum: string }> = [];
+        for (let i = 0; i < 24; i++) {
+          const local = path.join(work, `ntfs-f${i}.bin`);
+          const data = bytes(4 * MiB + i * 41_000);
+          await writeFile(local, data);
+          await runOk("ntfscp", [fsImage, local, `/f${i}.bin`]);
+          files.push({ name: `/f${i}.bin`, sum: sha256(data) });
+          await rm(local);
+        }
+        // ntfsresize counts what is in use in decimal MB, rounded: take the upper end.
+        const info = await runOk("ntfsresize", ["--info", "--force", fsImage]);
+        const usedBytes = (Number(/Space in use\s*:\s*(\d+) MB/.exec(info)![1]) + 1) * 1e6;
+
+        const out = await gateway.cli(["volume", "import", "ntfs-used", fsImage, "--used-only"]);
+        expect(out).toMatch(/^imported .* \(raw, 512 MiB\) into volume ntfs-used/);
+        const stored = await volumeBucketUsage(gateway, idFrom(out));
+        console.log(
+          `--used-only NTFS: ${(usedBytes / MiB).toFixed(1)} MiB in use in 512 MiB -> ${(stored.bytes / MiB).toFixed(1)} MiB in the bucket (${(stored.bytes / usedBytes).toFixed(3)}x)`,
+        );
+        expect(stored.bytes).toBeLessThanOrEqual(usedBytes * 1.15);
+        expect(stored.bytes).toBeGreaterThan(files.length * 4 * MiB);
+        await rm(fsImage);
+
+        const copy = path.join(work, "ntfs-copy.img");
+        await gateway.cli(["volume", "export", "ntfs-used", copy]);
+        expect(await runOk("ntfsfix", ["--no-action", copy])).toMatch(/processed successfully/);
+        for (const file of files) {
+          const read = path.join(work, "ntfs-read.bin");
+          await runOk("sh", ["-c", 'exec ntfscat "$0" "$1" > "$2"', copy, file.name, read]);
+          expect(sha256(await readFile(read)), file.name).toBe(file.sum);
+        }
+        await rm(copy);
+      }),
+    120_000,
+  );
+
+  it(
     "imports and exports over TLS-PSK with this machine's device credential (--device)",
     () =>
       withLogs(async () => {

@@ -1,10 +1,10 @@
 /**
- * The image tools `stratus volume import/export` drives (qemu-img, qemu-nbd, nbdcopy, e2image): found
+ * The image tools `stratus volume import/export` drives (qemu-img, qemu-nbd, nbdcopy, e2image, ntfsclone): found
  * on PATH with an error that names the Debian package to install, and `qemu-img info` read as JSON.
  * The CLI copies no block itself: these tools already know every image format, holes and zero runs.
  */
 import { spawn } from "node:child_process";
-import { access } from "node:fs/promises";
+import { access, open } from "node:fs/promises";
 import path from "node:path";
 import { CliError } from "../api-client";
 import { loadCliPaths } from "../devices/env";
@@ -16,6 +16,7 @@ export const IMAGE_TOOLS = {
   nbdcopy: "libnbd-bin",
   e2image: "e2fsprogs",
   dumpe2fs: "e2fsprogs",
+  ntfsclone: "ntfs-3g",
 } as const;
 export type ImageTool = keyof typeof IMAGE_TOOLS;
 
@@ -72,4 +73,19 @@ export async function imageInfo(file: string): Promise<ImageInfo> {
 /** The volume size for an image: its virtual size rounded up to the 512-byte sectors a volume is made of. */
 export function volumeSizeFor(virtualSize: number): number {
   return Math.max(512, Math.ceil(virtualSize / 512) * 512);
+}
+
+/** The filesystem a raw image file holds, from its boot sector and superblock: what `--used-only` can read. */
+export async function filesystemOf(file: string): Promise<"ntfs" | "ext" | undefined> {
+  const handle = await open(file, "r");
+  try {
+    const head = Buffer.alloc(2048);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    // NTFS: the OEM id "NTFS    " at byte 3 of the boot sector; ext2/3/4: magic 0xEF53 at 1024 + 56.
+    if (bytesRead >= 11 && head.subarray(3, 11).toString("latin1") === "NTFS    ") return "ntfs";
+    if (bytesRead >= 1082 && head.readUInt16LE(1080) === 0xef53) return "ext";
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }

@@ -23,7 +23,7 @@ import { formatSize, type DeleteProgress, type VolumeView } from "@stratus/contr
 import { CliError, type ApiClient } from "../api-client";
 import { print } from "../output";
 import { readPassphrases } from "../passphrase-input";
-import { capture, imageInfo, requireTool, volumeSizeFor } from "./image-tools";
+import { capture, filesystemOf, imageInfo, requireTool, volumeSizeFor } from "./image-tools";
 import { nbdCopy, type CopyEnd } from "./nbd-copy";
 import { loopbackHint, volumeNbdTarget } from "./nbd-target";
 import { registerReaperCommand, startReaper, type ReaperHandle } from "./import-reaper";
@@ -121,6 +121,29 @@ export function displayName(file: string): string {
 
 const isUrl = (file: string) => /^https?:\/\//i.test(file);
 
+/**
+ * A sparse copy of a filesystem image holding only the blocks its filesystem uses (metadata and file
+ * data), so free space full of old garbage is never read or uploaded: `e2image -ra` for ext2/3/4,
+ * `ntfsclone` (its default output is such a sparse raw image) for NTFS.
+ */
+async function copyUsedBlocks(source: string, used: string): Promise<void> {
+  const fs = await filesystemOf(source);
+  if (fs === "ntfs") {
+    const ntfsclone = await requireTool("ntfsclone");
+    process.stderr.write(`reading the used clusters of ${source} (ntfsclone)…\n`);
+    await capture(ntfsclone, ["--quiet", "--overwrite", used, source]).catch((error: unknown) => {
+      throw new CliError(`--used-only could not read the NTFS filesystem (an unclean one needs ntfsfix or Windows' chkdsk first): ${(error as Error).message}`);
+    });
+    return;
+  }
+  if (fs !== "ext") throw new CliError("--used-only needs an ext2/3/4 or NTFS filesystem image (not a partitioned disk)");
+  const e2image = await requireTool("e2image");
+  process.stderr.write(`reading the used blocks of ${source} (e2image -ra)…\n`);
+  await capture(e2image, ["-ra", source, used]).catch((error: unknown) => {
+    throw new CliError(`--used-only needs an ext2/3/4 filesystem image (not a partitioned disk): ${(error as Error).message}`);
+  });
+}
+
 async function importImage(client: ApiClient, name: string, file: string, options: ImportOptions): Promise<void> {
   if (options.serverSide) {
     if (options.usedOnly || options.device) throw new CliError("--server-side imports a URL in the gateway: --used-only and --device do not apply");
@@ -150,17 +173,12 @@ async function importImage(client: ApiClient, name: string, file: string, option
     if (options.usedOnly) {
       if (info.format !== "raw" || isUrl(file)) {
         throw new CliError(
-          `--used-only reads an ext2/3/4 filesystem image file directly, and ${shown} is ${isUrl(file) ? "a URL" : info.format}: make a local raw copy first`,
+          `--used-only reads an ext2/3/4 or NTFS filesystem image file directly, and ${shown} is ${isUrl(file) ? "a URL" : info.format}: make a local raw copy first`,
         );
       }
-      // e2image -ra: a sparse copy holding only the blocks the filesystem uses (metadata and file data).
-      const e2image = await requireTool("e2image");
       scratch = await mkdtemp(path.join(os.tmpdir(), "stratus-import-"));
       const used = path.join(scratch, "used.img");
-      process.stderr.write(`reading the used blocks of ${file} (e2image -ra)…\n`);
-      await capture(e2image, ["-ra", path.resolve(file), used]).catch((error: unknown) => {
-        throw new CliError(`--used-only needs an ext2/3/4 filesystem image (not a partitioned disk): ${(error as Error).message}`);
-      });
+      await copyUsedBlocks(path.resolve(file), used);
       source = { kind: "file", path: used };
     } else if (info.format === "raw" && !isUrl(file)) {
       source = { kind: "file", path: path.resolve(file) };
@@ -278,7 +296,7 @@ export function registerImageCommands(volume: Command, apiClient: () => ApiClien
     .argument("<name>", "the new volume's name")
     .argument("<file>", "a disk image file or http(s) URL: raw, qcow2, vmdk, vdi, vhdx… (whatever qemu-img reads)")
     .option("--server-side", "FILE is an http(s) URL or s3://bucket/key that the gateway downloads itself, as a job (the dashboard's Import from URL)")
-    .option("--used-only", "FILE is an ext2/3/4 filesystem: copy only the blocks it uses (e2image -ra), not the garbage in its free space")
+    .option("--used-only", "FILE is an ext2/3/4 or NTFS filesystem: copy only the blocks it uses (e2image -ra, ntfsclone), not the garbage in its free space")
     .option("--chunk-size <size>", "chunk size, a power of two from 64K to 64M (default 1M)", sizeOption)
     .option("--durability <mode>", "local or cloud (default local)", durabilityOption)
     .option("--passphrase-stdin", "also protect the volume with a passphrase read from standard input (it keeps its auto-unlock slot)")
