@@ -28,6 +28,9 @@ import * as importCancelRoute from "@/app/api/v1/volumes/[name]/import-cancel/ro
 import * as orphansRoute from "@/app/api/v1/orphans/route";
 import * as orphanRoute from "@/app/api/v1/orphans/[id]/route";
 import * as orphanImageRoute from "@/app/api/v1/orphans/[id]/image/route";
+import * as snapshotsRoute from "@/app/api/v1/volumes/[name]/snapshots/route";
+import * as snapshotRoute from "@/app/api/v1/volumes/[name]/snapshots/[snapshot]/route";
+import * as cloneRoute from "@/app/api/v1/volumes/[name]/clone/route";
 import { contextFromRequest } from "./context";
 import { appRouter } from "./root-router";
 import { makeRequest, registerRuntime, sessionCookie, type Caller } from "./testing";
@@ -117,6 +120,15 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
     { name: "volume.import", write: true, targetsA: false, call: (c) => c.volume.import({ name: `imp-${++fresh}`, url: "http://127.0.0.1:9/x.img" }) },
     { name: "volume.importProgress", write: false, targetsA: true, call: (c) => c.volume.importProgress({ name: VOL }) },
     { name: "volume.cancelImport", write: true, targetsA: true, call: (c) => c.volume.cancelImport({ name: VOL }) },
+    { name: "snapshot.list", write: false, targetsA: true, call: (c) => c.snapshot.list({ name: VOL }) },
+    { name: "snapshot.create", write: true, targetsA: true, call: (c) => c.snapshot.create({ name: VOL, snapshot: "snap" }) },
+    { name: "snapshot.delete", write: true, targetsA: true, call: (c) => c.snapshot.delete({ name: VOL, snapshot: "snap" }) },
+    {
+      name: "volume.clone",
+      write: true,
+      targetsA: true,
+      call: (c) => c.volume.clone({ source: `${VOL}@snap`, name: `clone-${++fresh}`, passphrase: PASS, autoUnlock: false }),
+    },
     { name: "token.list", write: false, targetsA: false, call: (c) => c.token.list() },
     { name: "token.create", write: true, targetsA: false, call: (c) => c.token.create({ name: "x", scope: "read" }) },
     { name: "token.revoke", write: true, targetsA: true, call: (c) => c.token.revoke({ id: aWrite.token.id }) },
@@ -301,6 +313,42 @@ describe.each(DATABASE_KINDS)("authorization (%s)", (kind) => {
       write: false,
       targetsA: true,
       call: (who) => attachCommandsRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/attach-commands?device=${aDeviceId}`), params()),
+    },
+    {
+      name: "GET /volumes/:name/snapshots",
+      write: false,
+      targetsA: true,
+      call: (who) => snapshotsRoute.GET(makeRequest(callers[who], "GET", `/api/v1/volumes/${VOL}/snapshots`), params()),
+    },
+    {
+      name: "POST /volumes/:name/snapshots",
+      write: true,
+      targetsA: true,
+      call: (who) => snapshotsRoute.POST(makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/snapshots`, { snapshot: "snap" }), params()),
+    },
+    {
+      name: "DELETE /volumes/:name/snapshots/:snapshot",
+      write: true,
+      targetsA: true,
+      call: (who) =>
+        snapshotRoute.DELETE(makeRequest(callers[who], "DELETE", `/api/v1/volumes/${VOL}/snapshots/snap`), {
+          params: Promise.resolve({ name: VOL, snapshot: "snap" }),
+        }),
+    },
+    {
+      name: "POST /volumes/:name/clone",
+      write: true,
+      targetsA: true,
+      call: (who) =>
+        cloneRoute.POST(
+          makeRequest(callers[who], "POST", `/api/v1/volumes/${VOL}/clone`, {
+            snapshot: "snap",
+            name: `rest-clone-${++fresh}`,
+            passphrase: PASS,
+            autoUnlock: false,
+          }),
+          params(),
+        ),
     },
   ];
   const params = () => ({ params: Promise.resolve({ name: VOL }) });

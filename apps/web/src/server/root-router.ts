@@ -4,6 +4,7 @@
  */
 import { accountRouter } from "./routers/account";
 import { devicesRouter } from "./routers/devices";
+import { snapshotRouter } from "./routers/snapshot";
 import { tokenRouter } from "./routers/token";
 import { volumeRouter } from "./routers/volume";
 import { publicProcedure, router } from "./trpc";
@@ -12,6 +13,7 @@ export const appRouter = router({
   health: publicProcedure.query(() => ({ ok: true as const })),
   account: accountRouter,
   volume: volumeRouter,
+  snapshot: snapshotRouter,
   token: tokenRouter,
   devices: devicesRouter,
 });

@@ -60,6 +60,8 @@ export interface VolumeView {
   writtenBytes: number | null;
   /** When the live figures were published (null when not attached). */
   liveAt: string | null;
+  /** The snapshot this volume was cloned from (names as at clone time), or null. */
+  clonedFrom: { volumeId: string; volumeName: string; snapshotId: string; snapshotName: string } | null;
 }
 
 export const slotsOf = (row: VolumeRow): KeySlot[] => row.keySlots;
@@ -133,5 +135,6 @@ function viewOf(
     readBytes: stats?.readBytes ?? null,
     writtenBytes: stats?.writtenBytes ?? null,
     liveAt: live ? new Date(live.updatedAt).toISOString() : null,
+    clonedFrom: row.clonedFrom ?? null,
   };
 }

@@ -1,6 +1,8 @@
 import {
   changePassphraseInput,
   changeVolumePassphrase,
+  cloneVolume,
+  cloneVolumeInput,
   createVolume,
   createVolumeInput,
   deleteProgressInput,
@@ -47,6 +49,8 @@ export const volumeRouter = router({
   attachCommands: authedProcedure.input(volumeByName).query(({ ctx, input }) => volumeAttachCommands(ctx.service, input)),
   // Export is a download (GET /api/v1/orphans/:id/image): a byte stream, not a tRPC answer.
   orphanSets: authedProcedure.input(volumeByName).query(({ ctx, input }) => listVolumeOrphanSets(ctx.service, input)),
+  // A new volume whose map starts as the snapshot's (source "VOL@SNAP"): made at once, no data copied.
+  clone: authedProcedure.input(cloneVolumeInput).mutation(({ ctx, input }) => cloneVolume(ctx.service, input)),
   discardOrphanSet: authedProcedure.input(orphanSetInput).mutation(({ ctx, input }) => discardOrphanSet(ctx.service, input)),
   // An http(s) URL or S3 object imported by a gateway's job: the volume page polls importProgress.
   import: authedProcedure.input(importVolumeInput).mutation(({ ctx, input }) => importVolume(ctx.service, input)),
