@@ -20,6 +20,9 @@ const ACTIONS: Record<string, string> = {
   "volume.recover": "Recovered from the bucket",
   "volume.import": "Started importing",
   "volume.import-cancel": "Cancelled the import",
+  "volume.clone": "Created as a clone",
+  "snapshot.create": "Took a snapshot",
+  "snapshot.delete": "Deleted a snapshot",
   "orphans.export": "Exported an orphan set",
   "orphans.discard": "Discarded an orphan set",
   "account.signin": "Signed in",
@@ -52,6 +55,11 @@ export function describeActivity(action: string, detail: Record<string, unknown>
   if (action === "volume.import" && typeof detail?.source === "string") return `${base} ${detail.source} (${String(detail.format)})`;
   if ((action === "volume.attached" || action === "volume.detached") && typeof detail?.holder === "string") {
     return `${base} ${action === "volume.attached" ? "by" : "from"} ${detail.holder}`;
+  }
+  if (action === "volume.clone" && typeof detail?.from === "string") return `Cloned from ${detail.from}`;
+  if (action.startsWith("snapshot.") && typeof detail?.snapshot === "string") {
+    const epoch = typeof detail.epoch === "number" ? ` (epoch ${detail.epoch})` : "";
+    return `${action === "snapshot.create" ? "Took snapshot" : "Deleted snapshot"} ${detail.snapshot}${epoch}`;
   }
   if (action.startsWith("token.") || action.startsWith("device.")) return typeof detail?.name === "string" ? `${base} ${detail.name}` : base;
   return base;

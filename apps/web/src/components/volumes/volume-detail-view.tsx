@@ -1,7 +1,7 @@
 "use client";
 /**
  * One volume: live figures (polled every 2 s), how to attach it, charts, and the actions that change
- * it (detach, resize, passphrase, unlock, lock, delete) with its activity log. A volume that is not the user's (or
+ * it (detach, resize, passphrase, unlock, lock, snapshots and clones, delete) with its activity log. A volume that is not the user's (or
  * does not exist) is one NOT_FOUND: the page says so without hinting which.
  */
 import { useQuery } from "@tanstack/react-query";
@@ -28,6 +28,8 @@ import { ImportProgress } from "./import-progress";
 import { OrphanSets } from "./orphan-sets";
 import { PassphraseForm } from "./passphrase-form";
 import { ResizeForm } from "./resize-form";
+import { ClonedFrom } from "./cloned-from";
+import { SnapshotsCard } from "./snapshots-card";
 import { UnlockForm } from "./unlock-form";
 import { VolumeCharts } from "./volume-charts";
 import { VolumeStatusBadge } from "./volume-status";
@@ -120,6 +122,7 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
         description={
           <>
             {formatBytes(v.sizeBytes)} · {v.durability} durability · {v.compression} · {formatBytes(v.chunkSize)} chunks · created {formatDateTime(v.createdAt)}
+            {v.clonedFrom && <ClonedFrom origin={v.clonedFrom} />}
             <span className="block font-mono text-xs text-slate-500" data-testid="volume-id">
               {v.id}
             </span>
@@ -189,6 +192,16 @@ export function VolumeDetailView({ name, justCreated }: { name: string; justCrea
             description="Plaintext NBD on loopback: it serves only the local admin's volumes (the embedded default)."
           >
             <AttachCommands name={v.name} />
+          </Card>
+        )}
+
+        {!deleting && (
+          <Card
+            id="snapshots"
+            title="Snapshots"
+            description="A snapshot pins the volume as it is now, read-only, without copying data; clone one to get a writable volume from it."
+          >
+            <SnapshotsCard name={v.name} autoUnlock={v.autoUnlock} />
           </Card>
         )}
 
