@@ -43,7 +43,12 @@ export async function cloneVolume(ctx: ServiceContext, rawInput: z.input<typeof 
   if (!autoUnlock && !input.passphrase) {
     throw new ServiceError("BAD_REQUEST", "a clone without auto-unlock needs a passphrase", { field: "passphrase" });
   }
-  const parentKey = await volumeDataKey(runtime, parent, input.parentPassphrase ?? (parentAutoUnlock ? undefined : input.passphrase));
+  // An unlocked parent (auto-unlock or grant) opens as it is; the clone's passphrase is tried only on a locked one.
+  const parentKey = await volumeDataKey(runtime, parent, input.parentPassphrase).catch((error: unknown) => {
+    const locked = error instanceof ServiceError && error.code === "CONFLICT" && !input.parentPassphrase;
+    if (!locked || !input.passphrase) throw error;
+    return volumeDataKey(runtime, parent, input.passphrase);
+  });
   const ancestors = readingKeys(parent, parentKey);
   const id = newId("volume");
   const { dataKey, slots } = await createKeySlots({
