@@ -204,4 +204,30 @@ describe("server-side import from a URL or S3 (a gateway job)", () => {
       }),
     180_000,
   );
+
+  it(
+    "a gateway stopped or killed mid-import deletes the volume once it runs again",
+    () =>
+      withLogs(async () => {
+        await makeSparseImage(path.join(work, "halt.img"), { size: 32 * MiB, seed: 43, dataFraction: 1 });
+        const held = async (name: string) => {
+          expect((await api("POST", "/api/v1/volumes/import", { name, url: `${base}/halt.img?stall=1` })).status).toBe(202);
+          await until(`${name}: 4 MiB downloaded`, async () => ((await progressOf(name)).progress?.bytesDone ?? 0) >= 4 * MiB);
+        };
+        // A stop aborts the copy and queues the delete, which the next start runs.
+        await held("stopped");
+        await gateway.restart();
+        await until("the stopped import's volume is gone", async () => (await volumeNamed("stopped")) === undefined);
+        expect((await progressOf("stopped")).state).toBe("failed");
+        // A kill leaves the volume importing: the start finds its job gone (the embedded Redis keeps nothing)
+        // and deletes it; with a Redis that kept the job, its expired lock runs it again as a second attempt, which does the same.
+        await held("killed");
+        await gateway.kill();
+        await gateway.restart();
+        await until("the killed import's volume is gone", async () => (await volumeNamed("killed")) === undefined, 150_000);
+        expect(gateway.logs().some((line) => line.volume === "killed" && String(line.msg).startsWith("an import's job is gone"))).toBe(true);
+        expect((await progressOf("killed")).state).toBe("failed");
+      }),
+    240_000,
+  );
 });

@@ -19,10 +19,10 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Worker, type Job } from "bullmq";
-import { findVolumeById, moveVolumeState, type Db, type VolumeRow } from "@stratus/db";
+import { findVolumeById, listVolumes, moveVolumeState, type Db, type VolumeRow } from "@stratus/db";
 import type { BlockDevice } from "@stratus/storage";
 import { cancelImportKey } from "@stratus/control";
-import { importVolumePayloadSchema, QUEUE_NAMES, type ImportVolumePayload, type ImportVolumeResult, type JobQueues } from "@stratus/control/jobs";
+import { importVolumePayloadSchema, jobIds, QUEUE_NAMES, type ImportVolumePayload, type ImportVolumeResult, type JobQueues } from "@stratus/control/jobs";
 import { ImportSourceError, openSourceStream, shownSource, takeImportSource } from "@stratus/control/import-source";
 import { detectImageFormat, IMAGE_HEAD_BYTES, ImageFormatError } from "@stratus/control/import-format";
 import type { Redis } from "ioredis";
@@ -92,6 +92,25 @@ export class ImportWorker {
     worker.on("failed", (job, error) => logger.warn({ jobId: job?.id, reason: error.message }, "import job failed"));
     worker.on("error", throttledErrorLog(logger, "import worker error"));
     this.#worker = worker;
+    void this.sweepOrphanedImports().catch((error: unknown) => logger.warn({ err: error }, "could not look for imports whose job is gone"));
+  }
+
+  /**
+   * Deletes volumes left 'importing' without a job that could finish them: a Redis that started empty
+   * (the embedded one keeps nothing across restarts) lost their jobs and sealed sources.
+   */
+  async sweepOrphanedImports(): Promise<number> {
+    const { db, queues, logger } = this.#options;
+    let swept = 0;
+    for (const row of (await listVolumes(db)).filter((volume) => volume.state === "importing")) {
+      const job = await queues.importVolume.getJob(jobIds.importVolume({ volumeId: row.id }));
+      const state = await job?.getState();
+      if (state !== undefined && state !== "completed" && state !== "failed" && state !== "unknown") continue;
+      logger.warn({ volumeId: row.id, volume: row.name }, "an import's job is gone (Redis lost it or it ended unfinished): deleting its volume");
+      await this.#abandon(row);
+      swept++;
+    }
+    return swept;
   }
 
   /** Running imports stop (their volumes are deleted): a stop must not wait for a long download. */
