@@ -8,10 +8,36 @@ import { z } from "zod";
 export const SERVER_NAMES = ["stratus", "nbdkit-file", "qemu-nbd", "stratus-base"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
+/** The warm section's jobs (local, against nbdkit file and qemu-nbd). */
 export const JOB_NAMES = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd1", "randwrite-4k-qd32", "read-1m-qd8", "write-1m-qd8"] as const;
-export type JobName = (typeof JOB_NAMES)[number];
 
-export const SECTION_NAMES = ["local", "tls", "cloud", "wan"] as const;
+/**
+ * The writes section's jobs (issue 24, goals 1 and 2): random writes of every size from 4k to 256k at
+ * queue depth 1, 8 and 32, and FLUSH-heavy work (fio --fsync=1: a FLUSH after every write, as a
+ * database's journal does) on one connection and on four.
+ */
+export const WRITE_JOB_NAMES = [
+  "randwrite-4k-qd1",
+  "randwrite-4k-qd8",
+  "randwrite-4k-qd32",
+  "randwrite-16k-qd1",
+  "randwrite-16k-qd8",
+  "randwrite-16k-qd32",
+  "randwrite-64k-qd1",
+  "randwrite-64k-qd8",
+  "randwrite-64k-qd32",
+  "randwrite-256k-qd1",
+  "randwrite-256k-qd8",
+  "randwrite-256k-qd32",
+  "fsync-4k-qd1",
+  "fsync-16k-qd1",
+  "fsync-4k-qd1-4conn",
+  "fsync-16k-qd1-4conn",
+] as const;
+
+export type JobName = (typeof JOB_NAMES)[number] | (typeof WRITE_JOB_NAMES)[number];
+
+export const SECTION_NAMES = ["local", "writes", "tls", "cloud", "wan"] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 export interface BenchConfig {
@@ -26,6 +52,8 @@ export interface BenchConfig {
   /** The region fio works in (fio --size). */
   fioSize: string;
   jobs: JobName[];
+  /** The writes section's jobs (stratus vs nbdkit file only). */
+  writeJobs: JobName[];
   servers: ServerName[];
   /** A checkout of Stratus (with node_modules and a dashboard build) whose gateway runs as stratus-base. */
   baseline?: string;
@@ -34,7 +62,8 @@ export interface BenchConfig {
   /** Where the work folder goes (default: the OS temp folder). */
   workRoot?: string;
   /**
-   * local: warm fio jobs vs nbdkit file / qemu-nbd; tls: warm reads plain and over TLS-PSK vs nbdkit
+   * local: warm fio jobs vs nbdkit file / qemu-nbd; writes: random writes 4k-256k at QD 1/8/32 and
+   * FLUSH-heavy jobs vs nbdkit file; tls: warm reads plain and over TLS-PSK vs nbdkit
    * file with --tls=require; cloud: vs s3backer on the same S3 server; wan: the same behind a proxy
    * shaped like a WAN (25 ms, 1 Gbit/s).
    */
@@ -82,6 +111,7 @@ const schema = z.object({
     .regex(/^\d+[MG]$/, "a size like 1G or 256M")
     .default("1G"),
   BENCH_JOBS: list(JOB_NAMES).default([...JOB_NAMES]),
+  BENCH_WRITE_JOBS: list(WRITE_JOB_NAMES).default([...WRITE_JOB_NAMES]),
   BENCH_SERVERS: list(SERVER_NAMES).optional(),
   BENCH_BASELINE: z.string().min(1).optional(),
   BENCH_KEEP: z.enum(["0", "1"]).default("0"),
@@ -117,6 +147,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     volumeSize: c.BENCH_VOLUME_SIZE,
     fioSize: c.BENCH_FIO_SIZE,
     jobs: c.BENCH_JOBS,
+    writeJobs: c.BENCH_WRITE_JOBS,
     servers: c.BENCH_SERVERS ?? (c.BENCH_BASELINE ? [...SERVER_NAMES] : SERVER_NAMES.filter((name) => name !== "stratus-base")),
     baseline: c.BENCH_BASELINE,
     keep: c.BENCH_KEEP === "1",
