@@ -61,3 +61,6 @@ export function formatClock(value: Date | number): string {
   const date = typeof value === "number" ? new Date(value) : value;
   return `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`;
 }
+
+/** A verb's lower-case message ("locked volume x: …") as a sentence for the page. */
+export const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (text.endsWith(".") ? "" : ".");

@@ -10,10 +10,9 @@ import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { LiveRegion, Notice } from "@/components/ui/notice";
 import { toUserError, type UserFacingError } from "@/lib/errors";
+import { sentence } from "@/lib/format";
 import { useTRPC } from "@/lib/trpc";
 import { LeaseCell, type LeaseInfo } from "./lease-cell";
-
-const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (text.endsWith(".") ? "" : ".");
 
 export function DetachVolume({ name, lease, now }: { name: string; lease: LeaseInfo | null; now: number }) {
   const trpc = useTRPC();

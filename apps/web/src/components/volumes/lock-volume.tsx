@@ -9,9 +9,8 @@ import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { Notice } from "@/components/ui/notice";
 import { toUserError, type UserFacingError } from "@/lib/errors";
+import { sentence } from "@/lib/format";
 import { useTRPC } from "@/lib/trpc";
-
-const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (text.endsWith(".") ? "" : ".");
 
 export function LockVolume({ name, attached, onLocked }: { name: string; attached: boolean; onLocked: (message: string) => void }) {
   const trpc = useTRPC();

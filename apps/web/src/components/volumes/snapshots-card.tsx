@@ -14,13 +14,11 @@ import { ListTable, listFallback, type ListMessage } from "@/components/ui/list-
 import { Notice } from "@/components/ui/notice";
 import { TD } from "@/components/ui/table-classes";
 import { fieldError, formError, toUserError, type UserFacingError } from "@/lib/errors";
-import { formatBytes, formatDateTime, formatRelative } from "@/lib/format";
+import { formatBytes, formatDateTime, formatRelative, sentence } from "@/lib/format";
 import { snapshotCopyCommand } from "@/lib/snapshot-commands";
 import { useTRPC } from "@/lib/trpc";
 import { useNow } from "@/lib/use-now";
 import { CloneSnapshotForm } from "./clone-snapshot-form";
-
-const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (text.endsWith(".") ? "" : ".");
 
 export function SnapshotsCard({ name, autoUnlock }: { name: string; autoUnlock: boolean }) {
   const trpc = useTRPC();
