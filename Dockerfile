@@ -14,7 +14,7 @@ RUN bash scripts/build-release.sh \
  && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf apps/web/.next/cache
 
-# --- runtime: production dependencies, the sources tsx runs, the dashboard's build; not root ---
+# --- runtime: production dependencies, the gateway's built JavaScript, the dashboard's build; not root ---
 FROM node:20.19.5-bookworm-slim
 ENV NODE_ENV=production \
     NEXT_TELEMETRY_DISABLED=1 \

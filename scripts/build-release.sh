@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The release build, the one list of steps the Docker image's build stage and the native scale-out
-# stack (scripts/scale-out.mjs, and so its CI test) both run: install the locked dependencies, then
-# build the dashboard for `next start`. Each step is skipped when its output is newer than its
-# inputs, so a checkout that is already built starts at once; an image build always runs both.
+# stack (scripts/scale-out.mjs, and so its CI test) both run: install the locked dependencies, build
+# the `stratus` command's JavaScript, then build the dashboard for `next start`. Each step is skipped
+# when its output is newer than its inputs, so a checkout that is already built starts at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "build-release: npm ci"
   npm ci --no-audit --no-fund
 fi
+
+# The gateway and CLI (apps/nbd-gateway/dist): the image's code belongs to root, so it cannot build at run time.
+node apps/nbd-gateway/bin/build.mjs
 
 # What ends up in the dashboard's build: the app and the workspace packages it compiles in.
 build_id=apps/web/.next/BUILD_ID

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: the embedded default in one process. Builds the dashboard (apps/web, `next build`) when
 // its production build is missing or older than its sources, then runs `stratus gateway` (NBD, workers,
-// private redis-server and the dashboard on STRATUS_WEB_PORT). Arguments are passed to the gateway
-// (e.g. `npm start -- --no-web`, which skips the build).
+// private redis-server and the dashboard on STRATUS_WEB_PORT), which builds its own JavaScript when
+// stale (apps/nbd-gateway/bin/build.mjs). Arguments are passed to the gateway (e.g.
+// `npm start -- --no-web`, which skips the dashboard's build).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { constants as osConstants } from "node:os";

@@ -69,6 +69,11 @@ npm run lint
 log "building the dashboard (next build)"
 (cd apps/web && NEXT_TELEMETRY_DISABLED=1 node ../../node_modules/next/dist/bin/next build)
 
+# Every test that runs `stratus` runs the built JavaScript (bin/stratus.mjs would build it when stale,
+# but many tests at once would each build it): build it once here.
+log "building the stratus command (apps/nbd-gateway/bin/build.mjs)"
+node apps/nbd-gateway/bin/build.mjs
+
 log "tests"
 report=$(mktemp -t stratus-vitest-XXXXXX.json)
 status=0

@@ -16,6 +16,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { DbError } from "./errors";
 import { lockDataDir } from "./pglite-lock";
+import { initPgliteDataDir, pgliteStartParams } from "./pglite-memory";
 import * as schema from "./schema";
 
 export type StratusSchema = typeof schema;
@@ -79,7 +80,8 @@ async function openPglite(dataDir: string, migrationsFolder: string): Promise<Da
   let client: PGlite | undefined;
   try {
     try {
-      client = await PGlite.create(dataDir);
+      await initPgliteDataDir(dataDir);
+      client = await PGlite.create(dataDir, { startParams: pgliteStartParams() });
     } catch (err) {
       throw new DbError("DATABASE_OPEN_FAILED", `cannot open the embedded database in ${dataDir}: ${describeError(err)}`, { cause: err });
     }

@@ -1,5 +1,9 @@
 /**
  * `stratus`: run the gateway, and manage volumes on a running one.
+ *
+ * This module is loaded for every command, `--help` included: it declares the commands and imports
+ * only what they all need. A command that needs more (the gateway, above all) imports it in its action
+ * with import(), which the build (bin/build.mjs) turns into a chunk loaded only then.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadClientConfig } from "../config/env";
@@ -13,7 +17,7 @@ import { registerOrphanCommands } from "./orphans-cli";
 import { registerSnapshotCommands } from "./snapshots-cli";
 import { print, printTable } from "./output";
 import { readPassphrases } from "./passphrase-input";
-import { runGateway, type RunGatewayOptions } from "./run-gateway";
+import type { RunGatewayOptions } from "./run-gateway";
 
 const program = new Command()
   .name("stratus")
@@ -31,7 +35,7 @@ program
   .description("serve NBD, the dashboard and the API (the embedded default: PGlite + a local bucket directory)")
   .option("--no-web", "serve NBD and run the workers only; the dashboard and API run elsewhere (next start)")
   .addOption(new Option("--exit-with-parent", "stop when the process that started the gateway exits (npm start)").hideHelp())
-  .action((options: RunGatewayOptions) => runGateway(options));
+  .action(async (options: RunGatewayOptions) => (await import("./run-gateway")).runGateway(options));
 
 const volume = program.command("volume").description("manage volumes on a running server (STRATUS_URL and STRATUS_TOKEN, or the local token file)");
 
@@ -245,10 +249,19 @@ function sizeOption(value: string): number {
   }
 }
 
+/**
+ * An error the user can act on, printed as one line. ConfigError and StartupError are also known by
+ * name: the gateway is built apart from this module (bin/build.mjs) and throws its own copies of them.
+ */
+function isUserError(error: unknown): error is Error {
+  if (error instanceof CliError || error instanceof ConfigError || error instanceof StartupError || error instanceof SizeParseError) return true;
+  return error instanceof Error && (error.name === "ConfigError" || error.name === "StartupError");
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CliError || error instanceof ConfigError || error instanceof StartupError || error instanceof SizeParseError) {
+  if (isUserError(error)) {
     process.stderr.write(`stratus: ${error.message}\n`);
     process.exit(1);
   }

@@ -3,7 +3,7 @@
  * that work and its buffers' garbage stay off the event loop that answers NBD requests. One pool per
  * gateway; each volume's codec registers its key; requests go to the least busy worker. A worker
  * that dies fails its requests with StorageError("EIO") and is replaced, keys and all; after close()
- * calls fail with ESHUTDOWN. Idle workers do not keep the process alive.
+ * calls fail with ESHUTDOWN. Idle workers do not keep the process alive; none start before the first key.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -53,7 +53,6 @@ export class CodecPool {
 
   constructor(options: CodecPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? defaultCodecThreads()));
-    for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
   }
 
   /** Workers with at least one request in flight, and requests in flight in all (for metrics). */
@@ -70,6 +69,9 @@ export class CodecPool {
   /** Makes `key` usable by every worker; returns the id to seal and open with. */
   registerKey(key: KeyObject, compression: Compression): number {
     this.#assertOpen();
+    // The threads start with the first key: each holds memory of its own, and a gateway with no
+    // volume open needs none.
+    if (this.#slots.length === 0) for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
     const keyId = ++this.#nextKeyId;
     this.#keys.set(keyId, { key, compression });
     for (const slot of this.#slots) this.#post(slot, { type: "key", keyId, key, compression });
