@@ -37,7 +37,7 @@ export const WRITE_JOB_NAMES = [
 
 export type JobName = (typeof JOB_NAMES)[number] | (typeof WRITE_JOB_NAMES)[number];
 
-export const SECTION_NAMES = ["local", "writes", "tls", "cloud", "wan"] as const;
+export const SECTION_NAMES = ["local", "writes", "tls", "cloud", "wan", "startup"] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 export interface BenchConfig {
@@ -65,7 +65,8 @@ export interface BenchConfig {
    * local: warm fio jobs vs nbdkit file / qemu-nbd; writes: random writes 4k-256k at QD 1/8/32 and
    * FLUSH-heavy jobs vs nbdkit file; tls: warm reads plain and over TLS-PSK vs nbdkit
    * file with --tls=require; cloud: vs s3backer on the same S3 server; wan: the same behind a proxy
-   * shaped like a WAN (25 ms, 1 Gbit/s).
+   * shaped like a WAN (25 ms, 1 Gbit/s); startup: the CLI's wall time (hyperfine) and the gateway's
+   * resident memory.
    */
   sections: SectionName[];
   /** Size of the volume the cloud section writes, reads cold and reads warm. */

@@ -14,6 +14,7 @@ import { figure, fioArgs, JOBS } from "./jobs";
 import { formatCloudTable, runCloudBench, type CloudResults } from "./cloud";
 import { formatBytes, formatTable, summarize, type Sample } from "./report";
 import { residentBytes, startNbdkitFile, startQemuNbd, startStratus, type BenchServer } from "./servers";
+import { formatStartupTable, runStartupBench, type StartupResults } from "./startup";
 import { formatTlsTable, runTlsBench, type TlsResults } from "./tls";
 import { formatWanTable, runWanBench, WAN_LATENCY_MS, WAN_LINK_BYTES_PER_SECOND, type WanResults } from "./wan";
 
@@ -50,13 +51,23 @@ async function main(): Promise<void> {
   const tls = config.sections.includes("tls") ? await tlsSection(work) : undefined;
   const cloud = config.sections.includes("cloud") ? await cloudSection(work) : undefined;
   const wan = config.sections.includes("wan") ? await wanSection(work) : undefined;
+  const startup = config.sections.includes("startup") ? await startupSection(work) : undefined;
 
-  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, writes, tls, cloud, wan };
+  const results = { date: new Date().toISOString(), config, machine: machine(), ...local, writes, tls, cloud, wan, startup };
   const dir = path.join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `bench-${results.date.replace(/[:.]/g, "-")}.json`);
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   say(`results: ${path.relative(REPO_ROOT, file)}`);
+}
+
+/** The CLI's wall time and the gateway's resident memory (bench/startup.ts). */
+async function startupSection(work: string): Promise<StartupResults> {
+  say("\nstartup: the CLI's wall time (hyperfine) and the gateway's resident memory");
+  const results = await runStartupBench(work, cleanup, say);
+  say("");
+  say(formatStartupTable(results));
+  return results;
 }
 
 /** Warm reads plain and over TLS-PSK: Stratus against nbdkit file with --tls=require. */

@@ -1,10 +1,11 @@
 /**
- * The CLI's side of the control API: one small fetch wrapper that turns every failure into a
+ * The CLI's side of the control API: one small HTTP wrapper that turns every failure into a
  * sentence (server not running, bad token, the server's own error message).
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ClientConfig } from "../config/env";
+import { requestText, type TextResponse } from "./http-request";
 
 export class CliError extends Error {}
 
@@ -13,30 +14,29 @@ export class ApiClient {
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const token = this.config.token ?? (await this.#localToken());
-    let response: Response;
+    let response: TextResponse;
     try {
-      response = await fetch(`${this.config.url}${path}`, {
+      response = await requestText(`${this.config.url}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${token}`,
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(120_000),
+        timeoutMs: 120_000,
       });
     } catch (error) {
-      const reason = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      const reason = (error as Error & { code?: string }).code ?? (error as Error).message;
       throw new CliError(`cannot reach the Stratus server at ${this.config.url} (${reason}): is \`npm start\` running? (or set STRATUS_URL)`);
     }
     if (response.status === 204) return undefined as T;
-    const text = await response.text();
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(response.text);
     } catch {
       throw new CliError(`unexpected answer from ${this.config.url} (HTTP ${response.status})`);
     }
-    if (!response.ok) {
+    if (response.status < 200 || response.status > 299) {
       const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${response.status}`;
       throw new CliError(message);
     }
