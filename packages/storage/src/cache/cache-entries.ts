@@ -192,6 +192,11 @@ export class CacheEntries implements EntryOwner {
     }
   }
 
+  /** How many times the journal changed since it was opened (disk-cache.ts syncs it only when it moved). */
+  get journalChanges(): number {
+    return this.journal.changes;
+  }
+
   /** Folds the journal into its snapshot of the entries. */
   compact(): void {
     this.journal.compact(this.journalState());

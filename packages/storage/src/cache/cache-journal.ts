@@ -84,6 +84,8 @@ export class CacheJournal {
   private fd: number;
   private position: number;
   private records = 0;
+  /** Bumped by every append and compaction: a FLUSH syncs the journal only when it moved. */
+  private changeCount = 0;
   private readonly record = Buffer.alloc(RECORD_SIZE);
 
   private constructor(
@@ -133,6 +135,12 @@ export class CacheJournal {
     while (written < RECORD_SIZE) written += writeSync(this.fd, this.record, written, RECORD_SIZE - written, this.position + written);
     this.position += RECORD_SIZE;
     this.records++;
+    this.changeCount++;
+  }
+
+  /** How many times the journal changed since it was opened. */
+  get changes(): number {
+    return this.changeCount;
   }
 
   get recordCount(): number {
@@ -167,6 +175,7 @@ export class CacheJournal {
     ftruncateSync(this.fd, 0);
     this.position = 0;
     this.records = 0;
+    this.changeCount++;
   }
 
   close(): void {

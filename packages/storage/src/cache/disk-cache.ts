@@ -1,8 +1,9 @@
 /**
  * One volume's chunk cache: `<dir>/c/<index 16 hex>` files and a journal of their state. It wires
  * its parts (docs/architecture.md) and states the rules they keep, which make kill -9 safe:
- * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH fsyncs the files written
- *   since the last one, the directory when files came or went, then the journal;
+ * - a chunk is journalled dirty BEFORE its file is first modified; a FLUSH syncs (fdatasync) the
+ *   files written since the last one, the directory when files came or went, and the journal when it
+ *   changed, all at once: the FLUSH is answered when every one is on disk;
  * - a fetched chunk's file is written in full BEFORE it is journalled clean (a torn fill is a stray
  *   file, deleted on open); an evicted file is unlinked before its drop is journalled.
  */
@@ -12,7 +13,7 @@ import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntries } from "./cache-entries";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
-import { fileError, fsyncFile } from "./cache-files";
+import { datasyncFile, fileError, fsyncFile } from "./cache-files";
 import { CacheFills } from "./cache-fills";
 import { CacheJournal } from "./cache-journal";
 import { CacheReads } from "./cache-reads";
@@ -37,6 +38,8 @@ export class DiskCache {
   private readonly chunkLength: (index: number) => number;
   private readonly entries: CacheEntries;
   private readonly unsynced = new UnsyncedFiles();
+  /** The journal's change count at the last sync that covered it (-1: none yet in this open). */
+  private journalSyncedAt = -1;
   private readonly spares: SpareFiles;
   private readonly fills: CacheFills;
   private readonly warming: CacheWarming;
@@ -357,11 +360,18 @@ export class DiskCache {
     this.assertOpen();
     const batch = this.unsynced.take();
     const files = batch.entries.filter((entry) => !entry.hole).map((entry) => this.entries.filePath(entry.index));
+    const journalChanges = this.entries.journalChanges;
+    const journalMoved = journalChanges !== this.journalSyncedAt;
     try {
-      await Promise.all(files.map((file) => fsyncFile(file)));
-      if (batch.directoryChanged) await fsyncFile(this.chunkDir);
+      // In parallel: nothing is acknowledged before all of them are done, and a crash meanwhile is
+      // one before the FLUSH, whatever reached the disk first.
+      await Promise.all([
+        ...files.map((file) => datasyncFile(file)),
+        batch.directoryChanged ? fsyncFile(this.chunkDir) : undefined,
+        journalMoved ? datasyncFile(path.join(this.dir, "journal")) : undefined,
+      ]);
       if (this.closed) throw new StorageError("ESHUTDOWN", `cache ${this.dir} is closed`);
-      await fsyncFile(path.join(this.dir, "journal"));
+      this.journalSyncedAt = journalChanges;
       if (this.rebootMarkerToClear && !this.closed) {
         removeRebootMarker(this.dir);
         this.rebootMarkerToClear = false;
