@@ -12,9 +12,20 @@ import { useTRPC } from "@/lib/trpc";
 export function UnlockForm({ name, onUnlocked }: { name: string; onUnlocked?: (message: string) => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const unlock = useMutation(trpc.volume.unlock.mutationOptions());
   const [problem, setProblem] = useState<UserFacingError | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  // In the mutation's own options, not mutate()'s: those are skipped when the form unmounts first,
+  // which it does as soon as the page's refresh sees the volume unlocked, before this reply arrives.
+  const unlock = useMutation(
+    trpc.volume.unlock.mutationOptions({
+      onError: (error) => setProblem(toUserError(error)),
+      onSuccess: () => {
+        setDone("Unlocked: clients can attach now.");
+        onUnlocked?.("Unlocked: clients can attach now.");
+        void queryClient.invalidateQueries({ queryKey: trpc.volume.pathKey() });
+      },
+    }),
+  );
 
   return (
     <form
@@ -29,17 +40,7 @@ export function UnlockForm({ name, onUnlocked }: { name: string; onUnlocked?: (m
         setDone(null);
         if (!passphrase) return setProblem({ field: "passphrase", message: "Enter the passphrase." });
         setProblem(null);
-        unlock.mutate(
-          { name, passphrase },
-          {
-            onError: (error) => setProblem(toUserError(error)),
-            onSuccess: () => {
-              setDone("Unlocked: clients can attach now.");
-              onUnlocked?.("Unlocked: clients can attach now.");
-              void queryClient.invalidateQueries({ queryKey: trpc.volume.pathKey() });
-            },
-          },
-        );
+        unlock.mutate({ name, passphrase });
       }}
     >
       {formError(problem, ["passphrase"]) && <Notice tone="error">{formError(problem, ["passphrase"])}</Notice>}
