@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { seedPgliteDataDir } from "./pglite-template";
 import os from "node:os";
 import path from "node:path";
 import { gatewayProcessEnv } from "../../apps/nbd-gateway/bin/gateway-env.mjs";
@@ -89,6 +90,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<G
   }
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "stratus-e2e-")));
+  if (ownsDataDir && !options.env?.DATABASE_URL) await seedPgliteDataDir(dataDir);
   const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
   const logs: LogLine[] = [];

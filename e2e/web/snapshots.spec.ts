@@ -43,6 +43,9 @@ test("snapshot, read-only export, clone, lock and unlock; the account activity l
   try {
     await signUpAndCreate(page, stack.webUrl);
     const device = await createTestDevice(stack, EMAIL, DEVICE);
+    // The device was made through the API, not this page: come back to the page, as a user would, so
+    // its read-only command is the device's (the page does not poll the device list).
+    await page.reload();
     const uri = (exportName: string) => argv([tlsUri({ host: "127.0.0.1", port: stack.nbdPort }, exportName, device, "psk")], os.homedir())[0]!;
     const readAll = async (exportName: string) => {
       const file = path.join(work, `${exportName}.img`);

@@ -16,3 +16,4 @@ export * from "./invitations";
 export * from "./leases";
 export * from "./orphan-sets";
 export * from "./snapshots";
+export { initPgliteDataDir, PGLITE_SHARED_BUFFERS } from "./pglite-memory";
