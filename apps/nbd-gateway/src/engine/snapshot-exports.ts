@@ -53,9 +53,16 @@ export class SnapshotExports {
     return out;
   }
 
+  /** As a volume's: a locked volume's snapshots are not there for INFO either. */
   async describe(volume: VolumeRow, snapshotName: string): Promise<ExportDescription | undefined> {
     const snapshot = await findSnapshotByName(this.deps.database.db, volume.id, snapshotName);
     if (!snapshot) return undefined;
+    try {
+      await dataKeyOf(volume, this.deps);
+    } catch (error) {
+      if (error instanceof VolumeLockedError) return undefined;
+      throw error;
+    }
     const name = `${volume.name}@${snapshot.name}`;
     return { name, description: `snapshot of ${volume.name} (read-only)`, size: snapshot.sizeBytes, capabilities: snapshotCapabilities(volume.chunkSize) };
   }
