@@ -129,6 +129,8 @@ test("snapshot, read-only export, clone, lock and unlock; the account activity l
       const lock = page.getByRole("region", { name: /^(Unlocked|Locked)$/ });
       await lock.getByRole("button", { name: "Lock", exact: true }).click();
       await lock.getByRole("button", { name: "Confirm lock" }).click();
+      // The server's answer, not just the heading (which the page's refresh may turn first).
+      await expect(lock).toContainText(`Locked volume ${VOLUME}: its gateway commits and closes it and drops its cached data`);
       await expect(lock.getByRole("heading", { name: "Locked" })).toBeVisible();
       // Locked: the gateway has no key for the volume, nor for its snapshot.
       expect((await run("nbdinfo", ["--size", uri(`${VOLUME}@${SNAPSHOT}`)], { timeoutMs: 30_000 })).code).not.toBe(0);
