@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectNbd,
   createVolume,
-  describeLogs,
   folderUsage,
   grepObjects,
   MiB,
@@ -21,6 +20,7 @@ import {
   startGateway,
   waitForCommitted,
   type Gateway,
+  withGatewayLogs,
 } from "../harness";
 
 const MASTER_KEY = randomBytes(32);
@@ -37,14 +37,7 @@ beforeAll(async () => {
 
 afterAll(() => gateway?.dispose());
 
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
-    throw err;
-  }
-}
+const withLogs = <T>(body: () => Promise<T>): Promise<T> => withGatewayLogs(gateway, body);
 
 /** Runs the CLI and keeps its output for the secrets grep; returns stdout, or the error. */
 async function cli(args: string[], input?: string): Promise<string | Error> {

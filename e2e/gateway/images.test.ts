@@ -15,7 +15,6 @@ import { sampleValue, scrapeMetrics } from "@stratus/control/testing/prometheus-
 import {
   collectLines,
   connectNbd,
-  describeLogs,
   freePort,
   inheritedEnv,
   listVolumes,
@@ -30,6 +29,7 @@ import {
   volumeBucketUsage,
   waitFor,
   type Gateway,
+  withGatewayLogs,
 } from "../harness";
 
 let gateway: Gateway;
@@ -51,14 +51,7 @@ afterAll(async () => {
   if (ramWork) await rm(ramWork, { recursive: true, force: true });
 }, 60_000);
 
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
-    throw err;
-  }
-}
+const withLogs = <T>(body: () => Promise<T>): Promise<T> => withGatewayLogs(gateway, body);
 
 /** Bytes a file takes on disk (what `du` reports). */
 const onDisk = async (file: string) => (await stat(file)).blocks * 512;

@@ -21,7 +21,6 @@ import {
   CleanupStack,
   connectNbd,
   createVolume,
-  describeLogs,
   listVolumes,
   makeTree,
   manifestGenerations,
@@ -33,6 +32,7 @@ import {
   treeChecksums,
   waitFor,
   type Gateway,
+  withGatewayLogs,
 } from "../harness";
 
 const MASTER_KEY = randomBytes(32);
@@ -56,14 +56,7 @@ afterAll(() => cleanup.runAll(), 120_000);
 
 const uri = (exportName: string) => `nbd://127.0.0.1:${gateway.nbdPort}/${exportName}`;
 
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
-    throw err;
-  }
-}
+const withLogs = <T>(body: () => Promise<T>): Promise<T> => withGatewayLogs(gateway, body);
 
 /** "index/generation" of every object the volume's snapshot manifests name under its own prefix. */
 async function snapshotGenerations(store: ObjectStore, volumeId: string): Promise<string[]> {

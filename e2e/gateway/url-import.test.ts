@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3ObjectStore } from "@stratus/storage";
 import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
 import {
-  describeLogs,
   inheritedEnv,
   makeSparseImage,
   MiB,
@@ -28,6 +27,7 @@ import {
   volumeBucketUsage,
   waitFor,
   type Gateway,
+  withGatewayLogs,
 } from "../harness";
 
 let gateway: Gateway;
@@ -82,14 +82,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 60_000);
 
-async function withLogs<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
-    throw err;
-  }
-}
+const withLogs = <T>(body: () => Promise<T>): Promise<T> => withGatewayLogs(gateway, body);
 
 /** The REST API as the local admin. */
 async function api<T>(method: string, route: string, body?: unknown): Promise<{ status: number; json: T }> {

@@ -276,3 +276,13 @@ export function describeLogs(logs: readonly LogLine[], last = 40): string {
   const shown = logs.slice(-last).map((l) => JSON.stringify(l));
   return `--- last ${shown.length} gateway log lines ---\n${shown.join("\n")}`;
 }
+
+/** Runs a test body; a failure's message gets the gateway's last log lines, to say what it was doing. */
+export async function withGatewayLogs<T>(gateway: Pick<Gateway, "logs">, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof Error) err.message += `\n${describeLogs(gateway.logs())}`;
+    throw err;
+  }
+}

@@ -23,7 +23,7 @@ import {
 import { openInheritedKeys } from "@stratus/storage";
 import type { Logger } from "pino";
 import { DbChunkIndex } from "../adapters/db-chunk-index";
-import type { KeyRing } from "../keys/key-ring";
+import { VolumeLockedError, type KeyRing } from "../keys/key-ring";
 import { VolumeMeter } from "../metrics/volume-meter";
 import type { VolumeMeters } from "../metrics/volume-meters";
 
@@ -96,6 +96,17 @@ export interface EngineLease {
 export function dataKeyOf(row: VolumeRow, deps: Pick<EngineDeps, "keys">): Promise<Buffer> {
   const slots: KeySlot[] = row.keySlots;
   return deps.keys.dataKeyFor(row.id, slots);
+}
+
+/** Whether this gateway can get the volume's key now (INFO of a locked volume or its snapshots says nothing). */
+export async function keyAvailable(row: VolumeRow, deps: Pick<EngineDeps, "keys">): Promise<boolean> {
+  try {
+    await dataKeyOf(row, deps);
+    return true;
+  } catch (error) {
+    if (error instanceof VolumeLockedError) return false;
+    throw error;
+  }
 }
 
 /** Opens a volume's engine, with no connection yet; a volume that fails to open releases its codec. */

@@ -17,7 +17,7 @@ import {
 } from "@stratus/storage";
 import { VolumeLockedError } from "../keys/key-ring";
 import type { ExportDescription, ExportSummary, OpenedExport } from "../server/export-registry";
-import { dataKeyOf, type EngineDeps } from "./open-engine";
+import { dataKeyOf, keyAvailable, type EngineDeps } from "./open-engine";
 
 /** `VOL@NAME` -> its two parts; undefined for a plain volume name. */
 export function splitSnapshotExport(name: string): { volume: string; snapshot: string } | undefined {
@@ -57,12 +57,7 @@ export class SnapshotExports {
   async describe(volume: VolumeRow, snapshotName: string): Promise<ExportDescription | undefined> {
     const snapshot = await findSnapshotByName(this.deps.database.db, volume.id, snapshotName);
     if (!snapshot) return undefined;
-    try {
-      await dataKeyOf(volume, this.deps);
-    } catch (error) {
-      if (error instanceof VolumeLockedError) return undefined;
-      throw error;
-    }
+    if (!(await keyAvailable(volume, this.deps))) return undefined;
     const name = `${volume.name}@${snapshot.name}`;
     return { name, description: `snapshot of ${volume.name} (read-only)`, size: snapshot.sizeBytes, capabilities: snapshotCapabilities(volume.chunkSize) };
   }

@@ -19,7 +19,7 @@ import { ExportRefusedError, type ExportRegistry, type OpenContext, type OpenedE
 import { countingDevice } from "./counting-device";
 import type { LeaseDevice, LeaseKeeper } from "./lease-keeper";
 import { busy, describe, errorText, heldBy, withTimeout } from "./export-refusals";
-import { dataKeyOf, openEngine, type Engine, type EngineDeps } from "./open-engine";
+import { dataKeyOf, keyAvailable, openEngine, type Engine, type EngineDeps } from "./open-engine";
 import { cacheTokenStillCurrent, orphanCache, recordCacheToken, recordedCacheToken, removeOrphanSets } from "./orphan-sets";
 import { SnapshotExports, splitSnapshotExport } from "./snapshot-exports";
 
@@ -106,13 +106,7 @@ export class VolumeEngines {
           return allowed(volume) ? this.#snapshots.describe(volume, snapshot.snapshot) : undefined;
         }
         const row = await this.#find(name, scope.ownerId);
-        if (!allowed(row)) return undefined;
-        try {
-          await dataKeyOf(row, this.options);
-        } catch (error) {
-          if (error instanceof VolumeLockedError) return undefined;
-          throw error;
-        }
+        if (!allowed(row) || !(await keyAvailable(row, this.options))) return undefined;
         const size = this.#open.get(row.id)?.volume.size ?? row.sizeBytes;
         return { name: row.name, description: describe(row), size, capabilities: volumeCapabilities(row.chunkSize) };
       },
