@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The cloud and wan sections' peer: s3backer (FUSE) from Debian, installed here when missing.
-if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan,startup}" =~ cloud|wan ]] && ! command -v s3backer >/dev/null 2>&1; then
+if [[ "${BENCH_SECTIONS:-local,writes,tls,cloud,wan,startup}" =~ cloud|wan ]] && ! command -v s3backer >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bench: installing s3backer (Debian package) for the cloud section" >&2
@@ -13,7 +13,7 @@ if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan,startup}" =~ cloud|wan ]] && ! comm
 fi
 
 # The TLS section's client is bench/nbd-load.c, built against libnbd at run time.
-if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan,startup}" == *tls* ]] && { ! command -v cc >/dev/null 2>&1 || [ ! -f /usr/include/libnbd.h ]; }; then
+if [[ "${BENCH_SECTIONS:-local,writes,tls,cloud,wan,startup}" == *tls* ]] && { ! command -v cc >/dev/null 2>&1 || [ ! -f /usr/include/libnbd.h ]; }; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bench: installing gcc and libnbd-dev (Debian packages) for the TLS section's client" >&2
@@ -21,7 +21,7 @@ if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan,startup}" == *tls* ]] && { ! comman
 fi
 
 # The startup section times the CLI with hyperfine (Debian package).
-if [[ "${BENCH_SECTIONS:-local,tls,cloud,wan,startup}" == *startup* ]] && ! command -v hyperfine >/dev/null 2>&1; then
+if [[ "${BENCH_SECTIONS:-local,writes,tls,cloud,wan,startup}" == *startup* ]] && ! command -v hyperfine >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "bench: installing hyperfine (Debian package) for the startup section" >&2
