@@ -28,7 +28,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { S3ObjectStore } from "@stratus/storage";
+import { S3ObjectStore } from "@stratus/storage/s3-store";
 import { startS3TestServer, type S3RequestCounts, type S3TestServer } from "@stratus/storage/testing";
 import {
   CleanupStack,

@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { S3ObjectStore } from "@stratus/storage";
+import { S3ObjectStore } from "@stratus/storage/s3-store";
 import { startS3TestServer, type S3TestServer } from "@stratus/storage/testing";
 import {
   inheritedEnv,

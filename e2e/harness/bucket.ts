@@ -11,12 +11,12 @@ import {
   parseMasterKey,
   readLatestManifest,
   readVolumeHeader,
-  S3ObjectStore,
   SealedCodec,
   unlockDataKey,
   type ObjectInfo,
   type ObjectStore,
 } from "@stratus/storage";
+import { S3ObjectStore } from "@stratus/storage/s3-store";
 import type { S3TestServer } from "@stratus/storage/testing";
 
 /** The gateway environment that points it at an S3 server (or at a fault proxy in front of one). */

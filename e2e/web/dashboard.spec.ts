@@ -14,7 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type Response } from "@playwright/test";
 import { argv, tlsAttachCommands, tlsUri } from "@stratus/control";
-import { S3ObjectStore } from "@stratus/storage";
+import { S3ObjectStore } from "@stratus/storage/s3-store";
 import { listObjects } from "../harness/bucket";
 import { run, runOk } from "../harness/exec";
 import { REPO_ROOT, STRATUS_BIN } from "../harness/repo";

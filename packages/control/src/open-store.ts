@@ -3,7 +3,7 @@
  * bucket or key should stop the start with a sentence, not fail the first write a user makes.
  */
 import { mkdir } from "node:fs/promises";
-import { DirectoryObjectStore, S3ObjectStore, type ObjectStore } from "@stratus/storage";
+import { DirectoryObjectStore, type ObjectStore } from "@stratus/storage";
 
 export type StoreSettings =
   | { kind: "directory"; root: string }
@@ -21,6 +21,8 @@ export async function openObjectStore(config: StoreSettings): Promise<ObjectStor
     await mkdir(config.root, { recursive: true });
     return new DirectoryObjectStore(config.root);
   }
+  // Loaded only here: the AWS SDK is megabytes of heap that a directory store never uses.
+  const { S3ObjectStore } = await import("@stratus/storage/s3-store");
   const store = new S3ObjectStore({
     endpoint: config.endpoint,
     region: config.region,

@@ -9,11 +9,9 @@ import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import type { SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzleNodePg } from "drizzle-orm/node-postgres";
-import { migrate as migrateNodePg } from "drizzle-orm/node-postgres/migrator";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
-import pg from "pg";
+import type pg from "pg";
 import { DbError } from "./errors";
 import { lockDataDir } from "./pglite-lock";
 import { initPgliteDataDir, pgliteStartParams } from "./pglite-memory";
@@ -111,7 +109,13 @@ const MIGRATION_ADVISORY_LOCK = 0x5747_0001;
 
 async function openPostgres(options: Extract<OpenDatabaseOptions, { kind: "postgres" }>): Promise<Database> {
   const target = parsePostgresUrl(options.url);
-  const pool = new pg.Pool({
+  // Loaded only for a server: the embedded default never needs the driver.
+  const [{ default: pgDriver }, { drizzle: drizzleNodePg }, { migrate: migrateNodePg }] = await Promise.all([
+    import("pg"),
+    import("drizzle-orm/node-postgres"),
+    import("drizzle-orm/node-postgres/migrator"),
+  ]);
+  const pool = new pgDriver.Pool({
     connectionString: options.url,
     // migrate() needs a second connection while the first holds the advisory lock
     max: Math.max(2, options.maxConnections ?? 10),

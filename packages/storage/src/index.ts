@@ -4,7 +4,8 @@ export * from "./chunk-index";
 export * from "./errors";
 export { MemoryObjectStore } from "./object-store/memory-store";
 export { DirectoryObjectStore, type DirectoryObjectStoreOptions } from "./object-store/directory-store";
-export { S3ObjectStore, type S3ObjectStoreOptions } from "./object-store/s3-store";
+// The class is "@stratus/storage/s3-store": importing it loads the AWS SDK, which a directory store never needs.
+export type { S3ObjectStore, S3ObjectStoreOptions } from "./object-store/s3-store";
 export { compareKeys } from "./object-store/object-store-helpers";
 export {
   Volume,

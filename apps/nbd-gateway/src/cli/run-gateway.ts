@@ -5,6 +5,7 @@
  * crash. With --exit-with-parent (scripts/start.mjs passes it) the gateway also stops when the
  * process that started it is gone, so a killed `npm start` leaves no gateway behind.
  */
+import { setFlagsFromString } from "node:v8";
 import { loadGatewayConfig } from "../config/env";
 import { startGateway } from "../gateway/start";
 import { createLogger, resolveLogFormat } from "../logger";
@@ -19,6 +20,10 @@ export interface RunGatewayOptions {
 const PARENT_CHECK_MS = 500;
 
 export async function runGateway(options: RunGatewayOptions): Promise<void> {
+  // PGlite's WebAssembly is compiled (and hot functions recompiled) on V8's worker threads, and each
+  // thread's malloc arena keeps what its compiles freed (gateway-env.mjs): one thread at a time, one
+  // arena's worth (docs/performance.md, Memory).
+  setFlagsFromString("--wasm-num-compilation-tasks=1");
   const config = loadGatewayConfig();
   // Other writers (the dashboard's log, Next.js) must not crash the gateway once nobody reads its output.
   for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);

@@ -50,7 +50,7 @@ import { createEmbeddedWeb } from "./web-server";
 import { ShutdownSteps } from "./shutdown-steps";
 import { stopGateway, type StopOutcome } from "./stop";
 import { throttledErrorLog } from "../redis/error-log";
-import { GatewayMetrics, newStoreRetries, retriedOperation } from "../metrics/gateway-metrics";
+import { newStoreRetries, retriedOperation } from "../metrics/store-retries";
 import { VolumeMeters } from "../metrics/volume-meters";
 
 export interface RunningGateway {
@@ -309,6 +309,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, startO
     let metricsUrl: string | undefined;
     if (config.metrics !== undefined && meters !== undefined) {
       const { host, port, token } = config.metrics;
+      // prom-client loads only with /metrics on.
+      const { GatewayMetrics } = await import("../metrics/gateway-metrics");
       const metrics = new GatewayMetrics({
         gatewayId: identity.gatewayId,
         meters,

@@ -5,29 +5,19 @@
  * engines, and the metrics' collect() callbacks read it. docs/metrics.md lists every metric.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
-import { STORE_ERROR_CLASSES, STORE_OPERATIONS, type StoreCounters, type StoreOperation, type VolumeCounters, type VolumeStats } from "@stratus/storage";
+import { STORE_ERROR_CLASSES, STORE_OPERATIONS, type StoreCounters, type VolumeCounters, type VolumeStats } from "@stratus/storage";
+import type { StoreRetries } from "./store-retries";
 import { bucketedHistogram, type HistogramSeries } from "./bucketed-histogram";
 import { LATENCY_BUCKETS, METERED_COMMANDS, type VolumeMeter } from "./volume-meter";
 import type { VolumeMeters } from "./volume-meters";
+
+export { newStoreRetries, retriedOperation, type StoreRetries } from "./store-retries";
 
 /** What a scrape reads of an open engine. */
 export interface MeteredEngine {
   volumeId: string;
   volume: { stats(): VolumeStats; readonly counters: VolumeCounters };
   connections: number;
-}
-
-/** Retries the retry layer made, per operation (start.ts counts them from its onRetry). */
-export type StoreRetries = Record<StoreOperation, number>;
-
-export function newStoreRetries(): StoreRetries {
-  return { put: 0, get: 0, head: 0, delete: 0, list: 0 };
-}
-
-/** The operation of a RetryEvent ("put <key>", "delete 3 keys", …). */
-export function retriedOperation(description: string): StoreOperation | undefined {
-  const word = description.split(" ", 1)[0];
-  return (STORE_OPERATIONS as readonly string[]).includes(word ?? "") ? (word as StoreOperation) : undefined;
 }
 
 export interface GatewayMetricsSources {

@@ -10,7 +10,6 @@
  * the whole stream (the worker copies it).
  */
 import { Readable } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { openBox, sealBox } from "../keys/sealed-box";
@@ -84,26 +83,29 @@ export interface SourceHead {
   head: Buffer;
 }
 
-function s3Client(s3: S3Source): S3Client {
-  return new S3Client({
+/** The SDK and a client for the source. The SDK loads with the first S3 import: most processes never run one. */
+async function s3Client(s3: S3Source) {
+  const sdk = await import("@aws-sdk/client-s3");
+  const client = new sdk.S3Client({
     endpoint: s3.endpoint,
     region: s3.region ?? "us-east-1",
     forcePathStyle: s3.endpoint !== undefined,
     credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
     maxAttempts: 3,
   });
+  return { sdk, client };
 }
 
 /** Size and first `count` bytes of the image. */
 export async function readSourceHead(source: ImportSource, count: number, signal?: AbortSignal): Promise<SourceHead> {
   const shown = shownSource(source);
   if (source.kind === "s3") {
-    const client = s3Client(source.s3);
+    const { sdk, client } = await s3Client(source.s3);
     try {
-      const head = await client.send(new HeadObjectCommand({ Bucket: source.s3.bucket, Key: source.s3.key }), { abortSignal: signal });
+      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: source.s3.bucket, Key: source.s3.key }), { abortSignal: signal });
       const totalBytes = head.ContentLength ?? 0;
       if (totalBytes === 0) return { totalBytes, head: Buffer.alloc(0) };
-      const got = await client.send(new GetObjectCommand({ Bucket: source.s3.bucket, Key: source.s3.key, Range: `bytes=0-${count - 1}` }), {
+      const got = await client.send(new sdk.GetObjectCommand({ Bucket: source.s3.bucket, Key: source.s3.key, Range: `bytes=0-${count - 1}` }), {
         abortSignal: signal,
       });
       const bytes = Buffer.from(await got.Body!.transformToByteArray());
@@ -130,9 +132,9 @@ export async function readSourceHead(source: ImportSource, count: number, signal
 export async function openSourceStream(source: ImportSource, signal: AbortSignal): Promise<{ stream: Readable; totalBytes: number }> {
   const shown = shownSource(source);
   if (source.kind === "s3") {
-    const client = s3Client(source.s3);
+    const { sdk, client } = await s3Client(source.s3);
     try {
-      const got = await client.send(new GetObjectCommand({ Bucket: source.s3.bucket, Key: source.s3.key }), { abortSignal: signal });
+      const got = await client.send(new sdk.GetObjectCommand({ Bucket: source.s3.bucket, Key: source.s3.key }), { abortSignal: signal });
       const stream = got.Body as Readable;
       stream.once("close", () => client.destroy());
       return { stream, totalBytes: got.ContentLength ?? 0 };
