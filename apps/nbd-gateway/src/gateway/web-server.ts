@@ -6,6 +6,7 @@
  * the web part runs (`--no-web` never loads it).
  */
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +24,11 @@ export async function createEmbeddedWeb(options: { runtime: Runtime; authSecret:
     throw new StartupError(`the dashboard is not built: run \`npm run build -w @stratus/web\` (npm start does it for you), or start with --no-web`);
   }
   (globalThis as Record<symbol, unknown>)[RUNTIME_SYMBOL] = { runtime: options.runtime, authSecret: options.authSecret };
+  // As Next's own standalone server does: the configuration the build resolved, so Next does not load
+  // next.config.ts, whose compiler (SWC, ~25 MiB of native code) would then stay mapped. Headers and
+  // redirects are in the build's routes manifest already.
+  // eslint-disable-next-line no-restricted-properties -- Next's own input, not configuration read here
+  process.env.__NEXT_PRIVATE_STANDALONE_CONFIG = JSON.stringify(await builtConfig());
   // Through a variable: a static import would pull Next's global type augmentations into the gateway's build.
   const nextModule = "next";
   const { default: next } = (await import(nextModule)) as { default: (options: object) => NextApp };
@@ -49,6 +55,12 @@ export async function createEmbeddedWeb(options: { runtime: Runtime; authSecret:
       delete (globalThis as Record<symbol, unknown>)[RUNTIME_SYMBOL];
     },
   };
+}
+
+/** The configuration `next build` resolved, from its manifest. */
+async function builtConfig(): Promise<object> {
+  const manifest = JSON.parse(await readFile(path.join(WEB_APP_DIR, ".next", "required-server-files.json"), "utf8")) as { config: object };
+  return manifest.config;
 }
 
 interface NextApp {
