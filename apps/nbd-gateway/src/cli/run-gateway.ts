@@ -21,8 +21,8 @@ const PARENT_CHECK_MS = 500;
 
 export async function runGateway(options: RunGatewayOptions): Promise<void> {
   // PGlite's WebAssembly is compiled (and hot functions recompiled) on V8's worker threads, and each
-  // thread's malloc arena keeps what its compiles freed (gateway-env.mjs): one thread at a time, one
-  // arena's worth (docs/performance.md, Memory).
+  // thread's malloc arena keeps what its compiles freed (gateway-env.mjs): one task at a time leaves
+  // fewer arenas holding it (docs/performance.md, "The gateway's memory at rest").
   setFlagsFromString("--wasm-num-compilation-tasks=1");
   const config = loadGatewayConfig();
   // Other writers (the dashboard's log, Next.js) must not crash the gateway once nobody reads its output.
