@@ -1,8 +1,11 @@
 /**
  * Which chunks have been written whole, every byte in any order, since last handed out: write-behind's
  * candidates. In order is not enough: a client with several connections delivers a chunk's pieces
- * out of order. Counted in blocks of 4 KiB (a writer not block-aligned may never complete a chunk:
- * its commit uploads it); at most `maxTracked` partly written chunks keep a bitmap.
+ * out of order. A chunk that had a block written twice on the way is not a candidate: a copy writes
+ * each byte once, while a random writer that happens to cover a chunk will write it again before its
+ * commit, and uploading it ahead only takes cores from the writes. Counted in blocks of 4 KiB (a
+ * writer not block-aligned may never complete a chunk: its commit uploads it); at most `maxTracked`
+ * partly written chunks keep a bitmap.
  */
 const BLOCK_SIZE = 4096;
 /** What note() returns for the usual write that completes nothing: no array per write. */
@@ -11,6 +14,8 @@ const NONE: readonly number[] = Object.freeze([]);
 interface Partial {
   bits: Uint32Array;
   covered: number;
+  /** A block was written twice: the chunk is not handed out (until reset). */
+  rewritten: boolean;
 }
 
 export class ChunkCoverage {
@@ -63,9 +68,12 @@ export class ChunkCoverage {
         if ((value & mask) === 0) {
           bits[word] = value | mask;
           entry.covered++;
+        } else {
+          entry.rewritten = true;
         }
       }
-      if (entry.covered === blocks) {
+      // A rewritten chunk stays tracked, so it cannot complete again without a reset.
+      if (entry.covered === blocks && !entry.rewritten) {
         this.#partial.delete(index);
         (completed ??= []).push(index);
       }
@@ -80,7 +88,7 @@ export class ChunkCoverage {
 
   #track(index: number, blocks: number): Partial {
     if (this.#partial.size >= this.#maxTracked) this.#partial.delete(this.#partial.keys().next().value as number);
-    const entry = { bits: new Uint32Array(Math.ceil(blocks / 32)), covered: 0 };
+    const entry = { bits: new Uint32Array(Math.ceil(blocks / 32)), covered: 0, rewritten: false };
     this.#partial.set(index, entry);
     return entry;
   }
