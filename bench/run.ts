@@ -161,6 +161,9 @@ async function localSection(work: string, jobs: readonly JobName[], serverNames:
       const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!);
       for (const server of order) {
         const report = path.join(work, `fio-${round}-${jobName}-${server.name}.json`);
+        // Every job starts with no writeback of an earlier one's pages: a FLUSH-heavy job run while the
+        // job before drained to the disk measured the drain, not the server (results/history.md).
+        await runOk("sync", [], { timeoutMs: 10 * 60_000 });
         const [result] = await runFio(fioArgs(job, server.uri, config), report, (perRun + 120) * 1000);
         await server.settle?.();
         const direction = job.rw.includes("read") ? result!.read : result!.write;

@@ -3,13 +3,14 @@
  * (dirty hole, dirty, clean, dropped) is journalled here, in the order disk-cache.ts states, and
  * counted in this cache's and the budget's totals. Also the entries' file descriptors.
  */
-import { closeSync, openSync, renameSync, rmSync } from "node:fs";
+import { openSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntry, type EntryOwner } from "./cache-entry";
 import { chunkFileName, fileError } from "./cache-files";
 import { KIND_CLEAN, KIND_DIRTY, KIND_DROP, KIND_LANDING, type CacheJournal, type ReplayedChunk } from "./cache-journal";
 import type { ReplayedEntry } from "./cache-replay";
+import { closePinned, datasyncPinned } from "./pinned-fds";
 import type { SpareFiles } from "./spare-files";
 
 export class CacheEntries implements EntryOwner {
@@ -156,7 +157,7 @@ export class CacheEntries implements EntryOwner {
   /** EntryOwner, for the budget's fd LRU: closes the descriptor; the file stays. */
   closeFile(entry: CacheEntry): void {
     if (entry.fd < 0) return;
-    closeSync(entry.fd);
+    closePinned(entry.fd); // a FLUSH's fdatasync may still run on it
     entry.fd = -1;
     this.budget.fileClosed(entry);
   }
@@ -190,6 +191,11 @@ export class CacheEntries implements EntryOwner {
       if (sign > 0) this.budget.addDirty(bytes);
       else this.budget.removeDirty(-bytes);
     }
+  }
+
+  /** fdatasync of the journal through its open descriptor. */
+  datasyncJournal(): Promise<void> {
+    return datasyncPinned(this.journal.descriptor);
   }
 
   /** How many times the journal changed since it was opened (disk-cache.ts syncs it only when it moved). */

@@ -24,18 +24,6 @@ export function writeFully(fd: number, data: Uint8Array, offset: number, length:
 
 /** Fsyncs a file or directory through its own descriptor; one removed meanwhile needs nothing. */
 export async function fsyncFile(file: string): Promise<void> {
-  await syncPath(file, "sync");
-}
-
-/**
- * fdatasync of `file` (gone: nothing to do): its data, and its size when that changed, but not its
- * times. What a FLUSH needs of a chunk file or the journal, for one disk flush fewer than fsync.
- */
-export async function datasyncFile(file: string): Promise<void> {
-  await syncPath(file, "datasync");
-}
-
-async function syncPath(file: string, how: "sync" | "datasync"): Promise<void> {
   let handle;
   try {
     handle = await openHandle(file, "r");
@@ -44,7 +32,7 @@ async function syncPath(file: string, how: "sync" | "datasync"): Promise<void> {
     throw error;
   }
   try {
-    await (how === "sync" ? handle.sync() : handle.datasync());
+    await handle.sync();
   } finally {
     await handle.close();
   }

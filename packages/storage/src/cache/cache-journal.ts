@@ -15,6 +15,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, re
 import path from "node:path";
 import { crc32 } from "node:zlib";
 import { StorageError } from "../errors";
+import { closePinned } from "./pinned-fds";
 
 export const RECORD_SIZE = 32;
 export const KIND_CLEAN = 1;
@@ -180,7 +181,7 @@ export class CacheJournal {
 
   close(): void {
     if (this.fd < 0) return;
-    closeSync(this.fd);
+    closePinned(this.fd); // a FLUSH's fdatasync may still run on it
     this.fd = -1;
   }
 }

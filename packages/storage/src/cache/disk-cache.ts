@@ -13,7 +13,7 @@ import { StorageError, isStorageError } from "../errors";
 import type { CacheBudget } from "./cache-budget";
 import { CacheEntries } from "./cache-entries";
 import { CacheEntry, type FrozenChunk } from "./cache-entry";
-import { datasyncFile, fileError, fsyncFile } from "./cache-files";
+import { fileError, fsyncFile } from "./cache-files";
 import { CacheFills } from "./cache-fills";
 import { CacheJournal } from "./cache-journal";
 import { CacheReads } from "./cache-reads";
@@ -23,6 +23,7 @@ import { CacheWrites, type ChunkWrite } from "./cache-writes";
 import type { DiskCacheOptions } from "./disk-cache-options";
 import { DirectPieces } from "./direct-pieces";
 import { FrozenContent } from "./frozen-content";
+import { datasyncPinned } from "./pinned-fds";
 import { discardIfRebooted, kernelBootId, readRebootMarker, removeRebootMarker, writeRebootMarker } from "./reboot-marker";
 import { SpareFiles } from "./spare-files";
 import { UnsyncedFiles } from "./unsynced-files";
@@ -267,6 +268,22 @@ export class DiskCache {
     return this.writes.write(piece, committed);
   }
 
+  /** Whether writeChunkPooled() takes this piece (CacheWrites.pools). */
+  pools(piece: ChunkWrite): boolean {
+    return !this.closed && this.writes.pools(piece);
+  }
+
+  /** Writes a piece pools() takes in the thread pool; resolves once it landed (CacheWrites.writePooled). */
+  writeChunkPooled(piece: ChunkWrite): Promise<void> {
+    this.assertOpen();
+    return this.writes.writePooled(piece);
+  }
+
+  /** Resolves once the chunk's pooled writes landed; undefined when none runs. */
+  landedWrites(index: number): Promise<void> | undefined {
+    return this.writes.landedWrites(index);
+  }
+
   /** Makes a fetched committed chunk dirty with its content (the cache could not keep it clean). */
   adoptFetched(index: number, data: Buffer): void {
     this.assertOpen();
@@ -310,7 +327,8 @@ export class DiskCache {
     this.release(frozen);
     if (this.closed) return;
     const entry = this.entries.get(frozen.index);
-    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty) return;
+    // A pooled write still in flight may land after the upload read the file: the chunk stays dirty.
+    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.pooledWrites > 0) return;
     if (generation === undefined || entry.hole) {
       this.entries.drop(entry);
       return;
@@ -327,7 +345,7 @@ export class DiskCache {
   markLanding(frozen: FrozenChunk, generation: number): void {
     if (this.closed) return;
     const entry = this.entries.get(frozen.index);
-    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.hole) return;
+    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.hole || entry.pooledWrites > 0) return;
     try {
       this.entries.markLanding(entry, generation);
     } catch {
@@ -352,24 +370,26 @@ export class DiskCache {
   // ---- FLUSH ---------------------------------------------------------------------------------
 
   /**
-   * Makes every write so far durable on the local disk: fsyncs the chunk files written since the
-   * last call (through their own descriptors, so the fd LRU may close ours meanwhile), the chunk
-   * directory when files came or went, then the journal.
+   * Makes every write so far durable on the local disk: fdatasyncs the chunk files written since
+   * the last call and the journal when it changed, through the descriptors the cache holds (pinned
+   * while the call runs: pinned-fds.ts), and fsyncs the chunk directory when files came or went.
    */
   async sync(): Promise<void> {
     this.assertOpen();
     const batch = this.unsynced.take();
-    const files = batch.entries.filter((entry) => !entry.hole).map((entry) => this.entries.filePath(entry.index));
     const journalChanges = this.entries.journalChanges;
     const journalMoved = journalChanges !== this.journalSyncedAt;
     try {
       // In parallel: nothing is acknowledged before all of them are done, and a crash meanwhile is
       // one before the FLUSH, whatever reached the disk first.
-      await Promise.all([
-        ...files.map((file) => datasyncFile(file)),
-        batch.directoryChanged ? fsyncFile(this.chunkDir) : undefined,
-        journalMoved ? datasyncFile(path.join(this.dir, "journal")) : undefined,
-      ]);
+      const syncs: Promise<void>[] = [];
+      for (const entry of batch.entries) {
+        // A hole has no file; an entry dropped since was clean: its content is in the bucket.
+        if (!entry.hole && this.entries.get(entry.index) === entry) syncs.push(datasyncPinned(this.entries.fdOf(entry)));
+      }
+      if (batch.directoryChanged) syncs.push(fsyncFile(this.chunkDir));
+      if (journalMoved) syncs.push(this.entries.datasyncJournal());
+      await Promise.all(syncs);
       if (this.closed) throw new StorageError("ESHUTDOWN", `cache ${this.dir} is closed`);
       this.journalSyncedAt = journalChanges;
       if (this.rebootMarkerToClear && !this.closed) {

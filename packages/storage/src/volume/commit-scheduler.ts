@@ -106,7 +106,12 @@ export class CommitScheduler {
       try {
         await this.#options.commit();
         delayMs = FIRST_RETRY_MS;
-        if (budget.dirtyBytes > budget.dirtyLimitBytes / 2 && this.#options.dirtyChunks() > 0) this.#requested = true;
+        if (budget.dirtyBytes > budget.dirtyLimitBytes / 2 && this.#options.dirtyChunks() > 0) {
+          this.#requested = true;
+          // A turn of the event loop first: writes landing from the thread pool (a chunk with one in
+          // flight stays dirty) must not wait behind commits that run on promises alone.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       } catch (error) {
         logger?.warn({ err: error, volumeId, retryInMs: delayMs }, "commit failed; retrying");
         this.#requested = true;
