@@ -39,11 +39,12 @@ async function main(): Promise<void> {
   await mkdir(root, { recursive: true });
   const work = await mkdtemp(path.join(root, "stratus-bench-"));
   cleanup.push("work folder", () => (config.keep ? say(`kept ${work}`) : rm(work, { recursive: true, force: true })));
-  const local = config.sections.includes("local") ? await localSection(work, config.jobs, config.servers) : undefined;
+  const local = config.sections.includes("local") ? await localSection(work, "local", config.jobs, config.servers) : undefined;
   // The write goals are against nbdkit file alone: qemu-nbd adds time, not a comparison the goals name.
   const writes = config.sections.includes("writes")
     ? await localSection(
         work,
+        "writes",
         config.writeJobs,
         config.servers.filter((name) => name === "stratus" || name === "nbdkit-file"),
       )
@@ -107,7 +108,7 @@ async function wanSection(work: string): Promise<WanResults> {
 }
 
 /** A warm section: fio jobs against the gateway (cache in the path) and its peers (nbdkit file, qemu-nbd). */
-async function localSection(work: string, jobs: readonly JobName[], serverNames: readonly ServerName[]) {
+async function localSection(work: string, section: "local" | "writes", jobs: readonly JobName[], serverNames: readonly ServerName[]) {
   const rounds = config.rounds;
   const perRun = config.runtime + config.ramp;
   say(
@@ -126,7 +127,7 @@ async function localSection(work: string, jobs: readonly JobName[], serverNames:
     if (name === "stratus" || name === "stratus-base") {
       if (name === "stratus-base" && config.baseline === undefined) throw new Error("stratus-base needs BENCH_BASELINE=<another checkout>");
       const repoRoot = name === "stratus-base" ? config.baseline : undefined;
-      const stratus = await startStratus(work, image.path, config.volumeSize, config.dirtyLimit, { name, repoRoot, dataDirName: `${name}-data` });
+      const stratus = await startStratus(work, image.path, config.volumeSize, config.dirtyLimit, { name, repoRoot, dataDirName: `${section}-${name}-data` });
       cleanup.push(`${name} gateway`, () => stratus.stop());
       if (name === "stratus") prefillSeconds = stratus.prefillSeconds;
       say(`  pre-filled with nbdcopy in ${stratus.prefillSeconds.toFixed(1)} s (${(image.size / 1e6 / stratus.prefillSeconds).toFixed(0)} MB/s)`);

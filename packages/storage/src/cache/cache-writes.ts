@@ -67,19 +67,19 @@ export class CacheWrites {
   }
 
   /**
-   * Whether writePooled() takes this piece: large data overwriting part or all of a cached chunk's
-   * file in place (not a hole, not a whole-chunk write that must keep frozen content's file, not a
-   * cold chunk's O_DIRECT write).
+   * Whether writePooled() takes this piece: large data overwriting part of a cached chunk's file in
+   * place (not a hole, not a cold chunk's O_DIRECT write).
    */
   pools(piece: ChunkWrite): boolean {
     const entry = this.parts.entries.get(piece.index);
     const { within, length } = piece;
     return (
       length >= POOLED_WRITE_BYTES &&
+      // A whole chunk stays on the event loop: pooled, 1 MiB sequential writes ran slower (docs/performance.md).
+      length < this.parts.chunkLength(piece.index) &&
       piece.source !== null &&
       entry !== undefined &&
       !entry.hole &&
-      !(entry.frozen !== undefined && within === 0 && length === this.parts.chunkLength(piece.index)) &&
       !(entry.cold && this.parts.directPieces.takes(within, length))
     );
   }
