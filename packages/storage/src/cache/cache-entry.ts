@@ -33,13 +33,6 @@ export class CacheEntry implements EvictableChunk {
   landing: number | undefined;
   /** Set while a commit holds this chunk frozen and its upload has not read it yet. */
   frozen: FrozenChunk | undefined;
-  /**
-   * Writes to the file running in the thread pool (cache-writes.ts, writePooled), and a promise
-   * that resolves when the last of them landed: every other change to the chunk waits for it.
-   */
-  pooledWrites = 0;
-  pooledWritesLanded: Promise<void> | undefined;
-  resolvePooledWritesLanded: (() => void) | undefined;
 
   constructor(
     private readonly owner: EntryOwner,

@@ -11,7 +11,6 @@ import type { CacheEntry } from "./cache-entry";
 import { fileError, isNoSpace, noSpace, writeFully } from "./cache-files";
 import type { DirectPieces } from "./direct-pieces";
 import type { FrozenContent } from "./frozen-content";
-import { writePinned } from "./pinned-fds";
 import type { SpareFiles } from "./spare-files";
 import type { UnsyncedFiles } from "./unsynced-files";
 
@@ -42,12 +41,6 @@ export interface CacheWriteParts {
 
 const ZEROS = Buffer.alloc(64 * 1024);
 
-/**
- * Buffered pieces this large are written in the thread pool (writePooled): several land at once
- * on both cores while the event loop takes the next requests. Smaller ones cost less than the hop.
- */
-export const POOLED_WRITE_BYTES = 32 * 1024;
-
 export class CacheWrites {
   constructor(private readonly parts: CacheWriteParts) {}
 
@@ -64,74 +57,6 @@ export class CacheWrites {
     if (this.needsContent(piece.index, piece.within, piece.length, committed)) return false;
     this.withSpace(() => this.applyWrite(piece));
     return true;
-  }
-
-  /**
-   * Whether writePooled() takes this piece: large data overwriting part of a cached chunk's file in
-   * place (not a hole, not a cold chunk's O_DIRECT write).
-   */
-  pools(piece: ChunkWrite): boolean {
-    const entry = this.parts.entries.get(piece.index);
-    const { within, length } = piece;
-    return (
-      length >= POOLED_WRITE_BYTES &&
-      // A whole chunk stays on the event loop: pooled, 1 MiB sequential writes ran slower (docs/performance.md).
-      length < this.parts.chunkLength(piece.index) &&
-      piece.source !== null &&
-      entry !== undefined &&
-      !entry.hole &&
-      !(entry.cold && this.parts.directPieces.takes(within, length))
-    );
-  }
-
-  /**
-   * Writes a piece pools() takes in the thread pool; resolves once it landed. Everything the
-   * journal and a commit rely on happens before the piece is handed to the pool: the chunk is
-   * journalled dirty, frozen content copied aside, the version moved; landing moves the version
-   * again, so a commit that read the file before the piece landed leaves the chunk dirty. Writes
-   * over each other in flight land in any order, as NBD allows; the caller replaces or removes the
-   * chunk's file only once they landed (landedWrites()).
-   */
-  writePooled(piece: ChunkWrite): Promise<void> {
-    const { entries, unsynced } = this.parts;
-    const entry = entries.get(piece.index)!;
-    const { within, length, sourceOffset } = piece;
-    const source = piece.source!;
-    let fd = -1;
-    try {
-      this.withSpace(() => {
-        entries.makeDirty(entry);
-        this.parts.frozen.preserve(entry, within, length);
-        fd = entries.fdOf(entry);
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    entry.version = entries.nextVersion();
-    unsynced.mark(entry);
-    if (entry.pooledWrites++ === 0) entry.pooledWritesLanded = new Promise<void>((resolve) => (entry.resolvePooledWritesLanded = resolve));
-    const done = () => {
-      entry.version = entries.nextVersion();
-      unsynced.mark(entry);
-      if (--entry.pooledWrites > 0) return;
-      const resolve = entry.resolvePooledWritesLanded!;
-      entry.pooledWritesLanded = entry.resolvePooledWritesLanded = undefined;
-      resolve();
-    };
-    return writePinned(fd, source, sourceOffset, length, within).then(done, (error: unknown) => {
-      // Out of space in the pool as on the event loop: evict clean chunks and write once more here.
-      try {
-        if (!isNoSpace(error)) throw fileError(error, `writing the cache of ${this.parts.dir}`);
-        this.withSpace(() => writeFully(entries.fdOf(entry), source, sourceOffset, length, within));
-      } finally {
-        done();
-      }
-    });
-  }
-
-  /** Resolves when the chunk's pooled writes have landed; undefined when none runs. */
-  landedWrites(index: number): Promise<void> | undefined {
-    return this.parts.entries.get(index)?.pooledWritesLanded;
   }
 
   /** Makes a fetched committed chunk dirty with its content (the cache could not keep it clean). */

@@ -268,22 +268,6 @@ export class DiskCache {
     return this.writes.write(piece, committed);
   }
 
-  /** Whether writeChunkPooled() takes this piece (CacheWrites.pools). */
-  pools(piece: ChunkWrite): boolean {
-    return !this.closed && this.writes.pools(piece);
-  }
-
-  /** Writes a piece pools() takes in the thread pool; resolves once it landed (CacheWrites.writePooled). */
-  writeChunkPooled(piece: ChunkWrite): Promise<void> {
-    this.assertOpen();
-    return this.writes.writePooled(piece);
-  }
-
-  /** Resolves once the chunk's pooled writes landed; undefined when none runs. */
-  landedWrites(index: number): Promise<void> | undefined {
-    return this.writes.landedWrites(index);
-  }
-
   /** Makes a fetched committed chunk dirty with its content (the cache could not keep it clean). */
   adoptFetched(index: number, data: Buffer): void {
     this.assertOpen();
@@ -327,8 +311,7 @@ export class DiskCache {
     this.release(frozen);
     if (this.closed) return;
     const entry = this.entries.get(frozen.index);
-    // A pooled write still in flight may land after the upload read the file: the chunk stays dirty.
-    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.pooledWrites > 0) return;
+    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty) return;
     if (generation === undefined || entry.hole) {
       this.entries.drop(entry);
       return;
@@ -345,7 +328,7 @@ export class DiskCache {
   markLanding(frozen: FrozenChunk, generation: number): void {
     if (this.closed) return;
     const entry = this.entries.get(frozen.index);
-    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.hole || entry.pooledWrites > 0) return;
+    if (entry !== frozen.entry || entry.version !== frozen.version || !entry.dirty || entry.hole) return;
     try {
       this.entries.markLanding(entry, generation);
     } catch {

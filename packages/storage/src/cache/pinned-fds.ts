@@ -1,11 +1,10 @@
 /**
- * Thread-pool calls on descriptors the cache already holds: fdatasync in one call (a FLUSH used to
- * open, sync and close each file: three hops) and large writes (cache-writes.ts). While such a call
- * runs, the descriptor is pinned: a close asked for meanwhile waits for the last call to end,
- * because a closed number can be handed to another file at once, and the pending call would then
- * sync or write that file instead.
+ * fdatasync through a descriptor the cache already holds, in one thread-pool call (a FLUSH used to
+ * open, sync and close each file: three hops). While such a call runs, the descriptor is pinned: a
+ * close asked for meanwhile waits for the last call to end, because a closed number can be handed
+ * to another file at once and the pending call would then sync that file instead.
  */
-import { closeSync, fdatasync, write } from "node:fs";
+import { closeSync, fdatasync } from "node:fs";
 
 interface Pin {
   calls: number;
@@ -24,29 +23,6 @@ export function datasyncPinned(fd: number): Promise<void> {
       if (error) reject(error);
       else resolve();
     });
-  });
-}
-
-/** Writes all of data[offset, +length) at `position` in the thread pool, `fd` pinned meanwhile. */
-export function writePinned(fd: number, data: Uint8Array, offset: number, length: number, position: number): Promise<void> {
-  pin(fd);
-  return new Promise((resolve, reject) => {
-    const next = (done: number) => {
-      if (done >= length) {
-        unpin(fd);
-        resolve();
-        return;
-      }
-      write(fd, data, offset + done, length - done, position + done, (error, written) => {
-        if (error || written === 0) {
-          unpin(fd);
-          reject(error ?? Object.assign(new Error("write wrote nothing"), { code: "EIO" }));
-        } else {
-          next(done + written);
-        }
-      });
-    };
-    next(0);
   });
 }
 

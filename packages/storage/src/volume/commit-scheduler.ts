@@ -108,8 +108,8 @@ export class CommitScheduler {
         delayMs = FIRST_RETRY_MS;
         if (budget.dirtyBytes > budget.dirtyLimitBytes / 2 && this.#options.dirtyChunks() > 0) {
           this.#requested = true;
-          // A turn of the event loop first: writes landing from the thread pool (a chunk with one in
-          // flight stays dirty) must not wait behind commits that run on promises alone.
+          // A turn of the event loop first: I/O callbacks must not wait behind commits that run on
+          // promises alone (a store in memory), one after another.
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
       } catch (error) {

@@ -1,7 +1,6 @@
 /**
  * The write path: writes, trims and zeroes. A change whose chunks are cached (or wholly replaced,
- * or holes) is applied synchronously, but for large pieces over cached chunks, which land from the
- * thread pool (CacheWrites.writePooled); a partial change of a committed chunk that is not cached
+ * or holes) is applied synchronously; a partial change of a committed chunk that is not cached
  * fetches it first. Past the gateway's dirty limit, changes wait for room.
  */
 import type { WriteOptions } from "../block-device";
@@ -54,10 +53,7 @@ export class VolumeWrites {
       offset,
       source.length,
       chunkSize,
-      (piece) =>
-        !disk.pools(chunkWrite(piece, source)) &&
-        !(this.#whole(piece) && disk.landedWrites(piece.index) !== undefined) &&
-        !disk.needsContent(piece.index, piece.within, piece.length, committed.has(piece.index)),
+      (piece) => !disk.needsContent(piece.index, piece.within, piece.length, committed.has(piece.index)),
     );
     if (!local) return false;
     if (this.#modify(offset, source.length, source) !== undefined) {
@@ -77,56 +73,22 @@ export class VolumeWrites {
 
   /**
    * Applies `source` (or zeros when null) to `length` bytes at `offset`. Returns undefined when
-   * done synchronously, else a promise for the pieces still landing: pooled writes, chunks that
-   * first had to be fetched. It settles only when every piece has (the caller's buffer is read
-   * until then), with the first failure.
+   * done synchronously, else a promise for the chunks that first had to be fetched.
    */
   #modify(offset: number, length: number, source: Buffer | null): Promise<void> | undefined {
+    const { disk, committed, chunkSize } = this.ctx;
     this.hooks.modifying();
-    let pending: Promise<void>[] | undefined;
-    walkChunks(offset, length, this.ctx.chunkSize, (piece) => {
-      try {
-        const applying = this.#apply(piece, source);
-        if (applying !== undefined) (pending ??= []).push(applying);
-        return true;
-      } catch (error) {
-        if (pending === undefined) throw error;
-        // Pieces in flight still read the caller's buffer: the failure waits for them.
-        pending.push(Promise.reject(error));
-        return false;
+    let misses: Promise<void>[] | undefined;
+    walkChunks(offset, length, chunkSize, (piece) => {
+      const isCommitted = committed.has(piece.index);
+      if (source === null && piece.within === 0 && piece.length === this.ctx.chunkLength(piece.index)) {
+        disk.punchHole(piece.index, isCommitted);
+      } else if (!disk.writeChunk(chunkWrite(piece, source), isCommitted)) {
+        (misses ??= []).push(this.#patchAfterFetch(piece, source));
       }
     });
-    if (pending === undefined) {
-      if (source !== null) this.hooks.wrote(offset, offset + length);
-      return undefined;
-    }
-    return Promise.allSettled(pending).then((results) => {
-      for (const result of results) if (result.status === "rejected") throw result.reason;
-      // Only now: write-behind reads what was written.
-      if (source !== null) this.hooks.wrote(offset, offset + length);
-    });
-  }
-
-  /** One chunk's piece: undefined when applied now, else a promise for a pooled write, a wait or a fetch. */
-  #apply(piece: ChunkPiece, source: Buffer | null): Promise<void> | undefined {
-    const { disk, committed } = this.ctx;
-    const whole = this.#whole(piece);
-    // A whole-chunk change may replace or remove the chunk's file: pooled writes into it land first.
-    const landing = whole ? disk.landedWrites(piece.index) : undefined;
-    if (landing !== undefined) return landing.then(() => this.#apply(piece, source));
-    const isCommitted = committed.has(piece.index);
-    if (source === null && whole) {
-      disk.punchHole(piece.index, isCommitted);
-      return undefined;
-    }
-    const write = chunkWrite(piece, source);
-    if (disk.pools(write)) return disk.writeChunkPooled(write);
-    if (disk.writeChunk(write, isCommitted)) return undefined;
-    return this.#patchAfterFetch(piece, source);
-  }
-
-  #whole(piece: ChunkPiece): boolean {
-    return piece.within === 0 && piece.length === this.ctx.chunkLength(piece.index);
+    if (source !== null) this.hooks.wrote(offset, offset + length);
+    return misses === undefined ? undefined : Promise.all(misses).then(() => undefined);
   }
 
   async #patchAfterFetch(piece: ChunkPiece, source: Buffer | null): Promise<void> {
