@@ -28,9 +28,9 @@ export function datasyncPinned(fd: number): Promise<void> {
 
 /** Closes `fd` now, or when the last pinned call on it returns. */
 export function closePinned(fd: number): void {
-  const pin = pins.get(fd);
-  if (pin === undefined) closeSync(fd);
-  else pin.closeWhenDone = true;
+  const pinned = pins.get(fd);
+  if (pinned === undefined) closeSync(fd);
+  else pinned.closeWhenDone = true;
 }
 
 /** Whether a pinned call on `fd` is running (tests). */
@@ -45,10 +45,10 @@ function pin(fd: number): void {
 }
 
 function unpin(fd: number): void {
-  const pin = pins.get(fd)!;
-  if (--pin.calls > 0) return;
+  const pinned = pins.get(fd)!;
+  if (--pinned.calls > 0) return;
   pins.delete(fd);
-  if (!pin.closeWhenDone) return;
+  if (!pinned.closeWhenDone) return;
   try {
     closeSync(fd);
   } catch {
