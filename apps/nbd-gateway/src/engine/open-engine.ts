@@ -179,7 +179,7 @@ async function openVolume(
     uploader,
     uploadConcurrency,
     generationSalt: fencingToken % GENERATIONS_PER_EPOCH,
-    onCommitted: ({ epoch, chunks }) => writeManifest(store, sealed, row.id, epoch, chunks),
+    onCommitted: ({ epoch, chunks, inBackground }) => writeManifest(store, sealed, row.id, epoch, chunks, { pruneInBackground: inBackground }),
     logger: volumeLogger,
   });
 }

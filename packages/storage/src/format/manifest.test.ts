@@ -93,6 +93,25 @@ describe("manifests in the bucket", () => {
     expect((await readLatestManifest(store, codec, volumeId))?.epoch).toBe(3);
   });
 
+  it("hands the prune over when asked: the write settles with its PUT, the prune after", async () => {
+    const store = new MemoryObjectStore();
+    for (const epoch of [1, 2]) await writeManifest(store, codec, volumeId, epoch, randomMap(5, epoch));
+    let releaseList: () => void = () => {};
+    const gated = Object.assign(Object.create(store) as MemoryObjectStore, {
+      list: async (options: Parameters<MemoryObjectStore["list"]>[0]) => {
+        await new Promise<void>((resolve) => (releaseList = resolve));
+        return store.list(options);
+      },
+    });
+    const pruning: Promise<void>[] = [];
+    await writeManifest(gated, codec, volumeId, 3, randomMap(5, 3), { pruneInBackground: (prune) => void pruning.push(prune) });
+    expect(pruning).toHaveLength(1);
+    expect(await listManifestEpochs(store, volumeId)).toEqual([1, 2, 3]); // written; the prune still waits on its LIST
+    releaseList();
+    await pruning[0];
+    expect(await listManifestEpochs(store, volumeId)).toEqual([2, 3]);
+  });
+
   it("serialises the map before the first await", async () => {
     const store = new MemoryObjectStore();
     const chunks = randomMap(10, 3);

@@ -111,6 +111,12 @@ export interface WriteManifestOptions {
    * keeps all.
    */
   keep?: number;
+  /**
+   * Takes the prune of older manifests instead of waiting for it: the write then settles with its
+   * PUT. A cloud FLUSH waits for the manifest, and the prune (a LIST, then a DELETE) took two more
+   * round trips of the object store after it.
+   */
+  pruneInBackground?: (prune: Promise<void>) => void;
 }
 
 /**
@@ -132,11 +138,12 @@ export async function writeManifest(
   const put = store.put(manifestKey(volumeId, epoch), body);
   if (keep === 1) {
     await put;
-    return pruneManifests(store, volumeId, { keep, below: epoch });
+    const prune = pruneManifests(store, volumeId, { keep, below: epoch });
+    if (options.pruneInBackground === undefined) return prune;
+    return options.pruneInBackground(prune);
   }
-  // A cloud FLUSH waits for all of this: the prune (LIST, DELETE) runs beside the PUT rather than
-  // after it, two round trips fewer. It keeps the newest keep-1 older ones, so whether the PUT lands
-  // or fails, the predecessor stays.
+  // The prune (LIST, DELETE) runs beside the PUT rather than after it, two round trips fewer. It
+  // keeps the newest keep-1 older ones, so whether the PUT lands or fails, the predecessor stays.
   const prune = listManifestEpochs(store, volumeId).then((epochs) =>
     deleteAllButNewest(
       store,
@@ -145,6 +152,10 @@ export async function writeManifest(
       keep - 1,
     ),
   );
+  if (options.pruneInBackground !== undefined) {
+    options.pruneInBackground(prune);
+    return put;
+  }
   const [written] = await Promise.allSettled([put, prune]);
   if (written.status === "rejected") throw written.reason;
   await prune;

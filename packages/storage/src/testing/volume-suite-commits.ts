@@ -53,6 +53,31 @@ export function describeCommitCases(f: VolumeSuiteFixture): void {
     await volume.close();
   });
 
+  it("durability cloud: FLUSH does not wait for the commit's background work; close does, the final commit's too", async () => {
+    const { open } = setup();
+    const gates: Array<{ finish: () => void; done: boolean }> = [];
+    const onCommitted = (c: CommittedMap) => {
+      const gate = { finish: () => {}, done: false };
+      gates.push(gate);
+      c.inBackground(new Promise<void>((resolve) => (gate.finish = resolve)).then(() => void (gate.done = true)));
+    };
+    const volume = await open({ durability: "cloud", onCommitted });
+    await volume.write(0, seededBytes(100, 94));
+    await volume.flush(); // would never return if it waited for the gate
+    expect(gates).toHaveLength(1);
+    gates[0]!.finish();
+    await volume.write(CHUNK, seededBytes(100, 95));
+    let closed = false;
+    const closing = volume.close().then(() => void (closed = true));
+    await waitFor(() => gates.length === 2, "the final commit");
+    // A negative check: without the wait, close would end within a few event-loop turns (its cache sync).
+    for (let turn = 0; turn < 50 && !closed; turn++) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(closed).toBe(false);
+    gates[1]!.finish();
+    await closing;
+    expect(gates.map((gate) => gate.done)).toEqual([true, true]);
+  });
+
   it("commits in the background within the commit interval (durability local)", async () => {
     const { open, index } = setup();
     const clock = new ManualClock();

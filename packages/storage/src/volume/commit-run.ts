@@ -279,7 +279,10 @@ export class CommitRunner {
     const onCommitted = this.#options.onCommitted;
     if (onCommitted === undefined) return;
     try {
-      await onCommitted({ epoch, chunks: ctx.committed.copy() });
+      const inBackground = (work: Promise<void>) => {
+        void ctx.track(work.catch((error: unknown) => ctx.logger?.warn({ err: error, volumeId: ctx.volumeId, epoch }, "after-commit work failed")));
+      };
+      await onCommitted({ epoch, chunks: ctx.committed.copy(), inBackground });
     } catch (error) {
       ctx.logger?.warn({ err: error, volumeId: ctx.volumeId, epoch }, "after-commit hook failed");
     }

@@ -28,6 +28,11 @@ export interface CommittedMap {
   epoch: number;
   /** The whole chunk map after the commit (a private copy). */
   chunks: Map<number, ChunkRef>;
+  /**
+   * Hands over work the commit need not wait for (a FLUSH is answered without it): the volume
+   * waits for it before it closes, and a failure is logged.
+   */
+  inBackground(work: Promise<void>): void;
 }
 
 export interface VolumeOptions {

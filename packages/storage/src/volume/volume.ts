@@ -389,6 +389,8 @@ export class Volume implements BlockDevice, BudgetMember {
         while (this.disk.dirtyCount > 0) await this.commits.cycle();
         await this.syncLocal();
         await this.commits.runningSettled();
+        // What the last commits left running in the background (a manifest prune).
+        while (this.active.size > 0) await Promise.allSettled([...this.active]);
       } catch (error) {
         if (this.state === "closing") this.state = "open"; // not when abandoned meanwhile
         throw error;
