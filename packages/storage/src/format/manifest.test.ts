@@ -112,6 +112,20 @@ describe("manifests in the bucket", () => {
     expect(await listManifestEpochs(store, volumeId)).toEqual([2, 3]);
   });
 
+  it("keeping one deletes the predecessor only once the PUT landed", async () => {
+    const store = new MemoryObjectStore();
+    await writeManifest(store, codec, volumeId, 1, randomMap(5, 1), { keep: 1 });
+    const failing = Object.assign(Object.create(store) as MemoryObjectStore, {
+      put: async () => {
+        throw new Error("network down");
+      },
+    });
+    await expect(writeManifest(failing, codec, volumeId, 2, randomMap(5, 2), { keep: 1 })).rejects.toThrow(/network down/);
+    expect(await listManifestEpochs(store, volumeId)).toEqual([1]);
+    await writeManifest(store, codec, volumeId, 3, randomMap(5, 3), { keep: 1 });
+    expect(await listManifestEpochs(store, volumeId)).toEqual([3]);
+  });
+
   it("serialises the map before the first await", async () => {
     const store = new MemoryObjectStore();
     const chunks = randomMap(10, 3);

@@ -136,22 +136,23 @@ export async function writeManifest(
   if (keep === Number.POSITIVE_INFINITY) return store.put(manifestKey(volumeId, epoch), body);
   checkKeep(keep);
   const put = store.put(manifestKey(volumeId, epoch), body);
-  if (keep === 1) {
-    await put;
-    const prune = pruneManifests(store, volumeId, { keep, below: epoch });
-    if (options.pruneInBackground === undefined) return prune;
-    return options.pruneInBackground(prune);
-  }
-  // The prune (LIST, DELETE) runs beside the PUT rather than after it, two round trips fewer. It
-  // keeps the newest keep-1 older ones, so whether the PUT lands or fails, the predecessor stays.
-  const prune = listManifestEpochs(store, volumeId).then((epochs) =>
-    deleteAllButNewest(
-      store,
-      volumeId,
-      epochs.filter((e) => e < epoch),
-      keep - 1,
-    ),
-  );
+  // Keeping one, the prune deletes the predecessor: only after the PUT landed. Keeping more, it runs
+  // beside the PUT, two round trips fewer, and keeps the newest keep-1 older ones, so whether the PUT
+  // lands or fails, the predecessor stays.
+  const prune =
+    keep === 1
+      ? put.then(
+          () => pruneManifests(store, volumeId, { keep, below: epoch }),
+          () => undefined, // the PUT's failure is the write's to report
+        )
+      : listManifestEpochs(store, volumeId).then((epochs) =>
+          deleteAllButNewest(
+            store,
+            volumeId,
+            epochs.filter((e) => e < epoch),
+            keep - 1,
+          ),
+        );
   if (options.pruneInBackground !== undefined) {
     options.pruneInBackground(prune);
     return put;
