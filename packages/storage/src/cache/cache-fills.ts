@@ -19,7 +19,7 @@ export interface FillHost {
   hasEntry(index: number): boolean;
   /** Renames a written fill's file into place and journals it clean; false: it must be discarded. */
   placeFill(index: number, generation: number, from: string): boolean;
-  /** Makes the entry of a placed fill (called after its reservation left the budget). */
+  /** Makes the entry of a placed fill (called after its reservation left the budget); fd is -1 for a direct one. */
   enterFill(landed: { index: number; generation: number; fd: number; bytes: number; cold: boolean }): void;
 }
 
@@ -212,8 +212,7 @@ export class CacheFills {
     const direct = fill.direct && this.#direct;
     try {
       if (direct) {
-        fd = await this.#writeDirect(index, fill, file);
-        written = fd >= 0;
+        written = await this.#writeDirect(index, fill, file);
       } else {
         fd = await openFile(file.path, file.exists ? "r+" : "w+");
         if (this.#fills.get(index) === fill) {
@@ -239,24 +238,25 @@ export class CacheFills {
   }
 
   /**
-   * Writes a direct fill through an O_DIRECT descriptor, then opens the file again without it for
-   * the entry (the hot path's reads and writes are not page-aligned). Returns that descriptor, or
-   * -1 when the fill was cancelled meanwhile. The first EINVAL (a file system without O_DIRECT, or
-   * alignment it will not take) turns direct fills off for this cache: this fill is then skipped.
+   * Writes a direct fill through an O_DIRECT descriptor, which is closed: the entry lands cold and
+   * without a descriptor (the hot path's reads and writes are not page-aligned, and warming opens
+   * the file when a reader comes back). Returns whether the file was written; false when the fill
+   * was cancelled meanwhile. The first EINVAL (a file system without O_DIRECT, or alignment it will
+   * not take) turns direct fills off for this cache: this fill is then skipped.
    */
-  async #writeDirect(index: number, fill: PendingFill, file: { path: string; exists: boolean }): Promise<number> {
+  async #writeDirect(index: number, fill: PendingFill, file: { path: string; exists: boolean }): Promise<boolean> {
     const flags = fsConstants.O_RDWR | O_DIRECT! | (file.exists ? 0 : fsConstants.O_CREAT | fsConstants.O_TRUNC);
     let direct = -1;
     try {
       direct = await openFile(file.path, flags);
-      if (this.#fills.get(index) !== fill) return -1;
+      if (this.#fills.get(index) !== fill) return false;
       await this.#fillWriter(direct, fill.data);
+      return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EINVAL") this.#direct = false;
       throw error;
     } finally {
       if (direct >= 0) closeSync(direct);
     }
-    return openFile(file.path, "r+");
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Fills whose bytes are page-aligned are held back, then written with O_DIRECT, and land cold:
- * readers are served the fetched bytes meanwhile, and a cold chunk is warmed off the event loop
- * before the hot path reads it. The injected writer records each write's descriptor flags.
+ * Fills whose bytes are page-aligned are held back, then written with O_DIRECT, and land cold and
+ * without a descriptor: readers are served the fetched bytes meanwhile, and a cold chunk is warmed
+ * off the event loop before the hot path reads it. The injected writer records each write's
+ * descriptor flags.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { constants } from "node:fs";
@@ -90,9 +91,11 @@ describe("direct fills", () => {
     for (const index of [1, 2, 3]) {
       const entry = cache.get(index)!;
       expect(entry.cold).toBe(true);
+      expect(entry.fd).toBe(-1); // no descriptor until a reader comes back: a cold read opens nothing twice
       expect(readFileSync(chunkFile(index)).equals(seededBytes(CHUNK, index))).toBe(true);
       await cache.warm(entry);
       expect(entry.cold).toBe(false);
+      expect(isDirect(entry.fd)).toBe(false); // warming opened it, buffered, for the hot path
       expect(readChunk(cache, index).equals(seededBytes(CHUNK, index))).toBe(true);
     }
     cache.close(true);

@@ -231,7 +231,7 @@ export class DiskCache {
     this.fills.startHeld();
   }
 
-  /** The entry of a placed fill (`cold`: written with O_DIRECT). */
+  /** The entry of a placed fill (`cold`: written with O_DIRECT, and then without a descriptor: fd -1). */
   private enterFill(landed: { index: number; generation: number; fd: number; bytes: number; cold: boolean }): void {
     const entry = new CacheEntry(this.entries, landed.index);
     entry.generation = landed.generation;
@@ -241,7 +241,7 @@ export class DiskCache {
     this.entries.set(entry);
     // A lazy cache's clean close syncs every file before it drops its reboot marker: this one too.
     if (this.syncsLazily) this.unsynced.mark(entry);
-    this.budget.fileOpened(entry);
+    if (entry.fd >= 0) this.budget.fileOpened(entry);
     this.entries.account(entry, +1);
     this.budget.addClean(entry);
     this.budget.evictToTarget();
