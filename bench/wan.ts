@@ -92,7 +92,7 @@ export async function runWanBench(config: BenchConfig, work: string, image: stri
   cleanup.push("wan proxy", () => proxy.close());
   const gateway = await startGateway({ dataDir: path.join(work, "stratus-wan"), env: { ...s3GatewayEnv(s3, proxy.endpoint), ...stratusOverrides() } });
   cleanup.push("stratus wan gateway", () => gateway.stop());
-  const warmUp = await prepareWarmUp({ ...config, cloudDurability: "cloud" }, gateway, work);
+  const warmUp = await prepareWarmUp({ ...config, cloudDurability: "cloud" }, gateway, work, 128 * 2 ** 20);
   const roundTripMs = await proxyRoundTrip(s3, proxy);
   say(`  proxy round trip (small GET): ${roundTripMs.toFixed(1)} ms`);
 
