@@ -4,7 +4,7 @@ import { commitChunkMap, loadChunkMap, type ChunkEntry } from "./chunk-map";
 import type { Db } from "./client";
 import { isDbError } from "./errors";
 import { newId } from "./ids";
-import { volumeChunks, volumes } from "./schema";
+import { volumeChunks, volumeGarbage, volumes } from "./schema";
 import { useTestDatabase } from "./testing/per-database";
 import { DATABASE_KINDS, inRolledBackTransaction } from "./testing/test-database";
 import { ensureLocalAdmin } from "./users";
@@ -99,10 +99,12 @@ describe.each(DATABASE_KINDS)("chunk map on %s", (kind) => {
             [5, entry(9)],
           ],
           remove: [2],
+          garbage: [[1, 1]],
         }).catch((e) => e);
         expect(isDbError(err, "COMMIT_CONFLICT")).toBe(true);
         expect((err as Error).message).toContain(`the volume is at epoch 1, expected ${epoch - 1}`);
         expect(await loadChunkMap(db, volumeId)).toEqual(before);
+        expect(await db.select().from(volumeGarbage).where(eq(volumeGarbage.volumeId, volumeId))).toEqual([]);
       }
     }));
 

@@ -1,6 +1,6 @@
 /**
  * The chunk map: which generation of each chunk is current. It moves forward only by commits, each
- * one transaction that
+ * one transaction (a single statement when it fits in one batch) that
  *   1. advances volumes.commit_epoch from previousEpoch (default epoch-1) to epoch — only if nobody
  *      else committed since the caller loaded the map (and, when given, only if the caller still holds the fencing token),
  *   2. upserts the chunks the commit wrote and deletes the ones it dropped (trimmed, zeroed), in
@@ -11,7 +11,7 @@
  * computed against a stale map changes nothing (COMMIT_CONFLICT).
  */
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import type { Db } from "./client";
+import { executeRows, type Db } from "./client";
 import { DbError } from "./errors";
 import { volumeChunks, volumeGarbage, volumes } from "./schema";
 
@@ -105,6 +105,62 @@ export async function loadChunkMap(db: Db, volumeId: string): Promise<ChunkMap> 
  */
 export async function commitChunkMap(db: Db, commit: ChunkMapCommit): Promise<void> {
   validateCommit(commit);
+  const garbageRows = commit.garbage?.length ?? 0;
+  if (commit.set.length <= WRITE_BATCH_ROWS && commit.remove.length <= WRITE_BATCH_ROWS && garbageRows <= WRITE_BATCH_ROWS) {
+    await commitInOneStatement(db, commit);
+  } else {
+    await commitInBatches(db, commit);
+  }
+}
+
+/**
+ * A commit of at most one batch of each kind: one statement, so one round trip to the server where a
+ * transaction takes five (BEGIN, the guard, the upsert, the garbage, COMMIT), and one statement to
+ * plan in PGlite. The guard's UPDATE runs first (every other part reads its RETURNING); if it matched
+ * no row, the other parts change nothing. A statement is its own transaction: all of it or none.
+ */
+async function commitInOneStatement(db: Db, commit: ChunkMapCommit): Promise<void> {
+  const { volumeId, epoch, fencingToken } = commit;
+  const previousEpoch = commit.previousEpoch ?? epoch - 1;
+  const garbage = commit.garbage ?? [];
+  const rows = await executeRows<{ advanced: number }>(
+    db,
+    sql`with advanced as (
+      update volumes set commit_epoch = ${epoch}, last_commit_at = now()
+      where id = ${volumeId} and commit_epoch = ${previousEpoch}
+        ${fencingToken === undefined ? sql`` : sql`and fencing_token = ${fencingToken}`}
+      returning id
+    ), upserted as (
+      insert into volume_chunks (volume_id, chunk_index, generation, stored_size, owner_volume_id)
+      select ${volumeId}, u.i, u.gen, u.size, null from unnest(
+        ${sql.param(commit.set.map(([index]) => index))}::bigint[],
+        ${sql.param(commit.set.map(([, entry]) => entry.generation))}::bigint[],
+        ${sql.param(commit.set.map(([, entry]) => entry.storedSize))}::integer[]) as u(i, gen, size)
+      where exists (select 1 from advanced)
+      on conflict (volume_id, chunk_index) do update
+        set generation = excluded.generation, stored_size = excluded.stored_size, owner_volume_id = null
+      returning 1
+    ), removed as (
+      delete from volume_chunks
+      where volume_id = ${volumeId} and chunk_index = any(${sql.param(commit.remove)}::bigint[]) and exists (select 1 from advanced)
+      returning 1
+    ), superseded as (
+      insert into volume_garbage (volume_id, chunk_index, generation, superseded_at, owner_volume_id)
+      select ${volumeId}, g.i, g.gen, now(), g.owner from unnest(
+        ${sql.param(garbage.map(([index]) => index))}::bigint[],
+        ${sql.param(garbage.map(([, generation]) => generation))}::bigint[],
+        ${sql.param(garbage.map(([, , owner]) => owner ?? null))}::text[]) as g(i, gen, owner)
+      where exists (select 1 from advanced)
+      on conflict do nothing
+      returning 1
+    )
+    select count(*)::int as advanced from advanced`,
+  );
+  if (Number(rows[0]?.advanced ?? 0) === 0) throw await describeConflict(db, commit);
+}
+
+/** A commit larger than one batch: one transaction of several statements. */
+async function commitInBatches(db: Db, commit: ChunkMapCommit): Promise<void> {
   const { volumeId, epoch, fencingToken } = commit;
   const previousEpoch = commit.previousEpoch ?? epoch - 1;
   await db.transaction(async (tx) => {
@@ -187,7 +243,7 @@ function validateCommit(commit: ChunkMapCommit): void {
   }
 }
 
-/** Why a commit's guard matched no row, for the error message (read inside the failing transaction). */
+/** Why a commit's guard matched no row, for the error message (read after it, or inside the failing transaction). */
 async function describeConflict(tx: Db, commit: ChunkMapCommit): Promise<DbError> {
   const [current] = await tx.select({ epoch: volumes.commitEpoch, fencingToken: volumes.fencingToken }).from(volumes).where(eq(volumes.id, commit.volumeId));
   const prefix = `commit of epoch ${commit.epoch} to volume ${commit.volumeId} refused`;
