@@ -20,7 +20,7 @@ ENV NODE_ENV=production \
     NEXT_TELEMETRY_DISABLED=1 \
     STRATUS_DATA_DIR=/data
 # The gateway's malloc settings: see apps/nbd-gateway/bin/gateway-env.mjs (the same value).
-ENV GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304:glibc.malloc.top_pad=16777216
+ENV GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304:glibc.malloc.top_pad=16777216:glibc.malloc.arena_max=1
 WORKDIR /app
 COPY --from=build /app /app
 # The code stays root's; the data directory and Next.js's cache belong to the user the processes run as.

@@ -9,7 +9,10 @@
 // fault can be a trip to the hypervisor) cost the codec threads several times the AES itself. Measured
 // on a 512 MiB cold read from s3rver: the gateway's CPU-seconds fell by a fifth to a quarter, and its
 // resident memory did not grow measurably (bench/README.md). Other C libraries ignore the variable.
-export const GATEWAY_MALLOC_TUNABLES = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304:glibc.malloc.top_pad=16777216";
+// arena_max=1: every thread allocates from one arena, so what one thread (V8's compilers, a codec
+// thread) frees is reused by the others instead of staying in its own arena (docs/performance.md).
+export const GATEWAY_MALLOC_TUNABLES =
+  "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304:glibc.malloc.top_pad=16777216:glibc.malloc.arena_max=1";
 
 /** `env` with the gateway's malloc settings, unless it sets GLIBC_TUNABLES itself. */
 export function gatewayProcessEnv(env) {
