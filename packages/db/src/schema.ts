@@ -8,6 +8,7 @@
  */
 import { sql } from "drizzle-orm";
 import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from "drizzle-orm/pg-core";
+import { VOLUME_COMPRESSIONS, VOLUME_DURABILITIES, VOLUME_STATES } from "./column-values";
 
 export const users = pgTable("users", {
   id: text("id").primaryKey(), // usr_…
@@ -19,15 +20,8 @@ export const users = pgTable("users", {
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
 });
 
-export const VOLUME_STATES = ["active", "deleting", "importing"] as const;
-export type VolumeState = (typeof VOLUME_STATES)[number];
-
-export const VOLUME_DURABILITIES = ["local", "cloud"] as const;
-export type VolumeDurability = (typeof VOLUME_DURABILITIES)[number];
-
-/** Chunk compression a volume was created with. Widen the CHECK below (new migration) when a codec is added. */
-export const VOLUME_COMPRESSIONS = ["zstd", "none"] as const;
-export type VolumeCompression = (typeof VOLUME_COMPRESSIONS)[number];
+export { VOLUME_COMPRESSIONS, VOLUME_DURABILITIES, VOLUME_STATES } from "./column-values";
+export type { VolumeCompression, VolumeDurability, VolumeState } from "./column-values";
 
 /**
  * A wrapped key slot as stored (the shape is packages/storage's KeySlot; this package only keeps it).

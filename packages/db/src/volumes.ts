@@ -4,23 +4,12 @@
  */
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from "@stratus/storage/sizes";
-import { z } from "zod";
+import * as z from "zod";
 import type { Db } from "./client";
 import { DbError, sqlStateOf } from "./errors";
 import { isId, newId } from "./ids";
-import {
-  volumeChunks,
-  volumes,
-  VOLUME_COMPRESSIONS,
-  VOLUME_DURABILITIES,
-  type StoredKeySlot,
-  type StoredInheritedKey,
-  type CloneOrigin,
-  type VolumeCompression,
-  type VolumeDurability,
-  type VolumeRow,
-  type VolumeState,
-} from "./schema";
+import { VOLUME_COMPRESSIONS, VOLUME_DURABILITIES, type VolumeCompression, type VolumeDurability, type VolumeState } from "./column-values";
+import { volumeChunks, volumes, type StoredKeySlot, type StoredInheritedKey, type CloneOrigin, type VolumeRow } from "./schema";
 
 export const VOLUME_NAME_RULES = "1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit";
 

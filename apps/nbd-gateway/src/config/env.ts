@@ -5,7 +5,7 @@
  * message that names the variable, not later with a stack trace.
  */
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { createHash } from "node:crypto";
 import { isLoopbackHost, parseDuration, parseMetricsListen, parseSize, type MetricsListen } from "@stratus/control";
 import { defaultCodecThreads } from "@stratus/storage/codec-pool";

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { isLoopbackHost, parseDuration, parseMetricsListen, parseTrustedProxies, type MetricsListen, type SignUpPolicy } from "@stratus/control";
 import type { BlockList } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 
 const optional = z.string().min(1).optional();
 const schema = z.object({

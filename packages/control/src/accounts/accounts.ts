@@ -6,7 +6,7 @@
  * for the first admin, the setup token from the log); see invitations.ts.
  */
 import { createAccount, DbError, findUserByEmail, findUserById } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import type { AnonymousContext, ServiceContext } from "../context";
 import { ServiceError } from "../errors";
 import { dummyPasswordHash, hashPassword, verifyPassword } from "../keys/passwords";

@@ -14,7 +14,7 @@ import {
   insertInvitation,
   listInvitations as listInvitationRows,
 } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import { requireWrite, type Runtime, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";
 

@@ -3,7 +3,7 @@
  * volumes and one of the caller's active device credentials that may use it. Another user's volume or
  * credential is NOT_FOUND, like everywhere else. Over TLS an export's name is the owner's volume name.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { ServiceContext } from "../context";
 import { listDeviceCredentials, type DeviceCredentialView } from "../devices/devices";
 import { ServiceError } from "../errors";

@@ -14,7 +14,7 @@ import {
   type DeviceCredentialRow,
   type VolumeRow,
 } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

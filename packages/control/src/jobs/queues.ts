@@ -8,7 +8,7 @@
  * run in the process whose engine holds the frozen chunk.
  */
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
-import { z } from "zod";
+import * as z from "zod";
 
 export const QUEUE_NAMES = { upload: "upload", gc: "gc", deleteVolume: "delete-volume", importVolume: "import-volume" } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];

@@ -3,7 +3,7 @@
  * read by the control plane: `<prefix>:live:<volumeId>`. A missing key means "not attached anywhere".
  */
 import type { Redis } from "ioredis";
-import { z } from "zod";
+import * as z from "zod";
 
 export const LIVE_PUBLISH_INTERVAL_MS = 2_000;
 export const LIVE_TTL_SECONDS = 10;

@@ -4,7 +4,7 @@
  * first, and a gateway that missed the message deletes the folder at its next start.
  */
 import type { Redis } from "ioredis";
-import { z } from "zod";
+import * as z from "zod";
 
 export const orphanSetsChannel = (prefix: string) => `${prefix}:orphans`;
 

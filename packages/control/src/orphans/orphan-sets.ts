@@ -18,7 +18,7 @@ import {
   type VolumeRow,
 } from "@stratus/db";
 import { dirtyImageStream } from "@stratus/storage";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type Runtime, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

@@ -7,7 +7,7 @@
  */
 import { insertCloneVolume, loadChunkMap, newId, type VolumeRow } from "@stratus/db";
 import { createKeySlots, sealInheritedKeys, SealedCodec, writeManifest, type Compression } from "@stratus/storage";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

@@ -17,7 +17,7 @@ import {
   type VolumeSnapshotRow,
 } from "@stratus/db";
 import { deleteSnapshotManifest, SealedCodec, writeSnapshotManifest, type Compression } from "@stratus/storage";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

@@ -14,7 +14,7 @@ import {
   type ApiTokenRow,
   type Db,
 } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type Actor, type Runtime, type Scope, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

@@ -4,7 +4,7 @@
  * by the volume's name through the activity log once the row is gone.
  */
 import { findLatestActivityByName, findVolumeById, setVolumeState } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

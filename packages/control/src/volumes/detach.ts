@@ -12,7 +12,7 @@
  */
 import { findLiveLease, findUserById, forceReleaseLease, type VolumeLeaseRow, type VolumeRow } from "@stratus/db";
 import { randomUUID } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ActorVia, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

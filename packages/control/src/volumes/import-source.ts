@@ -11,7 +11,7 @@
  */
 import { Readable } from "node:stream";
 import type { Redis } from "ioredis";
-import { z } from "zod";
+import * as z from "zod";
 import { openBox, sealBox } from "../keys/sealed-box";
 
 export const s3SourceSchema = z.strictObject({

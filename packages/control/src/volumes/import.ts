@@ -10,7 +10,7 @@
  */
 import { findLatestActivityByName, findVolumeById, moveVolumeState, setVolumeState } from "@stratus/db";
 import type { Redis } from "ioredis";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

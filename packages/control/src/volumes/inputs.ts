@@ -4,7 +4,7 @@
  * in request bodies.
  */
 import { volumeNameSchema } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import { parseSize } from "../units";
 
 export const sizeInput = z.union([z.number().int().positive(), z.string()]).transform((value, ctx) => {

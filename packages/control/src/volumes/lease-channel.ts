@@ -5,7 +5,7 @@
  * Postgres stays the truth, so a lost message costs time (a wait for the lease to expire), never data.
  */
 import type { Redis } from "ioredis";
-import { z } from "zod";
+import * as z from "zod";
 
 export const volumeLeaseChannel = (prefix: string) => `${prefix}:leases`;
 

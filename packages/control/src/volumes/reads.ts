@@ -1,6 +1,6 @@
 /** Read-only verbs of the volume detail page: activity, chart samples, attach commands. */
 import { exportNameOf, listVolumeActivityRows, listVolumeSamples } from "@stratus/db";
-import { z } from "zod";
+import * as z from "zod";
 import { activityView, type ActivityView } from "../activity/activity";
 import type { ServiceContext } from "../context";
 import { volumeByName, volumeMetricsInput } from "./inputs";

@@ -6,7 +6,7 @@
  */
 import { DbError, findUserById, findVolumeById, insertRecoveredSnapshot, insertRecoveredVolume } from "@stratus/db";
 import { listVolumeHeaders, readLatestManifest, readSnapshotManifests, SealedCodec, StorageError, unlockDataKey, type ObjectStore } from "@stratus/storage";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

@@ -10,7 +10,7 @@
 import { deleteVolumeRow, insertVolume, listVolumes as listVolumeRows, newId, resizeVolumeRow, updateVolumeKeySlots, type VolumeRow } from "@stratus/db";
 import { changePassphrase, createKeySlots, unlockDataKey, type KeySlot } from "@stratus/storage";
 import { CHUNK_SIZE_RULE, DEFAULT_CHUNK_SIZE, isValidChunkSize } from "@stratus/storage/sizes";
-import { z } from "zod";
+import * as z from "zod";
 import { recordActivity } from "../activity/activity";
 import { requireWrite, type ServiceContext } from "../context";
 import { ServiceError } from "../errors";

@@ -8,7 +8,7 @@
  *
  * Never pruned by writeManifest (which keeps to m/); deleted with the snapshot or the volume.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import { volumePrefix } from "../volume/chunk-layout";

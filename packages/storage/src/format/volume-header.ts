@@ -5,7 +5,7 @@
  * and manifest is authenticated on its own. It is the only object ever overwritten (on create,
  * resize and passphrase change).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { StorageError } from "../errors";
 import type { ObjectStore } from "../object-store/object-store";
 import { volumePrefix } from "../volume/chunk-layout";

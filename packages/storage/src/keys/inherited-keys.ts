@@ -4,7 +4,7 @@
  * header. Unlocking the clone unlocks them, so it reads the chunks it shares with its ancestors as what
  * they are: under the ancestor's key, prefix and AAD. No chunk is copied or re-sealed.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { StorageError } from "../errors";
 import { unwrap, wrap } from "./key-slots";
 

@@ -3,7 +3,7 @@
  * key wrapped once per way to unlock it, as LUKS does. Nothing here is secret on its own: a
  * wrapped key is useless without the passphrase or the master key.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * scrypt cost bounds accepted from a slot (a volume header is not authenticated), checked before any

@@ -8,7 +8,7 @@ import {
   signUp,
   signUpInput,
 } from "@stratus/control";
-import { z } from "zod";
+import * as z from "zod";
 import { signUpPolicy } from "../sign-up-policy";
 import { authedProcedure, publicProcedure, router } from "../trpc";
 

@@ -13,7 +13,7 @@ import {
   listDeviceCredentials,
   revokeDeviceCredential,
 } from "@stratus/control";
-import { z } from "zod";
+import * as z from "zod";
 import { authedProcedure, router } from "../trpc";
 
 export const devicesRouter = router({

@@ -1,5 +1,5 @@
 import { createApiToken, createApiTokenInput, listApiTokens, revokeApiToken } from "@stratus/control";
-import { z } from "zod";
+import * as z from "zod";
 import { authedProcedure, router } from "../trpc";
 
 export const tokenRouter = router({

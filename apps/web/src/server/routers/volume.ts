@@ -28,7 +28,7 @@ import {
   volumeMetricsInput,
 } from "@stratus/control";
 import { cancelImport, importVolume, importVolumeInput, volumeImportProgress } from "@stratus/control";
-import { z } from "zod";
+import * as z from "zod";
 import { authedProcedure, router } from "../trpc";
 
 export const volumeRouter = router({
