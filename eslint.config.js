@@ -79,4 +79,15 @@ export default tseslint.config(
       "no-restricted-properties": ["error", { object: "process", property: "env", message: "read configuration in env.ts" }],
     },
   },
+  {
+    // zod's `z` export is a namespace object the bundler cannot take apart: the CLI's first file then
+    // carried every zod export, 45 locales among them (docs/performance.md, "The CLI's start").
+    files: ["**/*.ts", "**/*.tsx"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        { selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier[imported.name='z']", message: 'write import * as z from "zod"' },
+      ],
+    },
+  },
 );
