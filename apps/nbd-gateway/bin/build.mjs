@@ -32,6 +32,12 @@ const LAZY = {
  */
 const CLI_BUNDLED = ["commander", "zod", "drizzle-orm", "cli-progress"];
 
+/**
+ * Packages bundled into the gateway's chunks: zod loaded from node_modules brings all its exports (45
+ * locales among them, a hundred modules) into a gateway that uses a few schemas.
+ */
+const GATEWAY_BUNDLED = ["zod"];
+
 /** Built with the lazy modules. codec-pool.ts starts its workers from "./codec-worker.mjs" beside itself: this. */
 const WORKER = { "codec-worker": "packages/storage/src/codec/codec-worker.ts" };
 
@@ -77,7 +83,7 @@ export async function buildGateway() {
       entryPoints: entries({ ...lazyEntries, ...WORKER }),
       splitting: true,
       chunkNames: "chunk-[hash]",
-      plugins: [workspaceOnly({ lazyApart: false, bundled: [] }), sourceUrls(outdir)],
+      plugins: [workspaceOnly({ lazyApart: false, bundled: GATEWAY_BUNDLED }), sourceUrls(outdir)],
     }),
   ]).finally(() => stop());
   const built = results.flatMap((result) => Object.keys(result.metafile.inputs));
