@@ -19,8 +19,9 @@ FROM node:20.19.5-bookworm-slim
 ENV NODE_ENV=production \
     NEXT_TELEMETRY_DISABLED=1 \
     STRATUS_DATA_DIR=/data
-# The gateway's malloc settings: see apps/nbd-gateway/bin/gateway-env.mjs (the same value).
+# The gateway's malloc and V8 settings: see apps/nbd-gateway/bin/gateway-env.mjs (the same values).
 ENV GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304:glibc.malloc.top_pad=16777216:glibc.malloc.arena_max=1
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 COPY --from=build /app /app
 # The code stays root's; the data directory and Next.js's cache belong to the user the processes run as.

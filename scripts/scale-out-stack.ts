@@ -126,6 +126,7 @@ export async function startScaleOut(options: ScaleOutOptions = {}): Promise<Scal
     const startGateway = async (gateway: ScaleOutGateway) => {
       const proc = launch(gateway.name, [STRATUS_BIN, "gateway", "--no-web", "--exit-with-parent"], ROOT, {
         GLIBC_TUNABLES: gatewayProcessEnv(process.env).GLIBC_TUNABLES,
+        NODE_OPTIONS: gatewayProcessEnv({}).NODE_OPTIONS,
         STRATUS_DATA_DIR: gateway.dataDir,
         STRATUS_NBD_PORT: String(gateway.nbdPort),
       });
