@@ -2,7 +2,7 @@
  * Benchmark settings, read once from BENCH_* variables (bench/README.md lists them).
  * A quick look: BENCH_RUNTIME=5 BENCH_ROUNDS=1 npm run bench
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** stratus-base: the gateway of another checkout (BENCH_BASELINE), to compare two versions in one run. */
 export const SERVER_NAMES = ["stratus", "nbdkit-file", "qemu-nbd", "stratus-base"] as const;
