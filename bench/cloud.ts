@@ -25,8 +25,7 @@
  * reads that volume — cold too, its cache folder went with the restart — then the measured one. The
  * measured volume's chunks are never in the cache when its cold read starts: the GET count shows it.
  * The warm-up read's own CPU is reported too (no goal): what a cold read right after a start costs.
- * 128 MiB was too short a warm-up: three cold reads of 512 MiB in a row after one restart cost
- * 2.9-3.5, 2.5-2.8 and 2.2-2.6 gateway CPU-seconds per GiB (bench/results/history.md, 2026-12-07).
+ * 128 MiB was too short a warm-up (bench/results/history.md, 2026-12-07, early afternoon).
  */
 import { spawn } from "node:child_process";
 import { mkdir, rename, writeFile } from "node:fs/promises";
@@ -421,7 +420,7 @@ export interface WarmUp {
   image: string;
 }
 
-/** The cloud section's warm-up volume; the wan section keeps 128 MiB (each MiB crosses its slow link twice a round). */
+/** The cloud section's warm-up volume (the wan section's is WAN_WARM_UP_BYTES). */
 export const CLOUD_WARM_UP_BYTES = 512 * 2 ** 20;
 
 export async function prepareWarmUp(config: BenchConfig, gateway: Gateway, work: string, bytes = CLOUD_WARM_UP_BYTES): Promise<WarmUp> {

@@ -29,6 +29,8 @@ export const WAN_LINK_BYTES_PER_SECOND = 1e9 / 8;
 const RANDREAD_SECONDS = 3;
 const COMMIT_BYTES = 4 * 2 ** 20;
 const COMMIT_SAMPLES = 5;
+/** The wan section's warm-up volume: smaller than the cloud section's, as each MiB crosses the slow link twice a round. */
+const WAN_WARM_UP_BYTES = 128 * 2 ** 20;
 
 export type WanSystem = "stratus" | "s3backer";
 
@@ -92,7 +94,7 @@ export async function runWanBench(config: BenchConfig, work: string, image: stri
   cleanup.push("wan proxy", () => proxy.close());
   const gateway = await startGateway({ dataDir: path.join(work, "stratus-wan"), env: { ...s3GatewayEnv(s3, proxy.endpoint), ...stratusOverrides() } });
   cleanup.push("stratus wan gateway", () => gateway.stop());
-  const warmUp = await prepareWarmUp({ ...config, cloudDurability: "cloud" }, gateway, work, 128 * 2 ** 20);
+  const warmUp = await prepareWarmUp({ ...config, cloudDurability: "cloud" }, gateway, work, WAN_WARM_UP_BYTES);
   const roundTripMs = await proxyRoundTrip(s3, proxy);
   say(`  proxy round trip (small GET): ${roundTripMs.toFixed(1)} ms`);
 
